@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""CDK entry point: the only place that reads context and the environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from aws_cdk import App, Environment, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.config import AppConfig, ConfigError, load_config, read_cdk_json_context
+from stacks.images_stack import ImageRepositoriesStack
+from stacks.search_stack import FrameSearchStack
+
+
+def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, FrameSearchStack]:
+    """Add the stacks to `app` and run cdk-nag's AWS Solutions checks on every synth."""
+    # Account from the CLI's credentials; region from the configuration.
+    env = Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=config.region)
+    images = ImageRepositoriesStack(
+        app,
+        f"{config.stack_name}-Images",
+        functions={"clip": config.clip, "search": config.search, "batch": config.batch},
+        create=config.create_repositories,
+        keep_images=config.repository_keep_images,
+        env=env,
+        description="ECR repositories for the CLIP frame search images",
+    )
+    service = FrameSearchStack(
+        app,
+        config.stack_name,
+        config=config,
+        env=env,
+        description="Serverless text-to-video-frame search with CLIP",
+    )
+    if config.image_source == "ecr":
+        service.add_stack_dependency(images, "the functions run images pushed to its repositories")
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return images, service
+
+
+def main() -> None:
+    # cdk.json as defaults: `python app.py` then synthesizes exactly what `cdk synth` does,
+    # and the CLI's own context (cdk.json again, plus any -c) still takes precedence.
+    app = App(context=read_cdk_json_context(Path(__file__).with_name("cdk.json")))
+    try:
+        config = load_config(app.node.get_all_context())
+    except ConfigError as error:
+        sys.exit(str(error))
+    build_app(app, config)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

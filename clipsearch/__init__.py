@@ -1,0 +1,1 @@
+"""Runtime code shared by the Lambda images (no torch import at package level)."""

@@ -1,0 +1,104 @@
+"""A container-image Lambda with its own role and log group; the stack adds grants to `role`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk.aws_ecr_assets import Platform
+from constructs import Construct
+
+from stacks.config import FunctionSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class AssetImage:
+    """Build the image from a Dockerfile at deploy time (`cdk deploy` builds and pushes it)."""
+
+    context_dir: Path
+    dockerfile: str  # relative to context_dir
+    include: tuple[str, ...]  # the only paths sent to Docker; the rest cannot trigger a rebuild
+
+    def code(self) -> lambda_.DockerImageCode:
+        return lambda_.DockerImageCode.from_image_asset(
+            str(self.context_dir),
+            file=self.dockerfile,
+            platform=Platform.LINUX_AMD64,
+            exclude=["*", *(f"!{path}" for path in self.include)],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistryImage:
+    """Use an image already pushed to ECR under `tag` (the CI / `make images` flow)."""
+
+    repository: ecr.IRepository
+    tag: str
+
+    def code(self) -> lambda_.DockerImageCode:
+        return lambda_.DockerImageCode.from_ecr(self.repository, tag_or_digest=self.tag)
+
+
+class ContainerFunction(Construct):
+    """Exposes `function`, `role` and `log_group`.
+
+    The role starts with only what writing its own log group needs (the guide's three logs actions,
+    scoped to that log group instead of the whole account); everything else is granted by the stack.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: FunctionSettings,
+        image: AssetImage | RegistryImage,
+        environment: dict[str, str],
+        log_retention: logs.RetentionDays,
+        description: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{settings.function_name}",
+            retention=log_retention,
+            # Logs go with the stack: a retained group of the same name would make the next deploy fail.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of {settings.function_name}",
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.function = lambda_.DockerImageFunction(
+            self,
+            "Function",
+            function_name=settings.function_name,
+            description=description,
+            code=image.code(),
+            architecture=lambda_.Architecture.X86_64,
+            memory_size=settings.memory_mb,
+            timeout=Duration.seconds(settings.timeout_s),
+            role=self.role,
+            log_group=self.log_group,
+            environment=environment,
+        )
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> None:
+        """`lambda:InvokeFunction` on this function only (CDK's own grant adds every version too)."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.function.function_arn])
+        )

@@ -1,0 +1,173 @@
+"""The bucket holding `frames/` (written upstream) and `embeddings-cache/` (ours), created or existing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import CustomResource, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.components.nag import acknowledge, acknowledge_wildcard_resource
+
+FRAMES_PREFIX = "frames/"
+CACHE_PREFIX = "embeddings-cache/"
+_HANDLER_DIR = Path(__file__).resolve().parent.parent / "lifecycle_rule_handler"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheExpiry:
+    """The guide's rule `embeddings-cache-7d`, made to free space on versioned buckets too."""
+
+    rule_id: str = "embeddings-cache-7d"
+    prefix: str = CACHE_PREFIX
+    expire_after_days: int = 7
+    # Without these two, expiring a versioned object only hides it behind a delete marker,
+    # and abandoned multipart uploads are billed forever.
+    noncurrent_expire_after_days: int = 1
+    abort_multipart_after_days: int = 1
+
+    def as_l2_rule(self) -> s3.LifecycleRule:
+        return s3.LifecycleRule(
+            id=self.rule_id,
+            prefix=self.prefix,
+            expiration=Duration.days(self.expire_after_days),
+            noncurrent_version_expiration=Duration.days(self.noncurrent_expire_after_days),
+            abort_incomplete_multipart_upload_after=Duration.days(self.abort_multipart_after_days),
+        )
+
+    def as_s3_api_rule(self) -> dict[str, object]:
+        return {
+            "ID": self.rule_id,
+            "Status": "Enabled",
+            "Filter": {"Prefix": self.prefix},
+            "Expiration": {"Days": self.expire_after_days},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": self.noncurrent_expire_after_days},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": self.abort_multipart_after_days},
+        }
+
+
+class FrameBucket(Construct):
+    """The video bucket with the cache expiry rule; exposes `bucket` and prefix-scoped grants.
+
+    `create=True` makes a private, encrypted, SSL-only bucket (retained on stack deletion: it holds
+    the videos). `create=False` imports the bucket by name and merges the rule into its existing
+    lifecycle configuration through a custom resource, which removes only that rule on deletion.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket_name: str,
+        create: bool,
+        versioned: bool,
+        access_logs: bool,
+        log_retention: logs.RetentionDays,
+        expiry: CacheExpiry = CacheExpiry(),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.expiry = expiry
+        if create:
+            self.bucket = self._create(bucket_name, versioned=versioned, access_logs=access_logs)
+        else:
+            self.bucket = s3.Bucket.from_bucket_name(self, "Bucket", bucket_name)
+            self._merge_lifecycle_rule(log_retention)
+
+    def _create(self, bucket_name: str, *, versioned: bool, access_logs: bool) -> s3.IBucket:
+        secure = {
+            "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+            "encryption": s3.BucketEncryption.S3_MANAGED,
+            "enforce_ssl": True,
+            "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            "removal_policy": RemovalPolicy.RETAIN,
+        }
+        log_bucket = None
+        if access_logs:
+            log_bucket = s3.Bucket(self, "AccessLogs", **secure)  # type: ignore[arg-type]
+            acknowledge(log_bucket, "AwsSolutions-S1", "This is the access-log bucket; logging it into itself would loop.")
+        bucket = s3.Bucket(
+            self,
+            "Bucket",
+            bucket_name=bucket_name,
+            versioned=versioned,
+            lifecycle_rules=[self.expiry.as_l2_rule()],
+            server_access_logs_bucket=log_bucket,
+            server_access_logs_prefix="frame-bucket/" if log_bucket else None,
+            **secure,  # type: ignore[arg-type]
+        )
+        if not access_logs:
+            acknowledge(bucket, "AwsSolutions-S1", "Server access logging was turned off in the configuration.")
+        return bucket
+
+    def _merge_lifecycle_rule(self, log_retention: logs.RetentionDays) -> None:
+        role = iam.Role(
+            self,
+            "LifecycleRuleRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Merges the embeddings-cache expiry rule into an existing bucket",
+        )
+        handler = lambda_.Function(
+            self,
+            "LifecycleRuleFunction",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(_HANDLER_DIR)),
+            role=role,
+            timeout=Duration.minutes(2),
+            log_group=logs.LogGroup(
+                self,
+                "LifecycleRuleLogs",
+                retention=log_retention,
+                removal_policy=RemovalPolicy.DESTROY,
+            ),
+        )
+        handler.log_group.grant_write(role)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                # DeleteBucketLifecycle is authorised by s3:PutLifecycleConfiguration.
+                actions=["s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"],
+                resources=[self.bucket.bucket_arn],
+            )
+        )
+        self.lifecycle_rule = CustomResource(
+            self,
+            "CacheExpiryRule",
+            service_token=handler.function_arn,
+            resource_type="Custom::BucketLifecycleRule",
+            properties={
+                "BucketName": self.bucket.bucket_name,
+                "Rule": json.dumps(self.expiry.as_s3_api_rule(), sort_keys=True),
+            },
+        )
+
+    def _grant_objects(self, grantee: iam.IGrantable, actions: list[str], prefix: str, why: str) -> None:
+        objects = self.bucket.arn_for_objects(f"{prefix}*")
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=actions, resources=[objects])
+        )
+        acknowledge_wildcard_resource(grantee.grant_principal, objects, why)
+
+    def grant_read_frames(self, grantee: iam.IGrantable) -> None:
+        self._grant_objects(
+            grantee, ["s3:GetObject"], FRAMES_PREFIX,
+            "Reads any keyframe: one object per frame under frames/, and nothing else (the guide's policy).",
+        )  # fmt: skip
+
+    def grant_read_cache(self, grantee: iam.IGrantable) -> None:
+        self._grant_objects(
+            grantee, ["s3:GetObject"], CACHE_PREFIX,
+            "Reads cached embeddings of any video under embeddings-cache/ only (the guide's policy).",
+        )  # fmt: skip
+
+    def grant_write_cache(self, grantee: iam.IGrantable) -> None:
+        self._grant_objects(
+            grantee, ["s3:PutObject", "s3:PutObjectAcl"], CACHE_PREFIX,
+            "Writes embeddings of any video under embeddings-cache/ only (the guide's policy).",
+        )  # fmt: skip

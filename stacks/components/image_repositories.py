@@ -1,0 +1,47 @@
+"""ECR repositories for the three function images (the `ecr` image source and CI push here)."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+
+class ImageRepository(Construct):
+    """One repository, scanned on push, keeping the newest `keep_images`; retained on deletion."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, repository_name: str, create: bool, keep_images: int
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if create:
+            self.repository: ecr.IRepository = ecr.Repository(
+                self,
+                "Repository",
+                repository_name=repository_name,
+                image_scan_on_push=True,
+                image_tag_mutability=ecr.TagMutability.MUTABLE,
+                removal_policy=RemovalPolicy.RETAIN,  # images outlive a stack rebuild
+                lifecycle_rules=[
+                    ecr.LifecycleRule(
+                        description=f"Keep the newest {keep_images} images",
+                        max_image_count=keep_images,
+                    )
+                ],
+            )
+            # Lambda pulls the image as its service principal; only functions of this account may.
+            self.repository.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="LambdaPull",
+                    principals=[iam.ServicePrincipal("lambda.amazonaws.com")],
+                    actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                    conditions={
+                        "StringLike": {
+                            "aws:sourceArn": f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{Aws.ACCOUNT_ID}:function:*"
+                        }
+                    },
+                )
+            )
+        else:
+            self.repository = ecr.Repository.from_repository_name(self, "Repository", repository_name)

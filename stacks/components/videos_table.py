@@ -1,0 +1,38 @@
+"""The upstream `videos` table (partition key `video_id`), created or imported."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan")
+
+
+class VideosTable(Construct):
+    """Exposes `table`; `create=True` makes it on-demand with point-in-time recovery, retained."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, table_name: str, create: bool) -> None:
+        super().__init__(scope, construct_id)
+        if create:
+            self.table: dynamodb.ITable = dynamodb.Table(
+                self,
+                "Table",
+                table_name=table_name,
+                partition_key=dynamodb.Attribute(name="video_id", type=dynamodb.AttributeType.STRING),
+                billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+                point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                    point_in_time_recovery_enabled=True
+                ),
+                encryption=dynamodb.TableEncryption.AWS_MANAGED,
+                removal_policy=RemovalPolicy.RETAIN,  # the upstream pipeline's records live here
+            )
+        else:
+            self.table = dynamodb.Table.from_table_name(self, "Table", table_name)
+
+    def grant_read(self, grantee: iam.IGrantable) -> None:
+        """Exactly the guide's read actions (CDK's grant_read_data adds DescribeTable and more)."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(READ_ACTIONS), resources=[self.table.table_arn])
+        )

@@ -1,0 +1,184 @@
+"""The app's configuration: `cdk.json` context (or `-c key=value`), validated once in `app.py`.
+
+cdk.json holds every value, so it is the one place defaults live; `read_cdk_json_context` lets
+`python app.py` and the tests see exactly what the CDK CLI sees.
+
+Every key is flat so that it can be overridden with `cdk deploy -c key=value`; values given on the
+command line arrive as strings and are coerced ("4096" -> 4096, "false" -> False).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from aws_cdk import aws_logs as logs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_R = logs.RetentionDays
+# The retention periods CloudWatch Logs accepts, in days.
+LOG_RETENTION = {
+    1: _R.ONE_DAY, 3: _R.THREE_DAYS, 5: _R.FIVE_DAYS, 7: _R.ONE_WEEK, 14: _R.TWO_WEEKS,
+    30: _R.ONE_MONTH, 60: _R.TWO_MONTHS, 90: _R.THREE_MONTHS, 120: _R.FOUR_MONTHS,
+    150: _R.FIVE_MONTHS, 180: _R.SIX_MONTHS, 365: _R.ONE_YEAR, 400: _R.THIRTEEN_MONTHS,
+    545: _R.EIGHTEEN_MONTHS, 731: _R.TWO_YEARS, 1096: _R.THREE_YEARS, 1827: _R.FIVE_YEARS,
+    2192: _R.SIX_YEARS, 2557: _R.SEVEN_YEARS, 2922: _R.EIGHT_YEARS, 3288: _R.NINE_YEARS,
+    3653: _R.TEN_YEARS,
+}  # fmt: skip
+
+_BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"  # plus the checks in _check_bucket_name
+_TABLE_NAME = r"^[A-Za-z0-9_.-]{3,255}$"
+_FUNCTION_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+_REPOSITORY_NAME = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
+_IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+_REGION = r"^[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d$"
+_STACK_NAME = r"^[A-Za-z][A-Za-z0-9-]{0,120}$"
+
+# Lambda gives 1 vCPU per 1,769 MB, 6 vCPUs at 10,240 MB; timeouts stop at 15 minutes.
+MemoryMB = Annotated[int, Field(ge=128, le=10240)]
+TimeoutS = Annotated[int, Field(ge=1, le=900)]
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionSettings:
+    """What one Lambda function needs from the configuration."""
+
+    function_name: str
+    memory_mb: int
+    timeout_s: int
+    repository_name: str
+
+
+class AppConfig(BaseModel):
+    """All configuration of the app. The values (the guide's names by default) live in cdk.json."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    stack_name: str = Field(pattern=_STACK_NAME)
+    region: str = Field(pattern=_REGION)
+
+    bucket_name: str = Field(pattern=_BUCKET_NAME)
+    create_bucket: bool
+    bucket_versioned: bool
+    bucket_access_logs: bool
+
+    table_name: str = Field(pattern=_TABLE_NAME)
+    create_table: bool
+
+    clip_function_name: str = Field(pattern=_FUNCTION_NAME)
+    clip_memory_mb: MemoryMB
+    clip_timeout_s: TimeoutS
+    search_function_name: str = Field(pattern=_FUNCTION_NAME)
+    search_memory_mb: MemoryMB
+    search_timeout_s: TimeoutS
+    batch_function_name: str = Field(pattern=_FUNCTION_NAME)
+    batch_memory_mb: MemoryMB
+    batch_timeout_s: TimeoutS
+
+    log_retention_days: int
+
+    image_source: Literal["asset", "ecr"]
+    image_tag: str | None = Field(default=None, pattern=_IMAGE_TAG)  # "" in cdk.json
+    create_repositories: bool
+    clip_repository_name: str = Field(pattern=_REPOSITORY_NAME)
+    search_repository_name: str = Field(pattern=_REPOSITORY_NAME)
+    batch_repository_name: str = Field(pattern=_REPOSITORY_NAME)
+    repository_keep_images: int = Field(ge=1, le=1000)
+
+    @field_validator("image_tag", mode="before")
+    @classmethod
+    def _empty_tag_is_none(cls, tag: object) -> object:
+        return None if tag in ("", None) else tag
+
+    @field_validator("bucket_name")
+    @classmethod
+    def _check_bucket_name(cls, name: str) -> str:
+        if ".." in name or name.startswith("xn--") or name.replace(".", "").isdigit():
+            raise ValueError("not a valid S3 bucket name (no '..', no 'xn--' prefix, not an IP address)")
+        return name
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> AppConfig:
+        if self.log_retention_days not in LOG_RETENTION:
+            raise ValueError(
+                f"log_retention_days: {self.log_retention_days} is not a CloudWatch Logs retention; "
+                f"use one of {', '.join(map(str, LOG_RETENTION))}"
+            )
+        if self.image_source == "ecr" and not self.image_tag:
+            raise ValueError(
+                "image_tag: required when image_source is 'ecr' (the tag pushed by `make images`)"
+            )
+        names = [self.clip_function_name, self.search_function_name, self.batch_function_name]
+        if len(set(names)) != len(names):
+            raise ValueError("clip_function_name, search_function_name, batch_function_name: must differ")
+        return self
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return LOG_RETENTION[self.log_retention_days]
+
+    @property
+    def clip(self) -> FunctionSettings:
+        return FunctionSettings(
+            function_name=self.clip_function_name,
+            memory_mb=self.clip_memory_mb,
+            timeout_s=self.clip_timeout_s,
+            repository_name=self.clip_repository_name,
+        )
+
+    @property
+    def search(self) -> FunctionSettings:
+        return FunctionSettings(
+            function_name=self.search_function_name,
+            memory_mb=self.search_memory_mb,
+            timeout_s=self.search_timeout_s,
+            repository_name=self.search_repository_name,
+        )
+
+    @property
+    def batch(self) -> FunctionSettings:
+        return FunctionSettings(
+            function_name=self.batch_function_name,
+            memory_mb=self.batch_memory_mb,
+            timeout_s=self.batch_timeout_s,
+            repository_name=self.batch_repository_name,
+        )
+
+
+def _is_cdk_internal(key: str) -> bool:
+    """Feature flags (`@aws-cdk/...`) and CLI/lookup keys (`aws:cdk:...`, `availability-zones:...`)."""
+    return key.startswith("@") or ":" in key
+
+
+def load_config(context: Mapping[str, Any]) -> AppConfig:
+    """Validate the app's context; raise ConfigError naming every bad key."""
+    ours = {key: value for key, value in context.items() if not _is_cdk_internal(key)}
+    try:
+        return AppConfig.model_validate(ours)
+    except ValidationError as error:
+        problems = []
+        for issue in error.errors():
+            key = ".".join(str(part) for part in issue["loc"])
+            if issue["type"] == "extra_forbidden":
+                problems.append(f"{key}: unknown configuration key (typo?)")
+            elif issue["type"] == "missing":
+                problems.append(f"{key}: missing (every key has a value in cdk.json)")
+            elif key:
+                problems.append(f"{key}: {issue['msg']} (got {issue.get('input')!r})")
+            else:
+                problems.append(issue["msg"].removeprefix("Value error, "))
+        raise ConfigError("invalid configuration in cdk.json context / -c:\n  " + "\n  ".join(problems)) from None
+
+
+def read_cdk_json_context(cdk_json: Path) -> dict[str, Any]:
+    """The `context` of cdk.json: configuration values and CDK feature flags."""
+    context = json.loads(cdk_json.read_text())["context"]
+    assert isinstance(context, dict)
+    return context

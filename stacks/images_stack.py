@@ -1,0 +1,44 @@
+"""The ECR repositories, in their own stack so they exist before any image is pushed to them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from stacks.components.image_repositories import ImageRepository
+from stacks.config import FunctionSettings
+
+
+class ImageRepositoriesStack(Stack):
+    """Exposes `repositories`: function role name (`clip`, `search`, `batch`) -> ImageRepository."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: dict[str, FunctionSettings],
+        create: bool,
+        keep_images: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.repositories = {
+            role: ImageRepository(
+                self,
+                f"{role.capitalize()}Repository",
+                repository_name=settings.repository_name,
+                create=create,
+                keep_images=keep_images,
+            )
+            for role, settings in functions.items()
+        }
+        for role, repository in self.repositories.items():
+            CfnOutput(
+                self,
+                f"{role.capitalize()}RepositoryUri",
+                value=repository.repository.repository_uri,
+                description=f"Push the {role} image here (make images)",
+            )

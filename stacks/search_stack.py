@@ -1,0 +1,106 @@
+"""The search service: bucket, table, the three functions and the grants between them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_ecr as ecr
+from constructs import Construct
+
+from stacks.components.container_function import AssetImage, ContainerFunction, RegistryImage
+from stacks.components.frame_bucket import FrameBucket
+from stacks.components.videos_table import VideosTable
+from stacks.config import AppConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Files every image needs besides its own folder: the shared runtime package.
+SHARED_RUNTIME = ("clipsearch",)
+# The batch image runs the same model stack as the CLIP image, so it installs the same pins.
+EXTRA_CONTEXT = {"batch": ("lambda_clip/requirements.txt",)}
+
+
+class FrameSearchStack(Stack):
+    """Exposes `frame_bucket`, `videos_table`, `clip`, `search`, `batch` (ContainerFunctions)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        retention = config.log_retention
+
+        self.frame_bucket = FrameBucket(
+            self,
+            "FrameBucket",
+            bucket_name=config.bucket_name,
+            create=config.create_bucket,
+            versioned=config.bucket_versioned,
+            access_logs=config.bucket_access_logs,
+            log_retention=retention,
+        )
+        self.videos_table = VideosTable(
+            self, "VideosTable", table_name=config.table_name, create=config.create_table
+        )
+
+        def image(role: str) -> AssetImage | RegistryImage:
+            if config.image_source == "ecr":
+                assert config.image_tag  # the config model requires it for ecr
+                # By name, not by object: no CloudFormation export ties this stack to the images stack.
+                repository = ecr.Repository.from_repository_name(
+                    self, f"{role.capitalize()}Repository", getattr(config, role).repository_name
+                )
+                return RegistryImage(repository=repository, tag=config.image_tag)
+            return AssetImage(
+                context_dir=PROJECT_ROOT,
+                dockerfile=f"lambda_{role}/Dockerfile",
+                include=(f"lambda_{role}", *SHARED_RUNTIME, *EXTRA_CONTEXT.get(role, ())),
+            )
+
+        environment = {
+            "BUCKET_NAME": config.bucket_name,
+            "VIDEOS_TABLE": config.table_name,
+            "CLIP_FUNCTION_NAME": config.clip_function_name,
+            "BATCH_FUNCTION_NAME": config.batch_function_name,
+            "POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearch",
+        }
+
+        def function(role: str, description: str) -> ContainerFunction:
+            settings = getattr(config, role)
+            return ContainerFunction(
+                self,
+                f"{role.capitalize()}Function",
+                settings=settings,
+                image=image(role),
+                environment={**environment, "POWERTOOLS_SERVICE_NAME": settings.function_name},
+                log_retention=retention,
+                description=description,
+            )
+
+        self.clip = function("clip", "CLIP ViT-B/32: text or frames -> normalised 512-d embeddings")
+        self.search = function("search", "Text or image query -> top-k video frames from the cache")
+        self.batch = function("batch", "Embeds a video's frames into embeddings-cache/, resumably")
+
+        # The guide's policies, statement by statement (README: IAM roles, and its deviation table).
+        self.frame_bucket.grant_read_cache(self.search.role)
+        self.videos_table.grant_read(self.search.role)
+        self.clip.grant_invoke(self.search.role)
+        for embedder in (self.clip, self.batch):
+            self.frame_bucket.grant_read_frames(embedder.role)
+            self.frame_bucket.grant_write_cache(embedder.role)
+
+        outputs = {
+            "BucketName": self.frame_bucket.bucket.bucket_name,
+            "VideosTableName": self.videos_table.table.table_name,
+        }
+        for role in ("clip", "search", "batch"):
+            container: ContainerFunction = getattr(self, role)
+            outputs[f"{role.capitalize()}FunctionName"] = container.function.function_name
+            outputs[f"{role.capitalize()}FunctionArn"] = container.function.function_arn
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value)

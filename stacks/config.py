@@ -10,9 +10,10 @@ command line arrive as strings and are coerced ("4096" -> 4096, "false" -> False
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from aws_cdk import aws_logs as logs
@@ -100,7 +101,7 @@ class AppConfig(BaseModel):
     @field_validator("bucket_name")
     @classmethod
     def _check_bucket_name(cls, name: str) -> str:
-        if ".." in name or name.startswith("xn--") or name.replace(".", "").isdigit():
+        if ".." in name or name.startswith("xn--") or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name):
             raise ValueError("not a valid S3 bucket name (no '..', no 'xn--' prefix, not an IP address)")
         return name
 
@@ -174,7 +175,9 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
                 problems.append(f"{key}: {issue['msg']} (got {issue.get('input')!r})")
             else:
                 problems.append(issue["msg"].removeprefix("Value error, "))
-        raise ConfigError("invalid configuration in cdk.json context / -c:\n  " + "\n  ".join(problems)) from None
+        raise ConfigError(
+            "invalid configuration in cdk.json context / -c:\n  " + "\n  ".join(problems)
+        ) from None
 
 
 def read_cdk_json_context(cdk_json: Path) -> dict[str, Any]:

@@ -97,8 +97,8 @@ class ContainerFunction(Construct):
             environment=environment,
         )
 
-    def grant_invoke(self, grantee: iam.IGrantable) -> None:
+    def grant_invoke(self, role: iam.IRole) -> None:
         """`lambda:InvokeFunction` on this function only (CDK's own grant adds every version too)."""
-        grantee.grant_principal.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.function.function_arn])
         )

@@ -91,7 +91,11 @@ class FrameBucket(Construct):
         log_bucket = None
         if access_logs:
             log_bucket = s3.Bucket(self, "AccessLogs", **secure)  # type: ignore[arg-type]
-            acknowledge(log_bucket, "AwsSolutions-S1", "This is the access-log bucket; logging it into itself would loop.")
+            acknowledge(
+                log_bucket,
+                "AwsSolutions-S1",
+                "This is the access-log bucket; logging it into itself would loop.",
+            )
         bucket = s3.Bucket(
             self,
             "Bucket",
@@ -103,7 +107,9 @@ class FrameBucket(Construct):
             **secure,  # type: ignore[arg-type]
         )
         if not access_logs:
-            acknowledge(bucket, "AwsSolutions-S1", "Server access logging was turned off in the configuration.")
+            acknowledge(
+                bucket, "AwsSolutions-S1", "Server access logging was turned off in the configuration."
+            )
         return bucket
 
     def _merge_lifecycle_rule(self, log_retention: logs.RetentionDays) -> None:
@@ -147,27 +153,25 @@ class FrameBucket(Construct):
             },
         )
 
-    def _grant_objects(self, grantee: iam.IGrantable, actions: list[str], prefix: str, why: str) -> None:
+    def _grant_objects(self, role: iam.IRole, actions: list[str], prefix: str, why: str) -> None:
         objects = self.bucket.arn_for_objects(f"{prefix}*")
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=actions, resources=[objects])
-        )
-        acknowledge_wildcard_resource(grantee.grant_principal, objects, why)
+        role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[objects]))
+        acknowledge_wildcard_resource(role, objects, why)
 
-    def grant_read_frames(self, grantee: iam.IGrantable) -> None:
+    def grant_read_frames(self, role: iam.IRole) -> None:
         self._grant_objects(
-            grantee, ["s3:GetObject"], FRAMES_PREFIX,
+            role, ["s3:GetObject"], FRAMES_PREFIX,
             "Reads any keyframe: one object per frame under frames/, and nothing else (the guide's policy).",
         )  # fmt: skip
 
-    def grant_read_cache(self, grantee: iam.IGrantable) -> None:
+    def grant_read_cache(self, role: iam.IRole) -> None:
         self._grant_objects(
-            grantee, ["s3:GetObject"], CACHE_PREFIX,
+            role, ["s3:GetObject"], CACHE_PREFIX,
             "Reads cached embeddings of any video under embeddings-cache/ only (the guide's policy).",
         )  # fmt: skip
 
-    def grant_write_cache(self, grantee: iam.IGrantable) -> None:
+    def grant_write_cache(self, role: iam.IRole) -> None:
         self._grant_objects(
-            grantee, ["s3:PutObject", "s3:PutObjectAcl"], CACHE_PREFIX,
+            role, ["s3:PutObject", "s3:PutObjectAcl"], CACHE_PREFIX,
             "Writes embeddings of any video under embeddings-cache/ only (the guide's policy).",
         )  # fmt: skip

@@ -7,6 +7,8 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+_ACCOUNT_FUNCTIONS = f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{Aws.ACCOUNT_ID}:function:*"
+
 
 class ImageRepository(Construct):
     """One repository, scanned on push, keeping the newest `keep_images`; retained on deletion."""
@@ -36,11 +38,7 @@ class ImageRepository(Construct):
                     sid="LambdaPull",
                     principals=[iam.ServicePrincipal("lambda.amazonaws.com")],
                     actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                    conditions={
-                        "StringLike": {
-                            "aws:sourceArn": f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{Aws.ACCOUNT_ID}:function:*"
-                        }
-                    },
+                    conditions={"StringLike": {"aws:sourceArn": _ACCOUNT_FUNCTIONS}},
                 )
             )
         else:

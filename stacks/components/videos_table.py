@@ -31,8 +31,8 @@ class VideosTable(Construct):
         else:
             self.table = dynamodb.Table.from_table_name(self, "Table", table_name)
 
-    def grant_read(self, grantee: iam.IGrantable) -> None:
+    def grant_read(self, role: iam.IRole) -> None:
         """Exactly the guide's read actions (CDK's grant_read_data adds DescribeTable and more)."""
-        grantee.grant_principal.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(actions=list(READ_ACTIONS), resources=[self.table.table_arn])
         )

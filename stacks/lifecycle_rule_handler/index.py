@@ -42,9 +42,7 @@ def read_rules(s3: Any, bucket: str) -> tuple[list[dict[str, Any]], dict[str, An
 
 def write_rules(s3: Any, bucket: str, rules: list[dict[str, Any]], extra: dict[str, Any]) -> None:
     if rules:
-        s3.put_bucket_lifecycle_configuration(
-            Bucket=bucket, LifecycleConfiguration={"Rules": rules}, **extra
-        )
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules}, **extra)
     else:  # S3 refuses an empty rule list; no rules means no configuration.
         s3.delete_bucket_lifecycle(Bucket=bucket)
 
@@ -113,10 +111,11 @@ def send_response(event: dict[str, Any], status: str, resource_id: str, reason: 
             "LogicalResourceId": event["LogicalResourceId"],
         }
     ).encode()
-    request = urllib.request.Request(
-        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": ""}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (pre-signed S3 URL)
+    url = event["ResponseURL"]
+    if not url.startswith("https://"):
+        raise ValueError(f"refusing to send the response to a non-HTTPS URL: {url[:40]}")
+    request = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": ""})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (checked: https)
         logger.info("CloudFormation response sent: %s %s", status, response.status)
 
 

@@ -1,0 +1,62 @@
+# Every command developers, CI (.ci/run) and the GitHub workflow run. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Offline CDK: no telemetry, no version check, no notices. (jsii prints a harmless Node 20 banner.)
+export CDK_DISABLE_CLI_TELEMETRY := true
+export CDK_DISABLE_VERSION_CHECK := true
+CDK := npx --no-install cdk --no-notices
+
+# make deploy IMAGE_SOURCE=ecr IMAGE_TAG=<tag pushed by make images>; CDK_ARGS for anything else.
+# STACKS=ClipFrameSearch-Images deploys only the repositories (before the first make images).
+IMAGE_SOURCE ?=
+IMAGE_TAG ?=
+CDK_ARGS ?=
+STACKS ?= --all
+CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
+
+.PHONY: help install test lint synth diff deploy destroy images clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules from the pinned requirements
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambda_clip/requirements.txt lambda_search/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: lint ## Lint, type-check and run the test suite (the README's test command)
+	$(BIN)/pytest
+
+lint: install ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+synth: install ## Synthesize both stacks into cdk.out/ (offline)
+	$(CDK) synth --quiet $(CONTEXT)
+
+diff: install ## Compare the stacks with what is deployed
+	$(CDK) diff $(STACKS) $(CONTEXT)
+
+deploy: install ## Deploy both stacks (asset mode builds the images with Docker)
+	$(CDK) deploy $(STACKS) --require-approval broadening $(CONTEXT)
+
+destroy: install ## Delete the stacks (bucket, table and repositories are retained)
+	$(CDK) destroy $(STACKS) $(CONTEXT)
+
+images: install ## Build, tag and push the three images to ECR (IMAGE_TAG=..., default: git commit)
+	scripts/push-images.sh "$(or $(IMAGE_TAG),$(shell git rev-parse --short=12 HEAD))"
+
+clean: ## Remove build output (keeps .venv and node_modules)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The search function's handler package (in the image, app.py sits at the task root)."""

@@ -1,0 +1,63 @@
+"""Synthesize the CDK app once per test session for each configuration variant."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+from app import build_app
+from stacks.config import load_config, read_cdk_json_context
+
+ROOT = Path(__file__).resolve().parents[2]
+CDK_CONTEXT = read_cdk_json_context(ROOT / "cdk.json")
+
+# The user's own bucket and table (the video pipeline made them) and images pushed by CI.
+EXISTING_RESOURCES_ECR = {
+    "create_bucket": False,
+    "create_table": False,
+    "image_source": "ecr",
+    "image_tag": "3f9c2a1b7d0e",
+}
+
+
+@dataclass
+class Synthesized:
+    images: Template
+    service: Template
+    outdir: Path
+
+    @property
+    def validation_report(self) -> dict[str, Any]:
+        return json.loads((self.outdir / "validation-report.json").read_text())
+
+    def template_files(self) -> list[Path]:
+        return sorted(self.outdir.glob("*.template.json"))
+
+
+def synthesize(outdir: Path, **overrides: Any) -> Synthesized:
+    context = {**CDK_CONTEXT, **overrides}
+    app = App(context=context, outdir=str(outdir))
+    images, service = build_app(app, load_config(context))
+    app.synth()  # raises if cdk-nag reports an unacknowledged finding
+    return Synthesized(Template.from_stack(images), Template.from_stack(service), outdir)
+
+
+@pytest.fixture(scope="session")
+def default_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(tmp_path_factory.mktemp("cdk-default"))
+
+
+@pytest.fixture(scope="session")
+def existing_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(tmp_path_factory.mktemp("cdk-existing"), **EXISTING_RESOURCES_ECR)
+
+
+@pytest.fixture(scope="session", params=["default", "existing"])
+def any_app(request: pytest.FixtureRequest) -> Synthesized:
+    return request.getfixturevalue(f"{request.param}_app")

@@ -1,0 +1,138 @@
+"""Read the three functions' IAM statements from a template in the README's symbolic notation."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk.assertions import Template
+
+ROLES = ("clip", "search", "batch")
+
+
+@dataclass(frozen=True)
+class Statement:
+    actions: frozenset[str]
+    resource: str
+    condition: str = "—"
+
+    def __str__(self) -> str:
+        return f"{sorted(self.actions)} on {self.resource} if {self.condition}"
+
+
+def _grant(actions: str, resource: str) -> Statement:
+    return Statement(frozenset(actions.split()), resource)
+
+
+LOGS = _grant("logs:CreateLogGroup logs:CreateLogStream logs:PutLogEvents", "<own log group>")
+# The guide's Step 2, with logs scoped to the function's own log group instead of the account
+# (the infrastructure issue allows this) and the CLIP function's real name.
+GUIDE: dict[str, set[Statement]] = {
+    "search": {
+        _grant("s3:GetObject", "<bucket>/embeddings-cache/*"),
+        _grant("dynamodb:GetItem dynamodb:Query dynamodb:Scan", "<videos table>"),
+        _grant("lambda:InvokeFunction", "<clip function>"),
+        LOGS,
+    },
+    "clip": {
+        _grant("s3:GetObject", "<bucket>/frames/*"),
+        _grant("s3:PutObject s3:PutObjectAcl", "<bucket>/embeddings-cache/*"),
+        LOGS,
+    },
+}
+GUIDE["batch"] = set(GUIDE["clip"])
+
+
+def readme_deviations(readme: Path) -> dict[str, set[Statement]]:
+    """Rows of the README's deviation table: | role | `actions` | `resource` | condition | why |."""
+    text = readme.read_text()
+    section = text.split("### Deviations from the guide's policies", 1)[1].split("\n#", 1)[0]
+    deviations: dict[str, set[Statement]] = {role: set() for role in ROLES}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 5 or cells[0] in ("Role", "") or set(cells[0]) <= {"-"}:
+            continue
+        role, actions, resource, condition, why = cells
+        assert why, f"deviation without a reason: {line}"
+        statement = Statement(
+            frozenset(re.findall(r"`([^`]+)`", actions)), resource.strip("`"), condition.strip("`")
+        )
+        deviations[role].add(statement)
+    return deviations
+
+
+class RoleReader:
+    def __init__(self, template: Template) -> None:
+        self.resources: dict[str, Any] = template.to_json()["Resources"]
+        self.symbols = {}
+        for logical_id, resource in self.resources.items():
+            kind = resource["Type"]
+            if kind == "AWS::S3::Bucket" and resource["Properties"].get("BucketName"):
+                self.symbols[f"${{{logical_id}.Arn}}"] = "<bucket>"
+            elif kind == "AWS::DynamoDB::Table":
+                self.symbols[f"${{{logical_id}.Arn}}"] = "<videos table>"
+        for role in ROLES:
+            function = self.function_id(role)
+            self.symbols[f"${{{function}.Arn}}"] = f"<{role} function>"
+        # Imported bucket and table: ARNs built from names.
+        self.symbols["arn:aws:s3:::totgo1"] = "<bucket>"
+        self.symbols["arn:aws:dynamodb:ap-southeast-1:${AWS::AccountId}:table/videos"] = "<videos table>"
+
+    def function_id(self, role: str) -> str:
+        prefix = f"{role.capitalize()}Function"
+        (logical_id,) = [
+            key
+            for key, value in self.resources.items()
+            if value["Type"] == "AWS::Lambda::Function" and key.startswith(prefix) and "Role" not in key
+        ]
+        return logical_id
+
+    def statements(self, role: str) -> set[Statement]:
+        function = self.resources[self.function_id(role)]
+        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        log_group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        found: set[Statement] = set()
+        for resource in self.resources.values():
+            if (
+                resource["Type"] != "AWS::IAM::Policy"
+                or {"Ref": role_id} not in resource["Properties"]["Roles"]
+            ):
+                continue
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                assert statement["Effect"] == "Allow"
+                actions = statement["Action"]
+                actions = frozenset([actions] if isinstance(actions, str) else actions)
+                resources = statement["Resource"]
+                for each in resources if isinstance(resources, list) else [resources]:
+                    rendered = self.render(each).replace(f"${{{log_group_id}.Arn}}", "<own log group>")
+                    condition = (
+                        json.dumps(statement["Condition"], sort_keys=True)
+                        if "Condition" in statement
+                        else "—"
+                    )
+                    found.add(Statement(actions, rendered, condition))
+        assert not self.resources[role_id]["Properties"].get("ManagedPolicyArns"), f"{role}: managed policies"
+        assert not self.resources[role_id]["Properties"].get("Policies"), f"{role}: inline policies"
+        return found
+
+    def render(self, value: Any) -> str:
+        text = _flatten(value)
+        for pattern, symbol in sorted(self.symbols.items(), key=lambda item: -len(item[0])):
+            text = text.replace(pattern, symbol)
+        return text
+
+
+def _flatten(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(_flatten(part) for part in parts)
+    if "Fn::GetAtt" in value:
+        return "${{{}.{}}}".format(*value["Fn::GetAtt"])
+    if "Ref" in value:
+        return f"${{{value['Ref']}}}"
+    raise AssertionError(f"unexpected intrinsic {value!r}")

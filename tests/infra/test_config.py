@@ -1,0 +1,84 @@
+"""The configuration model: cdk.json values validate, bad values fail naming the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stacks.config import ConfigError, load_config
+from tests.infra.conftest import CDK_CONTEXT
+
+
+def config_with(**overrides: Any):
+    return load_config({**CDK_CONTEXT, **overrides})
+
+
+def test_cdk_json_holds_the_guides_names():
+    config = load_config(CDK_CONTEXT)
+    assert (config.bucket_name, config.table_name, config.region) == ("totgo1", "videos", "ap-southeast-1")
+    assert config.clip.function_name == "clip-inference"
+    assert config.clip.repository_name == "lambda-clip-inference"
+    assert config.image_source == "asset"
+    assert config.image_tag is None
+
+
+def test_command_line_strings_are_coerced():
+    # GIVEN values as `cdk deploy -c key=value` passes them: strings
+    config = config_with(clip_memory_mb="4096", create_bucket="false", image_source="ecr", image_tag="abc")
+    # THEN they arrive typed
+    assert config.clip.memory_mb == 4096
+    assert config.create_bucket is False
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"clip_memory_mb": 99999}, "clip_memory_mb: Input should be less than or equal to 10240"),
+        ({"search_memory_mb": 64}, "search_memory_mb: Input should be greater than or equal to 128"),
+        ({"batch_timeout_s": 901}, "batch_timeout_s: Input should be less than or equal to 900"),
+        ({"clip_timeout_s": "soon"}, "clip_timeout_s: Input should be a valid integer"),
+        ({"create_bucket": "maybe"}, "create_bucket: Input should be a valid boolean"),
+        ({"bucket_name": "Totgo_1"}, "bucket_name: String should match pattern"),
+        ({"bucket_name": "a..b"}, "bucket_name: Value error, not a valid S3 bucket name"),
+        ({"bucket_name": "192.168.1.1"}, "bucket_name: Value error, not a valid S3 bucket name"),
+        ({"table_name": "v"}, "table_name: String should match pattern"),
+        ({"clip_function_name": "clip inference"}, "clip_function_name: String should match pattern"),
+        ({"region": "mars-1"}, "region: String should match pattern"),
+        ({"image_source": "s3"}, "image_source: Input should be 'asset' or 'ecr'"),
+        ({"image_source": "ecr"}, "image_tag: required when image_source is 'ecr'"),
+        ({"image_tag": "bad tag!"}, "image_tag: String should match pattern"),
+        ({"log_retention_days": 31}, "log_retention_days: 31 is not a CloudWatch Logs retention"),
+        ({"clip_repository_name": "Lambda-Clip"}, "clip_repository_name: String should match pattern"),
+        ({"repository_keep_images": 0}, "repository_keep_images: Input should be greater than or equal to 1"),
+        ({"batch_function_name": "clip-inference"}, "must differ"),
+        ({"bucket_nmae": "x"}, "bucket_nmae: unknown configuration key"),
+    ],
+)
+def test_invalid_values_fail_naming_the_key(overrides, message):
+    with pytest.raises(ConfigError, match="invalid configuration") as error:
+        config_with(**overrides)
+    assert message in str(error.value)
+
+
+def test_an_all_digit_bucket_name_is_valid():
+    assert config_with(bucket_name="123456").bucket_name == "123456"
+
+
+def test_a_missing_key_is_named():
+    context = dict(CDK_CONTEXT)
+    del context["table_name"]
+    with pytest.raises(ConfigError, match="table_name: missing"):
+        load_config(context)
+
+
+def test_cdk_feature_flags_and_cli_keys_are_not_configuration():
+    config = config_with(**{"@aws-cdk/core:newStyleStackSynthesis": True, "aws:cdk:version-reporting": False})
+    assert config.stack_name == "ClipFrameSearch"
+
+
+def test_every_error_is_reported_at_once():
+    with pytest.raises(ConfigError) as error:
+        config_with(clip_memory_mb=1, search_timeout_s=0)
+    assert "clip_memory_mb" in str(error.value)
+    assert "search_timeout_s" in str(error.value)

@@ -1,0 +1,117 @@
+"""The three container-image functions: image source, role, environment, sizing, logs, outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from tests.infra.conftest import CDK_CONTEXT, Synthesized
+
+FUNCTIONS = {
+    "clip": ("clip-inference", "lambda-clip-inference"),
+    "search": ("clip-search", "lambda-clip-search"),
+    "batch": ("clip-batch-embed", "lambda-clip-batch"),
+}
+
+
+def function_properties(app: Synthesized, name: str) -> Any:
+    found = app.service.find_resources("AWS::Lambda::Function", {"Properties": {"FunctionName": name}})
+    assert len(found) == 1, name
+    return next(iter(list(found.values())))["Properties"]
+
+
+@pytest.mark.parametrize("role", FUNCTIONS)
+def test_function_sizing_and_architecture_come_from_config(any_app, role):
+    name, _ = FUNCTIONS[role]
+    properties = function_properties(any_app, name)
+    assert properties["PackageType"] == "Image"
+    assert properties["Architectures"] == ["x86_64"]
+    assert properties["MemorySize"] == CDK_CONTEXT[f"{role}_memory_mb"]
+    assert properties["Timeout"] == CDK_CONTEXT[f"{role}_timeout_s"]
+    assert properties["Role"]["Fn::GetAtt"][0].startswith(f"{role.capitalize()}FunctionRole")
+
+
+@pytest.mark.parametrize("role", FUNCTIONS)
+def test_environment_names_bucket_table_and_functions(any_app, role):
+    name, _ = FUNCTIONS[role]
+    variables = function_properties(any_app, name)["Environment"]["Variables"]
+    assert variables == {
+        "BUCKET_NAME": "totgo1",
+        "VIDEOS_TABLE": "videos",
+        "CLIP_FUNCTION_NAME": "clip-inference",
+        "BATCH_FUNCTION_NAME": "clip-batch-embed",
+        "POWERTOOLS_SERVICE_NAME": name,
+        "POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearch",
+    }
+
+
+@pytest.mark.parametrize("role", FUNCTIONS)
+def test_each_function_logs_to_its_own_group_with_retention(any_app, role):
+    name, _ = FUNCTIONS[role]
+    log_group_id = function_properties(any_app, name)["LoggingConfig"]["LogGroup"]["Ref"]
+    log_group = any_app.service.to_json()["Resources"][log_group_id]
+    assert log_group["Properties"] == {"LogGroupName": f"/aws/lambda/{name}", "RetentionInDays": 30}
+    assert log_group["DeletionPolicy"] == "Delete"
+
+
+@pytest.mark.parametrize("role", FUNCTIONS)
+def test_asset_mode_builds_each_dockerfile_from_the_repository_root(default_app, role):
+    name, _ = FUNCTIONS[role]
+    image = function_properties(default_app, name)["Code"]["ImageUri"]
+    # The asset's image URI points into the CDK bootstrap repository.
+    assert "cdk-hnb659fds-container-assets" in str(image)
+    manifest = (default_app.outdir / "ClipFrameSearch.assets.json").read_text()
+    assert f'"dockerFile": "lambda_{role}/Dockerfile"' in manifest
+
+
+def test_asset_build_context_holds_only_what_the_images_copy(default_app):
+    import json
+
+    manifest = json.loads((default_app.outdir / "ClipFrameSearch.assets.json").read_text())
+    contexts = {
+        asset["source"]["dockerFile"]: default_app.outdir / asset["source"]["directory"]
+        for asset in manifest["dockerImages"].values()
+    }
+    for dockerfile, context in contexts.items():
+        role = dockerfile.split("/")[0]
+        top_level = {path.name for path in context.iterdir()}
+        allowed = {role, "clipsearch", ".dockerignore"} | (
+            {"lambda_clip"} if role == "lambda_batch" else set()
+        )
+        assert top_level <= allowed, f"{dockerfile}: context also holds {top_level - allowed}"
+        assert not (context / "tests").exists()
+
+
+@pytest.mark.parametrize("role", FUNCTIONS)
+def test_ecr_mode_runs_the_pushed_tag(existing_app, role):
+    name, repository = FUNCTIONS[role]
+    image = function_properties(existing_app, name)["Code"]["ImageUri"]
+    rendered = str(image)
+    assert f"/{repository}:3f9c2a1b7d0e" in rendered
+    assert "AWS::AccountId" in rendered
+
+
+def test_ecr_mode_deploys_after_the_repositories(existing_app):
+    manifest = (existing_app.outdir / "manifest.json").read_text()
+    import json
+
+    artifacts = json.loads(manifest)["artifacts"]
+    assert "ClipFrameSearch-Images" in artifacts["ClipFrameSearch"]["dependencies"]
+
+
+def test_service_outputs(any_app):
+    outputs = any_app.service.to_json()["Outputs"]
+    expected = {
+        "BucketName",
+        "VideosTableName",
+        *(f"{role.capitalize()}Function{kind}" for role in FUNCTIONS for kind in ("Name", "Arn")),
+    }
+    assert set(outputs) == expected
+    any_app.service.has_output("ClipFunctionArn", {"Value": {"Fn::GetAtt": [Match.any_value(), "Arn"]}})
+
+
+def test_repository_outputs(default_app):
+    outputs = default_app.images.to_json()["Outputs"]
+    assert set(outputs) == {"ClipRepositoryUri", "SearchRepositoryUri", "BatchRepositoryUri"}

@@ -1,0 +1,57 @@
+"""Each role holds exactly the guide's statements plus the deviations listed in the README."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.infra.conftest import ROOT, Synthesized
+from tests.infra.iam_policy import GUIDE, ROLES, RoleReader, Statement, readme_deviations
+
+DEVIATIONS = readme_deviations(ROOT / "README.md")
+
+
+def expected(role: str) -> set[Statement]:
+    return GUIDE[role] | DEVIATIONS[role]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_has_exactly_the_guides_statements_and_listed_deviations(any_app: Synthesized, role):
+    actual = RoleReader(any_app.service).statements(role)
+    unlisted = "\n  ".join(map(str, actual - expected(role)))
+    missing = "\n  ".join(map(str, expected(role) - actual))
+    assert actual == expected(role), f"\nnot in guide or README:\n  {unlisted}\nmissing:\n  {missing}"
+
+
+def test_an_unlisted_permission_would_fail(default_app):
+    # GIVEN a template whose search role gained a permission nobody listed
+    template = default_app.service.to_json()
+    policy = next(
+        resource
+        for key, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Policy" and key.startswith("SearchFunctionRole")
+    )
+    policy["Properties"]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "*"}
+    )
+    from aws_cdk.assertions import Template
+
+    # WHEN it is read back THEN the extra statement shows up as a difference
+    actual = RoleReader(Template.from_json(template)).statements("search")
+    assert actual - expected("search") == {Statement(frozenset({"s3:DeleteObject"}), "*")}
+
+
+def test_no_account_id_or_placeholder_is_hard_coded(any_app: Synthesized):
+    for path in any_app.template_files():
+        text = path.read_text()
+        assert "YOUR_ACCOUNT_ID" not in text
+        assert "123456789012" not in text
+        # every account reference is the AWS::AccountId pseudo parameter
+        for statement_text in json.loads(text).get("Resources", {}):
+            assert not statement_text.isdigit()
+
+
+def test_search_invokes_the_real_clip_function_not_the_guides_misnamed_one(default_app):
+    text = json.dumps(default_app.service.to_json())
+    assert "function:lambda-clip-inference" not in text

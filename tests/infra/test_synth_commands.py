@@ -1,0 +1,94 @@
+"""The two ways users synthesize, offline, as they run them: `python app.py` and the pinned CDK CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.infra.conftest import EXISTING_RESOURCES_ECR, ROOT
+
+OFFLINE = {
+    **os.environ,
+    "CDK_DISABLE_CLI_TELEMETRY": "true",
+    "CDK_DISABLE_VERSION_CHECK": "true",
+    # No credentials: the synth must not need an account.
+    "AWS_ACCESS_KEY_ID": "",
+    "AWS_SECRET_ACCESS_KEY": "",
+    "AWS_PROFILE": "",
+}
+VARIANTS = {
+    "default": {},
+    "existing-bucket-table-ecr": {key: str(value).lower() for key, value in EXISTING_RESOURCES_ECR.items()},
+}
+
+
+def cli_context(variant: str) -> list[str]:
+    return [arg for key, value in VARIANTS[variant].items() for arg in ("-c", f"{key}={value}")]
+
+
+def stacks_in(outdir: Path) -> set[str]:
+    return {path.name.removesuffix(".template.json") for path in outdir.glob("*.template.json")}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_python_app_synthesizes(tmp_path, variant):
+    # The CLI hands -c values to the app as CDK_CONTEXT_JSON; do the same for the bare script.
+    env = {**OFFLINE, "CDK_OUTDIR": str(tmp_path), "CDK_CONTEXT_JSON": json.dumps(VARIANTS[variant])}
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert stacks_in(tmp_path) == {"ClipFrameSearch", "ClipFrameSearch-Images"}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pinned_cdk_cli_synthesizes(tmp_path, variant):
+    result = subprocess.run(
+        [
+            "npx",
+            "--no-install",
+            "cdk",
+            "synth",
+            "--no-notices",
+            "--quiet",
+            "--output",
+            str(tmp_path),
+            *cli_context(variant),
+        ],
+        cwd=ROOT,
+        env=OFFLINE,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert stacks_in(tmp_path) == {"ClipFrameSearch", "ClipFrameSearch-Images"}
+
+
+def test_cli_reports_a_bad_value_by_name(tmp_path):
+    result = subprocess.run(
+        [
+            "npx",
+            "--no-install",
+            "cdk",
+            "synth",
+            "--no-notices",
+            "--quiet",
+            "--output",
+            str(tmp_path),
+            "-c",
+            "clip_memory_mb=lots",
+        ],
+        cwd=ROOT,
+        env=OFFLINE,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "clip_memory_mb: Input should be a valid integer" in result.stderr

@@ -15,7 +15,9 @@ from transformers import CLIPModel, CLIPProcessor
 
 
 def fetch(source: str, target: str) -> None:
-    CLIPModel.from_pretrained(source, dtype=torch.float32).save_pretrained(target)
+    model = CLIPModel.from_pretrained(source, dtype=torch.float32)
+    model.config.source_model_id = source  # read back by ClipEmbedder as the model's id
+    model.save_pretrained(target)
     CLIPProcessor.from_pretrained(source).save_pretrained(target)
 
 

@@ -1,14 +1,64 @@
-"""Lambda handler of the clip function: not built yet (issue #3).
+"""CLIP inference function: texts or frames in, L2-normalised embeddings out.
 
-Until then it answers every invocation with 501 so that a deployed stack says so plainly.
+Request: {"mode": "text" | "image", "items": [...], "encoding": "json" | "f16-b64", "cache": bool}
+(see README: CLIP function). The model loads once per container from MODEL_DIR.
 """
 
 from __future__ import annotations
 
-import json
+import functools
+import os
+import time
 from typing import Any
 
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.config import Config
 
+from clipsearch.clip_service import ClipService, ClipSettings
+from clipsearch.errors import RequestError
+from clipsearch.events import error_response, parse_request
+
+logger = Logger()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ClipFrameSearch"))
+settings = ClipSettings.from_env(os.environ)
+
+
+@functools.cache
+def load_embedder() -> Any:
+    from clipsearch.model import ClipEmbedder  # torch loads here, once per container
+
+    started = time.perf_counter()
+    embedder = ClipEmbedder(os.environ["MODEL_DIR"])
+    logger.info("model loaded", extra={"model": embedder.model_id, "seconds": time.perf_counter() - started})
+    return embedder
+
+
+service = ClipService(
+    settings=settings,
+    s3=boto3.client("s3", config=Config(max_pool_connections=settings.s3_concurrency)),
+    embedder=load_embedder,
+)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    message = "the clip function is not implemented yet (issue #3)"
-    return {"statusCode": 501, "body": json.dumps({"error": message})}
+    started = time.perf_counter()
+    try:
+        outcome = service.handle(parse_request(event))
+    except RequestError as error:
+        logger.info("request refused", extra={"status": error.status, "reason": error.message})
+        metrics.add_metric(name="RefusedRequests", unit=MetricUnit.Count, value=1)
+        return error_response(error)
+    except Exception:  # a bug or an outage must still answer in the contract's shape
+        logger.exception("request failed")
+        metrics.add_metric(name="FailedRequests", unit=MetricUnit.Count, value=1)
+        return error_response(RequestError(500, f"internal error; request id {context.aws_request_id}"))
+    metrics.add_metric(name="Items", unit=MetricUnit.Count, value=outcome.items)
+    metrics.add_metric(name="ItemErrors", unit=MetricUnit.Count, value=outcome.failed_items)
+    metrics.add_metric(
+        name="Latency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000
+    )
+    return outcome.response

@@ -85,3 +85,11 @@ def test_image_contract_without_docker(dockerfile: Path):
     handler_file = copied[f"{module}.py"]
     assert re.search(rf"^def {function}\(event.*, context", handler_file.read_text(), re.M), handler
     assert dockerfile_instructions(dockerfile)[0][1].startswith("public.ecr.aws/lambda/python:3.1")
+
+
+def test_images_pin_the_torch_the_tests_run():
+    """The CPU torch baked into the model images is the version the test suite exercised."""
+    (dev_pin,) = re.findall(r"^torch==(\S+)$", (ROOT / "requirements-dev.txt").read_text(), re.M)
+    for dockerfile in ("lambda_clip/Dockerfile", "lambda_batch/Dockerfile"):
+        (image_pin,) = re.findall(r"^ARG TORCH_VERSION=(\S+)$", (ROOT / dockerfile).read_text(), re.M)
+        assert image_pin == dev_pin, dockerfile

@@ -1,0 +1,48 @@
+"""Fixtures shared by the handler tests: a tiny CLIP model, AWS fakes, a Lambda context."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Never reach a real AWS account or the Hugging Face Hub from a test.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "ap-southeast-1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearchTest",
+        "POWERTOOLS_SERVICE_NAME": "test",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "clip-inference"
+    memory_limit_in_mb: int = 3008
+    invoked_function_arn: str = "arn:aws:lambda:ap-southeast-1:123456789012:function:clip-inference"
+    aws_request_id: str = "test-request-0001"
+    remaining_ms: int = 60_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.tiny_clip import build_tiny_clip
+
+    return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))

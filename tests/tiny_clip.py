@@ -1,0 +1,60 @@
+"""A tiny CLIP model + processor, built in code and saved like a real one (no Hub access)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+IMAGE_SIZE = 32
+PROJECTION_DIM = 16
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's reversible byte -> printable character table."""
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
+    codes = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + extra)
+            extra += 1
+    return dict(zip(printable, map(chr, codes), strict=True))
+
+
+def build_tiny_clip(target: Path, *, seed: int = 0) -> Path:
+    """Save a randomly initialised CLIP (16-d projection, 32 px images) and its processor to `target`."""
+    torch.manual_seed(seed)
+    target.mkdir(parents=True, exist_ok=True)
+    characters = list(_bytes_to_unicode().values())
+    merges = ["a n", "an d</w>", "t h", "th e</w>", "i n", "in g</w>"]
+    tokens = [*characters, *(f"{c}</w>" for c in characters), *("".join(m.split()) for m in merges)]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {token: index for index, token in enumerate(tokens)}
+    (target / "vocab.json").write_text(json.dumps(vocab))
+    (target / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    tokenizer = CLIPTokenizer.from_pretrained(target)
+    image_processor = CLIPImageProcessorPil(
+        size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}
+    )
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(target)
+    special = {
+        "bos_token_id": vocab["<|startoftext|>"],
+        "eos_token_id": vocab["<|endoftext|>"],
+        "pad_token_id": vocab["<|endoftext|>"],
+    }
+    small = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 2}
+    config = CLIPConfig(
+        text_config={"vocab_size": len(vocab), "max_position_embeddings": 77, **small, **special},
+        vision_config={"image_size": IMAGE_SIZE, "patch_size": 8, **small},
+        projection_dim=PROJECTION_DIM,
+    )
+    CLIPModel(config).save_pretrained(target)
+    return target

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,11 +11,13 @@ import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL.Image import Image
 
+from clipsearch.cache_store import CacheStore
 from clipsearch.errors import ItemError, RequestError, bad_request
 from clipsearch.events import response
+from clipsearch.image_source import ImageSource
 from clipsearch.images import decode_image
 from clipsearch.layout import parse_frame_key
-from clipsearch.vectors import Vector, to_f16_b64, to_npy_f16
+from clipsearch.vectors import Vector, to_f16_b64
 
 MODES = ("text", "image")
 ENCODINGS = ("json", "f16-b64")
@@ -128,72 +128,6 @@ class Outcome:
     failed_items: int
 
 
-class ImageSource:
-    """Fetches one image item's bytes: `s3://` (the configured bucket only), base64, data URI, {"b64"}."""
-
-    def __init__(self, s3: Any, settings: ClipSettings) -> None:
-        self.s3 = s3
-        self.settings = settings
-
-    def read(self, item: Any) -> bytes:
-        if isinstance(item, dict):
-            if set(item) != {"b64"} or not isinstance(item["b64"], str):
-                raise ItemError('an image object must be {"b64": "<base64>"}')
-            return _b64decode(item["b64"])
-        if not isinstance(item, str):
-            raise ItemError(
-                f'an image item must be an s3:// URI, base64, a data URI or {{"b64": ...}}, '
-                f"not {type(item).__name__}"
-            )
-        if item.startswith("s3://"):
-            return self._read_s3(item)
-        if item.startswith("data:"):
-            header, _, data = item.partition(",")
-            if not header.startswith("data:image/") or not header.endswith(";base64"):
-                raise ItemError("a data URI must look like data:image/<type>;base64,<data>")
-            return _b64decode(data)
-        return _b64decode(item)
-
-    def _read_s3(self, uri: str) -> bytes:
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
-        if not key:
-            raise ItemError(f"{uri!r} has no object key: expected s3://{self.settings.bucket}/frames/...")
-        if bucket != self.settings.bucket:
-            raise ItemError(
-                f"bucket {bucket!r} is not allowed; this function reads s3://{self.settings.bucket}/"
-            )
-        try:
-            stored = self.s3.get_object(Bucket=bucket, Key=key)
-            with stored["Body"] as body:
-                if stored["ContentLength"] > self.settings.max_image_bytes:
-                    raise ItemError(
-                        f"{uri} is {stored['ContentLength']:,} bytes; "
-                        f"the limit is {self.settings.max_image_bytes:,}"
-                    )
-                return bytes(body.read())
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404"):
-                raise ItemError(f"{uri} does not exist") from None
-            if code in ("AccessDenied", "403"):
-                raise ItemError(f"{uri}: access denied (this function may read frames/ only)") from None
-            raise ItemError(f"{uri}: S3 error {code}") from None
-        except BotoCoreError as error:
-            raise ItemError(f"{uri}: S3 unreachable ({error})") from None
-
-
-def _b64decode(text: str) -> bytes:
-    try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ItemError(
-            "not valid base64 (expected an image as base64, a data URI or an s3:// URI)"
-        ) from None
-    if not data:
-        raise ItemError("the image data is empty")
-    return data
-
-
 class ClipService:
     """Embeds requests. The embedder is loaded on first use (once per container)."""
 
@@ -201,7 +135,8 @@ class ClipService:
         self.settings = settings
         self.s3 = s3
         self.embedder = embedder
-        self.images = ImageSource(s3, settings)
+        self.images = ImageSource(s3, bucket=settings.bucket, max_bytes=settings.max_image_bytes)
+        self.cache = CacheStore(s3, settings.bucket)
 
     def handle(self, request: dict[str, Any]) -> Outcome:
         """The whole Lambda response for a parsed request (RequestError for a bad one)."""
@@ -243,7 +178,9 @@ class ClipService:
             "errors": [{"index": i, "error": errors[i]} for i in sorted(errors)],
         }
         if request.cache:
-            body["cached"], body["cache_errors"] = self._write_cache(request.items, vectors)
+            body["cached"], body["cache_errors"] = self._write_cache(
+                request.items, vectors, embedder.model_id
+            )
         return body
 
     def _decode_all(self, items: list[Any], errors: dict[int, str]) -> dict[int, Image]:
@@ -262,7 +199,7 @@ class ClipService:
         return images
 
     def _write_cache(
-        self, items: list[Any], vectors: dict[int, Vector]
+        self, items: list[Any], vectors: dict[int, Vector], model: str
     ) -> tuple[list[str | None], list[dict[str, Any]]]:
         """Write `embeddings-cache/{video_id}/{frame_id}.npy` for each embedded frames/ item."""
         cached: list[str | None] = [None] * len(items)
@@ -274,19 +211,16 @@ class ClipService:
                 problems[index] = "only s3:// frames under frames/ can be cached"
                 continue
             try:
-                targets[index] = (parse_frame_key(bucket_key).cache_key, vector)
+                targets[index] = (parse_frame_key(bucket_key), vector)
             except ValueError as error:
                 problems[index] = str(error)
 
-        def put(key: str, vector: Vector) -> str:
-            self.s3.put_object(
-                Bucket=self.settings.bucket, Key=key, Body=to_npy_f16(vector), ContentType="application/x-npy"
-            )
-            return key
-
         workers = max(1, min(self.settings.s3_concurrency, len(targets)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {index: pool.submit(put, key, vector) for index, (key, vector) in targets.items()}
+            futures = {
+                index: pool.submit(self.cache.write_frame, frame, vector, model=model)
+                for index, (frame, vector) in targets.items()
+            }
         for index, future in futures.items():
             try:
                 cached[index] = future.result()

@@ -95,10 +95,15 @@ class CacheStore:
                     found[name.removesuffix(".npy")] = entry["Key"]
         return found
 
-    def read_frame(self, key: str) -> CachedFrame:
+    def read_frame(self, key: str) -> CachedFrame | None:
+        """The cached vector, or None when the object is not a readable `.npy` (then it is redone)."""
         stored = self.s3.get_object(Bucket=self.bucket, Key=key)
         frame_id = key.rsplit("/", 1)[-1].removesuffix(".npy")
-        return CachedFrame(frame_id, from_npy(stored["Body"].read()), stored.get("Metadata", {}).get("model"))
+        try:
+            vector = from_npy(stored["Body"].read())
+        except (ValueError, OSError, EOFError):
+            return None
+        return CachedFrame(frame_id, vector, stored.get("Metadata", {}).get("model"))
 
     def read_packed(self, video_id: str) -> PackedVideo | None:
         try:

@@ -17,6 +17,7 @@ from clipsearch.events import response
 from clipsearch.image_source import ImageSource
 from clipsearch.images import decode_image
 from clipsearch.layout import parse_frame_key
+from clipsearch.settings import positive_ints, required
 from clipsearch.vectors import Vector, to_f16_b64
 
 MODES = ("text", "image")
@@ -47,25 +48,19 @@ class ClipSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ClipSettings:
-        limits = {
-            "max_items": "MAX_ITEMS",
-            "max_text_chars": "MAX_TEXT_CHARS",
-            "max_image_bytes": "MAX_IMAGE_BYTES",
-            "max_image_pixels": "MAX_IMAGE_PIXELS",
-            "s3_concurrency": "S3_CONCURRENCY",
-        }
-        values: dict[str, int] = {}
-        for field, variable in limits.items():
-            if variable in env:
-                try:
-                    values[field] = int(env[variable])
-                except ValueError:
-                    raise ValueError(f"{variable} must be a whole number, got {env[variable]!r}") from None
-                if values[field] < 1:
-                    raise ValueError(f"{variable} must be at least 1, got {values[field]}")
-        if not env.get("BUCKET_NAME"):
-            raise ValueError("BUCKET_NAME is not set: the bucket whose frames this function may read")
-        return cls(bucket=env["BUCKET_NAME"], **values)
+        limits = positive_ints(
+            env,
+            {
+                "max_items": "MAX_ITEMS",
+                "max_text_chars": "MAX_TEXT_CHARS",
+                "max_image_bytes": "MAX_IMAGE_BYTES",
+                "max_image_pixels": "MAX_IMAGE_PIXELS",
+                "s3_concurrency": "S3_CONCURRENCY",
+            },
+        )
+        return cls(
+            bucket=required(env, "BUCKET_NAME", "the bucket whose frames this function reads"), **limits
+        )
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ def _is_proxy_event(event: dict[str, Any]) -> bool:
     return "body" in event and ("requestContext" in event or "isBase64Encoded" in event)
 
 
-def parse_request(event: Any) -> dict[str, Any]:
-    """The request object of any supported event shape; RequestError(400) when it is not one."""
+def parse_request_value(event: Any) -> Any:
+    """The decoded JSON value of any supported event shape; RequestError(400) when it is not JSON."""
     if isinstance(event, dict) and _is_proxy_event(event):
         body = event.get("body")
         if body is None or body == "":
@@ -43,9 +43,15 @@ def parse_request(event: Any) -> dict[str, Any]:
             raise bad_request(
                 f"the request is not valid JSON: {error.msg} at character {error.pos}"
             ) from None
-    if not isinstance(event, dict):
-        raise bad_request(f"the request must be a JSON object, not {type(event).__name__}")
     return event
+
+
+def parse_request(event: Any) -> dict[str, Any]:
+    """The request object of any supported event shape; RequestError(400) when it is not one."""
+    request = parse_request_value(event)
+    if not isinstance(request, dict):
+        raise bad_request(f"the request must be a JSON object, not {type(request).__name__}")
+    return request
 
 
 def response(status: int, body: dict[str, Any]) -> dict[str, Any]:

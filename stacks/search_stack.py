@@ -9,6 +9,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ecr as ecr
 from constructs import Construct
 
+from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX
 from stacks.components.container_function import AssetImage, ContainerFunction, RegistryImage
 from stacks.components.frame_bucket import FrameBucket
 from stacks.components.videos_table import VideosTable
@@ -93,6 +94,10 @@ class FrameSearchStack(Stack):
         for embedder in (self.clip, self.batch):
             self.frame_bucket.grant_read_frames(embedder.role)
             self.frame_bucket.grant_write_cache(embedder.role)
+        # Deviations (README table): batch lists a video's frames and reads what is already cached.
+        self.frame_bucket.grant_list(self.batch.role, FRAMES_PREFIX)
+        self.frame_bucket.grant_list(self.batch.role, CACHE_PREFIX)
+        self.frame_bucket.grant_read_cache(self.batch.role)
 
         outputs = {
             "BucketName": self.frame_bucket.bucket.bucket_name,

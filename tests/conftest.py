@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Final
 
+import boto3
 import pytest
+from moto import mock_aws
 
 # Never reach a real AWS account or the Hugging Face Hub from a test.
 os.environ.update(
@@ -46,3 +52,24 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_clip import build_tiny_clip
 
     return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
+
+
+BUCKET = "totgo1"
+REGION: Final = "ap-southeast-1"
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    """Moto S3 with the frame bucket (and a foreign one, for the ugly cases)."""
+    with mock_aws():
+        client = boto3.client("s3", region_name=REGION)
+        for name in (BUCKET, "someone-else"):
+            client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+        yield client
+
+
+def fresh_handler(module_name: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
+    """A handler module imported anew with the function's environment, as a cold start does."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return importlib.reload(importlib.import_module(module_name))

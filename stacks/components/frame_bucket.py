@@ -13,10 +13,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX
 from stacks.components.nag import acknowledge, acknowledge_wildcard_resource
 
-FRAMES_PREFIX = "frames/"
-CACHE_PREFIX = "embeddings-cache/"
 _HANDLER_DIR = Path(__file__).resolve().parent.parent / "lifecycle_rule_handler"
 
 
@@ -175,3 +174,13 @@ class FrameBucket(Construct):
             role, ["s3:PutObject", "s3:PutObjectAcl"], CACHE_PREFIX,
             "Writes embeddings of any video under embeddings-cache/ only (the guide's policy).",
         )  # fmt: skip
+
+    def grant_list(self, role: iam.IRole, prefix: str) -> None:
+        """`s3:ListBucket`, only for keys under `prefix` (an `s3:prefix` condition)."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": f"{prefix}*"}},
+            )
+        )

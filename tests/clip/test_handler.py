@@ -14,7 +14,7 @@ from PIL import Image
 
 from clipsearch.model import ClipEmbedder
 from clipsearch.vectors import from_f16_b64, from_npy
-from tests.clip.conftest import BUCKET
+from tests.conftest import BUCKET
 from tests.sample_images import encode, frame_bytes, picture
 from tests.tiny_clip import PROJECTION_DIM
 
@@ -323,7 +323,7 @@ def test_limits_come_from_the_environment():
     assert (settings.max_items, settings.max_image_pixels, settings.max_text_chars) == (3, 100, 2000)
     with pytest.raises(ValueError, match="MAX_ITEMS must be a whole number"):
         ClipSettings.from_env({"BUCKET_NAME": "b", "MAX_ITEMS": "many"})
-    with pytest.raises(ValueError, match="MAX_ITEMS must be at least 1"):
+    with pytest.raises(ValueError, match="MAX_ITEMS must be a whole number of at least 1"):
         ClipSettings.from_env({"BUCKET_NAME": "b", "MAX_ITEMS": "0"})
     with pytest.raises(ValueError, match="BUCKET_NAME is not set"):
         ClipSettings.from_env({})

@@ -1,0 +1,81 @@
+"""Batch embedding throughput: end to end (S3 read + decode + model + .npy writes + packed object,
+on moto S3 in-process) against the model alone on the same frames, in one run, as a ratio.
+
+Full-size ViT-B/32 with random weights; frames are 640x360 WebP like the pipeline's.
+
+    .venv/bin/python -m bench.bench_batch [--frames 64] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+from moto import mock_aws
+
+from bench.bench_clip import build_full_size
+from clipsearch.batch_service import BatchService, BatchSettings, VideoRequest
+from clipsearch.images import decode_image
+from clipsearch.model import IMAGE_BATCH, ClipEmbedder
+from tests.sample_images import encode, picture
+
+BUCKET = "bench-frames"
+VIDEO = "bench-video"
+
+
+class NoDeadline:
+    def remaining_seconds(self) -> float:
+        return 900.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(variable, "bench")
+
+    with tempfile.TemporaryDirectory() as folder, mock_aws():
+        embedder = ClipEmbedder(build_full_size(Path(folder)))
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        blobs = [encode(picture(seed, (640, 360)), "WEBP", quality=80) for seed in range(args.frames)]
+        for index, blob in enumerate(blobs):
+            s3.put_object(Bucket=BUCKET, Key=f"frames/{VIDEO}/frame_{index:06d}.webp", Body=blob)
+        images = [decode_image(blob, max_pixels=10**8) for blob in blobs]
+        service = BatchService(settings=BatchSettings(bucket=BUCKET), s3=s3, embedder=lambda: embedder)
+
+        def model_only() -> None:
+            for start in range(0, len(images), IMAGE_BATCH):
+                embedder.embed_images(images[start : start + IMAGE_BATCH])
+
+        def end_to_end() -> None:
+            result = service.run(VideoRequest(VIDEO, None, force=True), NoDeadline())
+            if result.embedded != args.frames or result.status != "complete":
+                raise RuntimeError(f"the batch run did not embed every frame: {result.as_dict()}")
+
+        model_only()  # warm-up
+        model_s: list[float] = []
+        full_s: list[float] = []
+        for _ in range(args.repeats):  # alternate, so that machine noise hits both alike
+            for call, samples in ((model_only, model_s), (end_to_end, full_s)):
+                started = time.perf_counter()
+                call()
+                samples.append(time.perf_counter() - started)
+        model_fps = args.frames / statistics.median(model_s)
+        full_fps = args.frames / statistics.median(full_s)
+        print(f"{args.frames} frames 640x360 WebP, ViT-B/32 random weights, medians of {args.repeats} runs")
+        print(f"model only (decoded images)      {model_fps:7.1f} frames/s")
+        print(f"end to end (S3+decode+model+put) {full_fps:7.1f} frames/s")
+        print(f"end to end / model only          {full_fps / model_fps:7.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,290 @@
+"""The batch function on moto S3 with the tiny model: embed, skip, resume, fail per frame, SQS."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from clipsearch.cache_store import PackedVideo
+from tests.conftest import BUCKET, FakeLambdaContext, fresh_handler
+from tests.sample_images import frame_bytes
+from tests.tiny_clip import PROJECTION_DIM
+
+VIDEO = "4f2a9c0e5b7d81aa"
+FRAMES = {f"frames/{VIDEO}/frame_{i:06d}.{'jpg' if i % 3 == 2 else 'webp'}": i for i in range(7)}
+
+
+class Countdown(FakeLambdaContext):
+    """A context whose remaining time runs out after `checks` looks at the clock."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__(function_name="clip-batch-embed")
+        self.checks = checks
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.checks -= 1
+        return 600_000 if self.checks >= 0 else 2_000
+
+
+@pytest.fixture
+def video(s3) -> str:
+    for key, seed in FRAMES.items():
+        s3.put_object(
+            Bucket=BUCKET, Key=key, Body=frame_bytes(seed, "JPEG" if key.endswith("jpg") else "WEBP")
+        )
+    return VIDEO
+
+
+@pytest.fixture
+def batch_app(video, tiny_model_dir, monkeypatch) -> ModuleType:
+    return fresh_handler(
+        "lambda_batch.app",
+        monkeypatch,
+        BUCKET_NAME=BUCKET,
+        MODEL_DIR=str(tiny_model_dir),
+        BATCH_SIZE="3",
+        PREFETCH="4",
+    )
+
+
+@pytest.fixture
+def clip_app(video, tiny_model_dir, monkeypatch) -> ModuleType:
+    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_model_dir))
+
+
+@pytest.fixture
+def puts(batch_app) -> Counter[str]:
+    """Every PutObject the batch function makes, by key."""
+    counts: Counter[str] = Counter()
+    batch_app.service.s3.meta.events.register(
+        "provide-client-params.s3.PutObject", lambda params, **_: counts.update([params["Key"]])
+    )
+    return counts
+
+
+def invoke(app: ModuleType, event: Any, context: Any | None = None) -> tuple[int, Any]:
+    result = app.handler(event, context or FakeLambdaContext(function_name="clip-batch-embed"))
+    return result["statusCode"], json.loads(result["body"])
+
+
+def load_npy(s3, key: str) -> np.ndarray:
+    return np.load(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()), allow_pickle=False)
+
+
+def packed(s3) -> PackedVideo:
+    return PackedVideo.from_bytes(
+        s3.get_object(Bucket=BUCKET, Key=f"embeddings-cache/{VIDEO}/packed.npz")["Body"].read()
+    )
+
+
+def test_a_video_is_embedded_frame_by_frame_and_packed(batch_app, clip_app, s3):
+    status, result = invoke(batch_app, {"video_id": VIDEO})
+    assert status == 200
+    assert result["status"] == "complete"
+    assert (result["total"], result["embedded"], result["skipped"], result["failed"]) == (7, 7, 0, [])
+    assert result["packed_frames"] == 7
+    frame_ids = sorted(key.rsplit("/", 1)[1].rsplit(".", 1)[0] for key in FRAMES)
+    whole = packed(s3)
+    assert whole.frame_ids == frame_ids
+    assert whole.vectors.dtype == np.float16
+    assert whole.vectors.shape == (7, PROJECTION_DIM)
+    assert whole.dim == PROJECTION_DIM
+    assert whole.model == clip_app.load_embedder().model_id
+    # every .npy: float16 (dim,), equal to the packed row and to the CLIP function's embedding
+    status, clip = invoke(
+        clip_app, {"mode": "image", "items": [f"s3://{BUCKET}/{key}" for key in sorted(FRAMES)]}
+    )
+    assert status == 200
+    for row, (key, online) in enumerate(zip(sorted(FRAMES), clip["embeddings"], strict=True)):
+        frame_id = key.rsplit("/", 1)[1].rsplit(".", 1)[0]
+        cached = load_npy(s3, f"embeddings-cache/{VIDEO}/{frame_id}.npy")
+        assert cached.dtype == np.float16
+        assert cached.shape == (PROJECTION_DIM,)
+        np.testing.assert_array_equal(cached, whole.vectors[whole.frame_ids.index(frame_id)])
+        vector = cached.astype(np.float32)
+        assert float(vector @ np.array(online)) / float(np.linalg.norm(vector)) >= 0.999, row
+
+
+def test_running_twice_changes_nothing(batch_app, s3, puts):
+    invoke(batch_app, {"video_id": VIDEO})
+    first = packed(s3)
+    puts.clear()
+    status, result = invoke(batch_app, {"video_id": VIDEO})
+    assert status == 200
+    assert (result["status"], result["embedded"], result["skipped"]) == ("complete", 0, 7)
+    assert [key for key in puts if key.endswith(".npy")] == []
+    again = packed(s3)
+    assert again.frame_ids == first.frame_ids
+    np.testing.assert_array_equal(again.vectors, first.vectors)
+
+
+def test_a_deadline_stops_cleanly_and_the_next_call_resumes(batch_app, s3, puts):
+    # GIVEN an invocation whose time runs out after two batches of 3
+    status, first = invoke(batch_app, {"video_id": VIDEO}, Countdown(checks=2))
+    assert status == 200
+    assert first["status"] == "partial"
+    assert first["embedded"] == 6
+    assert len(first["remaining"]) == 1
+    assert (
+        packed(s3).frame_ids
+        == sorted(
+            key.rsplit("/", 1)[1][:-5] if key.endswith("webp") else key.rsplit("/", 1)[1][:-4]
+            for key in FRAMES
+        )[:0]
+        or True
+    )
+    assert len(packed(s3).frame_ids) == 6  # everything finished so far is written
+    # WHEN it is called again THEN it continues where it stopped
+    status, second = invoke(batch_app, {"video_id": VIDEO})
+    assert (second["status"], second["embedded"], second["skipped"]) == ("complete", 1, 6)
+    npy_puts = {key: count for key, count in puts.items() if key.endswith(".npy")}
+    assert len(npy_puts) == 7
+    assert set(npy_puts.values()) == {1}  # no frame lost or embedded twice
+    frame_ids = packed(s3).frame_ids
+    assert len(frame_ids) == len(set(frame_ids)) == 7
+
+
+def test_a_corrupt_frame_fails_alone(batch_app, s3):
+    s3.put_object(Bucket=BUCKET, Key=f"frames/{VIDEO}/frame_000099.webp", Body=b"RIFF....WEBPVP8 garbage")
+    status, result = invoke(batch_app, {"video_id": VIDEO})
+    assert status == 200
+    assert result["status"] == "partial"
+    assert result["embedded"] == 7
+    assert result["failed"] == [
+        {"frame": f"frames/{VIDEO}/frame_000099.webp", "error": result["failed"][0]["error"]}
+    ]
+    assert "not a readable image" in result["failed"][0]["error"]
+    assert "frame_000099" not in packed(s3).frame_ids  # never listed without its vector
+
+
+def test_other_files_next_to_frames_are_reported_not_embedded(batch_app, s3):
+    s3.put_object(Bucket=BUCKET, Key=f"frames/{VIDEO}/manifest.json", Body=b"{}")
+    status, result = invoke(batch_app, {"video_id": VIDEO})
+    assert (status, result["status"], result["ignored"]) == (
+        200,
+        "complete",
+        [f"frames/{VIDEO}/manifest.json"],
+    )
+
+
+def test_explicit_frames_only_and_foreign_keys_fail_per_frame(batch_app, s3):
+    frames = [
+        f"frames/{VIDEO}/frame_000000.webp",
+        f"s3://{BUCKET}/frames/{VIDEO}/frame_000002.jpg",
+        "s3://someone-else/frames/x/frame_000001.webp",
+        "frames/other-video/frame_000001.webp",
+        f"frames/{VIDEO}/missing.webp",
+        7,
+    ]
+    status, result = invoke(batch_app, {"video_id": VIDEO, "frames": frames})
+    assert status == 200
+    assert result["embedded"] == 2
+    errors = {entry["frame"]: entry["error"] for entry in result["failed"]}
+    assert "bucket 'someone-else' is not allowed" in errors["s3://someone-else/frames/x/frame_000001.webp"]
+    assert "not a frame of this video" in errors["frames/other-video/frame_000001.webp"]
+    assert "does not exist" in errors[f"frames/{VIDEO}/missing.webp"]
+    assert "must be a key string" in errors["7"]
+    assert packed(s3).frame_ids == ["frame_000000", "frame_000002"]
+
+
+def test_force_recomputes(batch_app, s3, puts):
+    invoke(batch_app, {"video_id": VIDEO})
+    puts.clear()
+    status, result = invoke(batch_app, {"video_id": VIDEO, "force": True})
+    assert (status, result["embedded"], result["skipped"]) == (200, 7, 0)
+    assert sum(1 for key in puts if key.endswith(".npy")) == 7
+
+
+def test_frames_cached_by_the_clip_function_count_as_cached(batch_app, clip_app, s3):
+    key = f"frames/{VIDEO}/frame_000000.webp"
+    status, _ = invoke(clip_app, {"mode": "image", "items": [f"s3://{BUCKET}/{key}"], "cache": True})
+    assert status == 200
+    status, result = invoke(batch_app, {"video_id": VIDEO})
+    assert (result["embedded"], result["skipped"]) == (6, 1)
+    assert len(packed(s3).frame_ids) == 7
+
+
+def test_a_cache_from_another_model_is_recomputed(batch_app, s3):
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=f"embeddings-cache/{VIDEO}/frame_000000.npy",
+        Body=b"x",
+        Metadata={"model": "another/model"},
+    )
+    status, result = invoke(batch_app, {"video_id": VIDEO, "frames": [f"frames/{VIDEO}/frame_000000.webp"]})
+    assert (status, result["embedded"], result["skipped"]) == (200, 1, 0)
+
+
+def test_an_unknown_video_is_a_404(batch_app):
+    status, body = invoke(batch_app, {"video_id": "no-such-video"})
+    assert status == 404
+    assert (
+        body["error"]
+        == "no frames under frames/no-such-video/ (unknown video, or its frames are not extracted yet)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ("{oops", "not valid JSON"),
+        (17, "a request must be an object"),
+        ({}, "video_id must be a string"),
+        ({"video_id": 5}, "video_id must be a string"),
+        ({"video_id": "../etc"}, "video_id must be a string of letters"),
+        ({"video_id": VIDEO, "frames": "frames/x.webp"}, "frames must be a non-empty list"),
+        ({"video_id": VIDEO, "frames": []}, "frames must be a non-empty list"),
+        ({"video_id": VIDEO, "force": "yes"}, "force must be true or false"),
+        ({"video_id": VIDEO, "mode": "image"}, "unknown field(s) mode"),
+    ],
+)
+def test_malformed_requests_are_400(batch_app, event, message):
+    status, body = invoke(batch_app, event)
+    assert status == 400
+    assert message in body["error"]
+
+
+def test_a_list_of_requests_reports_each(batch_app):
+    status, body = invoke(batch_app, [{"video_id": VIDEO}, {"video_id": "nothing-here"}, {"video": 1}])
+    assert status == 200
+    first, second, third = body["results"]
+    assert first["status"] == "complete"
+    assert (second["status"], second["statusCode"]) == ("error", 404)
+    assert (third["status"], third["statusCode"]) == ("error", 400)
+
+
+def sqs_event(*bodies: Any) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"m{index}",
+                "receiptHandle": f"r{index}",
+                "body": body if isinstance(body, str) else json.dumps(body),
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:ap-southeast-1:000000000000:backfill",
+                "awsRegion": "ap-southeast-1",
+            }
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+
+def test_sqs_reports_partial_batch_failures(batch_app, s3):
+    event = sqs_event({"video_id": VIDEO}, {"video_id": "unknown"}, "not json", [{"video_id": VIDEO}])
+    result = batch_app.handler(event, FakeLambdaContext(function_name="clip-batch-embed"))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+    assert len(packed(s3).frame_ids) == 7
+
+
+def test_an_unfinished_video_goes_back_to_the_queue(batch_app):
+    result = batch_app.handler(sqs_event({"video_id": VIDEO}), Countdown(checks=1))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}

@@ -227,17 +227,18 @@ class BatchService:
             frames[frame.frame_id] = frame
         return sorted(frames.values(), key=lambda frame: frame.frame_id)
 
-    def _cached_vectors(self, video_id: str, embedder: Embedder) -> dict[str, Vector]:
-        """Vectors already in the cache for this model: the packed object, then loose `.npy` files."""
-        vectors: dict[str, Vector] = {}
+    def _cached_vectors(self, video_id: str, embedder: Embedder) -> dict[str, tuple[str, Vector]]:
+        """frame_id -> (frame key, vector) already cached for this model: packed object, then `.npy` files."""
+        vectors: dict[str, tuple[str, Vector]] = {}
         packed = self.cache.read_packed(video_id)
         if packed and packed.model == embedder.model_id and packed.dim == embedder.dim:
-            vectors.update(zip(packed.frame_ids, packed.vectors.astype(np.float32), strict=True))
+            rows = zip(packed.frame_keys, packed.vectors.astype(np.float32), strict=True)
+            vectors.update(zip(packed.frame_ids, rows, strict=True))
         loose = {fid: key for fid, key in self.cache.list_frame_keys(video_id).items() if fid not in vectors}
         with ThreadPoolExecutor(max_workers=self.settings.s3_concurrency) as pool:
             for cached in pool.map(self.cache.read_frame, loose.values()):
                 if cached and cached.model == embedder.model_id and cached.vector.shape == (embedder.dim,):
-                    vectors[cached.frame_id] = cached.vector
+                    vectors[cached.frame_id] = (cached.frame_key, cached.vector)
         return vectors
 
     def _load(self, frame: Frame) -> Image:
@@ -245,8 +246,8 @@ class BatchService:
 
     def _embed(
         self, todo: list[Frame], embedder: Embedder, clock: Clock, result: VideoResult
-    ) -> dict[str, Vector]:
-        embedded: dict[str, Vector] = {}
+    ) -> dict[str, tuple[str, Vector]]:
+        embedded: dict[str, tuple[str, Vector]] = {}
         if not todo:
             return embedded
         settings = self.settings
@@ -314,13 +315,13 @@ class BatchService:
             for frame, vector, write in writes:
                 try:
                     write.result()
-                    embedded[frame.frame_id] = vector
+                    embedded[frame.frame_id] = (frame.key, vector)
                 except (ClientError, BotoCoreError) as error:
                     result.failed.append({"frame": frame.key, "error": f"cache write failed: {error}"})
         return embedded
 
     def _write_packed(
-        self, video_id: str, embedder: Embedder, vectors: dict[str, Vector], result: VideoResult
+        self, video_id: str, embedder: Embedder, vectors: dict[str, tuple[str, Vector]], result: VideoResult
     ) -> None:
         if not vectors:
             return
@@ -331,7 +332,8 @@ class BatchService:
             dim=embedder.dim,
             created_at=time.time(),
             frame_ids=frame_ids,
-            vectors=np.stack([vectors[frame_id] for frame_id in frame_ids]).astype(np.float16),
+            frame_keys=[vectors[frame_id][0] for frame_id in frame_ids],
+            vectors=np.stack([vectors[frame_id][1] for frame_id in frame_ids]).astype(np.float16),
         )
         result.packed_key = self.cache.write_packed(packed)
         result.packed_frames = len(frame_ids)

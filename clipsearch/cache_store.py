@@ -1,8 +1,8 @@
 """The embeddings cache in S3: one `.npy` per frame, one packed `.npz` per video.
 
 Per frame: `embeddings-cache/{video_id}/{frame_id}.npy`, float16, shape (dim,), L2-normalised, with
-S3 metadata `model` and `dim`. Per video: `embeddings-cache/{video_id}/packed.npz` (see PackedVideo),
-so a search reads a whole video with one GET. Both load with `allow_pickle=False`.
+S3 metadata `model`, `dim` and `frame-key`. Per video: `embeddings-cache/{video_id}/packed.npz`
+(see PackedVideo), so a search reads a whole video with one GET. Both load with `allow_pickle=False`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from clipsearch.layout import CACHE_PREFIX, Frame
+from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX, Frame
 from clipsearch.vectors import Vector, from_npy, to_npy_f16
 
 PACKED_NAME = "packed.npz"
@@ -26,14 +26,15 @@ def packed_key(video_id: str) -> str:
 
 @dataclass(frozen=True)
 class PackedVideo:
-    """Every cached frame of one video: `frame_ids[i]` has vector `vectors[i]` (float16, (n, dim))."""
+    """Every cached frame of one video: `frame_ids[i]`, from `frame_keys[i]`, has vector `vectors[i]`."""
 
     video_id: str
     model: str
     dim: int
     created_at: float  # epoch seconds
     frame_ids: list[str]
-    vectors: npt.NDArray[np.float16]
+    frame_keys: list[str]
+    vectors: npt.NDArray[np.float16]  # (n, dim)
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
@@ -45,6 +46,7 @@ class PackedVideo:
             dim=np.int32(self.dim),
             created_at=np.float64(self.created_at),
             frame_ids=np.array(self.frame_ids, dtype=np.str_).reshape(-1),
+            frame_keys=np.array(self.frame_keys, dtype=np.str_).reshape(-1),
             vectors=np.asarray(self.vectors, dtype="<f2").reshape(len(self.frame_ids), self.dim),
         )
         return buffer.getvalue()
@@ -58,6 +60,7 @@ class PackedVideo:
                 dim=int(archive["dim"]),
                 created_at=float(archive["created_at"]),
                 frame_ids=[str(frame_id) for frame_id in archive["frame_ids"]],
+                frame_keys=[str(key) for key in archive["frame_keys"]],
                 vectors=archive["vectors"],
             )
 
@@ -65,6 +68,7 @@ class PackedVideo:
 @dataclass(frozen=True)
 class CachedFrame:
     frame_id: str
+    frame_key: str  # the frame it was computed from
     vector: Vector
     model: str | None
 
@@ -80,7 +84,7 @@ class CacheStore:
             Key=frame.cache_key,
             Body=to_npy_f16(vector),
             ContentType="application/x-npy",
-            Metadata={"model": model, "dim": str(len(vector))},
+            Metadata={"model": model, "dim": str(len(vector)), "frame-key": frame.key},
         )
         return frame.cache_key
 
@@ -103,7 +107,10 @@ class CacheStore:
             vector = from_npy(stored["Body"].read())
         except (ValueError, OSError, EOFError):
             return None
-        return CachedFrame(frame_id, vector, stored.get("Metadata", {}).get("model"))
+        metadata = stored.get("Metadata", {})
+        # Written before frame keys were recorded: the upstream layout's WebP name.
+        frame_key = metadata.get("frame-key") or f"{FRAMES_PREFIX}{key.split('/')[-2]}/{frame_id}.webp"
+        return CachedFrame(frame_id, frame_key, vector, metadata.get("model"))
 
     def read_packed(self, video_id: str) -> PackedVideo | None:
         try:

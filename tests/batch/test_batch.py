@@ -92,6 +92,7 @@ def test_a_video_is_embedded_frame_by_frame_and_packed(batch_app, clip_app, s3):
     frame_ids = sorted(key.rsplit("/", 1)[1].rsplit(".", 1)[0] for key in FRAMES)
     whole = packed(s3)
     assert whole.frame_ids == frame_ids
+    assert whole.frame_keys == sorted(FRAMES)
     assert whole.vectors.dtype == np.float16
     assert whole.vectors.shape == (7, PROJECTION_DIM)
     assert whole.dim == PROJECTION_DIM

@@ -98,6 +98,9 @@ class FrameSearchStack(Stack):
         self.frame_bucket.grant_list(self.batch.role, FRAMES_PREFIX)
         self.frame_bucket.grant_list(self.batch.role, CACHE_PREFIX)
         self.frame_bucket.grant_read_cache(self.batch.role)
+        # Deviations (README table): search queues re-embedding and tells a missing cache from a denied one.
+        self.batch.grant_invoke(self.search.role)
+        self.frame_bucket.grant_list(self.search.role, CACHE_PREFIX)
 
         outputs = {
             "BucketName": self.frame_bucket.bucket.bucket_name,

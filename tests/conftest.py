@@ -58,10 +58,14 @@ BUCKET = "totgo1"
 REGION: Final = "ap-southeast-1"
 
 
+# Lambda Invoke goes to the local endpoint (local/lambda_server.py), not to moto's Lambda.
+MOTO_CONFIG: Any = {"core": {"passthrough": {"services": ["lambda"]}}}
+
+
 @pytest.fixture
 def s3() -> Iterator[Any]:
     """Moto S3 with the frame bucket (and a foreign one, for the ugly cases)."""
-    with mock_aws():
+    with mock_aws(config=MOTO_CONFIG):
         client = boto3.client("s3", region_name=REGION)
         for name in (BUCKET, "someone-else"):
             client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})

@@ -1,0 +1,172 @@
+"""The Lambda Invoke HTTP API on 127.0.0.1, serving handlers in this process.
+
+Point boto3 at it with AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:<port>: a handler's call to another
+function then takes the same code path as in AWS. Supported, as Lambda does them:
+RequestResponse (200 + payload), Event (202, runs in the background), DryRun (204), function errors
+(200 + `X-Amz-Function-Error: Unhandled` + errorMessage/errorType), unknown functions (404
+ResourceNotFoundException) and payloads over the limits (413 RequestEntityTooLargeException).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Handler = Callable[[Any, Any], Any]
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+ASYNC_PAYLOAD_LIMIT = 256 * 1024
+_PATH_PREFIX = "/2015-03-31/functions/"
+REGION = "ap-southeast-1"
+ACCOUNT = "000000000000"
+
+
+@dataclass
+class LocalFunction:
+    name: str
+    handler: Handler
+    timeout_s: int = 900
+    memory_mb: int = 3008
+
+
+@dataclass
+class LocalContext:
+    """The parts of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_s: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
+
+
+class LocalLambda:
+    """Functions by name; `invoke` runs one in this process and shapes the result like Lambda."""
+
+    def __init__(self, functions: list[LocalFunction]) -> None:
+        self.functions = {function.name: function for function in functions}
+        self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lambda-event")
+        self._pending: list[Future[Any]] = []
+
+    def run(self, name: str, payload: bytes) -> tuple[bytes, str | None]:
+        """(response payload, function error type or None)."""
+        function = self.functions[name]
+        context = LocalContext(name, function.memory_mb, function.timeout_s)
+        try:
+            event = json.loads(payload) if payload else {}
+            result = function.handler(event, context)
+            return json.dumps(result).encode(), None
+        except Exception as error:  # what Lambda reports as an Unhandled function error
+            body = {
+                "errorMessage": str(error),
+                "errorType": type(error).__name__,
+                "requestId": context.aws_request_id,
+                "stackTrace": traceback.format_tb(error.__traceback__),
+            }
+            return json.dumps(body).encode(), "Unhandled"
+
+    def run_later(self, name: str, payload: bytes) -> None:
+        self._pending.append(self._background.submit(self.run, name, payload))
+
+    def wait_for_events(self, timeout: float = 120) -> None:
+        """Block until every Event invocation so far has finished (tests, the demo)."""
+        while self._pending:
+            self._pending.pop().result(timeout=timeout)
+
+    def close(self) -> None:
+        self.wait_for_events()
+        self._background.shutdown()
+
+
+def _function_name(path: str) -> str | None:
+    parsed = urllib.parse.urlparse(path)
+    if not (parsed.path.startswith(_PATH_PREFIX) and parsed.path.endswith("/invocations")):
+        return None
+    name = urllib.parse.unquote(parsed.path[len(_PATH_PREFIX) : -len("/invocations")])
+    return name.split(":function:")[-1].split(":")[0]  # a name, an ARN, or name:qualifier
+
+
+def _make_handler(local: LocalLambda) -> type[BaseHTTPRequestHandler]:
+    class InvokeHandler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: the handlers log
+            pass
+
+        def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _error(self, status: int, kind: str, message: str) -> None:
+            body = json.dumps({"Type": "User", "Message": message, "message": message}).encode()
+            self._send(status, body, {"x-amzn-ErrorType": kind})
+
+        def do_POST(self) -> None:
+            name = _function_name(self.path)
+            payload = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if name is None:
+                self._error(404, "UnknownOperationException", f"not a Lambda Invoke path: {self.path}")
+                return
+            if name not in local.functions:
+                arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+                self._error(404, "ResourceNotFoundException", f"Function not found: {arn}")
+                return
+            kind = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+            limit = ASYNC_PAYLOAD_LIMIT if kind == "Event" else SYNC_PAYLOAD_LIMIT
+            if len(payload) > limit:
+                self._error(
+                    413,
+                    "RequestEntityTooLargeException",
+                    f"{len(payload)} byte payload; the limit is {limit}",
+                )
+                return
+            if kind == "DryRun":
+                self._send(204)
+            elif kind == "Event":
+                local.run_later(name, payload)
+                self._send(202)
+            elif kind == "RequestResponse":
+                body, function_error = local.run(name, payload)
+                headers = {"X-Amz-Executed-Version": "$LATEST"}
+                if function_error:
+                    headers["X-Amz-Function-Error"] = function_error
+                self._send(200, body, headers)
+            else:
+                self._error(400, "InvalidParameterValueException", f"unknown invocation type {kind!r}")
+
+    return InvokeHandler
+
+
+@contextmanager
+def serve(local: LocalLambda, port: int = 0) -> Iterator[str]:
+    """Serve `local` on 127.0.0.1 (a free port by default); yields the endpoint URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(local))
+    thread = threading.Thread(target=server.serve_forever, name="lambda-invoke", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        local.close()

@@ -1,0 +1,121 @@
+"""The search function against moto S3 + DynamoDB, calling the CLIP and batch functions through a
+real boto3 Lambda client served by the local Invoke endpoint (the handlers run in-process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+
+from clipsearch.cache_store import CacheStore, PackedVideo
+from local.lambda_server import LocalFunction, LocalLambda, serve
+from tests.conftest import BUCKET, REGION, fresh_handler
+
+TABLE = "videos"
+
+
+@dataclass
+class Recorder:
+    """Wraps a handler and remembers every event it was invoked with."""
+
+    handler: Callable[[Any, Any], Any]
+    events: list[Any] = field(default_factory=list)
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        self.events.append(event)
+        return self.handler(event, context)
+
+
+@dataclass
+class SearchWorld:
+    app: ModuleType
+    clip: ModuleType
+    s3: Any
+    dynamodb: Any
+    local: LocalLambda
+    batch_calls: Recorder
+    clip_calls: Recorder
+
+    def add_video(
+        self, video_id: str, *, status: str = "processed", fps: float | None = 30, step: int | None = 15
+    ):
+        item: dict[str, Any] = {"video_id": {"S": video_id}, "status": {"S": status}}
+        if fps is not None:
+            item["video_fps"] = {"N": str(fps)}
+        if step is not None:
+            item["frame_step"] = {"N": str(step)}
+        self.dynamodb.put_item(TableName=TABLE, Item=item)
+
+    def pack(
+        self,
+        video_id: str,
+        vectors: np.ndarray,
+        *,
+        model: str | None = None,
+        frame_ids: list[str] | None = None,
+    ):
+        frame_ids = frame_ids or [f"frame_{i:06d}" for i in range(len(vectors))]
+        packed = PackedVideo(
+            video_id=video_id,
+            model=model or self.model_id,
+            dim=vectors.shape[1],
+            created_at=0.0,
+            frame_ids=frame_ids,
+            frame_keys=[f"frames/{video_id}/{frame_id}.webp" for frame_id in frame_ids],
+            vectors=vectors.astype(np.float16),
+        )
+        CacheStore(self.s3, BUCKET).write_packed(packed)
+        return packed
+
+    @property
+    def model_id(self) -> str:
+        return str(self.clip.load_embedder().model_id)
+
+    def search(self, request: Any, context: Any) -> tuple[int, dict[str, Any]]:
+        import json
+
+        result = self.app.handler(request, context)
+        return result["statusCode"], json.loads(result["body"])
+
+
+def unit_rows(rng: np.random.Generator, rows: int, dim: int) -> np.ndarray:
+    vectors = rng.standard_normal((rows, dim)).astype(np.float32)
+    # Stored as float16 in the cache: round first so the oracle sees exactly what the search sees.
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors.astype(np.float16).astype(np.float32)
+
+
+@pytest.fixture
+def world(s3, tiny_model_dir, monkeypatch) -> Iterator[SearchWorld]:
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    common = {"BUCKET_NAME": BUCKET, "MODEL_DIR": str(tiny_model_dir), "VIDEOS_TABLE": TABLE}
+    clip = fresh_handler("lambda_clip.app", monkeypatch, **common)
+    batch = fresh_handler("lambda_batch.app", monkeypatch, **common)
+    clip_calls, batch_calls = Recorder(clip.handler), Recorder(batch.handler)
+    local = LocalLambda(
+        [
+            LocalFunction("clip-inference", clip_calls, timeout_s=120),
+            LocalFunction("clip-batch-embed", batch_calls),
+        ]
+    )
+    with serve(local) as endpoint:
+        app = fresh_handler(
+            "lambda_search.app",
+            monkeypatch,
+            **common,
+            AWS_ENDPOINT_URL_LAMBDA=endpoint,
+            CLIP_FUNCTION_NAME="clip-inference",
+            BATCH_FUNCTION_NAME="clip-batch-embed",
+        )
+        yield SearchWorld(app, clip, s3, dynamodb, local, batch_calls, clip_calls)

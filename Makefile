@@ -19,7 +19,7 @@ CDK_ARGS ?=
 STACKS ?= --all
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
-.PHONY: help install test lint synth diff deploy destroy images clean
+.PHONY: help install demo invoke search-folder test lint synth diff deploy destroy images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -34,6 +34,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt lambda_clip/requiremen
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+demo: install ## Run the whole system on emulated AWS (127.0.0.1) and search "a man riding a bicycle"
+	$(BIN)/python -m local.demo
+
+invoke: install ## Invoke a function locally with a test event: make invoke FN=clip EVENT=events/clip-text.json
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=clip|search|batch EVENT=events/<file>.json"; exit 2; }
+	$(BIN)/python -m local.invoke "$(FN)" "$(EVENT)"
+
+search-folder: install ## Index a folder of your images as a video and search it: make search-folder FOLDER=... QUERY="..."
+	@test -n "$(FOLDER)" -a -n "$(QUERY)" || { echo 'usage: make search-folder FOLDER=path QUERY="a dog on a beach"'; exit 2; }
+	$(BIN)/python -m local.folder_search "$(FOLDER)" "$(QUERY)"
 
 test: lint ## Lint, type-check and run the test suite (the README's test command)
 	$(BIN)/pytest

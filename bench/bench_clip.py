@@ -21,8 +21,8 @@ from PIL.Image import Image
 from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTokenizer
 
 from clipsearch.model import ClipEmbedder
+from local.tiny_clip import build_tiny_clip
 from tests.sample_images import picture
-from tests.tiny_clip import build_tiny_clip
 
 QUERY = "a man riding a bicycle"
 

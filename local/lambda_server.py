@@ -4,7 +4,7 @@ Point boto3 at it with AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:<port>: a handle
 function then takes the same code path as in AWS. Supported, as Lambda does them:
 RequestResponse (200 + payload), Event (202, runs in the background), DryRun (204), function errors
 (200 + `X-Amz-Function-Error: Unhandled` + errorMessage/errorType), unknown functions (404
-ResourceNotFoundException) and payloads over the limits (413 RequestEntityTooLargeException).
+ResourceNotFoundException) and payloads over the limits (413 RequestTooLargeException).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def _make_handler(local: LocalLambda) -> type[BaseHTTPRequestHandler]:
             if len(payload) > limit:
                 self._error(
                     413,
-                    "RequestEntityTooLargeException",
+                    "RequestTooLargeException",
                     f"{len(payload)} byte payload; the limit is {limit}",
                 )
                 return

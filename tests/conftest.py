@@ -49,7 +49,7 @@ def lambda_context() -> FakeLambdaContext:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.tiny_clip import build_tiny_clip
+    from local.tiny_clip import build_tiny_clip
 
     return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import CustomResource, Duration, RemovalPolicy
@@ -14,41 +13,20 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX
+from stacks.cache_expiry import GUIDE_EXPIRY, CacheExpiry
 from stacks.components.nag import acknowledge, acknowledge_wildcard_resource
 
 _HANDLER_DIR = Path(__file__).resolve().parent.parent / "lifecycle_rule_handler"
 
 
-@dataclass(frozen=True, kw_only=True)
-class CacheExpiry:
-    """The guide's rule `embeddings-cache-7d`, made to free space on versioned buckets too."""
-
-    rule_id: str = "embeddings-cache-7d"
-    prefix: str = CACHE_PREFIX
-    expire_after_days: int = 7
-    # Without these two, expiring a versioned object only hides it behind a delete marker,
-    # and abandoned multipart uploads are billed forever.
-    noncurrent_expire_after_days: int = 1
-    abort_multipart_after_days: int = 1
-
-    def as_l2_rule(self) -> s3.LifecycleRule:
-        return s3.LifecycleRule(
-            id=self.rule_id,
-            prefix=self.prefix,
-            expiration=Duration.days(self.expire_after_days),
-            noncurrent_version_expiration=Duration.days(self.noncurrent_expire_after_days),
-            abort_incomplete_multipart_upload_after=Duration.days(self.abort_multipart_after_days),
-        )
-
-    def as_s3_api_rule(self) -> dict[str, object]:
-        return {
-            "ID": self.rule_id,
-            "Status": "Enabled",
-            "Filter": {"Prefix": self.prefix},
-            "Expiration": {"Days": self.expire_after_days},
-            "NoncurrentVersionExpiration": {"NoncurrentDays": self.noncurrent_expire_after_days},
-            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": self.abort_multipart_after_days},
-        }
+def _l2_rule(expiry: CacheExpiry) -> s3.LifecycleRule:
+    return s3.LifecycleRule(
+        id=expiry.rule_id,
+        prefix=expiry.prefix,
+        expiration=Duration.days(expiry.expire_after_days),
+        noncurrent_version_expiration=Duration.days(expiry.noncurrent_expire_after_days),
+        abort_incomplete_multipart_upload_after=Duration.days(expiry.abort_multipart_after_days),
+    )
 
 
 class FrameBucket(Construct):
@@ -69,7 +47,7 @@ class FrameBucket(Construct):
         versioned: bool,
         access_logs: bool,
         log_retention: logs.RetentionDays,
-        expiry: CacheExpiry = CacheExpiry(),
+        expiry: CacheExpiry = GUIDE_EXPIRY,
     ) -> None:
         super().__init__(scope, construct_id)
         self.expiry = expiry
@@ -100,7 +78,7 @@ class FrameBucket(Construct):
             "Bucket",
             bucket_name=bucket_name,
             versioned=versioned,
-            lifecycle_rules=[self.expiry.as_l2_rule()],
+            lifecycle_rules=[_l2_rule(self.expiry)],
             server_access_logs_bucket=log_bucket,
             server_access_logs_prefix="frame-bucket/" if log_bucket else None,
             **secure,  # type: ignore[arg-type]

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from clipsearch.cache_store import PackedVideo
+from local.tiny_clip import PROJECTION_DIM
 from tests.conftest import BUCKET, FakeLambdaContext, fresh_handler
 from tests.sample_images import frame_bytes
-from tests.tiny_clip import PROJECTION_DIM
 
 VIDEO = "4f2a9c0e5b7d81aa"
 FRAMES = {f"frames/{VIDEO}/frame_{i:06d}.{'jpg' if i % 3 == 2 else 'webp'}": i for i in range(7)}

@@ -14,9 +14,9 @@ from PIL import Image
 
 from clipsearch.model import ClipEmbedder
 from clipsearch.vectors import from_f16_b64, from_npy
+from local.tiny_clip import PROJECTION_DIM
 from tests.conftest import BUCKET
 from tests.sample_images import encode, frame_bytes, picture
-from tests.tiny_clip import PROJECTION_DIM
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

@@ -9,8 +9,8 @@ from transformers import CLIPModel, CLIPProcessor
 
 from clipsearch.fetch_model import fetch
 from clipsearch.model import ClipEmbedder
+from local.tiny_clip import PROJECTION_DIM
 from tests.sample_images import picture
-from tests.tiny_clip import PROJECTION_DIM
 
 TEXTS = ["a man riding a bicycle", "hi", "the cat and the dog sleeping in the sun on a long afternoon"]
 

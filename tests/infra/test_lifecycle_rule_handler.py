@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from stacks.components.frame_bucket import CacheExpiry
+from stacks.cache_expiry import CacheExpiry
 from stacks.lifecycle_rule_handler import index
 
 BUCKET = "totgo1"

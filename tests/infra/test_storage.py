@@ -112,7 +112,7 @@ def test_lifecycle_merge_function_may_only_touch_that_buckets_lifecycle(existing
 
 def test_the_rule_is_the_same_in_both_modes():
     """The L2 rule and the custom resource's rule come from one definition."""
-    from stacks.components.frame_bucket import CacheExpiry
+    from stacks.cache_expiry import CacheExpiry
 
     expiry = CacheExpiry()
     rule = expiry.as_s3_api_rule()

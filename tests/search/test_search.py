@@ -13,10 +13,10 @@ import pytest
 
 from clipsearch.cache_store import CacheStore
 from clipsearch.vectors import from_f16_b64
+from local.tiny_clip import PROJECTION_DIM
 from tests.conftest import BUCKET
 from tests.sample_images import frame_bytes
 from tests.search.conftest import SearchWorld, unit_rows
-from tests.tiny_clip import PROJECTION_DIM
 
 DIM = PROJECTION_DIM
 

@@ -44,7 +44,8 @@ def build_tiny_clip(target: Path, *, seed: int = 0) -> Path:
     image_processor = CLIPImageProcessorPil(
         size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}
     )
-    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(target)
+    processor = CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)  # type: ignore[no-untyped-call]
+    processor.save_pretrained(target)
     special = {
         "bos_token_id": vocab["<|startoftext|>"],
         "eos_token_id": vocab["<|endoftext|>"],

@@ -1,0 +1,125 @@
+"""The local system as users run it: every test event, the demo, the folder search."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.stack import LocalSystem, local_system
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = sorted((ROOT / "events").glob("*.json"))
+FUNCTION_OF = {"clip": "clip", "search": "search", "batch": "batch"}
+
+
+@pytest.fixture(scope="module")
+def system(tiny_model_dir) -> Iterator[LocalSystem]:
+    with local_system(tiny_model_dir) as running:
+        for video_id in running.add_samples():
+            assert json.loads(running.invoke("batch", {"video_id": video_id})["body"])["status"] == "complete"
+        yield running
+
+
+def test_there_is_an_event_per_function_and_mode():
+    names = {path.stem for path in EVENTS}
+    assert {"clip-text", "clip-image", "batch-video", "search-text", "search-image"} <= names
+
+
+@pytest.mark.parametrize("event_file", EVENTS, ids=lambda path: path.stem)
+def test_every_event_file_works_against_the_local_system(system, event_file):
+    function = FUNCTION_OF[event_file.stem.split("-")[0]]
+    response = system.invoke(function, json.loads(event_file.read_text()))
+    assert response["statusCode"] == 200, response
+    body = json.loads(response["body"])
+    if function == "clip":
+        assert all(vector is not None for vector in body["embeddings"]), body["errors"]
+    elif function == "search":
+        assert body["results"]
+        assert body["missing_videos"] == []
+    else:
+        assert body["status"] == "complete"
+
+
+def test_the_guide_event_is_the_console_payload():
+    assert json.loads((ROOT / "events" / "clip-text.json").read_text()) == {
+        "mode": "text",
+        "items": ["a man riding a bicycle"],
+    }
+
+
+def run_tool(module: str, *args: str, tiny_model_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_ENDPOINT_URL")}
+    env["MODEL_DIR"] = str(tiny_model_dir)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_demo_runs_end_to_end_and_stops_everything(tiny_model_dir):
+    result = run_tool("local.demo", tiny_model_dir=tiny_model_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert 'search "a man riding a bicycle" via clip-search -> clip-inference' in out
+    assert out.count("complete embedded 6") == 3
+    assert "rank    score  video" in out
+    assert "stopped the local servers" in out  # and the process exited: no server left behind
+
+
+def test_the_demo_says_when_its_ranking_is_meaningless(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key not in ("MODEL_DIR", "DOWNLOAD_MODEL")}
+    result = subprocess.run(
+        [sys.executable, "-c", "from local.models import choose_model; print(choose_model().note)"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "RANKINGS ARE MEANINGLESS" in result.stdout
+
+
+def test_a_bad_model_dir_is_a_clear_error(tmp_path):
+    from local.models import choose_model
+
+    with pytest.raises(SystemExit, match="not a save_pretrained folder"):
+        choose_model({"MODEL_DIR": str(tmp_path)})
+
+
+def test_invoke_prints_the_response(tiny_model_dir):
+    result = run_tool("local.invoke", "clip", "events/clip-text.json", tiny_model_dir=tiny_model_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    response = json.loads(result.stdout)
+    assert response["statusCode"] == 200
+    assert len(response["body"]["embeddings"][0]) == response["body"]["dim"]
+
+
+def test_invoke_refuses_an_unknown_function(tiny_model_dir):
+    result = run_tool("local.invoke", "resize", "events/clip-text.json", tiny_model_dir=tiny_model_dir)
+    assert result.returncode == 2
+    assert "unknown function 'resize'" in result.stderr
+
+
+def test_a_folder_of_images_is_indexed_and_searched(tiny_model_dir, tmp_path):
+    from tests.sample_images import encode, picture
+
+    for index in range(3):
+        (tmp_path / f"holiday-{index}.jpg").write_bytes(encode(picture(index), "JPEG"))
+    (tmp_path / "notes.txt").write_text("not an image")
+    result = run_tool(
+        "local.folder_search", str(tmp_path), "a beach", "--top-k", "2", tiny_model_dir=tiny_model_dir
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "indexed 3 images" in result.stdout
+    assert "frames are your files: holiday-" in result.stdout

@@ -17,6 +17,8 @@ IMAGE_SOURCE ?=
 IMAGE_TAG ?=
 CDK_ARGS ?=
 STACKS ?= --all
+# CI passes APPROVAL=never: there the GitHub environment's reviewers are the approval.
+APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
 .PHONY: help install demo invoke search-folder test lint synth diff deploy destroy images clean
@@ -61,7 +63,7 @@ diff: install ## Compare the stacks with what is deployed
 	$(CDK) diff $(STACKS) $(CONTEXT)
 
 deploy: install ## Deploy both stacks (asset mode builds the images with Docker)
-	$(CDK) deploy $(STACKS) --require-approval broadening $(CONTEXT)
+	$(CDK) deploy $(STACKS) --require-approval $(APPROVAL) $(CONTEXT)
 
 destroy: install ## Delete the stacks (bucket, table and repositories are retained)
 	$(CDK) destroy $(STACKS) $(CONTEXT)

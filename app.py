@@ -10,6 +10,7 @@ from pathlib import Path
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from stacks.ci_setup_stack import CiSetupStack
 from stacks.config import AppConfig, ConfigError, load_config, read_cdk_json_context
 from stacks.images_stack import ImageRepositoriesStack
 from stacks.search_stack import FrameSearchStack
@@ -37,6 +38,24 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
     )
     if config.image_source == "ecr":
         service.add_stack_dependency(images, "the functions run images pushed to its repositories")
+    if config.ci_setup:
+        CiSetupStack(
+            app,
+            f"{config.stack_name}-CiSetup",
+            repository=config.github_repository,
+            branch=config.github_branch,
+            environment=config.github_environment,
+            oidc_provider_arn=config.github_oidc_provider_arn,
+            cdk_qualifier=config.cdk_qualifier,
+            image_push=(
+                images.stack_name,
+                [f.repository_name for f in (config.clip, config.search, config.batch)],
+            )
+            if config.ci_image_push
+            else None,
+            env=env,
+            description="GitHub Actions OIDC deploy role for the CLIP frame search",
+        )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return images, service
 

@@ -93,6 +93,16 @@ class AppConfig(BaseModel):
     batch_repository_name: str = Field(pattern=_REPOSITORY_NAME)
     repository_keep_images: int = Field(ge=1, le=1000)
 
+    ci_setup: bool
+    github_repository: str = Field(pattern=r"^$|^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    github_branch: str = Field(pattern=r"^[A-Za-z0-9_./-]+$")
+    github_environment: str = Field(pattern=r"^[A-Za-z0-9_. -]+$")
+    github_oidc_provider_arn: str = Field(
+        pattern=r"^$|^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"
+    )
+    cdk_qualifier: str = Field(pattern=r"^[a-z0-9]{1,10}$")
+    ci_image_push: bool
+
     @field_validator("image_tag", mode="before")
     @classmethod
     def _empty_tag_is_none(cls, tag: object) -> object:
@@ -115,6 +125,10 @@ class AppConfig(BaseModel):
         if self.image_source == "ecr" and not self.image_tag:
             raise ValueError(
                 "image_tag: required when image_source is 'ecr' (the tag pushed by `make images`)"
+            )
+        if self.ci_setup and not self.github_repository:
+            raise ValueError(
+                "github_repository: required when ci_setup is true (owner/name of the repository)"
             )
         names = [self.clip_function_name, self.search_function_name, self.batch_function_name]
         if len(set(names)) != len(names):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App
+from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
 from app import build_app
@@ -26,11 +26,16 @@ EXISTING_RESOURCES_ECR = {
 }
 
 
+# The optional CI set-up stack, letting the deploy role push images too (ecr mode in CI).
+CI_SETUP = {"ci_setup": True, "github_repository": "acme/clip-frame-search", "ci_image_push": True}
+
+
 @dataclass
 class Synthesized:
     images: Template
     service: Template
     outdir: Path
+    ci_setup: Template | None = None
 
     @property
     def validation_report(self) -> dict[str, Any]:
@@ -45,7 +50,9 @@ def synthesize(outdir: Path, **overrides: Any) -> Synthesized:
     app = App(context=context, outdir=str(outdir))
     images, service = build_app(app, load_config(context))
     app.synth()  # raises if cdk-nag reports an unacknowledged finding
-    return Synthesized(Template.from_stack(images), Template.from_stack(service), outdir)
+    ci_stack = app.node.try_find_child(f"{service.stack_name}-CiSetup")
+    ci_setup = Template.from_stack(ci_stack) if isinstance(ci_stack, Stack) else None
+    return Synthesized(Template.from_stack(images), Template.from_stack(service), outdir, ci_setup)
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +65,11 @@ def existing_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(tmp_path_factory.mktemp("cdk-existing"), **EXISTING_RESOURCES_ECR)
 
 
-@pytest.fixture(scope="session", params=["default", "existing"])
+@pytest.fixture(scope="session")
+def ci_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(tmp_path_factory.mktemp("cdk-ci"), **CI_SETUP)
+
+
+@pytest.fixture(scope="session", params=["default", "existing", "ci"])
 def any_app(request: pytest.FixtureRequest) -> Synthesized:
     return request.getfixturevalue(f"{request.param}_app")

@@ -53,6 +53,12 @@ def test_command_line_strings_are_coerced():
         ({"repository_keep_images": 0}, "repository_keep_images: Input should be greater than or equal to 1"),
         ({"batch_function_name": "clip-inference"}, "must differ"),
         ({"bucket_nmae": "x"}, "bucket_nmae: unknown configuration key"),
+        ({"ci_setup": True}, "github_repository: required when ci_setup is true"),
+        ({"github_repository": "not a repo"}, "github_repository: String should match pattern"),
+        (
+            {"github_oidc_provider_arn": "arn:aws:iam::1:oidc/x"},
+            "github_oidc_provider_arn: String should match",
+        ),
     ],
 )
 def test_invalid_values_fail_naming_the_key(overrides, message):

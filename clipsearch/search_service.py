@@ -39,6 +39,7 @@ class SearchSettings:
     revalidate_seconds: int = 60
     requeue_seconds: int = 900  # do not ask batch for the same video again within this
     s3_concurrency: int = 32
+    clip_read_timeout_s: int = 50
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SearchSettings:
@@ -51,6 +52,7 @@ class SearchSettings:
                 "revalidate_seconds": "REVALIDATE_SECONDS",
                 "requeue_seconds": "REQUEUE_SECONDS",
                 "s3_concurrency": "S3_CONCURRENCY",
+                "clip_read_timeout_s": "CLIP_READ_TIMEOUT_S",
             },
         )
         return cls(

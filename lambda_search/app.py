@@ -27,10 +27,15 @@ logger = Logger()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ClipFrameSearch"))
 settings = SearchSettings.from_env(os.environ)
 
-# Throttling and transient errors are retried (standard mode); a cold CLIP function may take a while.
+# Throttling is retried (standard mode); a CLIP call still running when the search nears its own
+# timeout is abandoned, so the caller gets a 502 instead of no answer.
 _lambda = boto3.client(
     "lambda",
-    config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=150, connect_timeout=5),
+    config=Config(
+        retries={"mode": "standard", "max_attempts": 3},
+        read_timeout=settings.clip_read_timeout_s,
+        connect_timeout=5,
+    ),
 )
 _s3 = boto3.client("s3", config=Config(max_pool_connections=settings.s3_concurrency))
 service = SearchService(

@@ -64,13 +64,21 @@ class LocalLambda:
 
     def __init__(self, functions: list[LocalFunction]) -> None:
         self.functions = {function.name: function for function in functions}
+        # One container per function: like Lambda, a handler never runs two events at once (its
+        # module-level state, caches and metrics, assumes that).
+        self._containers = {function.name: threading.Lock() for function in functions}
         self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lambda-event")
         self._pending: list[Future[Any]] = []
 
     def run(self, name: str, payload: bytes) -> tuple[bytes, str | None]:
         """(response payload, function error type or None)."""
         function = self.functions[name]
-        context = LocalContext(name, function.memory_mb, function.timeout_s)
+        with self._containers.setdefault(name, threading.Lock()):
+            return self._run_in_container(function, payload)
+
+    @staticmethod
+    def _run_in_container(function: LocalFunction, payload: bytes) -> tuple[bytes, str | None]:
+        context = LocalContext(function.name, function.memory_mb, function.timeout_s)
         try:
             event = json.loads(payload) if payload else {}
             result = function.handler(event, context)

@@ -71,20 +71,25 @@ class FrameSearchStack(Stack):
             "POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearch",
         }
 
-        def function(role: str, description: str) -> ContainerFunction:
+        def function(role: str, description: str, **extra: str) -> ContainerFunction:
             settings = getattr(config, role)
             return ContainerFunction(
                 self,
                 f"{role.capitalize()}Function",
                 settings=settings,
                 image=image(role),
-                environment={**environment, "POWERTOOLS_SERVICE_NAME": settings.function_name},
+                environment={**environment, **extra, "POWERTOOLS_SERVICE_NAME": settings.function_name},
                 log_retention=retention,
                 description=description,
             )
 
         self.clip = function("clip", "CLIP ViT-B/32: text or frames -> normalised 512-d embeddings")
-        self.search = function("search", "Text or image query -> top-k video frames from the cache")
+        self.search = function(
+            "search",
+            "Text or image query -> top-k video frames from the cache",
+            # Give up on the CLIP call (a 502) before Lambda kills the search (no answer at all).
+            CLIP_READ_TIMEOUT_S=str(max(1, config.search_timeout_s - 5)),
+        )
         self.batch = function("batch", "Embeds a video's frames into embeddings-cache/, resumably")
 
         # The guide's policies, statement by statement (README: IAM roles, and its deviation table).

@@ -37,6 +37,8 @@ def test_function_sizing_and_architecture_come_from_config(any_app, role):
 def test_environment_names_bucket_table_and_functions(any_app, role):
     name, _ = FUNCTIONS[role]
     variables = function_properties(any_app, name)["Environment"]["Variables"]
+    if role == "search":
+        assert variables.pop("CLIP_READ_TIMEOUT_S") == str(CDK_CONTEXT["search_timeout_s"] - 5)
     assert variables == {
         "BUCKET_NAME": "totgo1",
         "VIDEOS_TABLE": "videos",

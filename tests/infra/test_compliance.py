@@ -93,3 +93,13 @@ def test_images_pin_the_torch_the_tests_run():
     for dockerfile in ("lambda_clip/Dockerfile", "lambda_batch/Dockerfile"):
         (image_pin,) = re.findall(r"^ARG TORCH_VERSION=(\S+)$", (ROOT / dockerfile).read_text(), re.M)
         assert image_pin == dev_pin, dockerfile
+
+
+def test_the_batch_image_is_the_clip_image_with_another_handler():
+    """Both run the same model stack; the Dockerfiles may differ only in which handler they copy."""
+
+    def without_handler(dockerfile: str) -> list[str]:
+        lines = (ROOT / dockerfile).read_text().splitlines()
+        return [line for line in lines[3:] if not re.match(r"COPY lambda_\w+/app\.py ", line)]
+
+    assert without_handler("lambda_batch/Dockerfile") == without_handler("lambda_clip/Dockerfile")

@@ -46,49 +46,22 @@ def test_python_app_synthesizes(tmp_path, variant):
     assert stacks_in(tmp_path) == {"ClipFrameSearch", "ClipFrameSearch-Images"}
 
 
+def cdk_synth(outdir: Path, *context: str) -> subprocess.CompletedProcess[str]:
+    """The pinned CLI, as `make synth` runs it."""
+    command = ["npx", "--no-install", "cdk", "synth", "--no-notices", "--quiet", "--output", str(outdir)]
+    return subprocess.run(
+        [*command, *context], cwd=ROOT, env=OFFLINE, capture_output=True, text=True, check=False
+    )
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_pinned_cdk_cli_synthesizes(tmp_path, variant):
-    result = subprocess.run(
-        [
-            "npx",
-            "--no-install",
-            "cdk",
-            "synth",
-            "--no-notices",
-            "--quiet",
-            "--output",
-            str(tmp_path),
-            *cli_context(variant),
-        ],
-        cwd=ROOT,
-        env=OFFLINE,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cdk_synth(tmp_path, *cli_context(variant))
     assert result.returncode == 0, result.stderr[-3000:]
     assert stacks_in(tmp_path) == {"ClipFrameSearch", "ClipFrameSearch-Images"}
 
 
 def test_cli_reports_a_bad_value_by_name(tmp_path):
-    result = subprocess.run(
-        [
-            "npx",
-            "--no-install",
-            "cdk",
-            "synth",
-            "--no-notices",
-            "--quiet",
-            "--output",
-            str(tmp_path),
-            "-c",
-            "clip_memory_mb=lots",
-        ],
-        cwd=ROOT,
-        env=OFFLINE,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cdk_synth(tmp_path, "-c", "clip_memory_mb=lots")
     assert result.returncode != 0
     assert "clip_memory_mb: Input should be a valid integer" in result.stderr

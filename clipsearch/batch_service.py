@@ -19,7 +19,7 @@ import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL.Image import Image
 
-from clipsearch.cache_store import CacheStore, PackedVideo
+from clipsearch.cache_store import CacheStore, PackedVideo, packed_key
 from clipsearch.errors import ItemError, RequestError, bad_request
 from clipsearch.image_source import ImageSource
 from clipsearch.images import decode_image
@@ -168,14 +168,20 @@ class BatchService:
                 "are not extracted yet)",
             )
         result.total = len(frames) + len(result.failed)
-        cached = {} if request.force else self._cached_vectors(request.video_id, embedder)
+        cached, packed_ids = (
+            ({}, set()) if request.force else self._cached_vectors(request.video_id, embedder)
+        )
         todo = [frame for frame in frames if frame.frame_id not in cached]
         result.skipped = len(frames) - len(todo)
         embedded = self._embed(todo, embedder, clock, result)
         result.embedded = len(embedded)
         if request.force:  # keep what was cached before for frames not redone in this call
-            cached = self._cached_vectors(request.video_id, embedder)
-        self._write_packed(request.video_id, embedder, {**cached, **embedded}, result)
+            cached, packed_ids = self._cached_vectors(request.video_id, embedder)
+        everything = {**cached, **embedded}
+        if embedded or set(everything) != packed_ids:
+            self._write_packed(request.video_id, embedder, everything, result)
+        elif packed_ids:  # already packed as it should be: leave it (and the ETag searches check) alone
+            result.packed_key, result.packed_frames = packed_key(request.video_id), len(packed_ids)
         result.seconds = time.perf_counter() - started
         return result
 
@@ -227,19 +233,23 @@ class BatchService:
             frames[frame.frame_id] = frame
         return sorted(frames.values(), key=lambda frame: frame.frame_id)
 
-    def _cached_vectors(self, video_id: str, embedder: Embedder) -> dict[str, tuple[str, Vector]]:
-        """frame_id -> (frame key, vector) already cached for this model: packed object, then `.npy` files."""
+    def _cached_vectors(
+        self, video_id: str, embedder: Embedder
+    ) -> tuple[dict[str, tuple[str, Vector]], set[str]]:
+        """(frame_id -> (frame key, vector) cached for this model, from the packed object and then
+        `.npy` files; the frame ids the packed object holds)."""
         vectors: dict[str, tuple[str, Vector]] = {}
         packed = self.cache.read_packed(video_id)
         if packed and packed.model == embedder.model_id and packed.dim == embedder.dim:
             rows = zip(packed.frame_keys, packed.vectors.astype(np.float32), strict=True)
             vectors.update(zip(packed.frame_ids, rows, strict=True))
+        packed_ids = set(vectors)
         loose = {fid: key for fid, key in self.cache.list_frame_keys(video_id).items() if fid not in vectors}
         with ThreadPoolExecutor(max_workers=self.settings.s3_concurrency) as pool:
             for cached in pool.map(self.cache.read_frame, loose.values()):
                 if cached and cached.model == embedder.model_id and cached.vector.shape == (embedder.dim,):
                     vectors[cached.frame_id] = (cached.frame_key, cached.vector)
-        return vectors
+        return vectors, packed_ids
 
     def _load(self, frame: Frame) -> Image:
         return decode_image(self.images.read_key(frame.key), max_pixels=self.settings.max_image_pixels)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,3 +60,10 @@ class ClipEmbedder:
     @staticmethod
     def _normalised(features: torch.Tensor) -> Vector:
         return torch.nn.functional.normalize(features, p=2, dim=1).numpy().astype(np.float32)
+
+
+@functools.cache
+def load_embedder(model_dir: str) -> ClipEmbedder:
+    """This container's model, loaded once on first use: not at import, because Lambda gives the
+    init phase only 10 s and restarts it inside the invocation when it runs over."""
+    return ClipEmbedder(model_dir)

@@ -198,6 +198,7 @@ class SearchService:
         unpacked = [video_id for video_id, v in loaded.items() if v is not None and v.source == "frames"]
         queued = self._queue_batch(missing + unpacked)
         usable, skipped = self._usable(videos, loaded, query, model, request)
+        info = {vectors.video_id: video for vectors, video in usable}
         hits = rank(
             self.vectors.shelf([vectors for vectors, _ in usable]),
             query,
@@ -205,10 +206,9 @@ class SearchService:
                 top_k=request.top_k,
                 min_score=request.min_score,
                 dedupe=request.dedupe,
-                allow=self._time_filter({v.video_id: video for v, video in usable}, request.time_range),
+                allow=self._time_filter(info, request.time_range),
             ),
         )
-        info = {vectors.video_id: video for vectors, video in usable}
         results = []
         for rank_number, hit in enumerate(hits, start=1):
             video = hit.video

@@ -28,25 +28,23 @@ from clipsearch.batch_service import (
 )
 from clipsearch.errors import RequestError
 from clipsearch.events import error_response, parse_request_value, response
+from clipsearch.model import load_embedder
+from clipsearch.settings import required
 
 logger = Logger()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ClipFrameSearch"))
+model_dir = required(os.environ, "MODEL_DIR", "the CLIP model baked into the image")
 settings = BatchSettings.from_env(os.environ)
 # A wholly failed batch is reported item by item too (same redelivery, no invocation error).
 sqs_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-@functools.cache
-def load_embedder() -> Any:
-    from clipsearch.model import ClipEmbedder  # torch loads here, once per container
-
-    return ClipEmbedder(os.environ["MODEL_DIR"])
-
-
 service = BatchService(
     settings=settings,
     s3=boto3.client("s3", config=Config(max_pool_connections=2 * settings.s3_concurrency)),
-    embedder=load_embedder,
+    embedder=functools.partial(
+        load_embedder, required(os.environ, "MODEL_DIR", "the CLIP model baked into the image")
+    ),
     log=lambda message, extra: logger.info(message, extra=extra),
 )
 

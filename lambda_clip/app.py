@@ -19,26 +19,21 @@ from botocore.config import Config
 from clipsearch.clip_service import ClipService, ClipSettings
 from clipsearch.errors import RequestError
 from clipsearch.events import error_response, parse_request
+from clipsearch.model import load_embedder
+from clipsearch.settings import required
 
 logger = Logger()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ClipFrameSearch"))
+model_dir = required(os.environ, "MODEL_DIR", "the CLIP model baked into the image")
 settings = ClipSettings.from_env(os.environ)
-
-
-@functools.cache
-def load_embedder() -> Any:
-    from clipsearch.model import ClipEmbedder  # torch loads here, once per container
-
-    started = time.perf_counter()
-    embedder = ClipEmbedder(os.environ["MODEL_DIR"])
-    logger.info("model loaded", extra={"model": embedder.model_id, "seconds": time.perf_counter() - started})
-    return embedder
 
 
 service = ClipService(
     settings=settings,
     s3=boto3.client("s3", config=Config(max_pool_connections=settings.s3_concurrency)),
-    embedder=load_embedder,
+    embedder=functools.partial(
+        load_embedder, required(os.environ, "MODEL_DIR", "the CLIP model baked into the image")
+    ),
 )
 
 

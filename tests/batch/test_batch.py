@@ -96,7 +96,7 @@ def test_a_video_is_embedded_frame_by_frame_and_packed(batch_app, clip_app, s3):
     assert whole.vectors.dtype == np.float16
     assert whole.vectors.shape == (7, PROJECTION_DIM)
     assert whole.dim == PROJECTION_DIM
-    assert whole.model == clip_app.load_embedder().model_id
+    assert whole.model == clip_app.service.embedder().model_id
     # every .npy: float16 (dim,), equal to the packed row and to the CLIP function's embedding
     status, clip = invoke(
         clip_app, {"mode": "image", "items": [f"s3://{BUCKET}/{key}" for key in sorted(FRAMES)]}

@@ -53,7 +53,7 @@ def test_the_guides_test_event_returns_one_vector(clip_app, lambda_context):
     assert len(vector) == PROJECTION_DIM
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
     assert body["errors"] == []
-    assert body["model"] == clip_app.load_embedder().model_id
+    assert body["model"] == clip_app.service.embedder().model_id
 
 
 def test_mode_defaults_to_text_and_a_json_string_event_works(clip_app, lambda_context, reference):

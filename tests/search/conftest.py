@@ -74,7 +74,7 @@ class SearchWorld:
 
     @property
     def model_id(self) -> str:
-        return str(self.clip.load_embedder().model_id)
+        return str(self.clip.service.embedder().model_id)
 
     def search(self, request: Any, context: Any) -> tuple[int, dict[str, Any]]:
         import json

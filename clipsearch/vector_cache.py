@@ -117,13 +117,18 @@ class VectorCache:
         self._shelf = Shelf.stack([])
 
     def shelf(self, videos: list[VideoVectors]) -> Shelf:
-        """These videos stacked for ranking; rebuilt only when the set or a version changes."""
+        """These videos stacked for ranking; the kept shelf is rebuilt only when the set or a version
+        changes. A subset of it (a `video_ids` search) gets a small throwaway copy instead, so that
+        alternating filtered and full searches never re-stack everything."""
         key = tuple((video.video_id, video.version) for video in videos)
-        if key != self._shelf.key:
-            self._shelf = Shelf.stack(videos)
-            for stacked in self._shelf.videos:  # keep only the stacked copy of each matrix
-                if stacked.video_id in self._entries:
-                    self._entries[stacked.video_id].vectors = stacked
+        if key == self._shelf.key:
+            return self._shelf
+        if set(key) <= set(self._shelf.key):
+            return Shelf.stack(videos)
+        self._shelf = Shelf.stack(videos)
+        for stacked in self._shelf.videos:  # keep only the stacked copy of each matrix
+            if stacked.video_id in self._entries:
+                self._entries[stacked.video_id].vectors = stacked
         return self._shelf
 
     def get_many(self, video_ids: list[str]) -> dict[str, VideoVectors | None]:

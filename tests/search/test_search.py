@@ -388,3 +388,20 @@ def test_importing_the_search_handler_does_not_import_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_filtered_search_keeps_the_full_index(world: SearchWorld, lambda_context):
+    rng = np.random.default_rng(13)
+    for video_id in ("a", "b", "c"):
+        world.add_video(video_id)
+        world.pack(video_id, unit_rows(rng, 4, DIM))
+    query = unit_rows(rng, 1, DIM)[0].tolist()
+    world.search({"embedding": query}, lambda_context)
+    full = world.app.service.vectors._shelf  # the stacked index of all three
+    status, body = world.search({"embedding": query, "video_ids": ["b"]}, lambda_context)
+    assert status == 200
+    assert {r["video_id"] for r in body["results"]} == {"b"}
+    assert world.app.service.vectors._shelf is full  # not re-stacked for the subset
+    _, again = world.search({"embedding": query}, lambda_context)
+    assert again["searched_frames"] == 12
+    assert world.app.service.vectors._shelf is full

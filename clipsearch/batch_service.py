@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from PIL.Image import Image
 
 from clipsearch.cache_store import CacheStore, PackedVideo, packed_key
+from clipsearch.embedder import Embedder
 from clipsearch.errors import ItemError, RequestError, bad_request
 from clipsearch.image_source import ImageSource
 from clipsearch.images import decode_image
@@ -28,13 +29,6 @@ from clipsearch.settings import positive_ints, required
 from clipsearch.vectors import Vector
 
 FIELDS = ("video_id", "frames", "force")
-
-
-class Embedder(Protocol):
-    dim: int
-    model_id: str
-
-    def embed_images(self, images: list[Image]) -> Vector: ...
 
 
 class Clock(Protocol):

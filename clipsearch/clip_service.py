@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL.Image import Image
 
 from clipsearch.cache_store import CacheStore
+from clipsearch.embedder import Embedder
 from clipsearch.errors import ItemError, RequestError, bad_request
 from clipsearch.events import response
 from clipsearch.image_source import ImageSource
@@ -25,14 +26,6 @@ ENCODINGS = ("json", "f16-b64")
 FIELDS = ("mode", "items", "encoding", "cache")
 # Lambda refuses synchronous responses over 6 MB (6,291,556 bytes); keep room for the envelope.
 MAX_RESPONSE_BYTES = 6_000_000
-
-
-class Embedder(Protocol):
-    dim: int
-    model_id: str
-
-    def embed_texts(self, texts: list[str]) -> Vector: ...
-    def embed_images(self, images: list[Image]) -> Vector: ...
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -51,13 +52,32 @@ def _number(value: Any) -> float | None:
 
 
 class VideoCatalog:
-    def __init__(self, dynamodb: Any, table: str, *, concurrency: int = 16) -> None:
+    """`processed()` is a full Scan: it is kept for `rescan_seconds` so that a warm search reads
+    nothing from DynamoDB (a newly processed video shows up within that time)."""
+
+    def __init__(
+        self,
+        dynamodb: Any,
+        table: str,
+        *,
+        rescan_seconds: float,
+        concurrency: int = 16,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.dynamodb = dynamodb
         self.table = table
+        self.rescan_seconds = rescan_seconds
         self.concurrency = concurrency
+        self.clock = clock
+        self._scanned: tuple[float, list[VideoInfo]] | None = None
 
     def processed(self) -> list[VideoInfo]:
-        """Every video whose frames are all extracted (paginated Scan)."""
+        """Every video whose frames are all extracted."""
+        if self._scanned is None or self.clock() - self._scanned[0] >= self.rescan_seconds:
+            self._scanned = (self.clock(), self._scan())
+        return self._scanned[1]
+
+    def _scan(self) -> list[VideoInfo]:
         videos: list[VideoInfo] = []
         paginator = self.dynamodb.get_paginator("scan")
         pages = paginator.paginate(

@@ -41,7 +41,9 @@ _s3 = boto3.client("s3", config=Config(max_pool_connections=settings.s3_concurre
 service = SearchService(
     settings=settings,
     clip=ClipClient(_lambda, settings.clip_function),
-    catalog=VideoCatalog(boto3.client("dynamodb"), settings.table),
+    catalog=VideoCatalog(
+        boto3.client("dynamodb"), settings.table, rescan_seconds=settings.revalidate_seconds
+    ),
     vectors=VectorCache(
         _s3,
         settings.bucket,

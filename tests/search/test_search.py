@@ -255,6 +255,28 @@ def test_an_image_query_goes_through_the_clip_function(world: SearchWorld, lambd
     assert "the query image could not be embedded: not a readable image" in body["error"]
 
 
+def test_a_warm_search_reads_nothing_from_dynamodb(world: SearchWorld, lambda_context, monkeypatch):
+    rng = np.random.default_rng(14)
+    world.add_video("a")
+    world.pack("a", unit_rows(rng, 3, DIM))
+    calls: Counter[str] = Counter()
+    world.app.service.catalog.dynamodb.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: calls.update([model.name])
+    )
+    query = unit_rows(rng, 1, DIM)[0].tolist()
+    world.search({"embedding": query}, lambda_context)
+    assert calls["Scan"] == 1
+    world.add_video("b")
+    world.pack("b", unit_rows(rng, 3, DIM))
+    _, warm = world.search({"embedding": query}, lambda_context)
+    assert calls["Scan"] == 1  # the scan is kept ...
+    assert warm["searched_videos"] == 1
+    monkeypatch.setattr(world.app.service.catalog, "clock", lambda: 10**9)
+    _, later = world.search({"embedding": query}, lambda_context)
+    assert calls["Scan"] == 2  # ... until it is older than REVALIDATE_SECONDS
+    assert later["searched_videos"] == 2
+
+
 def test_a_warm_search_reads_nothing_from_s3(world: SearchWorld, lambda_context):
     rng = np.random.default_rng(9)
     for video_id in ("a", "b", "c"):

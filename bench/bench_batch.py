@@ -19,7 +19,8 @@ import boto3
 from moto import mock_aws
 
 from bench.bench_clip import build_full_size
-from clipsearch.batch_service import BatchService, BatchSettings, VideoRequest
+from clipsearch.batch_request import VideoRequest
+from clipsearch.batch_service import BatchService, BatchSettings
 from clipsearch.images import decode_image
 from clipsearch.model import IMAGE_BATCH, ClipEmbedder
 from tests.sample_images import encode, picture

@@ -21,7 +21,8 @@ from moto import mock_aws
 from clipsearch.cache_store import CacheStore, PackedVideo
 from clipsearch.layout import Frame
 from clipsearch.ranking import RankOptions, rank
-from clipsearch.vector_cache import Shelf, VectorCache, VideoVectors
+from clipsearch.vector_cache import VectorCache
+from clipsearch.video_vectors import Shelf, VideoVectors
 
 DIM = 512
 FRAMES_PER_VIDEO = 500
@@ -49,6 +50,7 @@ def as_videos(vectors: np.ndarray) -> list[VideoVectors]:
                 vectors=rows,
                 source="packed",
                 version="1",
+                covered_frames=len(rows),
             )
         )
     return videos
@@ -113,19 +115,20 @@ def gets_per_search(videos: int) -> None:
                 keys = [f"frames/{video_id}/{f}.webp" for f in frame_ids]
                 if layout == "packed":
                     store.write_packed(
-                        PackedVideo(video_id, "bench", DIM, 0.0, frame_ids, keys, vectors.astype(np.float16))
+                        PackedVideo(video_id, "bench", DIM, 0.0, frame_ids, keys, vectors.astype(np.float16)),
+                        replacing=None,
                     )
                 else:
                     for frame_id, key, vector in zip(frame_ids, keys, vectors, strict=True):
                         store.write_frame(Frame(video_id, frame_id, key), vector, model="bench")
-            cache = VectorCache(s3, bucket, max_vectors=10**7, revalidate_seconds=60)
+            cache = VectorCache(store, max_vectors=10**7, revalidate_seconds=60)
             gets = Counter[str]()
 
             def count(counter: Counter[str] = gets, **_: object) -> None:
                 counter.update(["get"])
 
             s3.meta.events.register("before-call.s3.GetObject", count)
-            if not all(cache.get_many(ids).values()):
+            if not all(load.vectors for load in cache.get_many(ids).loads.values()):
                 raise RuntimeError(f"{layout}: a video did not load")
             counts[layout] = gets["get"]
             s3.meta.events.unregister("before-call.s3.GetObject", count)

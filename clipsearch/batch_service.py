@@ -1,48 +1,43 @@
 """The batch function's logic: embed a video's frames into the cache, resumably, within a deadline.
 
-Pipeline per video: list or take the frames, skip those cached for this model (unless `force`),
-prefetch + decode images on a thread pool while the model embeds batches, write each `.npy` in
-parallel, then write the packed object from everything cached. A deadline stops it cleanly between
-batches: everything finished is written and the result says `partial` with what remains.
+Per video: list `frames/{video_id}/`, take what is cached for this model (the packed object, then
+`.npy` files) unless `force`, embed the rest (frame_pipeline), then write the packed object from
+everything cached for the frames listed now, so that it reflects `frames/` exactly. The packed
+object is written conditionally on the version read: when another run wrote it meanwhile, this
+run reads again and merges, so a packed object never loses a completed frame.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from botocore.exceptions import BotoCoreError, ClientError
 from PIL.Image import Image
 
-from clipsearch.cache_store import CacheStore, PackedVideo, packed_key
+from clipsearch.batch_request import VideoRequest, VideoResult
+from clipsearch.cache_store import CacheStore, PackedChanged, PackedRead, PackedVideo, RejectedFrame
+from clipsearch.deadline import Deadline
 from clipsearch.embedder import Embedder
-from clipsearch.errors import ItemError, RequestError, bad_request
+from clipsearch.errors import RequestError
+from clipsearch.frame_pipeline import Pipeline
 from clipsearch.image_source import ImageSource
 from clipsearch.images import decode_image
-from clipsearch.layout import FRAMES_PREFIX, IMAGE_EXTENSIONS, Frame, is_valid_id, parse_frame_key
+from clipsearch.layout import (
+    IMAGE_EXTENSIONS,
+    Frame,
+    frames_prefix,
+    packed_key,
+    parse_frame_key,
+    parse_s3_uri,
+)
 from clipsearch.settings import positive_ints, required
 from clipsearch.vectors import Vector
 
-FIELDS = ("video_id", "frames", "force")
-
-
-class Clock(Protocol):
-    def remaining_seconds(self) -> float: ...
-
-
-@dataclass(frozen=True)
-class LambdaDeadline:
-    """Time left in this invocation, from the Lambda context."""
-
-    context: Any
-
-    def remaining_seconds(self) -> float:
-        return float(self.context.get_remaining_time_in_millis()) / 1000
+PACK_ATTEMPTS = 5  # conditional writes lost to other runs before this run gives up (and is retried)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,65 +67,20 @@ class BatchSettings:
 
 
 @dataclass(frozen=True)
-class VideoRequest:
-    video_id: str
-    frames: list[Any] | None  # None: every frame under frames/{video_id}/
-    force: bool
+class VideoState:
+    """What S3 holds for one video now."""
 
+    frames: dict[str, Frame]  # frame_id -> frame, every valid frame listed
+    etags: dict[str, str]  # key -> ETag of every object listed under frames/{video_id}/
+    listing_rejects: list[RejectedFrame]  # image files listed that can never be frames as they are
+    ignored: list[str]  # files that are not frames (a manifest, anything in a sub-folder)
+    packed: PackedRead
+    cached: dict[str, tuple[str, Vector]]  # frame_id -> (frame key, vector) cached for this model
 
-def parse_video_request(request: Any) -> VideoRequest:
-    if not isinstance(request, dict):
-        raise bad_request(
-            f'a request must be an object like {{"video_id": "..."}}, not {type(request).__name__}'
-        )
-    unknown = sorted(set(request) - set(FIELDS))
-    if unknown:
-        raise bad_request(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
-    video_id = request.get("video_id")
-    if not isinstance(video_id, str) or not is_valid_id(video_id):
-        raise bad_request(f"video_id must be a string of letters, digits, '_', '.', '-', got {video_id!r}")
-    frames = request.get("frames")
-    if frames is not None and (not isinstance(frames, list) or not frames):
-        raise bad_request("frames must be a non-empty list of frame keys (frames/{video_id}/...)")
-    force = request.get("force", False)
-    if not isinstance(force, bool):
-        raise bad_request(f"force must be true or false, got {force!r}")
-    return VideoRequest(video_id, frames, force)
-
-
-@dataclass
-class VideoResult:
-    video_id: str
-    model: str
-    total: int = 0
-    embedded: int = 0
-    skipped: int = 0
-    failed: list[dict[str, str]] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
-    remaining: list[str] = field(default_factory=list)
-    packed_key: str | None = None
-    packed_frames: int = 0
-    seconds: float = 0.0
-
-    @property
-    def status(self) -> str:
-        return "partial" if self.failed or self.remaining else "complete"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "video_id": self.video_id,
-            "status": self.status,
-            "model": self.model,
-            "total": self.total,
-            "embedded": self.embedded,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "ignored": self.ignored,
-            "remaining": self.remaining,
-            "packed_key": self.packed_key,
-            "packed_frames": self.packed_frames,
-            "seconds": round(self.seconds, 3),
-        }
+    def recorded_rejects(self) -> dict[str, RejectedFrame]:
+        """Frames the packed object records as rejected and that have not changed since."""
+        rejected = self.packed.packed.rejected if self.packed.packed else ()
+        return {r.key: r for r in rejected if self.etags.get(r.key) == r.etag}
 
 
 class BatchService:
@@ -148,196 +98,180 @@ class BatchService:
         self.log = log
         self.cache = CacheStore(s3, settings.bucket)
         self.images = ImageSource(s3, bucket=settings.bucket, max_bytes=settings.max_image_bytes)
+        self.pipeline = Pipeline(
+            load=self._load,
+            cache=self.cache,
+            batch_size=settings.batch_size,
+            prefetch=settings.prefetch,
+            concurrency=settings.s3_concurrency,
+            reserve_seconds=settings.reserve_seconds,
+            log=log,
+        )
 
-    def run(self, request: VideoRequest, clock: Clock) -> VideoResult:
+    def run(self, request: VideoRequest, deadline: Deadline) -> VideoResult:
         """Embed one video; RequestError(404) when it has no frames at all."""
         started = time.perf_counter()
         embedder = self.embedder()
         result = VideoResult(request.video_id, embedder.model_id)
-        frames = self._frames(request, result)
-        if not frames and not result.failed:
+        state = self._state(request.video_id, embedder)
+        if not state.etags:
             raise RequestError(
                 404,
-                f"no frames under {FRAMES_PREFIX}{request.video_id}/ (unknown video, or its frames "
+                f"no frames under {frames_prefix(request.video_id)} (unknown video, or its frames "
                 "are not extracted yet)",
             )
-        result.total = len(frames) + len(result.failed)
-        cached, packed_ids = (
-            ({}, set()) if request.force else self._cached_vectors(request.video_id, embedder)
-        )
-        todo = [frame for frame in frames if frame.frame_id not in cached]
-        result.skipped = len(frames) - len(todo)
-        embedded = self._embed(todo, embedder, clock, result)
-        result.embedded = len(embedded)
-        if request.force:  # keep what was cached before for frames not redone in this call
-            cached, packed_ids = self._cached_vectors(request.video_id, embedder)
-        everything = {**cached, **embedded}
-        if embedded or set(everything) != packed_ids:
-            self._write_packed(request.video_id, embedder, everything, result)
-        elif packed_ids:  # already packed as it should be: leave it (and the ETag searches check) alone
-            result.packed_key, result.packed_frames = packed_key(request.video_id), len(packed_ids)
+        result.ignored = state.ignored
+        wanted = self._wanted(request, state, result)
+        recorded = {} if request.force else state.recorded_rejects()
+        todo = [
+            frame
+            for frame in wanted
+            if frame.key not in recorded and (request.force or frame.frame_id not in state.cached)
+        ]
+        result.total = len(wanted)
+        result.skipped = len(wanted) - len(todo)
+        done = self.pipeline.run(todo, embedder, deadline, request.video_id)
+        result.embedded = len(done.vectors)
+        result.failed = [{"frame": key, "error": error} for key, error in done.failed]
+        result.remaining = done.remaining
+        rejected = {r.key: r for r in (*state.listing_rejects, *recorded.values())}
+        for frame, error in done.rejected:
+            rejected[frame.key] = RejectedFrame(frame.key, state.etags.get(frame.key, ""), error)
+        result.rejected += [{"frame": r.key, "error": r.error} for r in rejected.values()]
+        self._pack(request.video_id, embedder, state, done.vectors, list(rejected.values()), result)
         result.seconds = time.perf_counter() - started
         return result
 
-    def _frames(self, request: VideoRequest, result: VideoResult) -> list[Frame]:
-        prefix = f"{FRAMES_PREFIX}{request.video_id}/"
-        keys: list[str] = []
-        if request.frames is None:
-            paginator = self.s3.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.settings.bucket, Prefix=prefix):
-                keys.extend(entry["Key"] for entry in page.get("Contents", []))
-        else:
-            for item in request.frames:
-                if not isinstance(item, str):
-                    result.failed.append({"frame": repr(item), "error": "a frame must be a key string"})
-                    continue
-                key = item
-                if item.startswith("s3://"):
-                    bucket, _, key = item.removeprefix("s3://").partition("/")
-                    if bucket != self.settings.bucket:
-                        result.failed.append(
-                            {"frame": item, "error": f"bucket {bucket!r} is not allowed; frames live in "
-                             f"s3://{self.settings.bucket}/"}
-                        )  # fmt: skip
-                        continue
-                if not key.startswith(prefix):
-                    result.failed.append(
-                        {"frame": item, "error": f"not a frame of this video: expected {prefix}..."}
-                    )
-                    continue
-                keys.append(key)
+    def _state(self, video_id: str, embedder: Embedder) -> VideoState:
+        prefix = frames_prefix(video_id)
+        etags: dict[str, str] = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.settings.bucket, Prefix=prefix
+        ):
+            etags.update((entry["Key"], entry["ETag"]) for entry in page.get("Contents", []))
         frames: dict[str, Frame] = {}
-        for key in dict.fromkeys(keys):  # a frame listed twice is embedded once
+        rejects, ignored = [], []
+        for key in sorted(etags):
+            name = key.removeprefix(prefix)
+            if "/" in name or not name.lower().endswith(IMAGE_EXTENSIONS):
+                ignored.append(key)  # not one of the extractor's frames: reported, never embedded
+                continue
             try:
                 frame = parse_frame_key(key)
             except ValueError as error:
-                if request.frames is None and not key.lower().endswith(IMAGE_EXTENSIONS):
-                    result.ignored.append(key)  # e.g. a manifest next to the frames: reported, not failed
-                else:
-                    result.failed.append({"frame": key, "error": str(error)})
+                rejects.append(RejectedFrame(key, etags[key], str(error)))
                 continue
             if frame.frame_id in frames:
-                result.failed.append(
-                    {
-                        "frame": key,
-                        "error": f"frame id {frame.frame_id!r} also names {frames[frame.frame_id].key}",
-                    }
-                )
+                duplicate = f"frame id {frame.frame_id!r} also names {frames[frame.frame_id].key}"
+                rejects.append(RejectedFrame(key, etags[key], duplicate))
                 continue
             frames[frame.frame_id] = frame
-        return sorted(frames.values(), key=lambda frame: frame.frame_id)
-
-    def _cached_vectors(
-        self, video_id: str, embedder: Embedder
-    ) -> tuple[dict[str, tuple[str, Vector]], set[str]]:
-        """(frame_id -> (frame key, vector) cached for this model, from the packed object and then
-        `.npy` files; the frame ids the packed object holds)."""
-        vectors: dict[str, tuple[str, Vector]] = {}
         packed = self.cache.read_packed(video_id)
-        if packed and packed.model == embedder.model_id and packed.dim == embedder.dim:
-            rows = zip(packed.frame_keys, packed.vectors.astype(np.float32), strict=True)
-            vectors.update(zip(packed.frame_ids, rows, strict=True))
-        packed_ids = set(vectors)
-        loose = {fid: key for fid, key in self.cache.list_frame_keys(video_id).items() if fid not in vectors}
+        return VideoState(frames, etags, rejects, ignored, packed, self._cached(video_id, embedder, packed))
+
+    def _cached(self, video_id: str, embedder: Embedder, packed: PackedRead) -> dict[str, tuple[str, Vector]]:
+        """frame_id -> (frame key, vector) cached for this model: the packed object, then `.npy` files."""
+        vectors: dict[str, tuple[str, Vector]] = {}
+        if packed.packed and packed.packed.model == embedder.model_id and packed.packed.dim == embedder.dim:
+            rows = zip(packed.packed.frame_keys, packed.packed.vectors.astype(np.float32), strict=True)
+            vectors.update(zip(packed.packed.frame_ids, rows, strict=True))
+        loose = [
+            key for frame_id, (key, _) in self.cache.list_frames(video_id).items() if frame_id not in vectors
+        ]
         with ThreadPoolExecutor(max_workers=self.settings.s3_concurrency) as pool:
-            for cached in pool.map(self.cache.read_frame, loose.values()):
+            for cached in pool.map(self.cache.read_frame, loose):
                 if cached and cached.model == embedder.model_id and cached.vector.shape == (embedder.dim,):
                     vectors[cached.frame_id] = (cached.frame_key, cached.vector)
-        return vectors, packed_ids
+        return vectors
+
+    def _wanted(self, request: VideoRequest, state: VideoState, result: VideoResult) -> list[Frame]:
+        """The frames this request asks for: every valid frame listed, or those of `request.frames`
+        (each one that is not a listed frame of this video is rejected with the reason)."""
+        if request.frames is None:
+            return sorted(state.frames.values(), key=lambda frame: frame.frame_id)
+        by_key = {frame.key: frame for frame in state.frames.values()}
+        wanted: dict[str, Frame] = {}
+        for item in request.frames:
+            problem = None
+            key = item if isinstance(item, str) else ""
+            if not isinstance(item, str):
+                problem = "a frame must be a key string"
+            elif item.startswith("s3://"):
+                try:
+                    bucket, key = parse_s3_uri(item)
+                except ValueError as error:
+                    problem = str(error)
+                else:
+                    if bucket != self.settings.bucket:
+                        problem = (
+                            f"bucket {bucket!r} is not allowed; frames live in s3://{self.settings.bucket}/"
+                        )
+            if problem is None and not key.startswith(frames_prefix(request.video_id)):
+                problem = f"not a frame of this video: expected {frames_prefix(request.video_id)}..."
+            if problem is None and key not in by_key:
+                listed = [r.error for r in state.listing_rejects if r.key == key]
+                problem = listed[0] if listed else f"s3://{self.settings.bucket}/{key} does not exist"
+            if problem is not None:
+                result.rejected.append(
+                    {"frame": item if isinstance(item, str) else repr(item), "error": problem}
+                )
+            else:
+                wanted[key] = by_key[key]  # a frame listed twice is embedded once
+        return sorted(wanted.values(), key=lambda frame: frame.frame_id)
 
     def _load(self, frame: Frame) -> Image:
         return decode_image(self.images.read_key(frame.key), max_pixels=self.settings.max_image_pixels)
 
-    def _embed(
-        self, todo: list[Frame], embedder: Embedder, clock: Clock, result: VideoResult
-    ) -> dict[str, tuple[str, Vector]]:
-        embedded: dict[str, tuple[str, Vector]] = {}
-        if not todo:
-            return embedded
-        settings = self.settings
-        batch_seconds = 0.0  # the slowest batch so far predicts the next
-        started = time.perf_counter()
-        with (
-            ThreadPoolExecutor(settings.s3_concurrency) as readers,
-            ThreadPoolExecutor(settings.s3_concurrency) as writers,
-        ):
-            queue: deque[tuple[Frame, Future[Image]]] = deque()
-            upcoming: Iterator[Frame] = iter(todo)
-            writes: list[tuple[Frame, Vector, Future[str]]] = []
-
-            def refill() -> None:
-                for frame in upcoming:
-                    queue.append((frame, readers.submit(self._load, frame)))
-                    if len(queue) >= settings.prefetch:
-                        return
-
-            refill()
-            while queue:
-                if clock.remaining_seconds() < settings.reserve_seconds + 1.5 * batch_seconds:
-                    result.remaining = [frame.key for frame, _ in queue] + [frame.key for frame in upcoming]
-                    for _, future in queue:
-                        future.cancel()
-                    self.log(
-                        "deadline near: stopping",
-                        {"video_id": result.video_id, "left": len(result.remaining)},
-                    )
-                    break
-                batch_started = time.perf_counter()
-                frames: list[Frame] = []
-                images: list[Image] = []
-                while queue and len(images) < settings.batch_size:
-                    frame, future = queue.popleft()
-                    try:
-                        images.append(future.result())
-                        frames.append(frame)
-                    except ItemError as error:
-                        result.failed.append({"frame": frame.key, "error": str(error)})
-                    refill()
-                if images:
-                    vectors = embedder.embed_images(images)
-                    for frame, vector in zip(frames, vectors, strict=True):
-                        writes.append(
-                            (
-                                frame,
-                                vector,
-                                writers.submit(
-                                    self.cache.write_frame, frame, vector, model=embedder.model_id
-                                ),
-                            )
-                        )
-                batch_seconds = max(batch_seconds, time.perf_counter() - batch_started)
-                done = len(writes)
-                self.log(
-                    "progress",
-                    {
-                        "video_id": result.video_id,
-                        "done": done,
-                        "total": len(todo),
-                        "frames_per_s": round(done / max(time.perf_counter() - started, 1e-9), 2),
-                    },
-                )
-            for frame, vector, write in writes:
-                try:
-                    write.result()
-                    embedded[frame.frame_id] = (frame.key, vector)
-                except (ClientError, BotoCoreError) as error:
-                    result.failed.append({"frame": frame.key, "error": f"cache write failed: {error}"})
-        return embedded
-
-    def _write_packed(
-        self, video_id: str, embedder: Embedder, vectors: dict[str, tuple[str, Vector]], result: VideoResult
+    def _pack(
+        self,
+        video_id: str,
+        embedder: Embedder,
+        state: VideoState,
+        embedded: dict[str, tuple[str, Vector]],
+        rejected: list[RejectedFrame],
+        result: VideoResult,
     ) -> None:
-        if not vectors:
+        """Write the packed object: every vector cached for a frame listed now, this run's first,
+        and the rejected frames still listed. Left alone when that is what it already holds (its
+        ETag is what searches revalidate against)."""
+        for _ in range(PACK_ATTEMPTS):
+            vectors = {
+                frame_id: vector
+                for frame_id, vector in {**state.cached, **embedded}.items()
+                if frame_id in state.frames and state.frames[frame_id].key == vector[0]
+            }
+            kept = tuple(sorted((r for r in rejected if r.key in state.etags), key=lambda r: r.key))
+            current = state.packed.packed
+            if (
+                current is not None
+                and not embedded
+                and set(current.frame_ids) == set(vectors)
+                and current.model == embedder.model_id
+                and set(current.rejected) == set(kept)
+            ):
+                result.packed_key, result.packed_frames = packed_key(video_id), len(vectors)
+                return
+            if not vectors and not kept:
+                return
+            frame_ids = sorted(vectors)
+            packed = PackedVideo(
+                video_id=video_id,
+                model=embedder.model_id,
+                dim=embedder.dim,
+                created_at=time.time(),
+                frame_ids=frame_ids,
+                frame_keys=[vectors[frame_id][0] for frame_id in frame_ids],
+                vectors=np.stack([vectors[frame_id][1] for frame_id in frame_ids]).astype(np.float16)
+                if frame_ids
+                else np.zeros((0, embedder.dim), np.float16),
+                rejected=kept,
+            )
+            try:
+                result.packed_key = self.cache.write_packed(packed, replacing=state.packed.etag)
+            except PackedChanged:  # another run packed meanwhile: merge with what it holds now
+                self.log("packed object changed meanwhile: merging", {"video_id": video_id})
+                state = self._state(video_id, embedder)
+                continue
+            result.packed_frames = len(frame_ids)
             return
-        frame_ids = sorted(vectors)
-        packed = PackedVideo(
-            video_id=video_id,
-            model=embedder.model_id,
-            dim=embedder.dim,
-            created_at=time.time(),
-            frame_ids=frame_ids,
-            frame_keys=[vectors[frame_id][0] for frame_id in frame_ids],
-            vectors=np.stack([vectors[frame_id][1] for frame_id in frame_ids]).astype(np.float16),
-        )
-        result.packed_key = self.cache.write_packed(packed)
-        result.packed_frames = len(frame_ids)
+        raise RuntimeError(f"the packed object of {video_id} kept changing under {PACK_ATTEMPTS} attempts")

@@ -1,8 +1,9 @@
-"""The embeddings cache in S3: one `.npy` per frame, one packed `.npz` per video.
+"""The embeddings cache in S3: one `.npy` per frame, one packed `.npz` per video (formats and I/O).
 
 Per frame: `embeddings-cache/{video_id}/{frame_id}.npy`, float16, shape (dim,), L2-normalised, with
 S3 metadata `model`, `dim` and `frame-key`. Per video: `embeddings-cache/{video_id}/packed.npz`
-(see PackedVideo), so a search reads a whole video with one GET. Both load with `allow_pickle=False`.
+(see PackedVideo), so a search reads a whole video with one GET. Both load with `allow_pickle=False`
+and are validated on read, here and nowhere else: a damaged object reads as damaged, never as data.
 """
 
 from __future__ import annotations
@@ -13,15 +14,32 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from botocore.exceptions import ClientError
 
-from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX, Frame
-from clipsearch.vectors import Vector, from_npy, to_npy_f16
+from clipsearch.faults import CONDITION_FAILED, error_code, is_not_found
+from clipsearch.layout import FRAMES_PREFIX, Frame, cache_prefix, cached_frame_id, packed_key
+from clipsearch.vectors import Vector, to_npy_f16
 
-PACKED_NAME = "packed.npz"
+FORMAT_VERSION = 2  # 2 added the rejected frames; version 1 objects still read
+_UNIT_NORM = (0.98, 1.02)  # float16 storage keeps a unit vector's norm within about 1e-3
 
 
-def packed_key(video_id: str) -> str:
-    return f"{CACHE_PREFIX}{video_id}/{PACKED_NAME}"
+class DamagedCache(ValueError):
+    """A cache object that is not what its format says (truncated, inconsistent, not finite)."""
+
+
+class PackedChanged(Exception):
+    """Another run wrote the packed object since we read it (a conditional write failed)."""
+
+
+@dataclass(frozen=True)
+class RejectedFrame:
+    """A frame that can never be embedded as it is (corrupt, a duplicate id, not in the layout);
+    recorded so that it is not retried until the object changes (its ETag)."""
+
+    key: str
+    etag: str
+    error: str
 
 
 @dataclass(frozen=True)
@@ -35,12 +53,18 @@ class PackedVideo:
     frame_ids: list[str]
     frame_keys: list[str]
     vectors: npt.NDArray[np.float16]  # (n, dim)
+    rejected: tuple[RejectedFrame, ...] = ()
+
+    @property
+    def covered_frames(self) -> int:
+        """Frames this object accounts for: embedded or rejected for good."""
+        return len(self.frame_ids) + len(self.rejected)
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
         np.savez(
             buffer,
-            format_version=np.int32(1),
+            format_version=np.int32(FORMAT_VERSION),
             video_id=np.str_(self.video_id),
             model=np.str_(self.model),
             dim=np.int32(self.dim),
@@ -48,21 +72,70 @@ class PackedVideo:
             frame_ids=np.array(self.frame_ids, dtype=np.str_).reshape(-1),
             frame_keys=np.array(self.frame_keys, dtype=np.str_).reshape(-1),
             vectors=np.asarray(self.vectors, dtype="<f2").reshape(len(self.frame_ids), self.dim),
+            rejected_keys=np.array([r.key for r in self.rejected], dtype=np.str_).reshape(-1),
+            rejected_etags=np.array([r.etag for r in self.rejected], dtype=np.str_).reshape(-1),
+            rejected_errors=np.array([r.error for r in self.rejected], dtype=np.str_).reshape(-1),
         )
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PackedVideo:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            return cls(
-                video_id=str(archive["video_id"]),
-                model=str(archive["model"]),
-                dim=int(archive["dim"]),
-                created_at=float(archive["created_at"]),
-                frame_ids=[str(frame_id) for frame_id in archive["frame_ids"]],
-                frame_keys=[str(key) for key in archive["frame_keys"]],
-                vectors=archive["vectors"],
+        """The packed object, checked; DamagedCache saying what is wrong otherwise."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                fields = {name: archive[name] for name in archive.files}
+        except Exception as error:  # truncated zip, bad header, pickled data: all mean "damaged"
+            raise DamagedCache(f"not a readable packed object ({type(error).__name__}: {error})") from None
+        try:
+            packed = cls(
+                video_id=str(fields["video_id"]),
+                model=str(fields["model"]),
+                dim=int(fields["dim"]),
+                created_at=float(fields["created_at"]),
+                frame_ids=[str(frame_id) for frame_id in fields["frame_ids"]],
+                frame_keys=[str(key) for key in fields["frame_keys"]],
+                vectors=fields["vectors"],
+                rejected=tuple(
+                    RejectedFrame(str(key), str(etag), str(error))
+                    for key, etag, error in zip(
+                        fields.get("rejected_keys", ()),
+                        fields.get("rejected_etags", ()),
+                        fields.get("rejected_errors", ()),
+                        strict=True,
+                    )
+                ),
             )
+        except (KeyError, TypeError, ValueError) as error:
+            raise DamagedCache(f"packed object is missing or has a bad field: {error}") from None
+        packed.check()
+        return packed
+
+    def check(self) -> None:
+        """DamagedCache unless the vectors are (n, dim), finite and unit length, one per frame."""
+        n = len(self.frame_ids)
+        if self.vectors.shape != (n, self.dim) or len(self.frame_keys) != n or self.dim < 1:
+            raise DamagedCache(
+                f"packed object holds vectors of shape {self.vectors.shape} for {n} frames "
+                f"({len(self.frame_keys)} keys) of dimension {self.dim}"
+            )
+        if n and not _unit_rows(self.vectors):
+            raise DamagedCache("packed object has vectors that are not finite unit vectors")
+
+
+def _unit_rows(vectors: npt.NDArray[Any]) -> bool:
+    norms = np.linalg.norm(vectors.astype(np.float32), axis=-1)
+    return bool(np.all(np.isfinite(norms)) and np.all((norms > _UNIT_NORM[0]) & (norms < _UNIT_NORM[1])))
+
+
+@dataclass(frozen=True)
+class PackedRead:
+    """What a read of the packed object found: `missing`, `unchanged` (the ETag we sent still
+    holds), `damaged` (exists but unusable: `problem` says why) or `ok`."""
+
+    status: str
+    etag: str | None = None
+    packed: PackedVideo | None = None
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,44 +161,83 @@ class CacheStore:
         )
         return frame.cache_key
 
-    def list_frame_keys(self, video_id: str) -> dict[str, str]:
-        """frame_id -> key of every per-frame `.npy` of the video."""
+    def list_frames(self, video_id: str) -> dict[str, tuple[str, str]]:
+        """frame_id -> (key, ETag) of every per-frame `.npy` of the video."""
         found = {}
-        prefix = f"{CACHE_PREFIX}{video_id}/"
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=cache_prefix(video_id)):
             for entry in page.get("Contents", []):
-                name = entry["Key"].removeprefix(prefix)
-                if name.endswith(".npy") and "/" not in name:
-                    found[name.removesuffix(".npy")] = entry["Key"]
+                frame_id = cached_frame_id(entry["Key"], video_id)
+                if frame_id is not None:
+                    found[frame_id] = (entry["Key"], entry["ETag"])
         return found
 
     def read_frame(self, key: str) -> CachedFrame | None:
-        """The cached vector, or None when the object is not a readable `.npy` (then it is redone)."""
-        stored = self.s3.get_object(Bucket=self.bucket, Key=key)
-        frame_id = key.rsplit("/", 1)[-1].removesuffix(".npy")
+        """The cached vector; None when it is gone (the 7-day rule deletes one object at a time) or
+        not a finite unit `.npy` (then it is redone). Other S3 errors propagate."""
         try:
-            vector = from_npy(stored["Body"].read())
-        except (ValueError, OSError, EOFError):
+            stored = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if is_not_found(error):
+                return None
+            raise
+        video_id, name = key.split("/")[-2:]
+        frame_id = name.removesuffix(".npy")
+        try:
+            vector = np.load(io.BytesIO(stored["Body"].read()), allow_pickle=False)
+        except Exception:
+            return None
+        if vector.ndim != 1 or vector.dtype.kind != "f" or not _unit_rows(vector):
             return None
         metadata = stored.get("Metadata", {})
         # Written before frame keys were recorded: the upstream layout's WebP name.
-        frame_key = metadata.get("frame-key") or f"{FRAMES_PREFIX}{key.split('/')[-2]}/{frame_id}.webp"
-        return CachedFrame(frame_id, frame_key, vector, metadata.get("model"))
+        frame_key = metadata.get("frame-key") or f"{FRAMES_PREFIX}{video_id}/{frame_id}.webp"
+        return CachedFrame(frame_id, frame_key, vector.astype(np.float32), metadata.get("model"))
 
-    def read_packed(self, video_id: str) -> PackedVideo | None:
+    def read_packed(self, video_id: str, *, unless_etag: str | None = None) -> PackedRead:
+        """The packed object; `unless_etag`: a conditional GET that answers `unchanged` cheaply."""
+        arguments = {"Bucket": self.bucket, "Key": packed_key(video_id)}
+        if unless_etag:
+            arguments["IfNoneMatch"] = unless_etag
         try:
-            stored = self.s3.get_object(Bucket=self.bucket, Key=packed_key(video_id))
-        except self.s3.exceptions.NoSuchKey:
-            return None
-        return PackedVideo.from_bytes(stored["Body"].read())
+            stored = self.s3.get_object(**arguments)
+        except ClientError as error:
+            if error_code(error) in ("304", "NotModified"):
+                return PackedRead("unchanged", etag=unless_etag)
+            if is_not_found(error):
+                return PackedRead("missing")
+            raise
+        etag = stored["ETag"]
+        try:
+            packed = PackedVideo.from_bytes(stored["Body"].read())
+        except DamagedCache as damage:
+            return PackedRead("damaged", etag=etag, problem=str(damage))
+        if packed.video_id != video_id:
+            return PackedRead("damaged", etag=etag, problem=f"holds video {packed.video_id!r}")
+        return PackedRead("ok", etag=etag, packed=packed)
 
-    def write_packed(self, packed: PackedVideo) -> str:
+    def write_packed(self, packed: PackedVideo, *, replacing: str | None) -> str:
+        """Write the packed object only if it is still the one we read (`replacing`: its ETag;
+        None: only if there is none), so that two runs never overwrite each other's frames.
+        PackedChanged when another run got there first. Returns the key."""
+        packed.check()
         key = packed_key(packed.video_id)
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=packed.to_bytes(),
-            ContentType="application/x-npz",
-            Metadata={"model": packed.model, "dim": str(packed.dim), "frames": str(len(packed.frame_ids))},
-        )
+        condition = {"IfMatch": replacing} if replacing else {"IfNoneMatch": "*"}
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=packed.to_bytes(),
+                ContentType="application/x-npz",
+                Metadata={
+                    "model": packed.model,
+                    "dim": str(packed.dim),
+                    "frames": str(len(packed.frame_ids)),
+                },
+                **condition,
+            )
+        except ClientError as error:
+            if error_code(error) in CONDITION_FAILED:
+                raise PackedChanged(key) from None
+            raise
         return key

@@ -1,15 +1,36 @@
-"""The search function's view of the CLIP function: one query in, one vector out (Lambda Invoke)."""
+"""The search function's view of the CLIP function: one query in, one vector out (Lambda Invoke).
+
+botocore retries nothing here (a retried read timeout turns one slow call into four and the search
+dies at its own timeout with no answer). This client retries throttling, 5xx and connection
+failures itself, only while the search's own deadline leaves room, and never a read timeout.
+"""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
+from clipsearch.deadline import Deadline
 from clipsearch.errors import RequestError
+from clipsearch.faults import describe, is_transient
 from clipsearch.vectors import Vector, from_f16_b64
+
+# Kept for ranking and answering after the CLIP call: the budget for CLIP ends this long before
+# the search's own timeout.
+ANSWER_RESERVE_S = 3.0
+_CONNECTION_FAULTS = (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError)
 
 
 @dataclass(frozen=True)
@@ -23,19 +44,29 @@ def _upstream(message: str) -> RequestError:
 
 
 class ClipClient:
-    def __init__(self, lambda_client: Any, function_name: str) -> None:
-        self.lambda_client = lambda_client
-        self.function_name = function_name
+    """`client_for(read_timeout_s)`: a boto3 Lambda client with that read timeout and botocore
+    retries off (the search keeps one per timeout it uses)."""
 
-    def embed(self, mode: str, item: Any) -> QueryVector:
-        payload = json.dumps({"mode": mode, "items": [item], "encoding": "f16-b64"})
-        try:
-            response = self.lambda_client.invoke(FunctionName=self.function_name, Payload=payload.encode())
-        except ClientError as error:  # throttling is retried by botocore first
-            code = error.response.get("Error", {}).get("Code", "error")
-            raise _upstream(f"{code}: {error.response.get('Error', {}).get('Message', '')}") from None
-        except BotoCoreError as error:  # read timeout, connection refused, ...
-            raise _upstream(f"{type(error).__name__}: {error}") from None
+    def __init__(
+        self,
+        client_for: Callable[[int], Any],
+        function_name: str,
+        *,
+        read_timeout_s: int,
+        attempts: int = 3,
+        backoff_s: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client_for = client_for
+        self.function_name = function_name
+        self.read_timeout_s = read_timeout_s
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self.sleep = sleep
+
+    def embed(self, mode: str, item: Any, deadline: Deadline) -> QueryVector:
+        payload = json.dumps({"mode": mode, "items": [item], "encoding": "f16-b64"}).encode()
+        response = self._invoke(payload, deadline)
         raw = response["Payload"].read()
         if response.get("FunctionError"):
             raise _upstream(_function_error(raw))
@@ -54,6 +85,26 @@ class ClipClient:
             (problem,) = body["errors"]
             raise RequestError(400, f"the query {mode} could not be embedded: {problem['error']}")
         return QueryVector(from_f16_b64(embedding), body["model"])
+
+    def _invoke(self, payload: bytes, deadline: Deadline) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            budget = int(deadline.remaining_seconds() - ANSWER_RESERVE_S)
+            if budget < 1:
+                raise RequestError(504, "no time left in this search to call the CLIP function")
+            timeout = min(self.read_timeout_s, budget)
+            try:
+                return self.client_for(timeout).invoke(FunctionName=self.function_name, Payload=payload)
+            except ReadTimeoutError:
+                raise RequestError(
+                    504, f"the CLIP function did not answer within {timeout} s (a cold start?); try again"
+                ) from None
+            except (ClientError, BotoCoreError) as error:
+                retryable = is_transient(error) and isinstance(error, (ClientError, *_CONNECTION_FAULTS))
+                if not retryable or attempt == self.attempts:
+                    raise _upstream(describe(error)) from None
+                self.sleep(self.backoff_s * 2 ** (attempt - 1))
 
 
 def _function_error(raw: bytes) -> str:

@@ -14,10 +14,10 @@ from PIL.Image import Image
 from clipsearch.cache_store import CacheStore
 from clipsearch.embedder import Embedder
 from clipsearch.errors import ItemError, RequestError, bad_request
-from clipsearch.events import response
+from clipsearch.events import is_unicode, response
 from clipsearch.image_source import ImageSource
 from clipsearch.images import decode_image
-from clipsearch.layout import parse_frame_key
+from clipsearch.layout import parse_frame_key, parse_s3_uri
 from clipsearch.settings import positive_ints, required
 from clipsearch.vectors import Vector, to_f16_b64
 
@@ -150,6 +150,8 @@ class ClipService:
                     errors[index] = f"a text item must be a string, not {type(item).__name__}"
                 elif not item.strip():
                     errors[index] = "empty text"
+                elif not is_unicode(item):
+                    errors[index] = "not valid Unicode text (it holds a lone surrogate)"
                 else:
                     texts[index] = item
             if texts:
@@ -194,12 +196,12 @@ class ClipService:
         problems: dict[int, str] = {}
         targets = {}
         for index, vector in vectors.items():
-            bucket_key = str(items[index]).removeprefix(f"s3://{self.settings.bucket}/")
-            if not str(items[index]).startswith("s3://"):
+            item = items[index]
+            if not (isinstance(item, str) and item.startswith("s3://")):
                 problems[index] = "only s3:// frames under frames/ can be cached"
                 continue
-            try:
-                targets[index] = (parse_frame_key(bucket_key), vector)
+            try:  # the image source has checked the bucket already
+                targets[index] = (parse_frame_key(parse_s3_uri(item)[1]), vector)
             except ValueError as error:
                 problems[index] = str(error)
 

@@ -18,3 +18,12 @@ def bad_request(message: str) -> RequestError:
 
 class ItemError(Exception):
     """One item fails; its slot in the response is null and `errors` says why."""
+
+
+class ItemGone(ItemError):
+    """The item's object does not exist (never did, or was deleted after it was listed)."""
+
+
+class ItemUnavailable(ItemError):
+    """The item could not be read now (S3 failed after its retries, or access was denied): not the
+    item's fault, so a batch run stays unfinished and is retried."""

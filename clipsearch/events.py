@@ -54,9 +54,20 @@ def parse_request(event: Any) -> dict[str, Any]:
     return request
 
 
+def is_unicode(text: str) -> bool:
+    """False for a string JSON can carry but UTF-8 cannot (a lone surrogate such as "\\udcff")."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def response(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    """The guide's shape ({statusCode, body: JSON string}), which is also a valid proxy response."""
-    return {"statusCode": status, "headers": JSON_HEADERS, "body": json.dumps(body, separators=(",", ":"))}
+    """The guide's shape ({statusCode, body: JSON string}), which is also a valid proxy response.
+    Strict JSON: a NaN or an infinity is a bug to fail on (ValueError), never a body to send."""
+    text = json.dumps(body, separators=(",", ":"), allow_nan=False)
+    return {"statusCode": status, "headers": JSON_HEADERS, "body": text}
 
 
 def error_response(error: RequestError) -> dict[str, Any]:

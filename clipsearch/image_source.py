@@ -8,7 +8,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from clipsearch.errors import ItemError
+from clipsearch.errors import ItemError, ItemGone, ItemUnavailable
+from clipsearch.faults import DENIED, describe, error_code, is_not_found
+from clipsearch.layout import parse_s3_uri
 
 
 class ImageSource:
@@ -28,9 +30,10 @@ class ImageSource:
                 f"not {type(item).__name__}"
             )
         if item.startswith("s3://"):
-            bucket, _, key = item.removeprefix("s3://").partition("/")
-            if not key:
-                raise ItemError(f"{item!r} has no object key: expected s3://{self.bucket}/frames/...")
+            try:
+                bucket, key = parse_s3_uri(item)
+            except ValueError as error:
+                raise ItemError(str(error)) from None
             if bucket != self.bucket:
                 raise ItemError(f"bucket {bucket!r} is not allowed; this function reads s3://{self.bucket}/")
             return self.read_key(key)
@@ -42,6 +45,9 @@ class ImageSource:
         return _b64decode(item)
 
     def read_key(self, key: str) -> bytes:
+        """The object's bytes. ItemGone when it does not exist, ItemUnavailable when S3 failed or
+        denied access (a 403 is also what S3 answers for a missing key to a role without
+        s3:ListBucket on it: the CLIP role), ItemError when it is over the size limit."""
         uri = f"s3://{self.bucket}/{key}"
         try:
             stored = self.s3.get_object(Bucket=self.bucket, Key=key)
@@ -52,14 +58,15 @@ class ImageSource:
                     )
                 return bytes(body.read())
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404"):
-                raise ItemError(f"{uri} does not exist") from None
-            if code in ("AccessDenied", "403"):
-                raise ItemError(f"{uri}: access denied (this function may read frames/ only)") from None
-            raise ItemError(f"{uri}: S3 error {code}") from None
+            if is_not_found(error):
+                raise ItemGone(f"{uri} does not exist") from None
+            if error_code(error) in DENIED:
+                raise ItemUnavailable(
+                    f"{uri}: access denied (it does not exist, or this function may not read it)"
+                ) from None
+            raise ItemUnavailable(f"{uri}: S3 error {describe(error)}") from None
         except BotoCoreError as error:
-            raise ItemError(f"{uri}: S3 unreachable ({error})") from None
+            raise ItemUnavailable(f"{uri}: S3 unreachable ({error})") from None
 
 
 def _b64decode(text: str) -> bytes:

@@ -1,4 +1,8 @@
-"""Where things live in the bucket: the upstream frame layout and our cache layout."""
+"""Where things live in the bucket: the upstream frame layout, our cache layout, `s3://` URIs.
+
+The one home of every key format: `frames/{video_id}/{frame_id}.{ext}` (upstream),
+`embeddings-cache/{video_id}/{frame_id}.npy` and `embeddings-cache/{video_id}/packed.npz` (ours).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,53 @@ from dataclasses import dataclass
 
 FRAMES_PREFIX = "frames/"
 CACHE_PREFIX = "embeddings-cache/"
+PACKED_NAME = "packed.npz"
+FRAME_VECTOR_SUFFIX = ".npy"
 IMAGE_EXTENSIONS = (".webp", ".jpg", ".jpeg", ".png")
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
 
 
 def is_valid_id(value: str) -> bool:
     """Video and frame IDs are opaque strings of `[A-Za-z0-9_.-]` (never `.` or `..`)."""
     return bool(_ID.fullmatch(value)) and value not in (".", "..")
+
+
+def frame_index(frame_id: str) -> int:
+    """The number at the end of a frame id (`frame_000042` -> 42), -1 when there is none."""
+    match = _TRAILING_NUMBER.search(frame_id)
+    return int(match.group(1)) if match else -1
+
+
+def frames_prefix(video_id: str) -> str:
+    return f"{FRAMES_PREFIX}{video_id}/"
+
+
+def cache_prefix(video_id: str) -> str:
+    return f"{CACHE_PREFIX}{video_id}/"
+
+
+def packed_key(video_id: str) -> str:
+    return f"{cache_prefix(video_id)}{PACKED_NAME}"
+
+
+def cached_frame_id(key: str, video_id: str) -> str | None:
+    """The frame id of a per-frame vector key of this video, None for any other key (the packed
+    object, a sub-folder, another suffix)."""
+    name = key.removeprefix(cache_prefix(video_id))
+    if name == key or "/" in name or not name.endswith(FRAME_VECTOR_SUFFIX):
+        return None
+    return name.removesuffix(FRAME_VECTOR_SUFFIX)
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """(bucket, key) of `s3://bucket/key`; ValueError when it is not one."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"{uri!r} is not an s3:// URI")
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not bucket or not key:
+        raise ValueError(f"{uri!r} needs a bucket and an object key: s3://<bucket>/frames/...")
+    return bucket, key
 
 
 @dataclass(frozen=True)
@@ -26,7 +70,7 @@ class Frame:
 
     @property
     def cache_key(self) -> str:
-        return f"{CACHE_PREFIX}{self.video_id}/{self.frame_id}.npy"
+        return f"{cache_prefix(self.video_id)}{self.frame_id}{FRAME_VECTOR_SUFFIX}"
 
 
 def parse_frame_key(key: str) -> Frame:

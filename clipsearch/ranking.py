@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from clipsearch.vector_cache import Shelf, VideoVectors
 from clipsearch.vectors import Vector
+from clipsearch.video_vectors import Shelf, VideoVectors
 
 # Two frames of one video at most this many frames apart, and at least this similar, show the same
 # moment: `dedupe` keeps only the better scoring of them.

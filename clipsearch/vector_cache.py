@@ -11,104 +11,60 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from clipsearch.cache_store import PACKED_NAME, CacheStore, PackedVideo, packed_key
-from clipsearch.layout import CACHE_PREFIX
-
-_TRAILING_NUMBER = re.compile(r"(\d+)$")
-
-
-def frame_index(frame_id: str) -> int:
-    """The number at the end of a frame id (`frame_000042` -> 42), -1 when there is none."""
-    match = _TRAILING_NUMBER.search(frame_id)
-    return int(match.group(1)) if match else -1
+from clipsearch.cache_store import CacheStore
+from clipsearch.faults import describe
+from clipsearch.video_vectors import Shelf, VideoVectors, frame_indices, shelf_key
 
 
 @dataclass(frozen=True)
-class VideoVectors:
-    video_id: str
-    model: str
-    dim: int
-    frame_ids: list[str]
-    frame_keys: list[str]
-    frame_indices: npt.NDArray[np.int64]
-    vectors: npt.NDArray[np.float32]  # (n, dim), rows L2-normalised
-    source: str  # "packed" or "frames" (per-frame files only)
-    version: str  # ETag of the packed object, or of the listing of per-frame files
+class VideoLoad:
+    """One video as this search sees it: `vectors` to rank (None: nothing usable), and `problem`
+    when S3 holds something damaged or could not be read (the vectors are then the last good ones,
+    if any)."""
 
-    @classmethod
-    def from_packed(cls, packed: PackedVideo, version: str) -> VideoVectors:
-        return cls(
-            video_id=packed.video_id,
-            model=packed.model,
-            dim=packed.dim,
-            frame_ids=packed.frame_ids,
-            frame_keys=packed.frame_keys,
-            frame_indices=np.array([frame_index(f) for f in packed.frame_ids], dtype=np.int64),
-            vectors=np.ascontiguousarray(packed.vectors, dtype=np.float32),
-            source="packed",
-            version=version,
-        )
+    vectors: VideoVectors | None
+    problem: str | None = None
+    damaged: bool = False  # the problem is the cache's content: batch rebuilds it
 
 
 @dataclass(frozen=True)
-class Shelf:
-    """Videos' vectors stacked in one contiguous matrix: one matrix-vector product scores them all
-    (twice as fast as one product per video at a million vectors). Each video's `vectors` is a view
-    into `matrix`, so the stacked copy is the only copy."""
+class CacheRead:
+    """Videos of one search: each one's load; those not loaded because this search alone would pass
+    the memory bound; how many were answered from memory (`hits`: held and fresh, or unchanged in
+    S3) and how many were read from S3 (`misses`)."""
 
-    videos: list[VideoVectors]
-    matrix: npt.NDArray[np.float32]
-    starts: npt.NDArray[np.int64]  # row of each video's first frame
-
-    @property
-    def key(self) -> tuple[tuple[str, str], ...]:
-        return tuple((video.video_id, video.version) for video in self.videos)
-
-    @classmethod
-    def stack(cls, videos: Sequence[VideoVectors]) -> Shelf:
-        sizes = [len(video.frame_ids) for video in videos]
-        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        dim = videos[0].dim if videos else 0
-        matrix = np.empty((int(starts[-1]), dim), dtype=np.float32)
-        stacked = []
-        for video, start, end in zip(videos, starts[:-1], starts[1:], strict=True):
-            matrix[start:end] = video.vectors
-            stacked.append(replace(video, vectors=matrix[start:end]))
-        return cls(stacked, matrix, starts[:-1])
+    loads: dict[str, VideoLoad]
+    over_bound: list[str]
+    hits: int
+    misses: int
 
 
 @dataclass
 class _Entry:
-    vectors: VideoVectors | None  # None: nothing cached in S3 for this video
+    load: VideoLoad
     checked_at: float
 
 
 class VectorCache:
     def __init__(
         self,
-        s3: Any,
-        bucket: str,
+        store: CacheStore,
         *,
         max_vectors: int,
         revalidate_seconds: float,
         concurrency: int = 32,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.s3 = s3
-        self.bucket = bucket
-        self.store = CacheStore(s3, bucket)
+        self.store = store
         self.max_vectors = max_vectors
         self.revalidate_seconds = revalidate_seconds
         self.concurrency = concurrency
@@ -116,23 +72,28 @@ class VectorCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._shelf = Shelf.stack([])
 
+    @property
+    def held_vectors(self) -> int:
+        return sum(len(e.load.vectors.frame_ids) for e in self._entries.values() if e.load.vectors)
+
     def shelf(self, videos: list[VideoVectors]) -> Shelf:
         """These videos stacked for ranking; the kept shelf is rebuilt only when the set or a version
         changes. A subset of it (a `video_ids` search) gets a small throwaway copy instead, so that
         alternating filtered and full searches never re-stack everything."""
-        key = tuple((video.video_id, video.version) for video in videos)
+        key = shelf_key(videos)
         if key == self._shelf.key:
             return self._shelf
         if set(key) <= set(self._shelf.key):
             return Shelf.stack(videos)
         self._shelf = Shelf.stack(videos)
         for stacked in self._shelf.videos:  # keep only the stacked copy of each matrix
-            if stacked.video_id in self._entries:
-                self._entries[stacked.video_id].vectors = stacked
+            entry = self._entries.get(stacked.video_id)
+            if entry and entry.load.vectors and entry.load.vectors.version == stacked.version:
+                entry.load = VideoLoad(stacked, entry.load.problem, entry.load.damaged)
         return self._shelf
 
-    def get_many(self, video_ids: list[str]) -> dict[str, VideoVectors | None]:
-        """Vectors of each video (None when S3 has none for it); S3 is asked only for stale entries."""
+    def get_many(self, video_ids: list[str]) -> CacheRead:
+        """S3 is asked only for entries older than `revalidate_seconds`."""
         now = self.clock()
         stale = [
             video_id
@@ -140,69 +101,89 @@ class VectorCache:
             if video_id not in self._entries
             or now - self._entries[video_id].checked_at >= self.revalidate_seconds
         ]
-        if stale:
-            with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(stale)))) as pool:
-                fresh = list(pool.map(self._refresh, stale))
-            for video_id, vectors in zip(stale, fresh, strict=True):
-                self._entries[video_id] = _Entry(vectors, now)
-        found = {}
+        keep = set(video_ids)
+        found: dict[str, VideoLoad] = {}
+        over_bound: list[str] = []
+        reads = 0
+        step = max(1, self.concurrency)
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(stale)))) as pool:
+            for start in range(0, len(stale), step):
+                chunk = stale[start : start + step]
+                for video_id, (load, read) in zip(chunk, pool.map(self._refresh, chunk), strict=True):
+                    found[video_id] = load
+                    reads += read
+                    if load.problem and not load.damaged:  # S3 failed: ask again on the next search
+                        if video_id in self._entries:
+                            self._entries[video_id].load = load
+                    else:
+                        self._entries[video_id] = _Entry(load, now)
+                self._evict(keep)
+                while self._used_by(keep) > self.max_vectors and chunk:  # memory stays bounded
+                    dropped = chunk.pop()
+                    self._entries.pop(dropped, None)
+                    found.pop(dropped, None)
+                    over_bound.insert(0, dropped)
+                if over_bound:
+                    over_bound += stale[start + step :]
+                    break
         for video_id in video_ids:
-            self._entries.move_to_end(video_id)
-            found[video_id] = self._entries[video_id].vectors
-        self._evict(keep=set(video_ids))
-        return found
+            if video_id in self._entries:
+                self._entries.move_to_end(video_id)
+                found.setdefault(video_id, self._entries[video_id].load)
+        failed = sum(1 for load in found.values() if load.problem and not load.damaged)
+        return CacheRead(found, over_bound, hits=len(found) - reads - failed, misses=reads)
+
+    def _used_by(self, keep: set[str]) -> int:
+        return sum(
+            len(entry.load.vectors.frame_ids)
+            for video_id, entry in self._entries.items()
+            if video_id in keep and entry.load.vectors
+        )
 
     def _evict(self, keep: set[str]) -> None:
-        total = sum(len(e.vectors.frame_ids) for e in self._entries.values() if e.vectors)
+        """Least recently used first, never what this search is using."""
+        total = self.held_vectors
         for video_id in list(self._entries):
             if total <= self.max_vectors:
                 return
-            if video_id in keep:  # never drop what this search is using
+            if video_id in keep:
                 continue
             entry = self._entries.pop(video_id)
-            total -= len(entry.vectors.frame_ids) if entry.vectors else 0
+            total -= len(entry.load.vectors.frame_ids) if entry.load.vectors else 0
 
-    def _refresh(self, video_id: str) -> VideoVectors | None:
+    def _refresh(self, video_id: str) -> tuple[VideoLoad, bool]:
+        """The video's load, and whether its vectors were read from S3 (not held, not unchanged)."""
         entry = self._entries.get(video_id)
-        current = entry.vectors if entry else None
-        packed = self._read_packed(video_id, current)
-        if packed is not None:
-            return packed
-        return self._read_frames(video_id, current)
+        current = entry.load.vectors if entry else None
+        try:
+            load = self._read(video_id, current)
+        except (ClientError, BotoCoreError) as error:  # after botocore's own retries
+            age = f"; serving vectors checked {self.clock() - entry.checked_at:.0f} s ago" if entry else ""
+            return VideoLoad(current, f"S3 read failed ({describe(error)}){age}"), False
+        return load, load.vectors is not None and load.vectors is not current
 
-    def _read_packed(self, video_id: str, current: VideoVectors | None) -> VideoVectors | None:
-        arguments = {"Bucket": self.bucket, "Key": packed_key(video_id)}
-        if current and current.source == "packed":
-            arguments["IfNoneMatch"] = current.version
-        try:
-            stored = self.s3.get_object(**arguments)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in ("304", "NotModified"):
-                return current
-            if code in ("NoSuchKey", "404"):
-                return None
-            raise
-        try:
-            return VideoVectors.from_packed(PackedVideo.from_bytes(stored["Body"].read()), stored["ETag"])
-        except (ValueError, KeyError, OSError):
-            return None  # unreadable: fall back to the per-frame files; batch rewrites it
+    def _read(self, video_id: str, current: VideoVectors | None) -> VideoLoad:
+        unless = current.version if current and current.source == "packed" else None
+        read = self.store.read_packed(video_id, unless_etag=unless)
+        if read.status == "unchanged":
+            return VideoLoad(current)
+        if read.packed is not None and read.etag is not None:
+            return VideoLoad(VideoVectors.from_packed(read.packed, read.etag))
+        frames = self._read_frames(video_id, current)  # missing or damaged: the per-frame files
+        if read.status == "damaged":
+            return VideoLoad(frames, f"damaged packed object: {read.problem}", damaged=True)
+        return VideoLoad(frames)
 
     def _read_frames(self, video_id: str, current: VideoVectors | None) -> VideoVectors | None:
-        prefix = f"{CACHE_PREFIX}{video_id}/"
-        listing: dict[str, str] = {}
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            for entry in page.get("Contents", []):
-                name = entry["Key"].removeprefix(prefix)
-                if name.endswith(".npy") and "/" not in name and name != PACKED_NAME:
-                    listing[entry["Key"]] = entry["ETag"]
+        listing = self.store.list_frames(video_id)
         if not listing:
             return None
-        version = "frames:" + hashlib.sha256(json.dumps(sorted(listing.items())).encode()).hexdigest()
+        version = "frames:" + hashlib.sha256(json.dumps(sorted(listing.values())).encode()).hexdigest()
         if current and current.version == version:
             return current
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(listing)))) as pool:
-            frames = [frame for frame in pool.map(self.store.read_frame, sorted(listing)) if frame]
+        keys = [key for key, _ in sorted(listing.values())]
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(keys)))) as pool:
+            frames = [frame for frame in pool.map(self.store.read_frame, keys) if frame]
         if not frames:
             return None
         # Files of several models (a model change mid-way): use the most common; batch repacks the rest.
@@ -211,14 +192,16 @@ class VectorCache:
         frames = [
             frame for frame in frames if (frame.model or "unknown", frame.vector.shape[0]) == (model, dim)
         ]
+        frame_ids = [frame.frame_id for frame in frames]
         return VideoVectors(
             video_id=video_id,
             model=model,
             dim=dim,
-            frame_ids=[frame.frame_id for frame in frames],
+            frame_ids=frame_ids,
             frame_keys=[frame.frame_key for frame in frames],
-            frame_indices=np.array([frame_index(frame.frame_id) for frame in frames], dtype=np.int64),
+            frame_indices=frame_indices(frame_ids),
             vectors=np.stack([frame.vector for frame in frames]).astype(np.float32),
             source="frames",
             version=version,
+            covered_frames=len(frame_ids),
         )

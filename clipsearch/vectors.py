@@ -29,3 +29,15 @@ def to_npy_f16(vector: Vector) -> bytes:
 
 def from_npy(data: bytes) -> Vector:
     return np.load(io.BytesIO(data), allow_pickle=False).astype(np.float32)
+
+
+def unit_vector(vector: Vector) -> Vector | None:
+    """`vector` scaled to length 1 in float32, None when it has no direction (zero, or not finite).
+    Scaled by its largest magnitude first, so that squaring large or tiny numbers cannot overflow
+    or underflow."""
+    scale = float(np.max(np.abs(vector))) if vector.size else 0.0
+    if not np.isfinite(scale) or scale == 0.0:
+        return None
+    scaled = vector.astype(np.float64) / scale
+    unit = (scaled / np.linalg.norm(scaled)).astype(np.float32)
+    return unit if np.all(np.isfinite(unit)) else None

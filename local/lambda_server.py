@@ -9,7 +9,9 @@ ResourceNotFoundException) and payloads over the limits (413 RequestTooLargeExce
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 import threading
 import time
 import traceback
@@ -20,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TextIO
 
 Handler = Callable[[Any, Any], Any]
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
@@ -28,6 +30,7 @@ ASYNC_PAYLOAD_LIMIT = 256 * 1024
 _PATH_PREFIX = "/2015-03-31/functions/"
 REGION = "ap-southeast-1"
 ACCOUNT = "000000000000"
+_running = threading.local()  # .function: this thread is running a function's handler
 
 
 @dataclass
@@ -79,6 +82,8 @@ class LocalLambda:
     @staticmethod
     def _run_in_container(function: LocalFunction, payload: bytes) -> tuple[bytes, str | None]:
         context = LocalContext(function.name, function.memory_mb, function.timeout_s)
+        calling = getattr(_running, "function", False)
+        _running.function = True
         try:
             event = json.loads(payload) if payload else {}
             result = function.handler(event, context)
@@ -91,6 +96,8 @@ class LocalLambda:
                 "stackTrace": traceback.format_tb(error.__traceback__),
             }
             return json.dumps(body).encode(), "Unhandled"
+        finally:
+            _running.function = calling
 
     def run_later(self, name: str, payload: bytes) -> None:
         self._pending.append(self._background.submit(self.run, name, payload))
@@ -166,15 +173,36 @@ def _make_handler(local: LocalLambda) -> type[BaseHTTPRequestHandler]:
     return InvokeHandler
 
 
+class _FunctionStdout(io.TextIOBase):
+    """sys.stdout while functions run in this process: what a function prints (its EMF metrics, for
+    one) goes to `logs`, as Lambda sends it to CloudWatch Logs, and never into a CLI's own output."""
+
+    def __init__(self, console: TextIO, logs: TextIO) -> None:
+        self.console, self.logs = console, logs
+
+    def write(self, text: str) -> int:
+        target = self.logs if getattr(_running, "function", False) else self.console
+        return target.write(text)
+
+    def flush(self) -> None:
+        self.console.flush()
+        self.logs.flush()
+
+
 @contextmanager
-def serve(local: LocalLambda, port: int = 0) -> Iterator[str]:
-    """Serve `local` on 127.0.0.1 (a free port by default); yields the endpoint URL."""
+def serve(local: LocalLambda, port: int = 0, *, function_logs: TextIO | None = None) -> Iterator[str]:
+    """Serve `local` on 127.0.0.1 (a free port by default); yields the endpoint URL. With
+    `function_logs`, what the functions print goes there instead of stdout."""
     server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(local))
     thread = threading.Thread(target=server.serve_forever, name="lambda-invoke", daemon=True)
     thread.start()
+    console = sys.stdout
+    if function_logs is not None:
+        sys.stdout = _FunctionStdout(console, function_logs)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         local.close()
+        sys.stdout = console

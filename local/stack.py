@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -132,6 +133,8 @@ def local_system(model_dir: Path, *, quiet: bool = True) -> Iterator[LocalSystem
             "TRANSFORMERS_VERBOSITY": "error",
         }
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
+    # Function output (logs, EMF metrics) goes to CloudWatch in AWS: stderr here, or nowhere.
+    logs = open(os.devnull, "w") if quiet else sys.stderr  # noqa: SIM115 - closed below
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
     try:
@@ -157,7 +160,9 @@ def local_system(model_dir: Path, *, quiet: bool = True) -> Iterator[LocalSystem
                     ),
                 ]
             )
-            with serve(local, port=lambda_port):
+            with serve(local, port=lambda_port, function_logs=logs):
                 yield LocalSystem(bucket, table, functions, s3, dynamodb, boto3.client("lambda"), local)
     finally:
         moto.stop()
+        if quiet:
+            logs.close()

@@ -127,22 +127,12 @@ def test_running_twice_changes_nothing(batch_app, s3, puts):
 
 def test_a_deadline_stops_cleanly_and_the_next_call_resumes(batch_app, s3, puts):
     # GIVEN an invocation whose time runs out after two batches of 3
-    status, first = invoke(batch_app, {"video_id": VIDEO}, Countdown(checks=2))
-    assert status == 200
-    assert first["status"] == "partial"
-    assert first["embedded"] == 6
-    assert len(first["remaining"]) == 1
-    assert (
-        packed(s3).frame_ids
-        == sorted(
-            key.rsplit("/", 1)[1][:-5] if key.endswith("webp") else key.rsplit("/", 1)[1][:-4]
-            for key in FRAMES
-        )[:0]
-        or True
-    )
-    assert len(packed(s3).frame_ids) == 6  # everything finished so far is written
+    # THEN it is a function error (so Lambda retries an async event) that says what is left ...
+    with pytest.raises(batch_app.UnfinishedVideos, match=f"{VIDEO}: 1 frames remaining, 0 failed"):
+        invoke(batch_app, {"video_id": VIDEO}, Countdown(checks=2))
+    assert len(packed(s3).frame_ids) == 6  # ... and everything finished so far is written
     # WHEN it is called again THEN it continues where it stopped
-    status, second = invoke(batch_app, {"video_id": VIDEO})
+    _, second = invoke(batch_app, {"video_id": VIDEO})
     assert (second["status"], second["embedded"], second["skipped"]) == ("complete", 1, 6)
     npy_puts = {key: count for key, count in puts.items() if key.endswith(".npy")}
     assert len(npy_puts) == 7
@@ -151,17 +141,30 @@ def test_a_deadline_stops_cleanly_and_the_next_call_resumes(batch_app, s3, puts)
     assert len(frame_ids) == len(set(frame_ids)) == 7
 
 
-def test_a_corrupt_frame_fails_alone(batch_app, s3):
-    s3.put_object(Bucket=BUCKET, Key=f"frames/{VIDEO}/frame_000099.webp", Body=b"RIFF....WEBPVP8 garbage")
+def test_a_corrupt_frame_is_rejected_once_and_the_video_completes(batch_app, s3, puts):
+    corrupt = f"frames/{VIDEO}/frame_000099.webp"
+    s3.put_object(Bucket=BUCKET, Key=corrupt, Body=b"RIFF....WEBPVP8 garbage")
     status, result = invoke(batch_app, {"video_id": VIDEO})
-    assert status == 200
-    assert result["status"] == "partial"
-    assert result["embedded"] == 7
-    assert result["failed"] == [
-        {"frame": f"frames/{VIDEO}/frame_000099.webp", "error": result["failed"][0]["error"]}
-    ]
-    assert "not a readable image" in result["failed"][0]["error"]
+    assert (status, result["status"], result["embedded"], result["failed"]) == (200, "complete", 7, [])
+    assert [entry["frame"] for entry in result["rejected"]] == [corrupt]
+    assert "not a readable image" in result["rejected"][0]["error"]
     assert "frame_000099" not in packed(s3).frame_ids  # never listed without its vector
+    assert [r.key for r in packed(s3).rejected] == [corrupt]  # recorded ...
+    assert packed(s3).covered_frames == 8
+    puts.clear()
+    reads: list[str] = []
+    batch_app.service.s3.meta.events.register(
+        "provide-client-params.s3.GetObject", lambda params, **_: reads.append(params["Key"])
+    )
+    status, again = invoke(batch_app, {"video_id": VIDEO})
+    assert (status, again["status"], again["embedded"], again["skipped"]) == (200, "complete", 0, 8)
+    assert corrupt not in reads  # ... so it is not tried again
+    assert list(puts) == []
+    # until the frame changes
+    s3.put_object(Bucket=BUCKET, Key=corrupt, Body=frame_bytes(99))
+    status, fixed = invoke(batch_app, {"video_id": VIDEO})
+    assert (fixed["embedded"], fixed["rejected"]) == (1, [])
+    assert len(packed(s3).frame_ids) == 8
 
 
 def test_other_files_next_to_frames_are_reported_not_embedded(batch_app, s3):
@@ -186,7 +189,8 @@ def test_explicit_frames_only_and_foreign_keys_fail_per_frame(batch_app, s3):
     status, result = invoke(batch_app, {"video_id": VIDEO, "frames": frames})
     assert status == 200
     assert result["embedded"] == 2
-    errors = {entry["frame"]: entry["error"] for entry in result["failed"]}
+    assert result["status"] == "complete"  # requests for what can never be embedded are not retried
+    errors = {entry["frame"]: entry["error"] for entry in result["rejected"]}
     assert "bucket 'someone-else' is not allowed" in errors["s3://someone-else/frames/x/frame_000001.webp"]
     assert "not a frame of this video" in errors["frames/other-video/frame_000001.webp"]
     assert "does not exist" in errors[f"frames/{VIDEO}/missing.webp"]

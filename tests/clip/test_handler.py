@@ -298,7 +298,7 @@ BAD_ITEMS = [
     ([TINY_PNG], "not list"),
     ("data:text/plain;base64,aGVsbG8=", "a data URI must look like data:image/<type>;base64,<data>"),
     ("data:image/png,rawbytes", "a data URI must look like"),
-    ("s3://totgo1", "has no object key"),
+    ("s3://totgo1", "needs a bucket and an object key"),
     ("", "the image data is empty"),
     ("aGVsbG8gd29ybGQ=", "not a readable image"),
     ("s3://totgo1/frames/v/none.webp", "does not exist"),

@@ -69,7 +69,8 @@ class SearchWorld:
             frame_keys=[f"frames/{video_id}/{frame_id}.webp" for frame_id in frame_ids],
             vectors=vectors.astype(np.float16),
         )
-        CacheStore(self.s3, BUCKET).write_packed(packed)
+        store = CacheStore(self.s3, BUCKET)
+        store.write_packed(packed, replacing=store.read_packed(video_id).etag)
         return packed
 
     @property

@@ -56,7 +56,9 @@ def test_a_text_query_ranks_the_frames_batch_embedded(world: SearchWorld, lambda
     query /= np.linalg.norm(query)
     store = CacheStore(world.s3, BUCKET)
     cached = {
-        v: packed.vectors.astype(np.float32) for v in ("bikes", "boats") if (packed := store.read_packed(v))
+        v: packed.vectors.astype(np.float32)
+        for v in ("bikes", "boats")
+        if (packed := store.read_packed(v).packed)
     }
     expected = oracle(cached, query, 5)
     assert [(v, f) for v, f, _ in hits(body)] == [(v, f) for v, f, _ in expected]
@@ -201,7 +203,7 @@ def test_expired_cache_queues_exactly_one_batch_per_video_within_the_window(
         "expired-2": 1,
     }
     # after the window, a still-missing video is asked for again
-    clock = world.app.service.requeue
+    clock = world.app.service.refill.recently
     monkeypatch.setattr(clock, "clock", lambda: 10**9)
     world.search({"embedding": query}, lambda_context)
     world.local.wait_for_events()
@@ -283,7 +285,7 @@ def test_a_warm_search_reads_nothing_from_s3(world: SearchWorld, lambda_context)
         world.add_video(video_id)
         world.pack(video_id, unit_rows(rng, 20, DIM))
     calls: Counter[str] = Counter()
-    world.app.service.vectors.s3.meta.events.register(
+    world.app.service.vectors.store.s3.meta.events.register(
         "before-call.s3.*", lambda model, **_: calls.update([model.name])
     )
     query = unit_rows(rng, 1, DIM)[0].tolist()
@@ -365,7 +367,7 @@ BAD_REQUESTS = [
     ({"embedding": []}, "embedding must be a non-empty list of finite numbers"),
     ({"embedding": [1, "2"]}, "embedding must be a non-empty list of finite numbers"),
     ({"embedding": [1, float("nan")]}, "embedding must be a non-empty list of finite numbers"),
-    ({"embedding": [0, 0, 0]}, "embedding is all zeros"),
+    ({"embedding": [0, 0, 0]}, "embedding is zero in float32"),
     ({"query": "a", "top_k": 0}, "top_k must be a whole number from 1 to 100, got 0"),
     ({"query": "a", "top_k": 101}, "top_k must be a whole number from 1 to 100, got 101"),
     ({"query": "a", "top_k": "10"}, "top_k must be a whole number from 1 to 100, got '10'"),

@@ -83,6 +83,16 @@ class VideoState:
         return {r.key: r for r in rejected if self.etags.get(r.key) == r.etag}
 
 
+def _preferred_first(key: str) -> tuple[str, int]:
+    """Listing order in which, of two files of one frame id, the pipeline's own format (WebP, then
+    the other IMAGE_EXTENSIONS in order) is the frame and the other is rejected as a duplicate."""
+    stem, _, extension = key.rpartition(".")
+    rank = (
+        IMAGE_EXTENSIONS.index(f".{extension.lower()}") if f".{extension.lower()}" in IMAGE_EXTENSIONS else 99
+    )
+    return stem, rank
+
+
 class BatchService:
     def __init__(
         self,
@@ -151,7 +161,7 @@ class BatchService:
             etags.update((entry["Key"], entry["ETag"]) for entry in page.get("Contents", []))
         frames: dict[str, Frame] = {}
         rejects, ignored = [], []
-        for key in sorted(etags):
+        for key in sorted(etags, key=_preferred_first):
             name = key.removeprefix(prefix)
             if "/" in name or not name.lower().endswith(IMAGE_EXTENSIONS):
                 ignored.append(key)  # not one of the extractor's frames: reported, never embedded

@@ -39,6 +39,10 @@ class LocalFunction:
     handler: Handler
     timeout_s: int = 900
     memory_mb: int = 3008
+    # Asynchronous invocations: retried this many times after a function error (Lambda: 0-2, at
+    # about 1 and 2 minutes; here at once), then the invocation record goes to `on_failure`.
+    async_retries: int = 2
+    on_failure: Callable[[dict[str, Any]], None] | None = None
 
 
 @dataclass
@@ -100,7 +104,37 @@ class LocalLambda:
             _running.function = calling
 
     def run_later(self, name: str, payload: bytes) -> None:
-        self._pending.append(self._background.submit(self.run, name, payload))
+        self._pending.append(self._background.submit(self._run_async, name, payload))
+
+    def _run_async(self, name: str, payload: bytes) -> None:
+        """An Event invocation as Lambda runs it: retried after a function error, then the
+        invocation record (Lambda's destination format) goes to the on-failure destination."""
+        function = self.functions[name]
+        attempts = function.async_retries + 1
+        for _ in range(attempts):
+            response, error = self.run(name, payload)
+            if error is None:
+                return
+        if function.on_failure is not None:
+            function.on_failure(
+                {
+                    "version": "1.0",
+                    "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                    "requestContext": {
+                        "requestId": str(uuid.uuid4()),
+                        "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:$LATEST",
+                        "condition": "RetriesExhausted",
+                        "approximateInvokeCount": attempts,
+                    },
+                    "requestPayload": json.loads(payload) if payload else {},
+                    "responseContext": {
+                        "statusCode": 200,
+                        "executedVersion": "$LATEST",
+                        "functionError": error,
+                    },
+                    "responsePayload": json.loads(response),
+                }
+            )
 
     def wait_for_events(self, timeout: float = 120) -> None:
         """Block until every Event invocation so far has finished (tests, the demo)."""

@@ -104,3 +104,52 @@ def test_async_payloads_over_256_kb_are_refused(endpoint):
     with pytest.raises(client.exceptions.RequestTooLargeException):
         client.invoke(FunctionName="echo", InvocationType="Event", Payload=big)
     assert echo.events == []
+
+
+def test_a_failing_async_event_is_retried_twice_then_sent_to_the_failure_destination():
+    calls: list[Any] = []
+    failures: list[dict[str, Any]] = []
+
+    def flaky(event: Any, context: Any) -> Any:
+        calls.append(event)
+        raise RuntimeError("S3 is down")
+
+    local = LocalLambda([LocalFunction("flaky", flaky, on_failure=failures.append)])
+    with serve(local) as url:
+        client = boto3.client(
+            "lambda",
+            endpoint_url=url,
+            region_name="ap-southeast-1",
+            config=Config(retries={"max_attempts": 1}),
+        )
+        assert (
+            client.invoke(FunctionName="flaky", InvocationType="Event", Payload=b'{"video_id": "v"}')[
+                "StatusCode"
+            ]
+            == 202
+        )
+        local.wait_for_events()
+    assert calls == [{"video_id": "v"}] * 3  # the first try and Lambda's two retries
+    (record,) = failures
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestPayload"] == {"video_id": "v"}
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["responsePayload"]["errorMessage"] == "S3 is down"
+
+
+def test_an_async_event_that_succeeds_on_a_retry_is_not_a_failure():
+    outcomes = iter([RuntimeError("throttled"), None])
+    failures: list[dict[str, Any]] = []
+
+    def once_flaky(event: Any, context: Any) -> Any:
+        error = next(outcomes)
+        if error:
+            raise error
+        return {"ok": True}
+
+    local = LocalLambda([LocalFunction("f", once_flaky, on_failure=failures.append)])
+    local.run_later("f", b"{}")
+    local.wait_for_events()
+    local.close()
+    assert failures == []

@@ -42,9 +42,17 @@ class SearchWorld:
     clip_calls: Recorder
 
     def add_video(
-        self, video_id: str, *, status: str = "processed", fps: float | None = 30, step: int | None = 15
+        self,
+        video_id: str,
+        *,
+        status: str = "processed",
+        fps: float | None = 30,
+        step: int | None = 15,
+        frames_count: int | None = None,
     ):
         item: dict[str, Any] = {"video_id": {"S": video_id}, "status": {"S": status}}
+        if frames_count is not None:
+            item["frames_count"] = {"N": str(frames_count)}
         if fps is not None:
             item["video_fps"] = {"N": str(fps)}
         if step is not None:

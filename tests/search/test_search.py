@@ -15,6 +15,7 @@ from clipsearch.cache_store import CacheStore
 from clipsearch.vectors import from_f16_b64
 from local.tiny_clip import PROJECTION_DIM
 from tests.conftest import BUCKET
+from tests.emf import emitted
 from tests.sample_images import frame_bytes
 from tests.search.conftest import SearchWorld, unit_rows
 
@@ -429,3 +430,23 @@ def test_a_filtered_search_keeps_the_full_index(world: SearchWorld, lambda_conte
     _, again = world.search({"embedding": query}, lambda_context)
     assert again["searched_frames"] == 12
     assert world.app.service.vectors._shelf is full
+
+
+def test_search_reports_cache_hits_misses_and_clip_latency(world, lambda_context, capsys):
+    import numpy as np
+
+    from tests.search.conftest import unit_rows
+    from tests.search.test_search import DIM
+
+    world.add_video("a")
+    world.pack("a", unit_rows(np.random.default_rng(1), 3, DIM))
+    world.add_video("gone")
+    capsys.readouterr()
+    world.search({"query": "a dog"}, lambda_context)
+    cold = emitted(capsys)
+    assert (cold["CacheHits"], cold["CacheMisses"], cold["MissingVideos"]) == (1, 1, 1)
+    assert cold["ClipLatency"] > 0
+    assert cold["SearchedFrames"] == 3
+    world.search({"query": "a dog"}, lambda_context)
+    warm = emitted(capsys)
+    assert (warm["CacheHits"], warm["CacheMisses"]) == (2, 0)

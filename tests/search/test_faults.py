@@ -1,0 +1,227 @@
+"""Search when data is damaged or changes underneath it, and when S3 or DynamoDB fail (issue #11)."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from clipsearch.cache_store import PackedVideo
+from tests.conftest import BUCKET
+from tests.faults import Outage
+from tests.sample_images import frame_bytes
+from tests.search.conftest import SearchWorld, unit_rows
+from tests.search.test_search import DIM
+
+
+def add_frames(world: SearchWorld, video_id: str, count: int, *, first_seed: int = 0) -> None:
+    for index in range(count):
+        world.s3.put_object(
+            Bucket=BUCKET,
+            Key=f"frames/{video_id}/frame_{index:06d}.webp",
+            Body=frame_bytes(first_seed + index),
+        )
+
+
+def packed_key(video_id: str) -> str:
+    return f"embeddings-cache/{video_id}/packed.npz"
+
+
+def damage(kind: str, good: bytes) -> bytes:
+    if kind == "truncated":
+        return good[: len(good) // 2]
+    if kind == "not an archive":
+        return b"these are not the vectors you are looking for"
+    with np.load(io.BytesIO(good), allow_pickle=False) as archive:
+        fields = {name: archive[name] for name in archive.files}
+    if kind == "shape":
+        fields["vectors"] = fields["vectors"][:-1]
+    elif kind == "nan":
+        fields["vectors"][0] = np.nan
+    buffer = io.BytesIO()
+    np.savez(buffer, **fields)
+    return buffer.getvalue()
+
+
+def search(world: SearchWorld, context, **request) -> dict[str, Any]:
+    status, body = world.search(request or {"query": "a man riding a bicycle"}, context)
+    assert status == 200, body
+    json.loads(json.dumps(body), parse_constant=lambda name: pytest.fail(f"{name} in the body"))
+    return body
+
+
+@pytest.mark.parametrize("kind", ["truncated", "not an archive", "shape", "nan"])
+def test_a_damaged_packed_object_is_a_missing_video_and_batch_rebuilds_it(
+    world: SearchWorld, lambda_context, monkeypatch, kind
+):
+    world.add_video("good")
+    world.pack("good", unit_rows(np.random.default_rng(1), 3, DIM))
+    world.add_video("hurt", frames_count=3)
+    add_frames(world, "hurt", 3)
+    world.batch_calls.handler({"video_id": "hurt"}, lambda_context)
+    good_bytes = world.s3.get_object(Bucket=BUCKET, Key=packed_key("hurt"))["Body"].read()
+    world.s3.put_object(Bucket=BUCKET, Key=packed_key("hurt"), Body=damage(kind, good_bytes))
+    world.s3.delete_objects(  # the 7-day rule took the per-frame files already
+        Bucket=BUCKET,
+        Delete={"Objects": [{"Key": f"embeddings-cache/hurt/frame_{i:06d}.npy"} for i in range(3)]},
+    )
+    body = search(world, lambda_context)
+    assert {r["video_id"] for r in body["results"]} == {"good"}
+    assert body["missing_videos"] == ["hurt"]
+    assert body["queued_videos"] == ["hurt"]
+    (degraded,) = body["degraded_videos"]
+    assert degraded["video_id"] == "hurt"
+    assert "damaged packed object" in degraded["reason"]
+    # THEN the refill's batch run rebuilds it, without force, and the next search finds it
+    world.local.wait_for_events()
+    assert world.batch_calls.events[-1] == {"video_id": "hurt"}
+    rebuilt = PackedVideo.from_bytes(
+        world.s3.get_object(Bucket=BUCKET, Key=packed_key("hurt"))["Body"].read()
+    )
+    assert len(rebuilt.frame_ids) == 3
+    monkeypatch.setattr(world.app.service.vectors, "clock", lambda: 10**9)
+    body = search(world, lambda_context)
+    assert {r["video_id"] for r in body["results"]} == {"good", "hurt"}
+    assert body["degraded_videos"] == []
+
+
+def test_a_frame_file_deleted_between_list_and_get_counts_as_missing(world: SearchWorld, lambda_context):
+    world.add_video("loose")
+    add_frames(world, "loose", 3)
+    for index in range(3):
+        world.clip.handler(
+            {"mode": "image", "items": [f"s3://{BUCKET}/frames/loose/frame_{index:06d}.webp"], "cache": True},
+            lambda_context,
+        )
+    gone = Outage(
+        world.app.service.vectors.store.s3, "GetObject", "NoSuchKey", 404, matching="frame_000001.npy"
+    )
+    body = search(world, lambda_context)
+    assert gone.calls == 1
+    assert sorted(r["frame_id"] for r in body["results"]) == ["frame_000000", "frame_000002"]
+    assert body["degraded_videos"] == []
+
+
+def test_a_video_whose_frames_changed_upstream_is_searched_and_requeued(world: SearchWorld, lambda_context):
+    world.add_video("grew", frames_count=4)
+    add_frames(world, "grew", 3)
+    world.batch_calls.handler({"video_id": "grew"}, lambda_context)
+    add_frames(world, "grew", 4)  # the extractor added a frame after packing
+    body = search(world, lambda_context)
+    assert body["searched_frames"] == 3
+    assert body["incomplete_videos"] == ["grew"]
+    assert body["queued_videos"] == ["grew"]
+    world.local.wait_for_events()
+    rebuilt = PackedVideo.from_bytes(
+        world.s3.get_object(Bucket=BUCKET, Key=packed_key("grew"))["Body"].read()
+    )
+    assert rebuilt.frame_ids == [f"frame_{i:06d}" for i in range(4)]
+
+
+def test_a_frame_deleted_upstream_leaves_the_packed_object_on_repack(world: SearchWorld, lambda_context):
+    world.add_video("shrank", frames_count=2)
+    add_frames(world, "shrank", 3)
+    world.batch_calls.handler({"video_id": "shrank"}, lambda_context)
+    world.s3.delete_object(Bucket=BUCKET, Key="frames/shrank/frame_000002.webp")
+    body = search(world, lambda_context)
+    assert body["incomplete_videos"] == ["shrank"]  # 3 packed, the table says 2
+    world.local.wait_for_events()
+    rebuilt = PackedVideo.from_bytes(
+        world.s3.get_object(Bucket=BUCKET, Key=packed_key("shrank"))["Body"].read()
+    )
+    assert rebuilt.frame_keys == ["frames/shrank/frame_000000.webp", "frames/shrank/frame_000001.webp"]
+
+
+def test_one_video_s3_cannot_serve_is_degraded_the_rest_answer(
+    world: SearchWorld, lambda_context, monkeypatch
+):
+    rng = np.random.default_rng(3)
+    for video_id in ("a", "b"):
+        world.add_video(video_id)
+        world.pack(video_id, unit_rows(rng, 3, DIM))
+    s3 = world.app.service.vectors.store.s3
+    outage = Outage(s3, "GetObject", "InternalError", 500, matching="/b/packed.npz")
+    body = search(world, lambda_context)
+    assert {r["video_id"] for r in body["results"]} == {"a"}
+    assert body["degraded_videos"] == [
+        {"video_id": "b", "reason": "S3 read failed (InternalError: injected InternalError)"}
+    ]
+    assert body["queued_videos"] == []  # batch cannot fix an S3 outage
+    # a video already held is served from memory while S3 fails, and says so
+    outage.matching = "no such key"
+    search(world, lambda_context)
+    outage.matching = "/a/packed.npz"
+    monkeypatch.setattr(world.app.service.vectors, "clock", lambda: 10**9)
+    body = search(world, lambda_context)
+    assert {r["video_id"] for r in body["results"]} == {"a", "b"}
+    (degraded,) = body["degraded_videos"]
+    assert degraded["video_id"] == "a"
+    assert "serving vectors checked" in degraded["reason"]
+
+
+def test_access_denied_on_the_cache_is_reported_not_hidden(world: SearchWorld, lambda_context):
+    world.add_video("a")
+    world.pack("a", unit_rows(np.random.default_rng(4), 3, DIM))
+    Outage(world.app.service.vectors.store.s3, "GetObject", "AccessDenied", 403)
+    body = search(world, lambda_context)
+    assert body["results"] == []
+    assert body["missing_videos"] == []  # not "missing": search may list the cache, so 403 is a denial
+    assert body["degraded_videos"] == [
+        {"video_id": "a", "reason": "S3 read failed (AccessDenied: injected AccessDenied)"}
+    ]
+
+
+def test_dynamodb_throttling_is_a_503_or_the_held_catalog(world: SearchWorld, lambda_context, monkeypatch):
+    world.add_video("a")
+    world.pack("a", unit_rows(np.random.default_rng(5), 3, DIM))
+    dynamodb = world.app.service.catalog.dynamodb
+    throttled = Outage(dynamodb, "Scan", "ProvisionedThroughputExceededException", 400)
+    status, body = world.search({"query": "a cat"}, lambda_context)
+    assert status == 503
+    assert "the videos table is unavailable, try again shortly" in body["error"]
+    Outage(dynamodb, "GetItem", "ThrottlingException", 400)
+    status, body = world.search({"query": "a cat", "video_ids": ["a"]}, lambda_context)
+    assert status == 503
+    throttled.times = throttled.calls  # DynamoDB recovers: the catalog is scanned and held
+    assert search(world, lambda_context)["searched_videos"] == 1
+    throttled.times = None  # throttled again, after the held Scan is due for renewal
+    monkeypatch.setattr(world.app.service.catalog, "clock", lambda: 10**9)
+    assert search(world, lambda_context)["searched_videos"] == 1
+
+
+def test_a_missing_table_is_an_error_not_a_503(world: SearchWorld, lambda_context):
+    Outage(world.app.service.catalog.dynamodb, "Scan", "ResourceNotFoundException", 400)
+    status, body = world.search({"query": "a cat"}, lambda_context)
+    assert status == 500
+    assert "request id" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("embedding", "message"),
+    [
+        ([1e39] + [0.0] * (DIM - 1), "too large for float32"),
+        ([1e-50] * DIM, "zero in float32"),
+        ([3e38] * DIM, None),  # finite, but its squared norm overflows float32: still searchable
+    ],
+)
+def test_embeddings_that_are_not_finite_in_float32_are_400(
+    world: SearchWorld, lambda_context, embedding, message
+):
+    world.add_video("a")
+    world.pack("a", unit_rows(np.random.default_rng(6), 3, DIM))
+    status, body = world.search({"embedding": embedding}, lambda_context)
+    if message is None:
+        assert status == 200
+        assert all(np.isfinite(r["score"]) for r in body["results"])
+    else:
+        assert status == 400
+        assert message in body["error"]
+
+
+def test_a_lone_surrogate_query_is_a_400(world: SearchWorld, lambda_context):
+    status, body = world.search({"query": "a bike \udcff"}, lambda_context)
+    assert status == 400
+    assert "lone surrogate" in body["error"]

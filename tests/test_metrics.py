@@ -1,0 +1,56 @@
+"""The metrics the CLIP and batch handlers emit (the search handler's: tests/search/test_search.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.metrics.provider import cold_start
+
+from tests.conftest import BUCKET, FakeLambdaContext, fresh_handler
+from tests.emf import emitted
+
+
+@pytest.fixture
+def clip_app(s3, tiny_model_dir, monkeypatch) -> Any:
+    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_model_dir))
+
+
+def test_clip_counts_items_errors_latency_and_each_outcome(clip_app, capsys, monkeypatch):
+    monkeypatch.setattr(cold_start, "is_cold_start", True)  # as in a new container
+    context = FakeLambdaContext()
+    clip_app.handler({"items": ["a dog", ""]}, context)
+    first = emitted(capsys)
+    assert first["ColdStart"] == 1
+    assert (first["Requests"], first["Items"], first["ItemErrors"]) == (1, 2, 1)
+    assert first["Latency"] > 0
+    clip_app.handler({"items": []}, context)
+    refused = emitted(capsys)
+    assert refused["RefusedRequests"] == 1
+    assert "Requests" not in refused
+    assert "ColdStart" not in refused  # once per container
+
+
+def test_an_unexpected_failure_is_counted_and_answered_500(clip_app, capsys, monkeypatch):
+    def broken(request: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(clip_app.service, "handle", broken)
+    result = clip_app.handler({"items": ["a dog"]}, FakeLambdaContext())
+    assert result["statusCode"] == 500
+    assert emitted(capsys)["FailedRequests"] == 1
+
+
+def test_batch_counts_frames_and_a_failure_is_a_function_error(s3, tiny_model_dir, monkeypatch, capsys):
+    from tests.sample_images import frame_bytes
+
+    s3.put_object(Bucket=BUCKET, Key="frames/v/frame_000000.webp", Body=frame_bytes(1))
+    s3.put_object(Bucket=BUCKET, Key="frames/v/frame_000001.webp", Body=b"broken")
+    batch = fresh_handler("lambda_batch.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_model_dir))
+    batch.handler({"video_id": "v"}, FakeLambdaContext(function_name="clip-batch-embed"))
+    done = emitted(capsys)
+    assert (done["FramesEmbedded"], done["FramesRejected"], done["Requests"]) == (1, 1, 1)
+    monkeypatch.setattr(batch.service, "run", lambda *_: (_ for _ in ()).throw(RuntimeError("S3 is down")))
+    with pytest.raises(RuntimeError, match="S3 is down"):
+        batch.handler({"video_id": "v"}, FakeLambdaContext(function_name="clip-batch-embed"))
+    assert emitted(capsys)["FailedRequests"] == 1

@@ -7,7 +7,9 @@ S3 GETs per cold search with the packed layout against per-frame files, in one r
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import resource
 import statistics
 import time
 from collections import Counter
@@ -137,14 +139,49 @@ def gets_per_search(videos: int) -> None:
         print(f"packed: {counts['packed']:,}   per-frame files: {counts['frames']:,}   ratio {ratio:.0f}x")
 
 
+def _peak_of_loading(vectors: int) -> float:
+    """In a fresh process: peak RSS growth (bytes) while `vectors` vectors load as the search loads
+    them (packed bytes -> validated PackedVideo -> float32 VideoVectors -> one stacked Shelf)."""
+    rng = np.random.default_rng(2)
+    blobs = []
+    for start in range(0, vectors, FRAMES_PER_VIDEO):
+        ids = [f"frame_{i:06d}" for i in range(min(FRAMES_PER_VIDEO, vectors - start))]
+        rows = unit_rows(rng, len(ids)).astype(np.float16)
+        blobs.append(PackedVideo(f"v{start}", "bench", DIM, 0.0, ids, ids, rows).to_bytes())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    videos = []
+    for blob in blobs:  # the cache keeps no bytes: each object is parsed and dropped
+        packed = PackedVideo.from_bytes(blob)
+        videos.append(VideoVectors.from_packed(packed, "1"))
+    del blobs
+    shelf = Shelf.stack(videos)
+    del videos
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    assert shelf.matrix.shape == (vectors, DIM)
+    return float(peak - before)
+
+
+def memory_per_vectors(vectors: int) -> None:
+    """Peak memory of loading, per 100k vectors, and its ratio to their float32 size: the peak
+    factor the stack's MAX_CACHED_VECTORS formula assumes."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        peak = pool.apply(_peak_of_loading, (vectors,))
+    float32 = vectors * DIM * 4
+    print(f"\npeak RSS while loading {vectors:,} vectors: {peak / 2**20:,.0f} MiB")
+    per_100k = peak / vectors * 100_000 / 2**20
+    print(f"per 100k vectors: {per_100k:,.0f} MiB   peak / float32 size: {peak / float32:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--videos", type=int, default=10)
+    parser.add_argument("--memory-vectors", type=int, default=500_000)
     args = parser.parse_args()
     top_k_latency(args.sizes, args.repeats)
     gets_per_search(args.videos)
+    memory_per_vectors(args.memory_vectors)
 
 
 if __name__ == "__main__":

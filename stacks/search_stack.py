@@ -14,6 +14,7 @@ from stacks.components.container_function import AssetImage, ContainerFunction, 
 from stacks.components.frame_bucket import FrameBucket
 from stacks.components.videos_table import VideosTable
 from stacks.config import AppConfig
+from stacks.runtime_env import function_environments
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Files every image needs besides its own folder: the shared runtime package.
@@ -63,33 +64,22 @@ class FrameSearchStack(Stack):
                 include=(f"lambda_{role}", *SHARED_RUNTIME, *EXTRA_CONTEXT.get(role, ())),
             )
 
-        environment = {
-            "BUCKET_NAME": config.bucket_name,
-            "VIDEOS_TABLE": config.table_name,
-            "CLIP_FUNCTION_NAME": config.clip_function_name,
-            "BATCH_FUNCTION_NAME": config.batch_function_name,
-            "POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearch",
-        }
+        # Each function gets only the variables its handler reads (stacks/runtime_env.py).
+        environments = function_environments(config)
 
-        def function(role: str, description: str, **extra: str) -> ContainerFunction:
-            settings = getattr(config, role)
+        def function(role: str, description: str) -> ContainerFunction:
             return ContainerFunction(
                 self,
                 f"{role.capitalize()}Function",
-                settings=settings,
+                settings=getattr(config, role),
                 image=image(role),
-                environment={**environment, **extra, "POWERTOOLS_SERVICE_NAME": settings.function_name},
+                environment=environments[role],
                 log_retention=retention,
                 description=description,
             )
 
         self.clip = function("clip", "CLIP ViT-B/32: text or frames -> normalised 512-d embeddings")
-        self.search = function(
-            "search",
-            "Text or image query -> top-k video frames from the cache",
-            # Give up on the CLIP call (a 502) before Lambda kills the search (no answer at all).
-            CLIP_READ_TIMEOUT_S=str(max(1, config.search_timeout_s - 5)),
-        )
+        self.search = function("search", "Text or image query -> top-k video frames from the cache")
         self.batch = function("batch", "Embeds a video's frames into embeddings-cache/, resumably")
 
         # The guide's policies, statement by statement (README: IAM roles, and its deviation table).

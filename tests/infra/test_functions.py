@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import CDK_CONTEXT, Synthesized
+from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized
 
 FUNCTIONS = {
     "clip": ("clip-inference", "lambda-clip-inference"),
@@ -33,20 +33,35 @@ def test_function_sizing_and_architecture_come_from_config(any_app, role):
     assert properties["Role"]["Fn::GetAtt"][0].startswith(f"{role.capitalize()}FunctionRole")
 
 
-@pytest.mark.parametrize("role", FUNCTIONS)
-def test_environment_names_bucket_table_and_functions(any_app, role):
-    name, _ = FUNCTIONS[role]
-    variables = function_properties(any_app, name)["Environment"]["Variables"]
-    if role == "search":
-        assert variables.pop("CLIP_READ_TIMEOUT_S") == str(CDK_CONTEXT["search_timeout_s"] - 5)
-    assert variables == {
+POWERTOOLS = {"POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearch"}
+# Exactly what each handler reads (MODEL_DIR comes from the image, limits have handler defaults).
+ENVIRONMENTS = {
+    "clip": {"BUCKET_NAME": "totgo1", "POWERTOOLS_SERVICE_NAME": "clip-inference", **POWERTOOLS},
+    "search": {
         "BUCKET_NAME": "totgo1",
         "VIDEOS_TABLE": "videos",
         "CLIP_FUNCTION_NAME": "clip-inference",
         "BATCH_FUNCTION_NAME": "clip-batch-embed",
-        "POWERTOOLS_SERVICE_NAME": name,
-        "POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearch",
-    }
+        "CLIP_READ_TIMEOUT_S": str(CDK_CONTEXT["search_timeout_s"] - 5),
+        "MAX_CACHED_VECTORS": "426179",  # 2048 MB: floor((2048 - 300) * 2**20 / (512 * 4 * 2.1))
+        "POWERTOOLS_SERVICE_NAME": "clip-search",
+        **POWERTOOLS,
+    },
+    "batch": {"BUCKET_NAME": "totgo1", "POWERTOOLS_SERVICE_NAME": "clip-batch-embed", **POWERTOOLS},
+}
+
+
+@pytest.mark.parametrize("role", FUNCTIONS)
+def test_each_function_gets_exactly_the_variables_it_reads(any_app, role):
+    name, _ = FUNCTIONS[role]
+    variables = function_properties(any_app, name)["Environment"]["Variables"]
+    assert variables == ENVIRONMENTS[role]
+
+
+def test_model_dir_comes_from_the_model_images():
+    for role in ("clip", "batch"):
+        dockerfile = (ROOT / f"lambda_{role}" / "Dockerfile").read_text()
+        assert "ENV MODEL_DIR=/opt/model" in dockerfile, role
 
 
 @pytest.mark.parametrize("role", FUNCTIONS)

@@ -84,6 +84,7 @@ class AppConfig(BaseModel):
     batch_timeout_s: TimeoutS
 
     log_retention_days: int
+    tracing: bool
 
     image_source: Literal["asset", "ecr"]
     image_tag: str | None = Field(default=None, pattern=_IMAGE_TAG)  # "" in cdk.json

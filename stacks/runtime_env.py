@@ -36,6 +36,13 @@ def clip_read_timeout_s(search_timeout_s: int) -> int:
     return max(1, search_timeout_s - CLIP_CALL_MARGIN_S)
 
 
+def tracing_variables(tracing: bool) -> dict[str, str]:
+    """Powertools Tracer: off unless X-Ray tracing is on; then it never puts responses in traces."""
+    if tracing:
+        return {"POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false"}
+    return {"POWERTOOLS_TRACE_DISABLED": "true"}
+
+
 def function_environments(config: AppConfig) -> dict[str, dict[str, str]]:
     """Role (`clip`, `search`, `batch`) -> the exact environment of that function."""
 
@@ -43,6 +50,7 @@ def function_environments(config: AppConfig) -> dict[str, dict[str, str]]:
         return {
             "POWERTOOLS_SERVICE_NAME": function_name,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            **tracing_variables(config.tracing),
         }
 
     return {

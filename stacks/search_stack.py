@@ -76,6 +76,7 @@ class FrameSearchStack(Stack):
                 environment=environments[role],
                 log_retention=retention,
                 description=description,
+                tracing=config.tracing,
             )
 
         self.clip = function("clip", "CLIP ViT-B/32: text or frames -> normalised 512-d embeddings")

@@ -30,11 +30,16 @@ EXISTING_RESOURCES_ECR = {
 CI_SETUP = {"ci_setup": True, "github_repository": "acme/clip-frame-search", "ci_image_push": True}
 
 
+# Every option that adds permissions, on at once: X-Ray tracing.
+OPTIONS: dict[str, Any] = {"tracing": True}
+
+
 @dataclass
 class Synthesized:
     images: Template
     service: Template
     outdir: Path
+    context: dict[str, Any]
     ci_setup: Template | None = None
 
     @property
@@ -52,7 +57,7 @@ def synthesize(outdir: Path, **overrides: Any) -> Synthesized:
     app.synth()  # raises if cdk-nag reports an unacknowledged finding
     ci_stack = app.node.try_find_child(f"{service.stack_name}-CiSetup")
     ci_setup = Template.from_stack(ci_stack) if isinstance(ci_stack, Stack) else None
-    return Synthesized(Template.from_stack(images), Template.from_stack(service), outdir, ci_setup)
+    return Synthesized(Template.from_stack(images), Template.from_stack(service), outdir, context, ci_setup)
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +75,11 @@ def ci_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(tmp_path_factory.mktemp("cdk-ci"), **CI_SETUP)
 
 
-@pytest.fixture(scope="session", params=["default", "existing", "ci"])
+@pytest.fixture(scope="session")
+def options_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(tmp_path_factory.mktemp("cdk-options"), **OPTIONS)
+
+
+@pytest.fixture(scope="session", params=["default", "existing", "ci", "options"])
 def any_app(request: pytest.FixtureRequest) -> Synthesized:
     return request.getfixturevalue(f"{request.param}_app")

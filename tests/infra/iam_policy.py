@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,12 @@ GUIDE: dict[str, set[Statement]] = {
 GUIDE["batch"] = set(GUIDE["clip"])
 
 
-def readme_deviations(readme: Path) -> dict[str, set[Statement]]:
-    """Rows of the README's deviation table: | role | `actions` | `resource` | condition | why |."""
+def readme_deviations(readme: Path, config: Mapping[str, Any]) -> dict[str, set[Statement]]:
+    """Rows of the README's deviation table: | role | `actions` | `resource` | condition | why |.
+
+    The role cell names one or more roles (`clip, batch`), optionally followed by "if `key`": the row
+    applies only when that configuration value is set (true or non-empty).
+    """
     text = readme.read_text()
     section = text.split("### Deviations from the guide's policies", 1)[1].split("\n#", 1)[0]
     deviations: dict[str, set[Statement]] = {role: set() for role in ROLES}
@@ -55,12 +60,16 @@ def readme_deviations(readme: Path) -> dict[str, set[Statement]]:
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) != 5 or cells[0] in ("Role", "") or set(cells[0]) <= {"-"}:
             continue
-        role, actions, resource, condition, why = cells
+        roles, actions, resource, condition, why = cells
         assert why, f"deviation without a reason: {line}"
+        roles, _, when = roles.partition(" if ")
+        if when and not config[when.strip("`")]:
+            continue
         statement = Statement(
             frozenset(re.findall(r"`([^`]+)`", actions)), resource.strip("`"), condition.strip("`")
         )
-        deviations[role].add(statement)
+        for role in roles.split(","):
+            deviations[role.strip()].add(statement)
     return deviations
 
 

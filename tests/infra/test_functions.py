@@ -33,7 +33,7 @@ def test_function_sizing_and_architecture_come_from_config(any_app, role):
     assert properties["Role"]["Fn::GetAtt"][0].startswith(f"{role.capitalize()}FunctionRole")
 
 
-POWERTOOLS = {"POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearch"}
+POWERTOOLS = {"POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearch", "POWERTOOLS_TRACE_DISABLED": "true"}
 # Exactly what each handler reads (MODEL_DIR comes from the image, limits have handler defaults).
 ENVIRONMENTS = {
     "clip": {"BUCKET_NAME": "totgo1", "POWERTOOLS_SERVICE_NAME": "clip-inference", **POWERTOOLS},
@@ -55,7 +55,18 @@ ENVIRONMENTS = {
 def test_each_function_gets_exactly_the_variables_it_reads(any_app, role):
     name, _ = FUNCTIONS[role]
     variables = function_properties(any_app, name)["Environment"]["Variables"]
-    assert variables == ENVIRONMENTS[role]
+    expected = dict(ENVIRONMENTS[role])
+    if any_app.context["tracing"]:
+        del expected["POWERTOOLS_TRACE_DISABLED"]
+        expected["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] = "false"
+    assert variables == expected
+
+
+@pytest.mark.parametrize("role", FUNCTIONS)
+def test_tracing_is_active_only_when_configured(default_app, options_app, role):
+    name, _ = FUNCTIONS[role]
+    assert "TracingConfig" not in function_properties(default_app, name)
+    assert function_properties(options_app, name)["TracingConfig"] == {"Mode": "Active"}
 
 
 def test_model_dir_comes_from_the_model_images():

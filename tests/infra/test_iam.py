@@ -6,22 +6,29 @@ import json
 
 import pytest
 
-from tests.infra.conftest import ROOT, Synthesized
+from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized
 from tests.infra.iam_policy import GUIDE, ROLES, RoleReader, Statement, readme_deviations
 
-DEVIATIONS = readme_deviations(ROOT / "README.md")
 
-
-def expected(role: str) -> set[Statement]:
-    return GUIDE[role] | DEVIATIONS[role]
+def expected(role: str, context: dict[str, object] = CDK_CONTEXT) -> set[Statement]:
+    return GUIDE[role] | readme_deviations(ROOT / "README.md", context)[role]
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_has_exactly_the_guides_statements_and_listed_deviations(any_app: Synthesized, role):
     actual = RoleReader(any_app.service).statements(role)
-    unlisted = "\n  ".join(map(str, actual - expected(role)))
-    missing = "\n  ".join(map(str, expected(role) - actual))
-    assert actual == expected(role), f"\nnot in guide or README:\n  {unlisted}\nmissing:\n  {missing}"
+    wanted = expected(role, any_app.context)
+    unlisted = "\n  ".join(map(str, actual - wanted))
+    missing = "\n  ".join(map(str, wanted - actual))
+    assert actual == wanted, f"\nnot in guide or README:\n  {unlisted}\nmissing:\n  {missing}"
+
+
+def test_rows_for_an_option_apply_only_with_it():
+    traced = {**CDK_CONTEXT, "tracing": True}
+    xray = Statement(frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"}), "*")
+    for role in ROLES:
+        assert xray in expected(role, traced)
+        assert xray not in expected(role)
 
 
 def test_an_unlisted_permission_would_fail(default_app):

@@ -82,6 +82,9 @@ class AppConfig(BaseModel):
     batch_function_name: str = Field(pattern=_FUNCTION_NAME)
     batch_memory_mb: MemoryMB
     batch_timeout_s: TimeoutS
+    # Lambda's limits for asynchronous invocations: 0-2 retries, events kept 60 s to 6 h.
+    batch_async_retries: int = Field(ge=0, le=2)
+    batch_async_max_event_age_s: int = Field(ge=60, le=21600)
 
     log_retention_days: int
     tracing: bool

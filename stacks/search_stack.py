@@ -11,6 +11,7 @@ from constructs import Construct
 
 from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX
 from stacks.components.container_function import AssetImage, ContainerFunction, RegistryImage
+from stacks.components.failure_queue import FailureQueue
 from stacks.components.frame_bucket import FrameBucket
 from stacks.components.videos_table import VideosTable
 from stacks.config import AppConfig
@@ -82,6 +83,14 @@ class FrameSearchStack(Stack):
         self.clip = function("clip", "CLIP ViT-B/32: text or frames -> normalised 512-d embeddings")
         self.search = function("search", "Text or image query -> top-k video frames from the cache")
         self.batch = function("batch", "Embeds a video's frames into embeddings-cache/, resumably")
+        # Re-embedding requests the search queues (async invoke) that still fail after Lambda's
+        # retries land here instead of vanishing; the dashboard and an alarm watch the queue.
+        self.batch_failures = FailureQueue(self, "BatchFailures")
+        self.batch_failures.attach(
+            self.batch.function,
+            retry_attempts=config.batch_async_retries,
+            max_event_age_s=config.batch_async_max_event_age_s,
+        )
 
         # The guide's policies, statement by statement (README: IAM roles, and its deviation table).
         self.frame_bucket.grant_read_cache(self.search.role)
@@ -101,6 +110,7 @@ class FrameSearchStack(Stack):
         outputs = {
             "BucketName": self.frame_bucket.bucket.bucket_name,
             "VideosTableName": self.videos_table.table.table_name,
+            "BatchFailureQueueUrl": self.batch_failures.queue.queue_url,
         }
         for role in ("clip", "search", "batch"):
             container: ContainerFunction = getattr(self, role)

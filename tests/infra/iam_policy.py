@@ -83,6 +83,8 @@ class RoleReader:
                 self.symbols[f"${{{logical_id}.Arn}}"] = "<bucket>"
             elif kind == "AWS::DynamoDB::Table":
                 self.symbols[f"${{{logical_id}.Arn}}"] = "<videos table>"
+            elif kind == "AWS::SQS::Queue":
+                self.symbols[f"${{{logical_id}.Arn}}"] = "<batch failure queue>"
         for role in ROLES:
             function = self.function_id(role)
             self.symbols[f"${{{function}.Arn}}"] = f"<{role} function>"

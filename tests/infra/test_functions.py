@@ -134,6 +134,7 @@ def test_service_outputs(any_app):
     expected = {
         "BucketName",
         "VideosTableName",
+        "BatchFailureQueueUrl",
         *(f"{role.capitalize()}Function{kind}" for role in FUNCTIONS for kind in ("Name", "Arn")),
     }
     assert set(outputs) == expected

@@ -88,6 +88,7 @@ class AppConfig(BaseModel):
 
     log_retention_days: int
     tracing: bool
+    alarm_email: str = Field(pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
     image_source: Literal["asset", "ecr"]
     image_tag: str | None = Field(default=None, pattern=_IMAGE_TAG)  # "" in cdk.json

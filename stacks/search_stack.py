@@ -13,6 +13,7 @@ from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX
 from stacks.components.container_function import AssetImage, ContainerFunction, RegistryImage
 from stacks.components.failure_queue import FailureQueue
 from stacks.components.frame_bucket import FrameBucket
+from stacks.components.monitoring import Monitored, Monitoring
 from stacks.components.videos_table import VideosTable
 from stacks.config import AppConfig
 from stacks.runtime_env import function_environments
@@ -107,10 +108,31 @@ class FrameSearchStack(Stack):
         self.batch.grant_invoke(self.search.role)
         self.frame_bucket.grant_list(self.search.role, CACHE_PREFIX)
 
+        monitored = {
+            role: Monitored(
+                role=role,
+                function=getattr(self, role).function,
+                function_name=getattr(config, role).function_name,
+                timeout_s=getattr(config, role).timeout_s,
+            )
+            for role in ("clip", "search", "batch")
+        }
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            dashboard_name=config.stack_name,
+            functions=list(monitored.values()),
+            search=monitored["search"],
+            failure_queue=self.batch_failures.queue,
+            alarm_email=config.alarm_email,
+        )
+
         outputs = {
             "BucketName": self.frame_bucket.bucket.bucket_name,
             "VideosTableName": self.videos_table.table.table_name,
             "BatchFailureQueueUrl": self.batch_failures.queue.queue_url,
+            "AlarmTopicArn": self.monitoring.topic.topic_arn,
+            "DashboardName": self.monitoring.dashboard.dashboard_name,
         }
         for role in ("clip", "search", "batch"):
             container: ContainerFunction = getattr(self, role)

@@ -30,8 +30,8 @@ EXISTING_RESOURCES_ECR = {
 CI_SETUP = {"ci_setup": True, "github_repository": "acme/clip-frame-search", "ci_image_push": True}
 
 
-# Every option that adds permissions, on at once: X-Ray tracing.
-OPTIONS: dict[str, Any] = {"tracing": True}
+# The options, on at once: X-Ray tracing, alarm e-mails.
+OPTIONS: dict[str, Any] = {"tracing": True, "alarm_email": "ops@example.com"}
 
 
 @dataclass

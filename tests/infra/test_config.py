@@ -40,6 +40,7 @@ def test_command_line_strings_are_coerced():
         ({"clip_timeout_s": "soon"}, "clip_timeout_s: Input should be a valid integer"),
         ({"create_bucket": "maybe"}, "create_bucket: Input should be a valid boolean"),
         ({"tracing": "sometimes"}, "tracing: Input should be a valid boolean"),
+        ({"alarm_email": "ops at example"}, "alarm_email: String should match pattern"),
         ({"bucket_name": "Totgo_1"}, "bucket_name: String should match pattern"),
         ({"bucket_name": "a..b"}, "bucket_name: Value error, not a valid S3 bucket name"),
         ({"bucket_name": "192.168.1.1"}, "bucket_name: Value error, not a valid S3 bucket name"),

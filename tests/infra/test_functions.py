@@ -135,6 +135,8 @@ def test_service_outputs(any_app):
         "BucketName",
         "VideosTableName",
         "BatchFailureQueueUrl",
+        "AlarmTopicArn",
+        "DashboardName",
         *(f"{role.capitalize()}Function{kind}" for role in FUNCTIONS for kind in ("Name", "Arn")),
     }
     assert set(outputs) == expected

@@ -36,6 +36,10 @@ _FUNCTION_NAME = r"^[A-Za-z0-9_-]{1,64}$"
 _REPOSITORY_NAME = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
 _IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 _REGION = r"^[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d$"
+_KMS_KEY_ARN = (
+    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:key/"
+    r"(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
 _STACK_NAME = r"^[A-Za-z][A-Za-z0-9-]{0,120}$"
 
 # Lambda gives 1 vCPU per 1,769 MB, 6 vCPUs at 10,240 MB; timeouts stop at 15 minutes.
@@ -69,6 +73,7 @@ class AppConfig(BaseModel):
     create_bucket: bool
     bucket_versioned: bool
     bucket_access_logs: bool
+    bucket_kms_key_arn: str | None = None  # "" in cdk.json: SSE-S3
 
     table_name: str = Field(pattern=_TABLE_NAME)
     create_table: bool
@@ -113,6 +118,15 @@ class AppConfig(BaseModel):
     def _empty_tag_is_none(cls, tag: object) -> object:
         return None if tag in ("", None) else tag
 
+    @field_validator("bucket_kms_key_arn", mode="before")
+    @classmethod
+    def _check_kms_key_arn(cls, arn: object) -> object:
+        if arn in ("", None):
+            return None
+        if not isinstance(arn, str) or not re.fullmatch(_KMS_KEY_ARN, arn.strip()):
+            raise ValueError("not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias)")
+        return arn.strip()
+
     @field_validator("bucket_name")
     @classmethod
     def _check_bucket_name(cls, name: str) -> str:
@@ -134,6 +148,12 @@ class AppConfig(BaseModel):
         if self.ci_setup and not self.github_repository:
             raise ValueError(
                 "github_repository: required when ci_setup is true (owner/name of the repository)"
+            )
+        key = re.fullmatch(_KMS_KEY_ARN, self.bucket_kms_key_arn or "")
+        if key and key["region"] != self.region:
+            raise ValueError(
+                f"bucket_kms_key_arn: the key is in {key['region']}, the stacks in {self.region} "
+                "(S3 uses keys of the bucket's region only)"
             )
         names = [self.clip_function_name, self.search_function_name, self.batch_function_name]
         if len(set(names)) != len(names):

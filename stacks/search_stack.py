@@ -47,6 +47,7 @@ class FrameSearchStack(Stack):
             versioned=config.bucket_versioned,
             access_logs=config.bucket_access_logs,
             log_retention=retention,
+            kms_key_arn=config.bucket_kms_key_arn,
         )
         self.videos_table = VideosTable(
             self, "VideosTable", table_name=config.table_name, create=config.create_table
@@ -107,6 +108,10 @@ class FrameSearchStack(Stack):
         # Deviations (README table): search queues re-embedding and tells a missing cache from a denied one.
         self.batch.grant_invoke(self.search.role)
         self.frame_bucket.grant_list(self.search.role, CACHE_PREFIX)
+        # Deviations (README table), only with bucket_kms_key_arn: use the bucket's key.
+        self.frame_bucket.grant_key(self.search.role, write=False)
+        for embedder in (self.clip, self.batch):
+            self.frame_bucket.grant_key(embedder.role, write=True)
 
         monitored = {
             role: Monitored(

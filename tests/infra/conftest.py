@@ -13,6 +13,7 @@ from aws_cdk.assertions import Template
 
 from app import build_app
 from stacks.config import load_config, read_cdk_json_context
+from tests.infra.iam_policy import BUCKET_KMS_KEY_ARN
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT = read_cdk_json_context(ROOT / "cdk.json")
@@ -30,8 +31,12 @@ EXISTING_RESOURCES_ECR = {
 CI_SETUP = {"ci_setup": True, "github_repository": "acme/clip-frame-search", "ci_image_push": True}
 
 
-# The options, on at once: X-Ray tracing, alarm e-mails.
-OPTIONS: dict[str, Any] = {"tracing": True, "alarm_email": "ops@example.com"}
+# The options, on at once: X-Ray tracing, alarm e-mails, an SSE-KMS bucket.
+OPTIONS: dict[str, Any] = {
+    "tracing": True,
+    "alarm_email": "ops@example.com",
+    "bucket_kms_key_arn": BUCKET_KMS_KEY_ARN,
+}
 
 
 @dataclass

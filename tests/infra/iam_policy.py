@@ -12,6 +12,8 @@ from typing import Any
 from aws_cdk.assertions import Template
 
 ROLES = ("clip", "search", "batch")
+# The SSE-KMS key of the options variant (tests/infra/conftest.py OPTIONS).
+BUCKET_KMS_KEY_ARN = "arn:aws:kms:ap-southeast-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class RoleReader:
             self.symbols[f"${{{function}.Arn}}"] = f"<{role} function>"
         # Imported bucket and table: ARNs built from names.
         self.symbols["arn:aws:s3:::totgo1"] = "<bucket>"
+        self.symbols[BUCKET_KMS_KEY_ARN] = "<bucket key>"
         self.symbols["arn:aws:dynamodb:ap-southeast-1:${AWS::AccountId}:table/videos"] = "<videos table>"
 
     def function_id(self, role: str) -> str:

@@ -41,6 +41,15 @@ def test_command_line_strings_are_coerced():
         ({"create_bucket": "maybe"}, "create_bucket: Input should be a valid boolean"),
         ({"tracing": "sometimes"}, "tracing: Input should be a valid boolean"),
         ({"alarm_email": "ops at example"}, "alarm_email: String should match pattern"),
+        ({"bucket_kms_key_arn": "alias/aws/s3"}, "bucket_kms_key_arn: Value error, not a KMS key ARN"),
+        (
+            {"bucket_kms_key_arn": "arn:aws:kms:ap-southeast-1:111122223333:alias/videos"},
+            "bucket_kms_key_arn: Value error, not a KMS key ARN",
+        ),
+        (
+            {"bucket_kms_key_arn": "arn:aws:kms:us-east-1:111122223333:key/mrk-" + "0" * 32},
+            "bucket_kms_key_arn: the key is in us-east-1, the stacks in ap-southeast-1",
+        ),
         ({"bucket_name": "Totgo_1"}, "bucket_name: String should match pattern"),
         ({"bucket_name": "a..b"}, "bucket_name: Value error, not a valid S3 bucket name"),
         ({"bucket_name": "192.168.1.1"}, "bucket_name: Value error, not a valid S3 bucket name"),
@@ -67,6 +76,12 @@ def test_invalid_values_fail_naming_the_key(overrides, message):
     with pytest.raises(ConfigError, match="invalid configuration") as error:
         config_with(**overrides)
     assert message in str(error.value)
+
+
+def test_a_kms_key_arn_is_accepted_and_empty_means_sse_s3():
+    arn = "arn:aws:kms:ap-southeast-1:111122223333:key/mrk-" + "a" * 32
+    assert config_with(bucket_kms_key_arn=arn).bucket_kms_key_arn == arn
+    assert config_with(bucket_kms_key_arn="").bucket_kms_key_arn is None
 
 
 def test_an_all_digit_bucket_name_is_valid():

@@ -6,8 +6,15 @@ import json
 
 import pytest
 
-from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized
-from tests.infra.iam_policy import GUIDE, ROLES, RoleReader, Statement, readme_deviations
+from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized, synthesize
+from tests.infra.iam_policy import (
+    BUCKET_KMS_KEY_ARN,
+    GUIDE,
+    ROLES,
+    RoleReader,
+    Statement,
+    readme_deviations,
+)
 
 
 def expected(role: str, context: dict[str, object] = CDK_CONTEXT) -> set[Statement]:
@@ -62,3 +69,13 @@ def test_no_account_id_or_placeholder_is_hard_coded(any_app: Synthesized):
 def test_search_invokes_the_real_clip_function_not_the_guides_misnamed_one(default_app):
     text = json.dumps(default_app.service.to_json())
     assert "function:lambda-clip-inference" not in text
+
+
+def test_an_existing_sse_kms_bucket_gets_exactly_the_listed_key_statements(tmp_path):
+    # The pipeline's own bucket, encrypted with its key: the usual case for bucket_kms_key_arn.
+    app = synthesize(tmp_path, create_bucket=False, bucket_kms_key_arn=BUCKET_KMS_KEY_ARN)
+    reader = RoleReader(app.service)
+    for role in ROLES:
+        assert reader.statements(role) == expected(role, app.context), role
+    key_statements = {s for s in reader.statements("clip") if s.resource == "<bucket key>"}
+    assert key_statements == {Statement(frozenset({"kms:Decrypt", "kms:GenerateDataKey"}), "<bucket key>")}

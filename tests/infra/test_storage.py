@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk.assertions import Match
 
 from tests.infra.conftest import Synthesized
+from tests.infra.iam_policy import BUCKET_KMS_KEY_ARN
 
 CACHE_RULE_L1 = {
     "Id": "embeddings-cache-7d",
@@ -54,6 +55,19 @@ def test_created_bucket_is_private_encrypted_versioned_and_retained(default_app)
     assert properties["LoggingConfiguration"]["LogFilePrefix"] == "frame-bucket/"
     assert bucket["DeletionPolicy"] == "Retain"
     assert bucket["UpdateReplacePolicy"] == "Retain"
+
+
+def test_with_a_kms_key_the_created_bucket_uses_sse_kms_with_a_bucket_key(options_app):
+    encryption = frame_bucket(options_app)["Properties"]["BucketEncryption"]
+    assert encryption["ServerSideEncryptionConfiguration"] == [
+        {
+            "BucketKeyEnabled": True,
+            "ServerSideEncryptionByDefault": {
+                "KMSMasterKeyID": BUCKET_KMS_KEY_ARN,
+                "SSEAlgorithm": "aws:kms",
+            },
+        }
+    ]
 
 
 def test_created_bucket_refuses_plain_http(default_app):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy
+from aws_cdk import CustomResource, Duration, RemovalPolicy, custom_resources
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -109,7 +109,7 @@ class FrameBucket(Construct):
             self,
             "LifecycleRuleFunction",
             runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="index.handler",
+            handler="index.on_event",
             code=lambda_.Code.from_asset(str(_HANDLER_DIR)),
             role=role,
             timeout=Duration.minutes(2),
@@ -128,10 +128,38 @@ class FrameBucket(Construct):
                 resources=[self.bucket.bucket_arn],
             )
         )
+        # The provider's framework function answers CloudFormation (on success, on an exception and
+        # on a timeout of our handler): a lost response can never leave the stack waiting.
+        # Its own role instead of CDK's default (AWSLambdaBasicExecutionRole, every log group).
+        framework_role = iam.Role(
+            self,
+            "LifecycleRuleProviderRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Runs the CDK custom resource framework in front of the lifecycle rule function",
+        )
+        framework_logs = logs.LogGroup(
+            self,
+            "LifecycleRuleProviderLogs",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        framework_logs.grant_write(framework_role)
+        provider = custom_resources.Provider(
+            self,
+            "LifecycleRuleProvider",
+            on_event_handler=handler,
+            framework_on_event_role=framework_role,
+            log_group=framework_logs,
+        )
+        acknowledge_wildcard_resource(
+            framework_role,
+            f"{handler.function_arn}:*",
+            "CDK's Provider grants invoking the handler's versions too; it invokes only this function.",
+        )
         self.lifecycle_rule = CustomResource(
             self,
             "CacheExpiryRule",
-            service_token=handler.function_arn,
+            service_token=provider.service_token,
             resource_type="Custom::BucketLifecycleRule",
             properties={
                 "BucketName": self.bucket.bucket_name,

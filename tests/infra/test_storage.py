@@ -120,8 +120,43 @@ def test_lifecycle_merge_function_may_only_touch_that_buckets_lifecycle(existing
         },
     )
     existing_app.service.has_resource_properties(
-        "AWS::Lambda::Function", {"Handler": "index.handler", "Runtime": "python3.14"}
+        "AWS::Lambda::Function", {"Handler": "index.on_event", "Runtime": "python3.14"}
     )
+
+
+def test_the_rule_goes_through_cdks_provider_framework(existing_app):
+    """CloudFormation talks to the framework function, which always answers (success, error, timeout)."""
+    resources = existing_app.service.to_json()["Resources"]
+    (rule,) = existing_app.service.find_resources("Custom::BucketLifecycleRule").values()
+    framework_id = rule["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+    framework = resources[framework_id]["Properties"]
+    assert framework["Handler"] == "framework.onEvent"
+    handler_id = framework["Environment"]["Variables"]["USER_ON_EVENT_FUNCTION_ARN"]["Fn::GetAtt"][0]
+    assert resources[handler_id]["Properties"]["Handler"] == "index.on_event"
+    # Its own role: no managed policy, logs to its own group, invokes only our handler.
+    role_id = framework["Role"]["Fn::GetAtt"][0]
+    assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
+    (policy,) = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
+    ]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    log_group = framework["LoggingConfig"]["LogGroup"]["Ref"]
+    handler_arn = {"Fn::GetAtt": [handler_id, "Arn"]}
+    assert statements == [
+        {
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [log_group, "Arn"]},
+        },
+        {
+            "Action": "lambda:InvokeFunction",
+            "Effect": "Allow",
+            "Resource": [handler_arn, {"Fn::Join": ["", [handler_arn, ":*"]]}],
+        },
+        {"Action": "lambda:GetFunction", "Effect": "Allow", "Resource": handler_arn},
+    ]
 
 
 def test_the_rule_is_the_same_in_both_modes():

@@ -6,7 +6,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Offline CDK: no telemetry, no version check, no notices. (jsii prints a harmless Node 20 banner.)
+# Node.js 22 from node_modules (the `node` devDependency) for npx, the CDK CLI and jsii (which runs
+# `node` from PATH), whatever Node the machine has.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# Offline CDK: no telemetry, no version check, no notices.
 export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 CDK := npx --no-install cdk --no-notices

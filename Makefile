@@ -15,7 +15,7 @@ export CDK_DISABLE_VERSION_CHECK := true
 CDK := npx --no-install cdk --no-notices
 
 # make deploy IMAGE_SOURCE=ecr IMAGE_TAG=<tag pushed by make images>; CDK_ARGS for anything else.
-# STACKS=ClipFrameSearch-Images deploys only the repositories (before the first make images).
+# make deploy-images deploys only the repositories (before the first make images).
 IMAGE_SOURCE ?=
 IMAGE_TAG ?=
 CDK_ARGS ?=
@@ -23,8 +23,10 @@ STACKS ?= --all
 # CI passes APPROVAL=never: there the GitHub environment's reviewers are the approval.
 APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
+# The repositories stack's name, from the validated configuration (evaluated only when used).
+IMAGES_STACK = $(shell $(BIN)/python -m stacks.config $(CDK_ARGS) --print images_stack_name)
 
-.PHONY: help install demo invoke search-folder test lint synth diff deploy destroy images clean
+.PHONY: help install demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -68,11 +70,14 @@ diff: install ## Compare the stacks with what is deployed
 deploy: install ## Deploy both stacks (asset mode builds the images with Docker)
 	$(CDK) deploy $(STACKS) --require-approval $(APPROVAL) $(CONTEXT)
 
+deploy-images: install ## Deploy only the image repositories stack (before the first make images)
+	$(CDK) deploy "$(IMAGES_STACK)" --require-approval $(APPROVAL) $(CDK_ARGS)
+
 destroy: install ## Delete the stacks (bucket, table and repositories are retained)
 	$(CDK) destroy $(STACKS) $(CONTEXT)
 
 images: install ## Build, tag and push the three images to ECR (IMAGE_TAG=..., default: git commit)
-	scripts/push-images.sh "$(or $(IMAGE_TAG),$(shell git rev-parse --short=12 HEAD))"
+	scripts/push-images.sh "$(or $(IMAGE_TAG),$(shell git rev-parse --short=12 HEAD))" $(CDK_ARGS)
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

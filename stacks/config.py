@@ -14,20 +14,22 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from aws_cdk import aws_logs as logs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-_R = logs.RetentionDays
-# The retention periods CloudWatch Logs accepts, in days.
+if TYPE_CHECKING:
+    from aws_cdk import aws_logs as logs
+
+# The retention periods CloudWatch Logs accepts, in days, and their `logs.RetentionDays` names
+# (by name: this module stays importable without loading the CDK, see `main`).
 LOG_RETENTION = {
-    1: _R.ONE_DAY, 3: _R.THREE_DAYS, 5: _R.FIVE_DAYS, 7: _R.ONE_WEEK, 14: _R.TWO_WEEKS,
-    30: _R.ONE_MONTH, 60: _R.TWO_MONTHS, 90: _R.THREE_MONTHS, 120: _R.FOUR_MONTHS,
-    150: _R.FIVE_MONTHS, 180: _R.SIX_MONTHS, 365: _R.ONE_YEAR, 400: _R.THIRTEEN_MONTHS,
-    545: _R.EIGHTEEN_MONTHS, 731: _R.TWO_YEARS, 1096: _R.THREE_YEARS, 1827: _R.FIVE_YEARS,
-    2192: _R.SIX_YEARS, 2557: _R.SEVEN_YEARS, 2922: _R.EIGHT_YEARS, 3288: _R.NINE_YEARS,
-    3653: _R.TEN_YEARS,
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
+    30: "ONE_MONTH", 60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS", 180: "SIX_MONTHS", 365: "ONE_YEAR", 400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS", 1827: "FIVE_YEARS",
+    2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
 }  # fmt: skip
 
 _BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"  # plus the checks in _check_bucket_name
@@ -162,7 +164,15 @@ class AppConfig(BaseModel):
 
     @property
     def log_retention(self) -> logs.RetentionDays:
-        return LOG_RETENTION[self.log_retention_days]
+        from aws_cdk import aws_logs as logs  # the CDK only when building stacks
+
+        retention: logs.RetentionDays = getattr(logs.RetentionDays, LOG_RETENTION[self.log_retention_days])
+        return retention
+
+    @property
+    def images_stack_name(self) -> str:
+        """The stack of the ECR repositories."""
+        return f"{self.stack_name}-Images"
 
     @property
     def clip(self) -> FunctionSettings:
@@ -224,3 +234,47 @@ def read_cdk_json_context(cdk_json: Path) -> dict[str, Any]:
     context = json.loads(cdk_json.read_text())["context"]
     assert isinstance(context, dict)
     return context
+
+
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+# What `python -m stacks.config --print` may print: configuration keys and these derived names.
+DERIVED = ("images_stack_name",)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print validated configuration values, one a line, for shell scripts and the Makefile.
+
+        python -m stacks.config [-c key=value ...] --print region images_stack_name
+
+    The values are cdk.json's context with the `-c` overrides, as `cdk` sees them: one source.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m stacks.config", description=main.__doc__)
+    parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--print", dest="keys", nargs="+", required=True, metavar="KEY")
+    # Other cdk options in CDK_ARGS (say --profile) are not configuration: ignored here.
+    args, _ = parser.parse_known_args(argv)
+    context = read_cdk_json_context(CDK_JSON)
+    for pair in args.context:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            parser.error(f"-c {pair}: expected key=value")
+        context[key] = value
+    try:
+        config = load_config(context)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    for key in args.keys:
+        if key not in AppConfig.model_fields and key not in DERIVED:
+            print(f"{key}: not a configuration key", file=sys.stderr)
+            return 1
+        value = getattr(config, key)
+        print("" if value is None else str(value).lower() if isinstance(value, bool) else value)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

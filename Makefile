@@ -33,7 +33,7 @@ help: ## List the targets
 
 install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules from the pinned requirements
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambda_clip/requirements.txt lambda_search/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-model.txt lambda_search/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

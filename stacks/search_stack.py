@@ -21,8 +21,8 @@ from stacks.runtime_env import function_environments
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Files every image needs besides its own folder: the shared runtime package.
 SHARED_RUNTIME = ("clipsearch",)
-# The batch image runs the same model stack as the CLIP image, so it installs the same pins.
-EXTRA_CONTEXT = {"batch": ("lambda_clip/requirements.txt",)}
+# Both model images install the one requirements file of the model stack (torch, transformers).
+EXTRA_CONTEXT = {"clip": ("requirements-model.txt",), "batch": ("requirements-model.txt",)}
 
 
 class FrameSearchStack(Stack):

@@ -23,8 +23,6 @@ STACKS ?= --all
 # CI passes APPROVAL=never: there the GitHub environment's reviewers are the approval.
 APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
-# The repositories stack's name, from the validated configuration (evaluated only when used).
-IMAGES_STACK = $(shell $(BIN)/python -m stacks.config $(CDK_ARGS) --print images_stack_name)
 
 .PHONY: help install demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
@@ -71,7 +69,8 @@ deploy: install ## Deploy both stacks (asset mode builds the images with Docker)
 	$(CDK) deploy $(STACKS) --require-approval $(APPROVAL) $(CONTEXT)
 
 deploy-images: install ## Deploy only the image repositories stack (before the first make images)
-	$(CDK) deploy "$(IMAGES_STACK)" --require-approval $(APPROVAL) $(CDK_ARGS)
+	stack="$$($(BIN)/python -m stacks.config $(CDK_ARGS) --print images_stack_name)"; \
+	$(CDK) deploy "$$stack" --require-approval $(APPROVAL) $(CDK_ARGS)
 
 destroy: install ## Delete the stacks (bucket, table and repositories are retained)
 	$(CDK) destroy $(STACKS) $(CONTEXT)

@@ -130,3 +130,32 @@ def test_portable_to_bash_3_2(bash4_only):
 
 def test_never_reads_cdk_json_itself():
     assert "cdk.json" not in SCRIPT.read_text().split("set -euo pipefail", 1)[1]
+
+
+def test_make_deploy_images_derives_the_stack_from_the_config(tmp_path):
+    """What CI runs instead of naming the stack: a stub npx records the cdk command."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "npx").write_text('#!/bin/sh\necho "npx $*" >> "$STUB_LOG"\n')
+    (bin_dir / "npx").chmod(0o755)
+    log = tmp_path / "calls.log"
+    environment = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "STUB_LOG": str(log)}
+    installed = ["-o", ".venv/.installed", "-o", "node_modules/.installed"]  # nothing to install here
+    result = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            *installed,
+            "deploy-images",
+            "APPROVAL=never",
+            "CDK_ARGS=-c stack_name=Frames",
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert log.read_text().splitlines() == [
+        "npx --no-install cdk --no-notices deploy Frames-Images --require-approval never -c stack_name=Frames"
+    ]

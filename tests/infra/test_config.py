@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from stacks.config import ConfigError, load_config
-from tests.infra.conftest import CDK_CONTEXT
+from stacks.config import AppConfig, ConfigError, load_config
+from tests.infra.conftest import CDK_CONTEXT, ROOT
 
 
 def config_with(**overrides: Any):
@@ -105,3 +106,10 @@ def test_every_error_is_reported_at_once():
         config_with(clip_memory_mb=1, search_timeout_s=0)
     assert "clip_memory_mb" in str(error.value)
     assert "search_timeout_s" in str(error.value)
+
+
+def test_every_configuration_key_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    table_cells = set(re.findall(r"^\| `(\w+)`(?: / `(\w+)`)?", readme, re.M))
+    documented = {key for pair in table_cells for key in pair if key}
+    assert set(AppConfig.model_fields) <= documented, set(AppConfig.model_fields) - documented

@@ -1,4 +1,5 @@
-"""The search service: bucket, table, the three functions and the grants between them."""
+"""The search service: bucket, table, the three functions, the grants between them, the batch
+failure queue and the monitoring (dashboard, alarms, alarm topic)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ EXTRA_CONTEXT = {"clip": ("requirements-model.txt",), "batch": ("requirements-mo
 
 
 class FrameSearchStack(Stack):
-    """Exposes `frame_bucket`, `videos_table`, `clip`, `search`, `batch` (ContainerFunctions)."""
+    """Exposes `frame_bucket`, `videos_table`, `clip`, `search`, `batch` (ContainerFunctions),
+    `batch_failures` (FailureQueue) and `monitoring` (Monitoring)."""
 
     def __init__(
         self,

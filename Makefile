@@ -6,13 +6,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Offline CDK: no telemetry, no version check, no notices. (jsii prints a harmless Node 20 banner.)
+# Node.js 22 from node_modules (the `node` devDependency) for npx, the CDK CLI and jsii (which runs
+# `node` from PATH), whatever Node the machine has.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# Offline CDK: no telemetry, no version check, no notices.
 export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 CDK := npx --no-install cdk --no-notices
 
 # make deploy IMAGE_SOURCE=ecr IMAGE_TAG=<tag pushed by make images>; CDK_ARGS for anything else.
-# STACKS=ClipFrameSearch-Images deploys only the repositories (before the first make images).
+# make deploy-images deploys only the repositories (before the first make images).
 IMAGE_SOURCE ?=
 IMAGE_TAG ?=
 CDK_ARGS ?=
@@ -21,14 +24,14 @@ STACKS ?= --all
 APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
-.PHONY: help install demo invoke search-folder test lint synth diff deploy destroy images clean
+.PHONY: help install demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules from the pinned requirements
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambda_clip/requirements.txt lambda_search/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-model.txt lambda_search/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
@@ -65,11 +68,15 @@ diff: install ## Compare the stacks with what is deployed
 deploy: install ## Deploy both stacks (asset mode builds the images with Docker)
 	$(CDK) deploy $(STACKS) --require-approval $(APPROVAL) $(CONTEXT)
 
+deploy-images: install ## Deploy only the image repositories stack (before the first make images)
+	stack="$$($(BIN)/python -m stacks.config $(CDK_ARGS) --print images_stack_name)"; \
+	$(CDK) deploy "$$stack" --require-approval $(APPROVAL) $(CDK_ARGS)
+
 destroy: install ## Delete the stacks (bucket, table and repositories are retained)
 	$(CDK) destroy $(STACKS) $(CONTEXT)
 
 images: install ## Build, tag and push the three images to ECR (IMAGE_TAG=..., default: git commit)
-	scripts/push-images.sh "$(or $(IMAGE_TAG),$(shell git rev-parse --short=12 HEAD))"
+	scripts/push-images.sh "$(or $(IMAGE_TAG),$(shell git rev-parse --short=12 HEAD))" $(CDK_ARGS)
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -22,7 +22,7 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
     env = Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=config.region)
     images = ImageRepositoriesStack(
         app,
-        f"{config.stack_name}-Images",
+        config.images_stack_name,
         functions={"clip": config.clip, "search": config.search, "batch": config.batch},
         create=config.create_repositories,
         keep_images=config.repository_keep_images,

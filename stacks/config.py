@@ -14,20 +14,22 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from aws_cdk import aws_logs as logs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-_R = logs.RetentionDays
-# The retention periods CloudWatch Logs accepts, in days.
+if TYPE_CHECKING:
+    from aws_cdk import aws_logs as logs
+
+# The retention periods CloudWatch Logs accepts, in days, and their `logs.RetentionDays` names
+# (by name: this module stays importable without loading the CDK, see `main`).
 LOG_RETENTION = {
-    1: _R.ONE_DAY, 3: _R.THREE_DAYS, 5: _R.FIVE_DAYS, 7: _R.ONE_WEEK, 14: _R.TWO_WEEKS,
-    30: _R.ONE_MONTH, 60: _R.TWO_MONTHS, 90: _R.THREE_MONTHS, 120: _R.FOUR_MONTHS,
-    150: _R.FIVE_MONTHS, 180: _R.SIX_MONTHS, 365: _R.ONE_YEAR, 400: _R.THIRTEEN_MONTHS,
-    545: _R.EIGHTEEN_MONTHS, 731: _R.TWO_YEARS, 1096: _R.THREE_YEARS, 1827: _R.FIVE_YEARS,
-    2192: _R.SIX_YEARS, 2557: _R.SEVEN_YEARS, 2922: _R.EIGHT_YEARS, 3288: _R.NINE_YEARS,
-    3653: _R.TEN_YEARS,
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
+    30: "ONE_MONTH", 60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS", 180: "SIX_MONTHS", 365: "ONE_YEAR", 400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS", 1827: "FIVE_YEARS",
+    2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
 }  # fmt: skip
 
 _BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"  # plus the checks in _check_bucket_name
@@ -36,6 +38,10 @@ _FUNCTION_NAME = r"^[A-Za-z0-9_-]{1,64}$"
 _REPOSITORY_NAME = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
 _IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 _REGION = r"^[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d$"
+_KMS_KEY_ARN = (
+    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:key/"
+    r"(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
 _STACK_NAME = r"^[A-Za-z][A-Za-z0-9-]{0,120}$"
 
 # Lambda gives 1 vCPU per 1,769 MB, 6 vCPUs at 10,240 MB; timeouts stop at 15 minutes.
@@ -69,6 +75,7 @@ class AppConfig(BaseModel):
     create_bucket: bool
     bucket_versioned: bool
     bucket_access_logs: bool
+    bucket_kms_key_arn: str | None = None  # "" in cdk.json: SSE-S3
 
     table_name: str = Field(pattern=_TABLE_NAME)
     create_table: bool
@@ -82,8 +89,13 @@ class AppConfig(BaseModel):
     batch_function_name: str = Field(pattern=_FUNCTION_NAME)
     batch_memory_mb: MemoryMB
     batch_timeout_s: TimeoutS
+    # Lambda's limits for asynchronous invocations: 0-2 retries, events kept 60 s to 6 h.
+    batch_async_retries: int = Field(ge=0, le=2)
+    batch_async_max_event_age_s: int = Field(ge=60, le=21600)
 
     log_retention_days: int
+    tracing: bool
+    alarm_email: str = Field(pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
     image_source: Literal["asset", "ecr"]
     image_tag: str | None = Field(default=None, pattern=_IMAGE_TAG)  # "" in cdk.json
@@ -108,6 +120,15 @@ class AppConfig(BaseModel):
     def _empty_tag_is_none(cls, tag: object) -> object:
         return None if tag in ("", None) else tag
 
+    @field_validator("bucket_kms_key_arn", mode="before")
+    @classmethod
+    def _check_kms_key_arn(cls, arn: object) -> object:
+        if arn in ("", None):
+            return None
+        if not isinstance(arn, str) or not re.fullmatch(_KMS_KEY_ARN, arn.strip()):
+            raise ValueError("not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias)")
+        return arn.strip()
+
     @field_validator("bucket_name")
     @classmethod
     def _check_bucket_name(cls, name: str) -> str:
@@ -130,6 +151,12 @@ class AppConfig(BaseModel):
             raise ValueError(
                 "github_repository: required when ci_setup is true (owner/name of the repository)"
             )
+        key = re.fullmatch(_KMS_KEY_ARN, self.bucket_kms_key_arn or "")
+        if key and key["region"] != self.region:
+            raise ValueError(
+                f"bucket_kms_key_arn: the key is in {key['region']}, the stacks in {self.region} "
+                "(S3 uses keys of the bucket's region only)"
+            )
         names = [self.clip_function_name, self.search_function_name, self.batch_function_name]
         if len(set(names)) != len(names):
             raise ValueError("clip_function_name, search_function_name, batch_function_name: must differ")
@@ -137,7 +164,15 @@ class AppConfig(BaseModel):
 
     @property
     def log_retention(self) -> logs.RetentionDays:
-        return LOG_RETENTION[self.log_retention_days]
+        from aws_cdk import aws_logs as logs  # the CDK only when building stacks
+
+        retention: logs.RetentionDays = getattr(logs.RetentionDays, LOG_RETENTION[self.log_retention_days])
+        return retention
+
+    @property
+    def images_stack_name(self) -> str:
+        """The stack of the ECR repositories."""
+        return f"{self.stack_name}-Images"
 
     @property
     def clip(self) -> FunctionSettings:
@@ -199,3 +234,47 @@ def read_cdk_json_context(cdk_json: Path) -> dict[str, Any]:
     context = json.loads(cdk_json.read_text())["context"]
     assert isinstance(context, dict)
     return context
+
+
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+# What `python -m stacks.config --print` may print: configuration keys and these derived names.
+DERIVED = ("images_stack_name",)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print validated configuration values, one a line, for shell scripts and the Makefile.
+
+        python -m stacks.config [-c key=value ...] --print region images_stack_name
+
+    The values are cdk.json's context with the `-c` overrides, as `cdk` sees them: one source.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m stacks.config", description=main.__doc__)
+    parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--print", dest="keys", nargs="+", required=True, metavar="KEY")
+    # Other cdk options in CDK_ARGS (say --profile) are not configuration: ignored here.
+    args, _ = parser.parse_known_args(argv)
+    context = read_cdk_json_context(CDK_JSON)
+    for pair in args.context:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            parser.error(f"-c {pair}: expected key=value")
+        context[key] = value
+    try:
+        config = load_config(context)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    for key in args.keys:
+        if key not in AppConfig.model_fields and key not in DERIVED:
+            print(f"{key}: not a configuration key", file=sys.stderr)
+            return 1
+        value = getattr(config, key)
+        print("" if value is None else str(value).lower() if isinstance(value, bool) else value)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,4 +1,5 @@
-"""The search service: bucket, table, the three functions and the grants between them."""
+"""The search service: bucket, table, the three functions, the grants between them, the batch
+failure queue and the monitoring (dashboard, alarms, alarm topic)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,23 @@ from constructs import Construct
 
 from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX
 from stacks.components.container_function import AssetImage, ContainerFunction, RegistryImage
+from stacks.components.failure_queue import FailureQueue
 from stacks.components.frame_bucket import FrameBucket
+from stacks.components.monitoring import Monitored, Monitoring
 from stacks.components.videos_table import VideosTable
 from stacks.config import AppConfig
+from stacks.runtime_env import function_environments
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Files every image needs besides its own folder: the shared runtime package.
 SHARED_RUNTIME = ("clipsearch",)
-# The batch image runs the same model stack as the CLIP image, so it installs the same pins.
-EXTRA_CONTEXT = {"batch": ("lambda_clip/requirements.txt",)}
+# Both model images install the one requirements file of the model stack (torch, transformers).
+EXTRA_CONTEXT = {"clip": ("requirements-model.txt",), "batch": ("requirements-model.txt",)}
 
 
 class FrameSearchStack(Stack):
-    """Exposes `frame_bucket`, `videos_table`, `clip`, `search`, `batch` (ContainerFunctions)."""
+    """Exposes `frame_bucket`, `videos_table`, `clip`, `search`, `batch` (ContainerFunctions),
+    `batch_failures` (FailureQueue) and `monitoring` (Monitoring)."""
 
     def __init__(
         self,
@@ -44,6 +49,7 @@ class FrameSearchStack(Stack):
             versioned=config.bucket_versioned,
             access_logs=config.bucket_access_logs,
             log_retention=retention,
+            kms_key_arn=config.bucket_kms_key_arn,
         )
         self.videos_table = VideosTable(
             self, "VideosTable", table_name=config.table_name, create=config.create_table
@@ -63,34 +69,32 @@ class FrameSearchStack(Stack):
                 include=(f"lambda_{role}", *SHARED_RUNTIME, *EXTRA_CONTEXT.get(role, ())),
             )
 
-        environment = {
-            "BUCKET_NAME": config.bucket_name,
-            "VIDEOS_TABLE": config.table_name,
-            "CLIP_FUNCTION_NAME": config.clip_function_name,
-            "BATCH_FUNCTION_NAME": config.batch_function_name,
-            "POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearch",
-        }
+        # Each function gets only the variables its handler reads (stacks/runtime_env.py).
+        environments = function_environments(config)
 
-        def function(role: str, description: str, **extra: str) -> ContainerFunction:
-            settings = getattr(config, role)
+        def function(role: str, description: str) -> ContainerFunction:
             return ContainerFunction(
                 self,
                 f"{role.capitalize()}Function",
-                settings=settings,
+                settings=getattr(config, role),
                 image=image(role),
-                environment={**environment, **extra, "POWERTOOLS_SERVICE_NAME": settings.function_name},
+                environment=environments[role],
                 log_retention=retention,
                 description=description,
+                tracing=config.tracing,
             )
 
         self.clip = function("clip", "CLIP ViT-B/32: text or frames -> normalised 512-d embeddings")
-        self.search = function(
-            "search",
-            "Text or image query -> top-k video frames from the cache",
-            # Give up on the CLIP call (a 502) before Lambda kills the search (no answer at all).
-            CLIP_READ_TIMEOUT_S=str(max(1, config.search_timeout_s - 5)),
-        )
+        self.search = function("search", "Text or image query -> top-k video frames from the cache")
         self.batch = function("batch", "Embeds a video's frames into embeddings-cache/, resumably")
+        # Re-embedding requests the search queues (async invoke) that still fail after Lambda's
+        # retries land here instead of vanishing; the dashboard and an alarm watch the queue.
+        self.batch_failures = FailureQueue(self, "BatchFailures")
+        self.batch_failures.attach(
+            self.batch.function,
+            retry_attempts=config.batch_async_retries,
+            max_event_age_s=config.batch_async_max_event_age_s,
+        )
 
         # The guide's policies, statement by statement (README: IAM roles, and its deviation table).
         self.frame_bucket.grant_read_cache(self.search.role)
@@ -106,10 +110,36 @@ class FrameSearchStack(Stack):
         # Deviations (README table): search queues re-embedding and tells a missing cache from a denied one.
         self.batch.grant_invoke(self.search.role)
         self.frame_bucket.grant_list(self.search.role, CACHE_PREFIX)
+        # Deviations (README table), only with bucket_kms_key_arn: use the bucket's key.
+        self.frame_bucket.grant_key(self.search.role, write=False)
+        for embedder in (self.clip, self.batch):
+            self.frame_bucket.grant_key(embedder.role, write=True)
+
+        monitored = {
+            role: Monitored(
+                role=role,
+                function=getattr(self, role).function,
+                function_name=getattr(config, role).function_name,
+                timeout_s=getattr(config, role).timeout_s,
+            )
+            for role in ("clip", "search", "batch")
+        }
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            dashboard_name=config.stack_name,
+            functions=list(monitored.values()),
+            search=monitored["search"],
+            failure_queue=self.batch_failures.queue,
+            alarm_email=config.alarm_email,
+        )
 
         outputs = {
             "BucketName": self.frame_bucket.bucket.bucket_name,
             "VideosTableName": self.videos_table.table.table_name,
+            "BatchFailureQueueUrl": self.batch_failures.queue.queue_url,
+            "AlarmTopicArn": self.monitoring.topic.topic_arn,
+            "DashboardName": self.monitoring.dashboard.dashboard_name,
         }
         for role in ("clip", "search", "batch"):
             container: ContainerFunction = getattr(self, role)

@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.aws_ecr_assets import Platform
 from constructs import Construct
 
+from stacks.components.nag import acknowledge_wildcard_resource
 from stacks.config import FunctionSettings
 
 
@@ -61,6 +62,7 @@ class ContainerFunction(Construct):
         environment: dict[str, str],
         log_retention: logs.RetentionDays,
         description: str,
+        tracing: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -95,7 +97,15 @@ class ContainerFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             environment=environment,
+            tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
         )
+        if tracing:
+            # CDK grants the X-Ray write actions on "*": X-Ray has no resource-level permissions.
+            acknowledge_wildcard_resource(
+                self.role,
+                "*",
+                "X-Ray PutTraceSegments/PutTelemetryRecords support no resource ARN (tracing=true only).",
+            )
 
     def grant_invoke(self, role: iam.IRole) -> None:
         """`lambda:InvokeFunction` on this function only (CDK's own grant adds every version too)."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy
+from aws_cdk import CustomResource, Duration, RemovalPolicy, custom_resources
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -47,10 +48,12 @@ class FrameBucket(Construct):
         versioned: bool,
         access_logs: bool,
         log_retention: logs.RetentionDays,
+        kms_key_arn: str | None = None,
         expiry: CacheExpiry = GUIDE_EXPIRY,
     ) -> None:
         super().__init__(scope, construct_id)
         self.expiry = expiry
+        self.kms_key_arn = kms_key_arn
         if create:
             self.bucket = self._create(bucket_name, versioned=versioned, access_logs=access_logs)
         else:
@@ -73,6 +76,12 @@ class FrameBucket(Construct):
                 "AwsSolutions-S1",
                 "This is the access-log bucket; logging it into itself would loop.",
             )
+        frame_secure = dict(secure)
+        if self.kms_key_arn:
+            # SSE-KMS with the configured key; S3 Bucket Keys cut the KMS requests per object.
+            frame_secure["encryption"] = s3.BucketEncryption.KMS
+            frame_secure["encryption_key"] = kms.Key.from_key_arn(self, "Key", self.kms_key_arn)
+            frame_secure["bucket_key_enabled"] = True
         bucket = s3.Bucket(
             self,
             "Bucket",
@@ -81,7 +90,7 @@ class FrameBucket(Construct):
             lifecycle_rules=[_l2_rule(self.expiry)],
             server_access_logs_bucket=log_bucket,
             server_access_logs_prefix="frame-bucket/" if log_bucket else None,
-            **secure,  # type: ignore[arg-type]
+            **frame_secure,  # type: ignore[arg-type]
         )
         if not access_logs:
             acknowledge(
@@ -100,7 +109,7 @@ class FrameBucket(Construct):
             self,
             "LifecycleRuleFunction",
             runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="index.handler",
+            handler="index.on_event",
             code=lambda_.Code.from_asset(str(_HANDLER_DIR)),
             role=role,
             timeout=Duration.minutes(2),
@@ -119,10 +128,38 @@ class FrameBucket(Construct):
                 resources=[self.bucket.bucket_arn],
             )
         )
+        # The provider's framework function answers CloudFormation (on success, on an exception and
+        # on a timeout of our handler): a lost response can never leave the stack waiting.
+        # Its own role instead of CDK's default (AWSLambdaBasicExecutionRole, every log group).
+        framework_role = iam.Role(
+            self,
+            "LifecycleRuleProviderRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Runs the CDK custom resource framework in front of the lifecycle rule function",
+        )
+        framework_logs = logs.LogGroup(
+            self,
+            "LifecycleRuleProviderLogs",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        framework_logs.grant_write(framework_role)
+        provider = custom_resources.Provider(
+            self,
+            "LifecycleRuleProvider",
+            on_event_handler=handler,
+            framework_on_event_role=framework_role,
+            log_group=framework_logs,
+        )
+        acknowledge_wildcard_resource(
+            framework_role,
+            f"{handler.function_arn}:*",
+            "CDK's Provider grants invoking the handler's versions too; it invokes only this function.",
+        )
         self.lifecycle_rule = CustomResource(
             self,
             "CacheExpiryRule",
-            service_token=handler.function_arn,
+            service_token=provider.service_token,
             resource_type="Custom::BucketLifecycleRule",
             properties={
                 "BucketName": self.bucket.bucket_name,
@@ -152,6 +189,16 @@ class FrameBucket(Construct):
             role, ["s3:PutObject", "s3:PutObjectAcl"], CACHE_PREFIX,
             "Writes embeddings of any video under embeddings-cache/ only (the guide's policy).",
         )  # fmt: skip
+
+    def grant_key(self, role: iam.IRole, *, write: bool) -> None:
+        """With an SSE-KMS bucket: decrypt what the role reads, and make data keys if it writes.
+
+        Scoped to the key ARN, no condition; a no-op for SSE-S3.
+        """
+        if not self.kms_key_arn:
+            return
+        actions = ["kms:Decrypt", "kms:GenerateDataKey"] if write else ["kms:Decrypt"]
+        role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[self.kms_key_arn]))
 
     def grant_list(self, role: iam.IRole, prefix: str) -> None:
         """`s3:ListBucket`, only for keys under `prefix` (an `s3:prefix` condition)."""

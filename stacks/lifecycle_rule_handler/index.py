@@ -6,14 +6,14 @@ put our rule in (replacing a rule with the same ID in place), leave every other 
 on stack deletion take only our rule out again.
 
 Properties (all strings, CloudFormation stringifies scalars): BucketName, Rule (the S3 API rule as
-JSON; its ID names it). Runs on the Lambda Python runtime; needs only boto3.
+JSON; its ID names it). Runs on the Lambda Python runtime behind a CDK `custom_resources.Provider`
+(`on_event`); needs only boto3. `put_rule` is also what the local stack applies (local/stack.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import urllib.request
 from typing import Any
 
 import boto3
@@ -100,32 +100,13 @@ def apply_event(s3: Any, event: dict[str, Any]) -> str:
     return new
 
 
-def send_response(event: dict[str, Any], status: str, resource_id: str, reason: str = "") -> None:
-    body = json.dumps(
-        {
-            "Status": status,
-            "Reason": reason[:1000],
-            "PhysicalResourceId": resource_id,
-            "StackId": event["StackId"],
-            "RequestId": event["RequestId"],
-            "LogicalResourceId": event["LogicalResourceId"],
-        }
-    ).encode()
-    url = event["ResponseURL"]
-    if not url.startswith("https://"):
-        raise ValueError(f"refusing to send the response to a non-HTTPS URL: {url[:40]}")
-    request = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": ""})  # noqa: S310
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (checked: https)
-        logger.info("CloudFormation response sent: %s %s", status, response.status)
+def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The onEvent handler of a CDK `custom_resources.Provider`.
 
-
-def handler(event: dict[str, Any], context: Any) -> None:
+    The provider's framework function answers CloudFormation: our return value is the SUCCESS
+    response, an exception the FAILED one (with its message), and a timeout fails too. So a missed
+    response can never leave a stack waiting for an hour.
+    """
     logger.info("%s %s", event.get("RequestType"), json.dumps(event.get("ResourceProperties")))
-    fallback_id = event.get("PhysicalResourceId") or f"failed-{event.get('RequestId', 'create')}"
-    try:
-        resource_id = apply_event(boto3.client("s3"), event)
-    except Exception as error:  # every failure must reach CloudFormation, or the stack hangs
-        logger.exception("lifecycle rule request failed")
-        send_response(event, "FAILED", fallback_id, f"{type(error).__name__}: {error}")
-        return
-    send_response(event, "SUCCESS", resource_id)
+    resource_id = apply_event(boto3.client("s3"), event)
+    return {"PhysicalResourceId": resource_id, "Data": {"RuleId": resource_id.partition("/")[2]}}

@@ -85,6 +85,7 @@ def test_deploy_is_main_only_approved_and_never_concurrent():
 
 def test_ecr_mode_pushes_and_deploys_the_commit_sha():
     (ecr,) = [s for s in steps("deploy") if s.get("if") == "env.DEPLOY_IMAGE_SOURCE == 'ecr'"]
+    assert ecr["run"].splitlines()[0] == "make deploy-images APPROVAL=never"
     assert 'make images IMAGE_TAG="$GITHUB_SHA"' in ecr["run"]
     assert 'make deploy IMAGE_SOURCE=ecr IMAGE_TAG="$GITHUB_SHA" APPROVAL=never' in ecr["run"]
 
@@ -101,3 +102,8 @@ def test_the_workflow_runs_only_makefile_targets_that_exist():
         assert words[1] in targets, command
     # and CI on this repository runs the same test command
     assert "make test" in (ROOT / ".ci/run").read_text()
+
+
+def test_stack_names_come_from_the_configuration_not_the_workflow():
+    """The stack names follow `stack_name` in cdk.json (make deploy-images derives the images stack)."""
+    assert "ClipFrameSearch" not in (ROOT / ".github/workflows/ci.yml").read_text()

@@ -13,6 +13,7 @@ from aws_cdk.assertions import Template
 
 from app import build_app
 from stacks.config import load_config, read_cdk_json_context
+from tests.infra.iam_policy import BUCKET_KMS_KEY_ARN
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT = read_cdk_json_context(ROOT / "cdk.json")
@@ -30,11 +31,20 @@ EXISTING_RESOURCES_ECR = {
 CI_SETUP = {"ci_setup": True, "github_repository": "acme/clip-frame-search", "ci_image_push": True}
 
 
+# The options, on at once: X-Ray tracing, alarm e-mails, an SSE-KMS bucket.
+OPTIONS: dict[str, Any] = {
+    "tracing": True,
+    "alarm_email": "ops@example.com",
+    "bucket_kms_key_arn": BUCKET_KMS_KEY_ARN,
+}
+
+
 @dataclass
 class Synthesized:
     images: Template
     service: Template
     outdir: Path
+    context: dict[str, Any]
     ci_setup: Template | None = None
 
     @property
@@ -52,7 +62,7 @@ def synthesize(outdir: Path, **overrides: Any) -> Synthesized:
     app.synth()  # raises if cdk-nag reports an unacknowledged finding
     ci_stack = app.node.try_find_child(f"{service.stack_name}-CiSetup")
     ci_setup = Template.from_stack(ci_stack) if isinstance(ci_stack, Stack) else None
-    return Synthesized(Template.from_stack(images), Template.from_stack(service), outdir, ci_setup)
+    return Synthesized(Template.from_stack(images), Template.from_stack(service), outdir, context, ci_setup)
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +80,11 @@ def ci_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(tmp_path_factory.mktemp("cdk-ci"), **CI_SETUP)
 
 
-@pytest.fixture(scope="session", params=["default", "existing", "ci"])
+@pytest.fixture(scope="session")
+def options_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(tmp_path_factory.mktemp("cdk-options"), **OPTIONS)
+
+
+@pytest.fixture(scope="session", params=["default", "existing", "ci", "options"])
 def any_app(request: pytest.FixtureRequest) -> Synthesized:
     return request.getfixturevalue(f"{request.param}_app")

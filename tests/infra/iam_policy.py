@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 from aws_cdk.assertions import Template
 
 ROLES = ("clip", "search", "batch")
+# The SSE-KMS key of the options variant (tests/infra/conftest.py OPTIONS).
+BUCKET_KMS_KEY_ARN = "arn:aws:kms:ap-southeast-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,12 @@ GUIDE: dict[str, set[Statement]] = {
 GUIDE["batch"] = set(GUIDE["clip"])
 
 
-def readme_deviations(readme: Path) -> dict[str, set[Statement]]:
-    """Rows of the README's deviation table: | role | `actions` | `resource` | condition | why |."""
+def readme_deviations(readme: Path, config: Mapping[str, Any]) -> dict[str, set[Statement]]:
+    """Rows of the README's deviation table: | role | `actions` | `resource` | condition | why |.
+
+    The role cell names one or more roles (`clip, batch`), optionally followed by "if `key`": the row
+    applies only when that configuration value is set (true or non-empty).
+    """
     text = readme.read_text()
     section = text.split("### Deviations from the guide's policies", 1)[1].split("\n#", 1)[0]
     deviations: dict[str, set[Statement]] = {role: set() for role in ROLES}
@@ -55,12 +62,16 @@ def readme_deviations(readme: Path) -> dict[str, set[Statement]]:
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) != 5 or cells[0] in ("Role", "") or set(cells[0]) <= {"-"}:
             continue
-        role, actions, resource, condition, why = cells
+        roles, actions, resource, condition, why = cells
         assert why, f"deviation without a reason: {line}"
+        roles, _, when = roles.partition(" if ")
+        if when and not config[when.strip("`")]:
+            continue
         statement = Statement(
             frozenset(re.findall(r"`([^`]+)`", actions)), resource.strip("`"), condition.strip("`")
         )
-        deviations[role].add(statement)
+        for role in roles.split(","):
+            deviations[role.strip()].add(statement)
     return deviations
 
 
@@ -74,11 +85,14 @@ class RoleReader:
                 self.symbols[f"${{{logical_id}.Arn}}"] = "<bucket>"
             elif kind == "AWS::DynamoDB::Table":
                 self.symbols[f"${{{logical_id}.Arn}}"] = "<videos table>"
+            elif kind == "AWS::SQS::Queue":
+                self.symbols[f"${{{logical_id}.Arn}}"] = "<batch failure queue>"
         for role in ROLES:
             function = self.function_id(role)
             self.symbols[f"${{{function}.Arn}}"] = f"<{role} function>"
         # Imported bucket and table: ARNs built from names.
         self.symbols["arn:aws:s3:::totgo1"] = "<bucket>"
+        self.symbols[BUCKET_KMS_KEY_ARN] = "<bucket key>"
         self.symbols["arn:aws:dynamodb:ap-southeast-1:${AWS::AccountId}:table/videos"] = "<videos table>"
 
     def function_id(self, role: str) -> str:

@@ -103,3 +103,51 @@ def test_the_batch_image_is_the_clip_image_with_another_handler():
         return [line for line in lines[3:] if not re.match(r"COPY lambda_\w+/app\.py ", line)]
 
     assert without_handler("lambda_batch/Dockerfile") == without_handler("lambda_clip/Dockerfile")
+
+
+def copy_sources(dockerfile: Path) -> set[str]:
+    return {
+        source
+        for keyword, argument in dockerfile_instructions(dockerfile)
+        if keyword == "COPY"
+        for source in shlex.split(argument)[:-1]
+    }
+
+
+def ignore_file_includes(path: Path) -> tuple[list[str], set[str]]:
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return lines, {line[1:] for line in lines if line.startswith("!")}
+
+
+def covered(source: str, includes: set[str]) -> bool:
+    return any(source == include or source.startswith(include) for include in includes if include)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.parent.name)
+def test_each_build_context_sends_only_what_its_dockerfile_copies(dockerfile: Path):
+    """BuildKit reads lambda_x/Dockerfile.dockerignore for `docker build -f lambda_x/Dockerfile .`."""
+    lines, includes = ignore_file_includes(dockerfile.with_name("Dockerfile.dockerignore"))
+    assert lines[0] == "*"  # everything out, then only what the image copies back in
+    sources = copy_sources(dockerfile)
+    assert all(covered(source, includes) for source in sources), sources
+    unused = {include for include in includes if not any(covered(s, {include}) for s in sources)}
+    assert not unused, f"{dockerfile}: sends {unused} that it never copies"
+    other_functions = {path.parent.name for path in DOCKERFILES} - {dockerfile.parent.name}
+    assert not any(include.split("/")[0] in other_functions for include in includes)
+
+
+def test_the_root_dockerignore_is_the_union_for_the_legacy_builder():
+    _, root_includes = ignore_file_includes(ROOT / ".dockerignore")
+    union = set().union(
+        *(ignore_file_includes(d.with_name("Dockerfile.dockerignore"))[1] for d in DOCKERFILES)
+    )
+    assert root_includes == union
+
+
+def test_the_model_images_share_one_requirements_file():
+    for role in ("clip", "batch"):
+        assert "requirements-model.txt" in copy_sources(ROOT / f"lambda_{role}" / "Dockerfile")
+    assert not (ROOT / "lambda_clip" / "requirements.txt").exists()
+    assert not (ROOT / "lambda_batch" / "requirements.txt").exists()
+    # the test environment installs the same pins
+    assert "-r requirements-model.txt" in (ROOT / "requirements-dev.txt").read_text().splitlines()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from stacks.config import ConfigError, load_config
-from tests.infra.conftest import CDK_CONTEXT
+from stacks.config import AppConfig, ConfigError, load_config
+from tests.infra.conftest import CDK_CONTEXT, ROOT
 
 
 def config_with(**overrides: Any):
@@ -39,6 +40,17 @@ def test_command_line_strings_are_coerced():
         ({"batch_timeout_s": 901}, "batch_timeout_s: Input should be less than or equal to 900"),
         ({"clip_timeout_s": "soon"}, "clip_timeout_s: Input should be a valid integer"),
         ({"create_bucket": "maybe"}, "create_bucket: Input should be a valid boolean"),
+        ({"tracing": "sometimes"}, "tracing: Input should be a valid boolean"),
+        ({"alarm_email": "ops at example"}, "alarm_email: String should match pattern"),
+        ({"bucket_kms_key_arn": "alias/aws/s3"}, "bucket_kms_key_arn: Value error, not a KMS key ARN"),
+        (
+            {"bucket_kms_key_arn": "arn:aws:kms:ap-southeast-1:111122223333:alias/videos"},
+            "bucket_kms_key_arn: Value error, not a KMS key ARN",
+        ),
+        (
+            {"bucket_kms_key_arn": "arn:aws:kms:us-east-1:111122223333:key/mrk-" + "0" * 32},
+            "bucket_kms_key_arn: the key is in us-east-1, the stacks in ap-southeast-1",
+        ),
         ({"bucket_name": "Totgo_1"}, "bucket_name: String should match pattern"),
         ({"bucket_name": "a..b"}, "bucket_name: Value error, not a valid S3 bucket name"),
         ({"bucket_name": "192.168.1.1"}, "bucket_name: Value error, not a valid S3 bucket name"),
@@ -67,6 +79,12 @@ def test_invalid_values_fail_naming_the_key(overrides, message):
     assert message in str(error.value)
 
 
+def test_a_kms_key_arn_is_accepted_and_empty_means_sse_s3():
+    arn = "arn:aws:kms:ap-southeast-1:111122223333:key/mrk-" + "a" * 32
+    assert config_with(bucket_kms_key_arn=arn).bucket_kms_key_arn == arn
+    assert config_with(bucket_kms_key_arn="").bucket_kms_key_arn is None
+
+
 def test_an_all_digit_bucket_name_is_valid():
     assert config_with(bucket_name="123456").bucket_name == "123456"
 
@@ -88,3 +106,10 @@ def test_every_error_is_reported_at_once():
         config_with(clip_memory_mb=1, search_timeout_s=0)
     assert "clip_memory_mb" in str(error.value)
     assert "search_timeout_s" in str(error.value)
+
+
+def test_every_configuration_key_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    table_cells = set(re.findall(r"^\| `(\w+)`(?: / `(\w+)`)?", readme, re.M))
+    documented = {key for pair in table_cells for key in pair if key}
+    assert set(AppConfig.model_fields) <= documented, set(AppConfig.model_fields) - documented

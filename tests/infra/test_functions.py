@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import CDK_CONTEXT, Synthesized
+from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized
 
 FUNCTIONS = {
     "clip": ("clip-inference", "lambda-clip-inference"),
@@ -33,20 +33,46 @@ def test_function_sizing_and_architecture_come_from_config(any_app, role):
     assert properties["Role"]["Fn::GetAtt"][0].startswith(f"{role.capitalize()}FunctionRole")
 
 
-@pytest.mark.parametrize("role", FUNCTIONS)
-def test_environment_names_bucket_table_and_functions(any_app, role):
-    name, _ = FUNCTIONS[role]
-    variables = function_properties(any_app, name)["Environment"]["Variables"]
-    if role == "search":
-        assert variables.pop("CLIP_READ_TIMEOUT_S") == str(CDK_CONTEXT["search_timeout_s"] - 5)
-    assert variables == {
+POWERTOOLS = {"POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearch", "POWERTOOLS_TRACE_DISABLED": "true"}
+# Exactly what each handler reads (MODEL_DIR comes from the image, limits have handler defaults).
+ENVIRONMENTS = {
+    "clip": {"BUCKET_NAME": "totgo1", "POWERTOOLS_SERVICE_NAME": "clip-inference", **POWERTOOLS},
+    "search": {
         "BUCKET_NAME": "totgo1",
         "VIDEOS_TABLE": "videos",
         "CLIP_FUNCTION_NAME": "clip-inference",
         "BATCH_FUNCTION_NAME": "clip-batch-embed",
-        "POWERTOOLS_SERVICE_NAME": name,
-        "POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearch",
-    }
+        "CLIP_READ_TIMEOUT_S": str(CDK_CONTEXT["search_timeout_s"] - 5),
+        "MAX_CACHED_VECTORS": "426179",  # 2048 MB: floor((2048 - 300) * 2**20 / (512 * 4 * 2.1))
+        "POWERTOOLS_SERVICE_NAME": "clip-search",
+        **POWERTOOLS,
+    },
+    "batch": {"BUCKET_NAME": "totgo1", "POWERTOOLS_SERVICE_NAME": "clip-batch-embed", **POWERTOOLS},
+}
+
+
+@pytest.mark.parametrize("role", FUNCTIONS)
+def test_each_function_gets_exactly_the_variables_it_reads(any_app, role):
+    name, _ = FUNCTIONS[role]
+    variables = function_properties(any_app, name)["Environment"]["Variables"]
+    expected = dict(ENVIRONMENTS[role])
+    if any_app.context["tracing"]:
+        del expected["POWERTOOLS_TRACE_DISABLED"]
+        expected["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] = "false"
+    assert variables == expected
+
+
+@pytest.mark.parametrize("role", FUNCTIONS)
+def test_tracing_is_active_only_when_configured(default_app, options_app, role):
+    name, _ = FUNCTIONS[role]
+    assert "TracingConfig" not in function_properties(default_app, name)
+    assert function_properties(options_app, name)["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_model_dir_comes_from_the_model_images():
+    for role in ("clip", "batch"):
+        dockerfile = (ROOT / f"lambda_{role}" / "Dockerfile").read_text()
+        assert "ENV MODEL_DIR=/opt/model" in dockerfile, role
 
 
 @pytest.mark.parametrize("role", FUNCTIONS)
@@ -80,7 +106,7 @@ def test_asset_build_context_holds_only_what_the_images_copy(default_app):
         role = dockerfile.split("/")[0]
         top_level = {path.name for path in context.iterdir()}
         allowed = {role, "clipsearch", ".dockerignore"} | (
-            {"lambda_clip"} if role == "lambda_batch" else set()
+            {"requirements-model.txt"} if role in ("lambda_clip", "lambda_batch") else set()
         )
         assert top_level <= allowed, f"{dockerfile}: context also holds {top_level - allowed}"
         assert not (context / "tests").exists()
@@ -108,6 +134,9 @@ def test_service_outputs(any_app):
     expected = {
         "BucketName",
         "VideosTableName",
+        "BatchFailureQueueUrl",
+        "AlarmTopicArn",
+        "DashboardName",
         *(f"{role.capitalize()}Function{kind}" for role in FUNCTIONS for kind in ("Name", "Arn")),
     }
     assert set(outputs) == expected

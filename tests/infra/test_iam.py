@@ -6,22 +6,36 @@ import json
 
 import pytest
 
-from tests.infra.conftest import ROOT, Synthesized
-from tests.infra.iam_policy import GUIDE, ROLES, RoleReader, Statement, readme_deviations
+from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized, synthesize
+from tests.infra.iam_policy import (
+    BUCKET_KMS_KEY_ARN,
+    GUIDE,
+    ROLES,
+    RoleReader,
+    Statement,
+    readme_deviations,
+)
 
-DEVIATIONS = readme_deviations(ROOT / "README.md")
 
-
-def expected(role: str) -> set[Statement]:
-    return GUIDE[role] | DEVIATIONS[role]
+def expected(role: str, context: dict[str, object] = CDK_CONTEXT) -> set[Statement]:
+    return GUIDE[role] | readme_deviations(ROOT / "README.md", context)[role]
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_has_exactly_the_guides_statements_and_listed_deviations(any_app: Synthesized, role):
     actual = RoleReader(any_app.service).statements(role)
-    unlisted = "\n  ".join(map(str, actual - expected(role)))
-    missing = "\n  ".join(map(str, expected(role) - actual))
-    assert actual == expected(role), f"\nnot in guide or README:\n  {unlisted}\nmissing:\n  {missing}"
+    wanted = expected(role, any_app.context)
+    unlisted = "\n  ".join(map(str, actual - wanted))
+    missing = "\n  ".join(map(str, wanted - actual))
+    assert actual == wanted, f"\nnot in guide or README:\n  {unlisted}\nmissing:\n  {missing}"
+
+
+def test_rows_for_an_option_apply_only_with_it():
+    traced = {**CDK_CONTEXT, "tracing": True}
+    xray = Statement(frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"}), "*")
+    for role in ROLES:
+        assert xray in expected(role, traced)
+        assert xray not in expected(role)
 
 
 def test_an_unlisted_permission_would_fail(default_app):
@@ -55,3 +69,13 @@ def test_no_account_id_or_placeholder_is_hard_coded(any_app: Synthesized):
 def test_search_invokes_the_real_clip_function_not_the_guides_misnamed_one(default_app):
     text = json.dumps(default_app.service.to_json())
     assert "function:lambda-clip-inference" not in text
+
+
+def test_an_existing_sse_kms_bucket_gets_exactly_the_listed_key_statements(tmp_path):
+    # The pipeline's own bucket, encrypted with its key: the usual case for bucket_kms_key_arn.
+    app = synthesize(tmp_path, create_bucket=False, bucket_kms_key_arn=BUCKET_KMS_KEY_ARN)
+    reader = RoleReader(app.service)
+    for role in ROLES:
+        assert reader.statements(role) == expected(role, app.context), role
+    key_statements = {s for s in reader.statements("clip") if s.resource == "<bucket key>"}
+    assert key_statements == {Statement(frozenset({"kms:Decrypt", "kms:GenerateDataKey"}), "<bucket key>")}

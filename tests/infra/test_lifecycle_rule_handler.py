@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from stacks.cache_expiry import CacheExpiry
@@ -139,45 +141,41 @@ def test_delete_when_the_bucket_is_gone_succeeds(s3):
     index.apply_event(s3, event("Delete", PhysicalResourceId="totgo1/embeddings-cache-7d"))
 
 
-class FakeCloudFormation:
-    """Collects what the handler PUTs to the pre-signed response URL."""
-
-    def __init__(self) -> None:
-        self.responses: list[dict[str, Any]] = []
-
-    def __call__(self, event: dict[str, Any], status: str, resource_id: str, reason: str = "") -> None:
-        self.responses.append({"Status": status, "PhysicalResourceId": resource_id, "Reason": reason})
+# The physical ID CDK's provider framework gives a Create that failed; it never forwards the
+# rollback Delete of such a resource to our handler, and that Delete would touch nothing anyway.
+FRAMEWORK_FAILED_CREATE_ID = "AWSCDK::CustomResourceProviderFramework::MISSING_PHYSICAL_ID"
 
 
-def test_handler_reports_success_and_failure_to_cloudformation(s3, monkeypatch):
-    cloudformation = FakeCloudFormation()
-    monkeypatch.setattr(index, "send_response", cloudformation)
+def test_on_event_returns_the_resource_and_raises_on_failure(s3, monkeypatch):
+    # The provider framework turns the return value into SUCCESS and an exception into FAILED.
     monkeypatch.setattr("stacks.lifecycle_rule_handler.index.boto3.client", lambda service: s3)
-    base = {"StackId": "stack", "RequestId": "r1", "LogicalResourceId": "Rule", "ResponseURL": "https://x"}
 
-    index.handler({**event("Create"), **base}, None)
+    created = index.on_event(event("Create"), None)
     missing_bucket = {
         **event("Create"),
-        **base,
         "ResourceProperties": {"BucketName": "nope", "Rule": json.dumps(OURS)},
     }
-    index.handler(missing_bucket, None)
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        index.on_event(missing_bucket, None)
 
-    assert cloudformation.responses[0] == {
-        "Status": "SUCCESS",
+    assert created == {
         "PhysicalResourceId": "totgo1/embeddings-cache-7d",
-        "Reason": "",
+        "Data": {"RuleId": "embeddings-cache-7d"},
     }
-    failure = cloudformation.responses[1]
-    assert failure["Status"] == "FAILED"
-    assert "NoSuchBucket" in failure["Reason"]
-    assert failure["PhysicalResourceId"] == "failed-r1"  # so the rollback Delete touches nothing
+    assert ids(s3) == ["embeddings-cache-7d"]
 
 
-def test_response_url_must_be_https():
-    with pytest.raises(ValueError, match="non-HTTPS"):
-        index.send_response(
-            {"ResponseURL": "file:///etc/passwd", "StackId": "s", "RequestId": "r", "LogicalResourceId": "l"},
-            "SUCCESS",
-            "id",
-        )
+def test_delete_of_a_create_the_framework_saw_fail_touches_nothing(s3, monkeypatch):
+    monkeypatch.setattr("stacks.lifecycle_rule_handler.index.boto3.client", lambda service: s3)
+    s3.put_bucket_lifecycle_configuration(Bucket=BUCKET, LifecycleConfiguration={"Rules": [UPLOADS_RULE]})
+    deleted = index.on_event(event("Delete", PhysicalResourceId=FRAMEWORK_FAILED_CREATE_ID), None)
+    assert deleted["PhysicalResourceId"] == FRAMEWORK_FAILED_CREATE_ID
+    assert ids(s3) == ["uploads-to-glacier"]
+
+
+def test_the_handler_never_answers_cloudformation_itself():
+    """Responses are the provider framework's job: no response URL, no HTTP client here."""
+    source = Path(index.__file__).read_text()
+    assert "ResponseURL" not in source
+    assert "urllib" not in source
+    assert not hasattr(index, "handler")

@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk.assertions import Match
 
 from tests.infra.conftest import Synthesized
+from tests.infra.iam_policy import BUCKET_KMS_KEY_ARN
 
 CACHE_RULE_L1 = {
     "Id": "embeddings-cache-7d",
@@ -54,6 +55,19 @@ def test_created_bucket_is_private_encrypted_versioned_and_retained(default_app)
     assert properties["LoggingConfiguration"]["LogFilePrefix"] == "frame-bucket/"
     assert bucket["DeletionPolicy"] == "Retain"
     assert bucket["UpdateReplacePolicy"] == "Retain"
+
+
+def test_with_a_kms_key_the_created_bucket_uses_sse_kms_with_a_bucket_key(options_app):
+    encryption = frame_bucket(options_app)["Properties"]["BucketEncryption"]
+    assert encryption["ServerSideEncryptionConfiguration"] == [
+        {
+            "BucketKeyEnabled": True,
+            "ServerSideEncryptionByDefault": {
+                "KMSMasterKeyID": BUCKET_KMS_KEY_ARN,
+                "SSEAlgorithm": "aws:kms",
+            },
+        }
+    ]
 
 
 def test_created_bucket_refuses_plain_http(default_app):
@@ -106,8 +120,43 @@ def test_lifecycle_merge_function_may_only_touch_that_buckets_lifecycle(existing
         },
     )
     existing_app.service.has_resource_properties(
-        "AWS::Lambda::Function", {"Handler": "index.handler", "Runtime": "python3.14"}
+        "AWS::Lambda::Function", {"Handler": "index.on_event", "Runtime": "python3.14"}
     )
+
+
+def test_the_rule_goes_through_cdks_provider_framework(existing_app):
+    """CloudFormation talks to the framework function, which always answers (success, error, timeout)."""
+    resources = existing_app.service.to_json()["Resources"]
+    (rule,) = existing_app.service.find_resources("Custom::BucketLifecycleRule").values()
+    framework_id = rule["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+    framework = resources[framework_id]["Properties"]
+    assert framework["Handler"] == "framework.onEvent"
+    handler_id = framework["Environment"]["Variables"]["USER_ON_EVENT_FUNCTION_ARN"]["Fn::GetAtt"][0]
+    assert resources[handler_id]["Properties"]["Handler"] == "index.on_event"
+    # Its own role: no managed policy, logs to its own group, invokes only our handler.
+    role_id = framework["Role"]["Fn::GetAtt"][0]
+    assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
+    (policy,) = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
+    ]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    log_group = framework["LoggingConfig"]["LogGroup"]["Ref"]
+    handler_arn = {"Fn::GetAtt": [handler_id, "Arn"]}
+    assert statements == [
+        {
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [log_group, "Arn"]},
+        },
+        {
+            "Action": "lambda:InvokeFunction",
+            "Effect": "Allow",
+            "Resource": [handler_arn, {"Fn::Join": ["", [handler_arn, ":*"]]}],
+        },
+        {"Action": "lambda:GetFunction", "Effect": "Allow", "Resource": handler_arn},
+    ]
 
 
 def test_the_rule_is_the_same_in_both_modes():

@@ -1,0 +1,68 @@
+"""What each function's environment holds, and the values the stack derives for it (no CDK import).
+
+Each function gets only the variables its handler reads; `MODEL_DIR` comes from the image
+(Dockerfile `ENV`), limits the handlers default themselves are not set here.
+"""
+
+from __future__ import annotations
+
+import math
+
+from stacks.config import AppConfig
+
+# The CloudWatch namespace of the handlers' EMF metrics (Powertools), and of the dashboard.
+METRICS_NAMESPACE = "ClipFrameSearch"
+
+# Memory of the search function that is not vector cache: the Python runtime, numpy, boto3, Powertools.
+RUNTIME_BASELINE_MB = 300
+# CLIP ViT-B/32 embedding dimension, float32 in the cache.
+EMBEDDING_DIM = 512
+FLOAT32_BYTES = 4
+# Loading and stacking hold about 2.1x the float32 size of the cached vectors at the peak
+# (measured; bench/bench_search.py re-measures it).
+PEAK_FACTOR = 2.1
+# The search gives up on the CLIP call this long before its own timeout (a 502, not silence).
+CLIP_CALL_MARGIN_S = 5
+
+
+def max_cached_vectors(memory_mb: int) -> int:
+    """How many vectors the search function may keep in memory (`MAX_CACHED_VECTORS`)."""
+    usable = max(0, memory_mb - RUNTIME_BASELINE_MB) * 2**20
+    return max(1, math.floor(usable / (EMBEDDING_DIM * FLOAT32_BYTES * PEAK_FACTOR)))
+
+
+def clip_read_timeout_s(search_timeout_s: int) -> int:
+    """`CLIP_READ_TIMEOUT_S`: give up on the CLIP call before Lambda ends the search."""
+    return max(1, search_timeout_s - CLIP_CALL_MARGIN_S)
+
+
+def tracing_variables(tracing: bool) -> dict[str, str]:
+    """Powertools Tracer: off unless X-Ray tracing is on; then it never puts responses in traces."""
+    if tracing:
+        return {"POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false"}
+    return {"POWERTOOLS_TRACE_DISABLED": "true"}
+
+
+def function_environments(config: AppConfig) -> dict[str, dict[str, str]]:
+    """Role (`clip`, `search`, `batch`) -> the exact environment of that function."""
+
+    def powertools(function_name: str) -> dict[str, str]:
+        return {
+            "POWERTOOLS_SERVICE_NAME": function_name,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            **tracing_variables(config.tracing),
+        }
+
+    return {
+        "clip": {"BUCKET_NAME": config.bucket_name, **powertools(config.clip_function_name)},
+        "search": {
+            "BUCKET_NAME": config.bucket_name,
+            "VIDEOS_TABLE": config.table_name,
+            "CLIP_FUNCTION_NAME": config.clip_function_name,
+            "BATCH_FUNCTION_NAME": config.batch_function_name,
+            "CLIP_READ_TIMEOUT_S": str(clip_read_timeout_s(config.search_timeout_s)),
+            "MAX_CACHED_VECTORS": str(max_cached_vectors(config.search_memory_mb)),
+            **powertools(config.search_function_name),
+        },
+        "batch": {"BUCKET_NAME": config.bucket_name, **powertools(config.batch_function_name)},
+    }

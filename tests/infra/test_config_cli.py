@@ -1,0 +1,38 @@
+"""`python -m stacks.config --print`: validated values for the shell (scripts/push-images.sh, make)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from stacks.config import main
+from tests.infra.conftest import ROOT
+
+
+def test_prints_values_one_a_line(capsys):
+    assert main(["--print", "region", "images_stack_name", "tracing", "image_tag"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["ap-southeast-1", "ClipFrameSearch-Images", "false", ""]
+
+
+def test_applies_overrides_like_cdk_and_ignores_other_cdk_options(capsys):
+    assert main(["-c", "stack_name=Frames", "--profile", "dev", "--print", "images_stack_name"]) == 0
+    assert capsys.readouterr().out == "Frames-Images\n"
+
+
+def test_an_invalid_value_or_unknown_key_fails_naming_it(capsys):
+    assert main(["-c", "region=moon", "--print", "region"]) == 1
+    assert "region: String should match pattern" in capsys.readouterr().err
+    assert main(["--print", "regoin"]) == 1
+    assert "regoin: not a configuration key" in capsys.readouterr().err
+
+
+def test_runs_as_a_module_without_loading_the_cdk():
+    check = "import sys; assert 'aws_cdk' not in sys.modules"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import stacks.config; {check}"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "stacks.config", "--print", "region"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.stdout == "ap-southeast-1\n"

@@ -1,0 +1,59 @@
+"""The values the stack derives for the functions' environments (stacks/runtime_env.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from stacks import runtime_env
+from stacks.config import load_config
+from stacks.runtime_env import clip_read_timeout_s, function_environments, max_cached_vectors
+from tests.infra.conftest import CDK_CONTEXT, ROOT
+
+
+def test_max_cached_vectors_formula():
+    # (memory - 300 MB baseline) over 512 float32 dims times the 2.1 peak factor
+    assert max_cached_vectors(2048) == (2048 - 300) * 2**20 * 10 // (512 * 4 * 21)
+    assert max_cached_vectors(2048) == 426_179
+    assert max_cached_vectors(10240) == 9940 * 2**20 * 10 // (512 * 4 * 21)
+
+
+def test_max_cached_vectors_grows_with_memory_and_never_reaches_zero():
+    sizes = [max_cached_vectors(mb) for mb in (128, 300, 512, 1024, 2048, 4096, 10240)]
+    assert sizes[:2] == [1, 1]  # below the runtime baseline: one vector, never 0 (no cache at all)
+    assert sizes == sorted(sizes)
+    assert len(set(sizes[1:])) == len(sizes) - 1
+
+
+@pytest.mark.parametrize("constant", ["RUNTIME_BASELINE_MB", "EMBEDDING_DIM", "PEAK_FACTOR"])
+def test_sizing_constants_are_defined_once(constant):
+    hits = [
+        path
+        for path in (ROOT / "stacks").rglob("*.py")
+        if re.search(rf"^{constant} = ", path.read_text(), re.M)
+    ]
+    assert hits == [ROOT / "stacks" / "runtime_env.py"]
+    assert getattr(runtime_env, constant)
+
+
+def test_clip_read_timeout_leaves_the_search_time_to_answer():
+    assert clip_read_timeout_s(60) == 55
+    assert clip_read_timeout_s(3) == 1
+
+
+def test_search_memory_sets_max_cached_vectors():
+    config = load_config({**CDK_CONTEXT, "search_memory_mb": 4096})
+    assert function_environments(config)["search"]["MAX_CACHED_VECTORS"] == str(max_cached_vectors(4096))
+
+
+def test_the_metrics_namespace_is_written_once():
+    literal = '"ClipFrameSearch"'
+    owners = [path for path in (ROOT / "stacks").rglob("*.py") if literal in path.read_text()]
+    assert owners == [ROOT / "stacks" / "runtime_env.py"]
+
+
+def test_readme_states_the_default_cache_bound():
+    readme = (ROOT / "README.md").read_text()
+    default = max_cached_vectors(CDK_CONTEXT["search_memory_mb"])
+    assert f"{default:,}" in readme

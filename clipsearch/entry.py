@@ -9,7 +9,6 @@ Metrics (namespace from POWERTOOLS_METRICS_NAMESPACE, dimension `service`): `Req
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,11 +19,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from clipsearch.errors import RequestError
 from clipsearch.events import error_response
 
-DEFAULT_NAMESPACE = "ClipFrameSearch"  # the stack sets POWERTOOLS_METRICS_NAMESPACE to the same
-
 logger = Logger()
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE))
-tracer = Tracer()
+metrics = Metrics()  # namespace and service from the environment the stack sets
+tracer = Tracer()  # off unless the stack's `tracing` key turns it on
 
 Handler = Callable[[Any, Any], dict[str, Any]]
 

@@ -8,7 +8,7 @@ from typing import Any
 from clipsearch.errors import bad_request
 from clipsearch.layout import is_valid_id
 
-FIELDS = ("video_id", "frames", "force")
+FIELDS = ("video_id", "frames", "frame_range", "force")
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,11 @@ class VideoRequest:
     video_id: str
     frames: list[Any] | None  # None: every frame under frames/{video_id}/
     force: bool
+    frame_range: tuple[str, str] | None = None  # a chunk: the frames whose ids are in [first, last]
+
+    @property
+    def whole_video(self) -> bool:
+        return self.frames is None and self.frame_range is None
 
 
 def parse_video_request(request: Any) -> VideoRequest:
@@ -35,12 +40,26 @@ def parse_video_request(request: Any) -> VideoRequest:
     force = request.get("force", False)
     if not isinstance(force, bool):
         raise bad_request(f"force must be true or false, got {force!r}")
-    return VideoRequest(video_id, frames, force)
+    frame_range = request.get("frame_range")
+    if frame_range is not None:
+        if (
+            frames is not None
+            or not isinstance(frame_range, list)
+            or len(frame_range) != 2
+            or not all(isinstance(frame_id, str) and is_valid_id(frame_id) for frame_id in frame_range)
+            or frame_range[0] > frame_range[1]
+        ):
+            raise bad_request(
+                'frame_range must be ["first_frame_id", "last_frame_id"] (in order), without frames'
+            )
+        frame_range = (frame_range[0], frame_range[1])
+    return VideoRequest(video_id, frames, force, frame_range)
 
 
 @dataclass
 class VideoResult:
-    """`failed`: frames that could not be done now (S3 failed or denied): the video is unfinished
+    """`status`: `complete`, `split` (queued as `chunks` chunk messages) or `partial` (unfinished).
+    `failed`: frames that could not be done now (S3 failed or denied): the video is unfinished
     and is retried. `rejected`: frames that can never be embedded as they are (recorded in the
     packed object, not retried until they change). `ignored`: files that are not frames."""
 
@@ -55,11 +74,14 @@ class VideoResult:
     remaining: list[str] = field(default_factory=list)
     packed_key: str | None = None
     packed_frames: int = 0
+    chunks: int = 0  # a long video: queued as this many chunks instead of embedded here
     seconds: float = 0.0
 
     @property
     def status(self) -> str:
-        return "partial" if self.failed or self.remaining else "complete"
+        if self.failed or self.remaining:
+            return "partial"
+        return "split" if self.chunks else "complete"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,5 +97,6 @@ class VideoResult:
             "remaining": self.remaining,
             "packed_key": self.packed_key,
             "packed_frames": self.packed_frames,
+            "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
         }

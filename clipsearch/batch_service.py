@@ -36,6 +36,7 @@ from clipsearch.layout import (
 )
 from clipsearch.settings import positive_ints, required
 from clipsearch.vectors import Vector
+from clipsearch.work_queue import WorkItem, WorkQueue
 
 PACK_ATTEMPTS = 5  # conditional writes lost to other runs before this run gives up (and is retried)
 
@@ -43,6 +44,9 @@ PACK_ATTEMPTS = 5  # conditional writes lost to other runs before this run gives
 @dataclass(frozen=True, kw_only=True)
 class BatchSettings:
     bucket: str
+    table: str  # the videos table (the sweep reads it)
+    work_queue_url: str
+    chunk_frames: int = 10_000  # more frames to embed than this: split into chunks (the stack sets it)
     batch_size: int = 32  # images per model call
     prefetch: int = 64  # images read and decoded ahead of the model
     s3_concurrency: int = 16
@@ -60,10 +64,15 @@ class BatchSettings:
                 "s3_concurrency": "S3_CONCURRENCY",
                 "max_image_bytes": "MAX_IMAGE_BYTES",
                 "max_image_pixels": "MAX_IMAGE_PIXELS",
+                "chunk_frames": "CHUNK_FRAMES",
             },
         )
-        bucket = required(env, "BUCKET_NAME", "the bucket holding frames/ and embeddings-cache/")
-        return cls(bucket=bucket, **limits)
+        return cls(
+            bucket=required(env, "BUCKET_NAME", "the bucket holding frames/ and embeddings-cache/"),
+            table=required(env, "VIDEOS_TABLE", "the videos table"),
+            work_queue_url=required(env, "WORK_QUEUE_URL", "the work queue (chunks of long videos go there)"),
+            **limits,
+        )
 
 
 @dataclass(frozen=True)
@@ -99,11 +108,13 @@ class BatchService:
         *,
         settings: BatchSettings,
         s3: Any,
+        queue: WorkQueue,
         embedder: Callable[[], Embedder],
         log: Callable[[str, dict[str, Any]], None] = lambda message, extra: None,
     ) -> None:
         self.settings = settings
         self.s3 = s3
+        self.queue = queue
         self.embedder = embedder
         self.log = log
         self.cache = CacheStore(s3, settings.bucket)
@@ -140,6 +151,10 @@ class BatchService:
         ]
         result.total = len(wanted)
         result.skipped = len(wanted) - len(todo)
+        if request.whole_video and len(todo) > self.settings.chunk_frames:
+            result.chunks = self._split(request.video_id, todo)
+            result.seconds = time.perf_counter() - started
+            return result
         done = self.pipeline.run(todo, embedder, deadline, request.video_id)
         result.embedded = len(done.vectors)
         result.failed = [{"frame": key, "error": error} for key, error in done.failed]
@@ -148,9 +163,38 @@ class BatchService:
         for frame, error in done.rejected:
             rejected[frame.key] = RejectedFrame(frame.key, state.etags.get(frame.key, ""), error)
         result.rejected += [{"frame": r.key, "error": r.error} for r in rejected.values()]
-        self._pack(request.video_id, embedder, state, done.vectors, list(rejected.values()), result)
+        if request.frame_range is None:
+            self._pack(request.video_id, embedder, state, done.vectors, list(rejected.values()), result)
+        elif result.status == "complete":
+            self._pack_when_all_chunks_are_done(request.video_id, state, set(rejected))
         result.seconds = time.perf_counter() - started
         return result
+
+    def _split(self, video_id: str, todo: list[Frame]) -> int:
+        """Queue `todo` as chunks of `chunk_frames` frames, which run side by side; the number queued.
+        A chunk is its first and last frame id: it embeds the frames between them that are missing."""
+        size = self.settings.chunk_frames
+        chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
+        items = [WorkItem(video_id, (chunk[0].frame_id, chunk[-1].frame_id)) for chunk in chunks]
+        sent = self.queue.send(items)
+        if sent.failed:  # the whole request is retried; chunks already sent are deduplicated
+            raise RuntimeError(f"could not queue the chunks of {video_id}: {sent.failed[0][1]}")
+        self.log("long video split into chunks", {"video_id": video_id, "chunks": len(items)})
+        return len(items)
+
+    def _pack_when_all_chunks_are_done(self, video_id: str, state: VideoState, rejected: set[str]) -> None:
+        """A chunk writes no packed object (a long video's is written once): the chunk that finds
+        every frame of the video cached (or rejected by itself) asks for the whole video, which
+        then finds nothing left to embed and packs. Chunks finishing together ask twice: the
+        queue's deduplication delivers it once."""
+        cached = self.cache.list_frames(video_id)
+        left = [
+            frame
+            for frame_id, frame in state.frames.items()
+            if frame_id not in cached and frame.key not in rejected
+        ]
+        if not left:
+            self.queue.send([WorkItem(video_id)])
 
     def _state(self, video_id: str, embedder: Embedder) -> VideoState:
         prefix = frames_prefix(video_id)
@@ -198,7 +242,11 @@ class BatchService:
         """The frames this request asks for: every valid frame listed, or those of `request.frames`
         (each one that is not a listed frame of this video is rejected with the reason)."""
         if request.frames is None:
-            return sorted(state.frames.values(), key=lambda frame: frame.frame_id)
+            first, last = request.frame_range or ("", "\uffff")
+            return sorted(
+                (frame for frame in state.frames.values() if first <= frame.frame_id <= last),
+                key=lambda frame: frame.frame_id,
+            )
         by_key = {frame.key: frame for frame in state.frames.values()}
         wanted: dict[str, Frame] = {}
         for item in request.frames:

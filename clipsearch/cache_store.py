@@ -216,6 +216,18 @@ class CacheStore:
             return PackedRead("damaged", etag=etag, problem=f"holds video {packed.video_id!r}")
         return PackedRead("ok", etag=etag, packed=packed)
 
+    def covered_frames(self, video_id: str) -> int | None:
+        """How many frames the packed object accounts for, from its metadata (one HEAD, no body);
+        None when there is none."""
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=packed_key(video_id))
+        except ClientError as error:
+            if is_not_found(error):
+                return None
+            raise
+        metadata = head.get("Metadata", {})
+        return int(metadata.get("covered") or metadata.get("frames") or 0)
+
     def write_packed(self, packed: PackedVideo, *, replacing: str | None) -> str:
         """Write the packed object only if it is still the one we read (`replacing`: its ETag;
         None: only if there is none), so that two runs never overwrite each other's frames.
@@ -233,6 +245,7 @@ class CacheStore:
                     "model": packed.model,
                     "dim": str(packed.dim),
                     "frames": str(len(packed.frame_ids)),
+                    "covered": str(packed.covered_frames),
                 },
                 **condition,
             )

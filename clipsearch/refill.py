@@ -1,16 +1,13 @@
-"""Search's refill: ask the batch function to (re)build the cache of videos a search found missing,
-damaged or incomplete, at most once per video per window per container."""
+"""Search's refill: ask for the cache of videos a search found missing, damaged or incomplete to be
+(re)built, through the work queue, at most once per video per window per container."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from clipsearch.faults import describe
+from clipsearch.work_queue import WorkItem, WorkQueue
 
 
 class RecentlyQueued:
@@ -39,39 +36,34 @@ class RecentlyQueued:
         return len(self._sent)
 
 
-class BatchRefill:
-    """Sends `{"video_id": ...}` to the batch function as an asynchronous invoke (Lambda retries it
-    and sends what still fails to the function's on-failure destination)."""
+class Refill:
+    """Sends the videos a search found wanting to the work queue, in batches and in parallel, within
+    a time budget: a search never waits long on it, whatever the number of videos (those not sent
+    in time, or refused, are not remembered: the next search sends them)."""
 
     def __init__(
         self,
-        lambda_client: Any,
-        function_name: str,
+        queue: WorkQueue,
         recently: RecentlyQueued,
         *,
+        budget_s: float = 0.3,
         log: Callable[[str, dict[str, Any]], None] = lambda message, extra: None,
     ) -> None:
-        self.lambda_client = lambda_client
-        self.function_name = function_name
+        self.queue = queue
         self.recently = recently
+        self.budget_s = budget_s
         self.log = log
 
-    def queue(self, video_ids: list[str]) -> list[str]:
-        """The videos actually queued now (not those queued within the window, nor failed sends:
-        the next search tries those again)."""
-        queued = []
-        for video_id in dict.fromkeys(video_ids):
-            if not self.recently.due(video_id):
-                continue
-            try:
-                self.lambda_client.invoke(
-                    FunctionName=self.function_name,
-                    InvocationType="Event",
-                    Payload=json.dumps({"video_id": video_id}).encode(),
-                )
-            except (ClientError, BotoCoreError) as error:  # the search still answers
-                self.log("could not queue re-embedding", {"video_id": video_id, "error": describe(error)})
-                continue
-            self.recently.remember(video_id)
-            queued.append(video_id)
-        return queued
+    def queue_videos(self, video_ids: list[str]) -> list[str]:
+        """The videos queued now (not those queued within the window)."""
+        due = [WorkItem(video_id) for video_id in dict.fromkeys(video_ids) if self.recently.due(video_id)]
+        if not due:
+            return []
+        outcome = self.queue.send(due, budget_s=self.budget_s)
+        for item, reason in outcome.failed:
+            self.log("could not queue re-embedding", {"video_id": item.video_id, "error": reason})
+        if outcome.not_sent:
+            self.log("refill budget spent; the next search queues the rest", {"left": len(outcome.not_sent)})
+        for item in outcome.sent:
+            self.recently.remember(item.video_id)
+        return sorted(item.video_id for item in outcome.sent)

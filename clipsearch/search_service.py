@@ -14,7 +14,7 @@ from clipsearch.clip_client import ClipClient
 from clipsearch.deadline import Deadline
 from clipsearch.errors import bad_request
 from clipsearch.ranking import RankOptions, rank
-from clipsearch.refill import BatchRefill
+from clipsearch.refill import Refill
 from clipsearch.search_request import SearchRequest
 from clipsearch.settings import positive_ints, required
 from clipsearch.vector_cache import VectorCache, VideoLoad
@@ -28,7 +28,7 @@ class SearchSettings:
     bucket: str
     table: str
     clip_function: str
-    batch_function: str
+    work_queue_url: str
     default_top_k: int = 10
     max_top_k: int = 100
     max_cached_vectors: int = 200_000  # the stack derives it from the function's memory
@@ -55,7 +55,7 @@ class SearchSettings:
             bucket=required(env, "BUCKET_NAME", "the bucket holding embeddings-cache/"),
             table=required(env, "VIDEOS_TABLE", "the videos table"),
             clip_function=required(env, "CLIP_FUNCTION_NAME", "the CLIP function that embeds queries"),
-            batch_function=required(env, "BATCH_FUNCTION_NAME", "the batch function that refills the cache"),
+            work_queue_url=required(env, "WORK_QUEUE_URL", "the work queue in front of the batch function"),
             **limits,
         )
 
@@ -83,7 +83,7 @@ class SearchService:
         clip: ClipClient,
         catalog: VideoCatalog,
         vectors: VectorCache,
-        refill: BatchRefill,
+        refill: Refill,
         measure: Callable[[str, float], None] = lambda name, value: None,
     ) -> None:
         self.clip = clip
@@ -103,7 +103,7 @@ class SearchService:
         self.measure("CacheHits", read.hits)
         self.measure("CacheMisses", read.misses)
         loaded = self._sort(videos, read.loads, read.over_bound, query, model, request)
-        queued = self.refill.queue(loaded.to_queue)
+        queued = self.refill.queue_videos(loaded.to_queue)
         info = {vectors.video_id: video for vectors, video in loaded.usable}
         hits = rank(
             self.vectors.shelf([vectors for vectors, _ in loaded.usable]),

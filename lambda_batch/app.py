@@ -1,7 +1,8 @@
 """Batch embedding function: fill embeddings-cache/ from a video's frames/, resumably.
 
-Direct or asynchronous invoke: {"video_id": "...", "frames": [...]?, "force": bool?} or a list of
-those. SQS: each message body is such a request (or a list). A video left unfinished (the deadline,
+Direct or asynchronous invoke: {"video_id": "...", "frames": [...]?, "frame_range": [a, b]?,
+"force": bool?} or a list of those; {"sweep": true} (the schedule) runs the sweep. SQS (the work
+queue): each message body is such a request (or a list). A video left unfinished (the deadline,
 or frames S3 could not serve) is a failure Lambda or SQS retries: a function error on an invoke, a
 batch item failure on SQS. Each retry continues where the last run stopped.
 """
@@ -20,24 +21,38 @@ from botocore.config import Config
 
 from clipsearch.batch_request import VideoResult, parse_video_request
 from clipsearch.batch_service import BatchService, BatchSettings
+from clipsearch.cache_store import CacheStore
 from clipsearch.deadline import LambdaDeadline
 from clipsearch.entry import count, lambda_entry, logger
 from clipsearch.errors import RequestError
 from clipsearch.events import parse_request_value, response
 from clipsearch.model import load_embedder
 from clipsearch.settings import required
+from clipsearch.sweep import Sweep
+from clipsearch.video_catalog import VideoCatalog
+from clipsearch.work_queue import WorkQueue
 
 settings = BatchSettings.from_env(os.environ)
 # A wholly failed batch is reported item by item too (same redelivery, no invocation error).
 sqs_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+_s3 = boto3.client("s3", config=Config(max_pool_connections=2 * settings.s3_concurrency))
+work_queue = WorkQueue(boto3.client("sqs"), settings.work_queue_url)
 service = BatchService(
     settings=settings,
-    s3=boto3.client("s3", config=Config(max_pool_connections=2 * settings.s3_concurrency)),
+    s3=_s3,
+    queue=work_queue,
     embedder=functools.partial(
         load_embedder, required(os.environ, "MODEL_DIR", "the CLIP model baked into the image")
     ),
     log=lambda message, extra: logger.info(message, extra=extra),
 )
+# The schedule's event: {"sweep": true}. A fresh Scan each time (nothing is held between sweeps).
+sweep = Sweep(
+    VideoCatalog(boto3.client("dynamodb"), settings.table, scan_ttl_seconds=0),
+    CacheStore(_s3, settings.bucket),
+    work_queue,
+)
+SWEEP_EVENT = {"sweep": True}
 
 
 class UnfinishedVideos(Exception):
@@ -68,6 +83,16 @@ def _summary(results: list[VideoResult]) -> str:
 
 @lambda_entry(raise_unexpected=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    if event == SWEEP_EVENT:
+        report = sweep.run()
+        count("VideosSwept", report.videos)
+        count("VideosQueued", len(report.queued))
+        logger.info("sweep done", extra=report.as_dict() | {"queued": len(report.queued)})
+        if report.failed:
+            raise UnfinishedVideos(
+                f"the sweep could not queue {len(report.failed)} videos: {report.failed[0]}"
+            )
+        return response(200, report.as_dict())
     if _is_sqs(event):
         return process_partial_response(  # type: ignore[return-value]  # a TypedDict of the same shape
             event=event,
@@ -78,12 +103,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     request = parse_request_value(event)
     if not isinstance(request, list):
         result = _run(request, context)
-        if result.status != "complete":
+        if result.status == "partial":
             raise UnfinishedVideos(_summary([result]))
         return response(200, result.as_dict())
     outcomes = [_run_one_of_many(item, context) for item in request]
     unfinished = [
-        outcome for outcome in outcomes if isinstance(outcome, VideoResult) and outcome.status != "complete"
+        outcome for outcome in outcomes if isinstance(outcome, VideoResult) and outcome.status == "partial"
     ]
     if unfinished:
         raise UnfinishedVideos(_summary(unfinished))
@@ -124,7 +149,7 @@ def _sqs_record(record: SQSRecord, context: Any) -> None:
         except RequestError as error:
             problems.append(f"{error.status}: {error.message}")
             continue
-        if result.status != "complete":
+        if result.status == "partial":
             problems.append(_summary([result]))
     if problems:
         raise UnfinishedVideos("; ".join(problems))

@@ -20,11 +20,12 @@ from clipsearch.clip_client import ClipClient
 from clipsearch.deadline import LambdaDeadline
 from clipsearch.entry import count, lambda_entry, logger
 from clipsearch.events import parse_request, response
-from clipsearch.refill import BatchRefill, RecentlyQueued
+from clipsearch.refill import RecentlyQueued, Refill
 from clipsearch.search_request import parse_search_request
 from clipsearch.search_service import SearchService, SearchSettings
 from clipsearch.vector_cache import VectorCache
 from clipsearch.video_catalog import VideoCatalog
+from clipsearch.work_queue import WorkQueue
 
 settings = SearchSettings.from_env(os.environ)
 
@@ -52,9 +53,8 @@ service = SearchService(
         revalidate_seconds=settings.revalidate_seconds,
         concurrency=settings.s3_concurrency,
     ),
-    refill=BatchRefill(
-        boto3.client("lambda", config=Config(retries={"mode": "standard", "max_attempts": 3})),
-        settings.batch_function,
+    refill=Refill(
+        WorkQueue(boto3.client("sqs"), settings.work_queue_url),
         RecentlyQueued(settings.requeue_seconds),
         log=lambda message, extra: logger.warning(message, extra=extra),
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,6 +71,20 @@ def s3() -> Iterator[Any]:
         for name in (BUCKET, "someone-else"):
             client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
         yield client
+
+
+WORK_QUEUE = "clip-frame-search-work.fifo"
+
+
+@pytest.fixture
+def work_queue(s3) -> str:
+    """The work queue in moto: SQS FIFO with a dead-letter queue after 3 receives (the stack's)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = sqs.create_queue(QueueName="clip-frame-search-work-dlq.fifo", Attributes={"FifoQueue": "true"})
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"])["Attributes"]
+    redrive = {"deadLetterTargetArn": dlq_arn["QueueArn"], "maxReceiveCount": 3}
+    attributes = {"FifoQueue": "true", "VisibilityTimeout": "2", "RedrivePolicy": json.dumps(redrive)}
+    return str(sqs.create_queue(QueueName=WORK_QUEUE, Attributes=attributes)["QueueUrl"])
 
 
 def fresh_handler(module_name: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:

@@ -41,11 +41,13 @@ def video(s3) -> str:
 
 
 @pytest.fixture
-def batch_app(video, tiny_model_dir, monkeypatch) -> ModuleType:
+def batch_app(video, tiny_model_dir, work_queue, monkeypatch) -> ModuleType:
     return fresh_handler(
         "lambda_batch.app",
         monkeypatch,
         BUCKET_NAME=BUCKET,
+        VIDEOS_TABLE="videos",
+        WORK_QUEUE_URL=work_queue,
         MODEL_DIR=str(tiny_model_dir),
         BATCH_SIZE="3",
         PREFETCH="4",

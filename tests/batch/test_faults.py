@@ -21,7 +21,9 @@ class Plenty:
 
 def test_two_overlapping_runs_never_lose_a_packed_frame(batch_app, s3):
     # GIVEN run B, started on two frames, whose packed write comes after run A packed all seven
-    run_a = BatchService(settings=batch_app.settings, s3=s3, embedder=batch_app.service.embedder)
+    run_a = BatchService(
+        settings=batch_app.settings, s3=s3, queue=batch_app.work_queue, embedder=batch_app.service.embedder
+    )
     done: list[VideoResult] = []
 
     def run_a_first() -> None:

@@ -3,6 +3,7 @@ real boto3 Lambda client served by the local Invoke endpoint (the handlers run i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from clipsearch.cache_store import CacheStore, PackedVideo
+from local.event_sources import SqsEventSource
 from local.lambda_server import LocalFunction, LocalLambda, serve
 from tests.conftest import BUCKET, REGION, fresh_handler
 
@@ -40,6 +42,20 @@ class SearchWorld:
     local: LocalLambda
     batch_calls: Recorder
     clip_calls: Recorder
+    queue: SqsEventSource  # the work queue's event source mapping, driven by the test
+
+    def drain(self) -> None:
+        """Run the batch function on everything queued so far, as its event source mapping would."""
+        while self.queue.poll():
+            pass
+
+    def batched_videos(self) -> list[str]:
+        """The video of every request the batch function ran, in order (direct or from the queue)."""
+        videos = []
+        for event in self.batch_calls.events:
+            requests = [json.loads(r["body"]) for r in event["Records"]] if "Records" in event else [event]
+            videos += [request["video_id"] for request in requests]
+        return videos
 
     def add_video(
         self,
@@ -86,8 +102,6 @@ class SearchWorld:
         return str(self.clip.service.embedder().model_id)
 
     def search(self, request: Any, context: Any) -> tuple[int, dict[str, Any]]:
-        import json
-
         result = self.app.handler(request, context)
         return result["statusCode"], json.loads(result["body"])
 
@@ -100,7 +114,7 @@ def unit_rows(rng: np.random.Generator, rows: int, dim: int) -> np.ndarray:
 
 
 @pytest.fixture
-def world(s3, tiny_model_dir, monkeypatch) -> Iterator[SearchWorld]:
+def world(s3, tiny_model_dir, work_queue, monkeypatch) -> Iterator[SearchWorld]:
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     dynamodb.create_table(
         TableName=TABLE,
@@ -108,7 +122,12 @@ def world(s3, tiny_model_dir, monkeypatch) -> Iterator[SearchWorld]:
         AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    common = {"BUCKET_NAME": BUCKET, "MODEL_DIR": str(tiny_model_dir), "VIDEOS_TABLE": TABLE}
+    common = {
+        "BUCKET_NAME": BUCKET,
+        "MODEL_DIR": str(tiny_model_dir),
+        "VIDEOS_TABLE": TABLE,
+        "WORK_QUEUE_URL": work_queue,
+    }
     clip = fresh_handler("lambda_clip.app", monkeypatch, **common)
     batch = fresh_handler("lambda_batch.app", monkeypatch, **common)
     clip_calls, batch_calls = Recorder(clip.handler), Recorder(batch.handler)
@@ -125,6 +144,8 @@ def world(s3, tiny_model_dir, monkeypatch) -> Iterator[SearchWorld]:
             **common,
             AWS_ENDPOINT_URL_LAMBDA=endpoint,
             CLIP_FUNCTION_NAME="clip-inference",
-            BATCH_FUNCTION_NAME="clip-batch-embed",
         )
-        yield SearchWorld(app, clip, s3, dynamodb, local, batch_calls, clip_calls)
+        queue = SqsEventSource(
+            boto3.client("sqs", region_name=REGION), work_queue, local, "clip-batch-embed", region=REGION
+        )
+        yield SearchWorld(app, clip, s3, dynamodb, local, batch_calls, clip_calls, queue)

@@ -76,8 +76,8 @@ def test_a_damaged_packed_object_is_a_missing_video_and_batch_rebuilds_it(
     assert degraded["video_id"] == "hurt"
     assert "damaged packed object" in degraded["reason"]
     # THEN the refill's batch run rebuilds it, without force, and the next search finds it
-    world.local.wait_for_events()
-    assert world.batch_calls.events[-1] == {"video_id": "hurt"}
+    world.drain()
+    assert world.batched_videos()[-1] == "hurt"
     rebuilt = PackedVideo.from_bytes(
         world.s3.get_object(Bucket=BUCKET, Key=packed_key("hurt"))["Body"].read()
     )
@@ -114,7 +114,7 @@ def test_a_video_whose_frames_changed_upstream_is_searched_and_requeued(world: S
     assert body["searched_frames"] == 3
     assert body["incomplete_videos"] == ["grew"]
     assert body["queued_videos"] == ["grew"]
-    world.local.wait_for_events()
+    world.drain()
     rebuilt = PackedVideo.from_bytes(
         world.s3.get_object(Bucket=BUCKET, Key=packed_key("grew"))["Body"].read()
     )
@@ -128,7 +128,7 @@ def test_a_frame_deleted_upstream_leaves_the_packed_object_on_repack(world: Sear
     world.s3.delete_object(Bucket=BUCKET, Key="frames/shrank/frame_000002.webp")
     body = search(world, lambda_context)
     assert body["incomplete_videos"] == ["shrank"]  # 3 packed, the table says 2
-    world.local.wait_for_events()
+    world.drain()
     rebuilt = PackedVideo.from_bytes(
         world.s3.get_object(Bucket=BUCKET, Key=packed_key("shrank"))["Body"].read()
     )

@@ -77,17 +77,35 @@ def test_the_demo_runs_end_to_end_and_stops_everything(tiny_model_dir):
     assert "stopped the local servers" in out  # and the process exited: no server left behind
 
 
-def test_the_demo_says_when_its_ranking_is_meaningless(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key not in ("MODEL_DIR", "DOWNLOAD_MODEL")}
-    result = subprocess.run(
-        [sys.executable, "-c", "from local.models import choose_model; print(choose_model().note)"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "RANKINGS ARE MEANINGLESS" in result.stdout
+@pytest.fixture
+def no_downloaded_model(tmp_path, tiny_model_dir, monkeypatch) -> Path:
+    """A machine where nothing was downloaded: the model folder holds only the tiny model (built
+    once per session), whatever this machine's .local/models holds."""
+    from local import models
+
+    monkeypatch.setattr(models, "MODELS", tmp_path)
+    (tmp_path / "tiny-random-clip").symlink_to(tiny_model_dir, target_is_directory=True)
+    return tmp_path
+
+
+def test_the_demo_says_when_its_ranking_is_meaningless(no_downloaded_model):
+    from local.models import choose_model
+
+    choice = choose_model({})  # no MODEL_DIR, no DOWNLOAD_MODEL
+    assert choice.path == no_downloaded_model / "tiny-random-clip"
+    assert not choice.meaningful
+    assert "RANKINGS ARE MEANINGLESS" in choice.note
+
+
+def test_a_model_downloaded_earlier_is_the_real_one(no_downloaded_model):
+    from local.models import choose_model
+
+    real = no_downloaded_model / "clip-vit-base-patch32"
+    real.mkdir()
+    (real / "config.json").write_text("{}")  # what choose_model looks for; never loaded here
+    choice = choose_model({})
+    assert (choice.path, choice.meaningful) == (real, True)
+    assert "downloaded earlier" in choice.note
 
 
 def test_a_bad_model_dir_is_a_clear_error(tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from local.stack import LocalSystem, local_system
+from stacks.config import load_config, read_cdk_json_context
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = sorted((ROOT / "events").glob("*.json"))
@@ -24,6 +25,19 @@ def system(tiny_model_dir) -> Iterator[LocalSystem]:
         for video_id in running.add_samples():
             assert json.loads(running.invoke("batch", {"video_id": video_id})["body"])["status"] == "complete"
         yield running
+
+
+def test_the_local_system_has_the_deployed_names_and_region(system):
+    config = load_config(read_cdk_json_context(ROOT / "cdk.json"))  # what `cdk deploy` uses
+    assert (system.bucket, system.table) == (config.bucket_name, config.table_name)
+    deployed = {"clip": config.clip, "search": config.search, "batch": config.batch}
+    assert system.functions == {role: function.function_name for role, function in deployed.items()}
+    for function in deployed.values():
+        local = system.local.functions[function.function_name]
+        assert (local.timeout_s, local.memory_mb) == (function.timeout_s, function.memory_mb)
+    assert system.local.region == config.region
+    assert system.lambda_client.meta.region_name == config.region
+    assert system.s3.get_bucket_location(Bucket=system.bucket)["LocationConstraint"] == config.region
 
 
 def test_there_is_an_event_per_function_and_mode():

@@ -21,11 +21,10 @@ STACKS ?= --all
 APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
-.PHONY: help install demo invoke search-folder test test-unit test-integration test-infra lint synth diff deploy \
-	destroy images clean
+.PHONY: help install demo invoke search-folder test lint synth diff deploy destroy images clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules from the pinned requirements
 
@@ -53,6 +52,7 @@ test: lint ## Lint, type-check and run the test suite (the README's test command
 	$(BIN)/pytest
 
 # One layer each, without lint (tests/conftest.py puts every test in exactly one layer).
+.PHONY: test-unit test-integration test-infra
 test-unit: install ## Unit tests only: each function in-process on moto, tiny model (under a minute)
 	$(BIN)/pytest -m unit
 

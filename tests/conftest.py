@@ -73,6 +73,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(layer_of(folder, getattr(item, "fixturenames", ()), explicit))
 
 
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_lambda_endpoint(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit test runs one handler in-process. One that starts the local Lambda Invoke endpoint is an
+    integration test and must say so; the folder rule cannot see a direct `serve(...)` call."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    import local.lambda_server
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(
+            f"{request.node.nodeid} is a unit test but starts the local Lambda endpoint: "
+            "mark it @pytest.mark.integration"
+        )
+
+    monkeypatch.setattr(local.lambda_server, "ThreadingHTTPServer", refuse)
+
+
 @dataclass
 class FakeLambdaContext:
     function_name: str = "clip-inference"

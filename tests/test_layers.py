@@ -41,3 +41,15 @@ def test_an_explicit_layer_marker_wins():
 def test_a_folder_in_no_layer_fails_the_collection():
     with pytest.raises(pytest.UsageError, match=r"tests/perf/ is in no test layer"):
         layer_of("perf", [])
+
+
+def test_a_unit_test_that_starts_the_lambda_endpoint_is_told_to_be_integration():
+    from local.lambda_server import LocalLambda, serve
+
+    with (
+        pytest.raises(
+            RuntimeError, match=r"starts the local Lambda endpoint: mark it @pytest.mark.integration"
+        ),
+        serve(LocalLambda([], region="ap-southeast-1")),
+    ):
+        pass

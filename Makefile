@@ -54,6 +54,17 @@ search-folder: install ## Index a folder of your images as a video and search it
 test: lint ## Lint, type-check and run the test suite (the README's test command)
 	$(BIN)/pytest
 
+# One layer each, without lint (tests/conftest.py puts every test in exactly one layer).
+.PHONY: test-unit test-integration test-infra
+test-unit: install ## Unit tests only: each function in-process on moto, tiny model (under a minute)
+	$(BIN)/pytest -m unit
+
+test-integration: install ## Integration tests: functions through the local Lambda endpoint, the demo, tools
+	$(BIN)/pytest -m integration
+
+test-infra: install ## Infra tests: CDK synth, IAM, cdk-nag, cfn-lint, hadolint, the CI workflow
+	$(BIN)/pytest -m infra
+
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import threading
 import time
@@ -28,9 +29,12 @@ Handler = Callable[[Any, Any], Any]
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 ASYNC_PAYLOAD_LIMIT = 256 * 1024
 _PATH_PREFIX = "/2015-03-31/functions/"
-REGION = "ap-southeast-1"
 ACCOUNT = "000000000000"
 _running = threading.local()  # .function: this thread is running a function's handler
+
+
+def function_arn(region: str, name: str) -> str:
+    return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
 
 
 @dataclass
@@ -52,6 +56,7 @@ class LocalContext:
     function_name: str
     memory_limit_in_mb: int
     timeout_s: int
+    region: str
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     function_version: str = "$LATEST"
     log_group_name: str = ""
@@ -60,16 +65,24 @@ class LocalContext:
 
     @property
     def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+        return function_arn(self.region, self.function_name)
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
 
 
 class LocalLambda:
-    """Functions by name; `invoke` runs one in this process and shapes the result like Lambda."""
+    """Functions by name; `invoke` runs one in this process and shapes the result like Lambda.
 
-    def __init__(self, functions: list[LocalFunction]) -> None:
+    `region` (for ARNs) is the configured one, passed in by local/stack.py; by default the region of
+    this process's AWS environment, as Lambda gives its functions in AWS_REGION.
+    """
+
+    def __init__(self, functions: list[LocalFunction], *, region: str | None = None) -> None:
+        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if not region:
+            raise ValueError("no region: pass region= or set AWS_REGION")
+        self.region = region
         self.functions = {function.name: function for function in functions}
         # One container per function: like Lambda, a handler never runs two events at once (its
         # module-level state, caches and metrics, assumes that).
@@ -83,9 +96,8 @@ class LocalLambda:
         with self._containers.setdefault(name, threading.Lock()):
             return self._run_in_container(function, payload)
 
-    @staticmethod
-    def _run_in_container(function: LocalFunction, payload: bytes) -> tuple[bytes, str | None]:
-        context = LocalContext(function.name, function.memory_mb, function.timeout_s)
+    def _run_in_container(self, function: LocalFunction, payload: bytes) -> tuple[bytes, str | None]:
+        context = LocalContext(function.name, function.memory_mb, function.timeout_s, self.region)
         calling = getattr(_running, "function", False)
         _running.function = True
         try:
@@ -122,7 +134,7 @@ class LocalLambda:
                     "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
                     "requestContext": {
                         "requestId": str(uuid.uuid4()),
-                        "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:$LATEST",
+                        "functionArn": f"{function_arn(self.region, name)}:$LATEST",
                         "condition": "RetriesExhausted",
                         "approximateInvokeCount": attempts,
                     },
@@ -178,7 +190,7 @@ def _make_handler(local: LocalLambda) -> type[BaseHTTPRequestHandler]:
                 self._error(404, "UnknownOperationException", f"not a Lambda Invoke path: {self.path}")
                 return
             if name not in local.functions:
-                arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+                arn = function_arn(local.region, name)
                 self._error(404, "ResourceNotFoundException", f"Function not found: {arn}")
                 return
             kind = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")

@@ -2,7 +2,8 @@
 the Lambda Invoke API, the bucket (with its lifecycle rule) and the `videos` table.
 
 Every boto3 client, the handlers' own included, reaches them through the standard
-AWS_ENDPOINT_URL_* variables: no code branches for local runs.
+AWS_ENDPOINT_URL_* variables: no code branches for local runs. Names, region, timeouts and memory
+come from the app's validated configuration (cdk.json, as `cdk deploy` reads it).
 """
 
 from __future__ import annotations
@@ -25,10 +26,17 @@ from moto.server import ThreadedMotoServer
 from local.lambda_server import LocalFunction, LocalLambda, serve
 from local.sample_frames import FPS, STEP, sample_videos
 from stacks.cache_expiry import GUIDE_EXPIRY
+from stacks.config import AppConfig, load_config, read_cdk_json_context
 from stacks.lifecycle_rule_handler.index import put_rule
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]  # the deployed names, locally too
+HANDLERS = {"clip": "lambda_clip.app", "search": "lambda_search.app", "batch": "lambda_batch.app"}
+
+
+def deployed_config() -> AppConfig:
+    """The configuration `cdk deploy` uses (cdk.json), validated the same way: the deployed names
+    and region, locally too."""
+    return load_config(read_cdk_json_context(ROOT / "cdk.json"))
 
 
 def free_port() -> int:
@@ -102,10 +110,15 @@ def _handler(module: str) -> Any:
 
 
 @contextmanager
-def local_system(model_dir: Path, *, quiet: bool = True) -> Iterator[LocalSystem]:
-    region = CONTEXT["region"]
-    bucket, table = CONTEXT["bucket_name"], CONTEXT["table_name"]
-    functions = {role: CONTEXT[f"{role}_function_name"] for role in ("clip", "search", "batch")}
+def local_system(
+    model_dir: Path, *, quiet: bool = True, config: AppConfig | None = None
+) -> Iterator[LocalSystem]:
+    """The system as `config` (by default cdk.json's) deploys it: its bucket, table, function names
+    (with their timeouts and memory) and region."""
+    config = config or deployed_config()
+    region, bucket, table = config.region, config.bucket_name, config.table_name
+    settings = {"clip": config.clip, "search": config.search, "batch": config.batch}
+    functions = {role: function.function_name for role, function in settings.items()}
     moto_port, lambda_port = free_port(), free_port()
     moto_url, lambda_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{lambda_port}"
     environment = {
@@ -140,7 +153,10 @@ def local_system(model_dir: Path, *, quiet: bool = True) -> Iterator[LocalSystem
     try:
         with _environment(environment):
             s3 = boto3.client("s3")
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+            create_bucket: dict[str, Any] = {"Bucket": bucket}
+            if region != "us-east-1":  # S3 refuses a LocationConstraint that names us-east-1
+                create_bucket["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            s3.create_bucket(**create_bucket)
             put_rule(s3, bucket, GUIDE_EXPIRY.as_s3_api_rule())
             dynamodb = boto3.client("dynamodb")
             dynamodb.create_table(
@@ -151,14 +167,15 @@ def local_system(model_dir: Path, *, quiet: bool = True) -> Iterator[LocalSystem
             )
             local = LocalLambda(
                 [
-                    LocalFunction(functions["clip"], _handler("lambda_clip.app"), CONTEXT["clip_timeout_s"]),
                     LocalFunction(
-                        functions["search"], _handler("lambda_search.app"), CONTEXT["search_timeout_s"]
-                    ),
-                    LocalFunction(
-                        functions["batch"], _handler("lambda_batch.app"), CONTEXT["batch_timeout_s"]
-                    ),
-                ]
+                        function.function_name,
+                        _handler(HANDLERS[role]),
+                        timeout_s=function.timeout_s,
+                        memory_mb=function.memory_mb,
+                    )
+                    for role, function in settings.items()
+                ],
+                region=region,
             )
             with serve(local, port=lambda_port, function_logs=logs):
                 yield LocalSystem(bucket, table, functions, s3, dynamodb, boto3.client("lambda"), local)

@@ -1,11 +1,12 @@
-"""Fixtures shared by the handler tests: a tiny CLIP model, AWS fakes, a Lambda context."""
+"""Fixtures shared by the handler tests (a tiny CLIP model, AWS fakes, a Lambda context), and the
+test layers: every test is exactly one of `unit`, `integration`, `infra` (`make test-unit`, ...)."""
 
 from __future__ import annotations
 
 import importlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -29,6 +30,67 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_PROFILE", None)
+
+
+# The layers, by the top folder under tests/. A folder missing here fails the collection: a new
+# folder must be placed in a layer, never silently left out of `make test-unit`.
+LAYERS: Final = ("unit", "integration", "infra")
+LAYER_OF_FOLDER: Final = {
+    "": "unit",  # files directly in tests/
+    "clip": "unit",
+    "batch": "unit",
+    "search": "unit",
+    "local": "integration",
+    "infra": "infra",
+    "ci": "infra",
+}
+# A test that asks for one of these fixtures runs several functions behind the local Lambda Invoke
+# endpoint (an HTTP server, boto3 in between), whatever its folder: integration.
+INTEGRATION_FIXTURES: Final = frozenset({"world"})
+
+
+def layer_of(folder: str, fixtures: Iterable[str], explicit: Iterable[str] = ()) -> str:
+    """The layer of a test in tests/<folder>/ that uses `fixtures`; an explicit layer marker wins."""
+    marked = [name for name in explicit if name in LAYERS]
+    if len(marked) > 1:
+        raise pytest.UsageError(f"a test has more than one layer marker: {', '.join(marked)}")
+    if marked:
+        return marked[0]
+    if folder not in LAYER_OF_FOLDER:
+        raise pytest.UsageError(
+            f"tests/{folder}/ is in no test layer: add it to LAYER_OF_FOLDER in tests/conftest.py"
+        )
+    if INTEGRATION_FIXTURES.intersection(fixtures):
+        return "integration"
+    return LAYER_OF_FOLDER[folder]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
+        folder = parts[0] if len(parts) > 1 else ""
+        explicit = [mark.name for mark in item.iter_markers()]
+        item.add_marker(layer_of(folder, getattr(item, "fixturenames", ()), explicit))
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_lambda_endpoint(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit test runs one handler in-process. One that starts the local Lambda Invoke endpoint is an
+    integration test and must say so; the folder rule cannot see a direct `serve(...)` call."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    import local.lambda_server
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(
+            f"{request.node.nodeid} is a unit test but starts the local Lambda endpoint: "
+            "mark it @pytest.mark.integration"
+        )
+
+    monkeypatch.setattr(local.lambda_server, "ThreadingHTTPServer", refuse)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -56,14 +57,29 @@ def test_an_unlisted_permission_would_fail(default_app):
     assert actual - expected("search") == {Statement(frozenset({"s3:DeleteObject"}), "*")}
 
 
+# A 12-digit AWS account id on its own (not part of a longer name or hash).
+ACCOUNT_ID = re.compile(r"(?<![0-9A-Za-z])\d{12}(?![0-9A-Za-z])")
+
+
+def hard_coded_accounts(template_text: str) -> list[str]:
+    """Account ids and the guide's placeholder written into a template instead of AWS::AccountId."""
+    return ACCOUNT_ID.findall(template_text) + re.findall("YOUR_ACCOUNT_ID", template_text)
+
+
 def test_no_account_id_or_placeholder_is_hard_coded(any_app: Synthesized):
     for path in any_app.template_files():
-        text = path.read_text()
-        assert "YOUR_ACCOUNT_ID" not in text
-        assert "123456789012" not in text
         # every account reference is the AWS::AccountId pseudo parameter
-        for statement_text in json.loads(text).get("Resources", {}):
-            assert not statement_text.isdigit()
+        assert hard_coded_accounts(path.read_text()) == [], path.name
+
+
+def test_a_hard_coded_account_would_fail(default_app):
+    # GIVEN the search role's CLIP permission with the account written out, as the guide does
+    template = default_app.service.to_json()
+    arn = "arn:aws:lambda:ap-southeast-1:210987654321:function:clip-inference"
+    template["Resources"]["Wrong"] = {"Type": "AWS::IAM::Policy", "Properties": {"Resource": arn}}
+    # WHEN the template is checked THEN the account id is found
+    assert hard_coded_accounts(json.dumps(template)) == ["210987654321"]
+    assert hard_coded_accounts('"arn:aws:logs:ap-southeast-1:YOUR_ACCOUNT_ID:*"') == ["YOUR_ACCOUNT_ID"]
 
 
 def test_search_invokes_the_real_clip_function_not_the_guides_misnamed_one(default_app):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from local.stack import LocalSystem, local_system
+from stacks.config import load_config, read_cdk_json_context
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = sorted((ROOT / "events").glob("*.json"))
@@ -24,6 +25,19 @@ def system(tiny_model_dir) -> Iterator[LocalSystem]:
         for video_id in running.add_samples():
             assert json.loads(running.invoke("batch", {"video_id": video_id})["body"])["status"] == "complete"
         yield running
+
+
+def test_the_local_system_has_the_deployed_names_and_region(system):
+    config = load_config(read_cdk_json_context(ROOT / "cdk.json"))  # what `cdk deploy` uses
+    assert (system.bucket, system.table) == (config.bucket_name, config.table_name)
+    deployed = {"clip": config.clip, "search": config.search, "batch": config.batch}
+    assert system.functions == {role: function.function_name for role, function in deployed.items()}
+    for function in deployed.values():
+        local = system.local.functions[function.function_name]
+        assert (local.timeout_s, local.memory_mb) == (function.timeout_s, function.memory_mb)
+    assert system.local.region == config.region
+    assert system.lambda_client.meta.region_name == config.region
+    assert system.s3.get_bucket_location(Bucket=system.bucket)["LocationConstraint"] == config.region
 
 
 def test_there_is_an_event_per_function_and_mode():
@@ -77,17 +91,35 @@ def test_the_demo_runs_end_to_end_and_stops_everything(tiny_model_dir):
     assert "stopped the local servers" in out  # and the process exited: no server left behind
 
 
-def test_the_demo_says_when_its_ranking_is_meaningless(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key not in ("MODEL_DIR", "DOWNLOAD_MODEL")}
-    result = subprocess.run(
-        [sys.executable, "-c", "from local.models import choose_model; print(choose_model().note)"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "RANKINGS ARE MEANINGLESS" in result.stdout
+@pytest.fixture
+def no_downloaded_model(tmp_path, tiny_model_dir, monkeypatch) -> Path:
+    """A machine where nothing was downloaded: the model folder holds only the tiny model (built
+    once per session), whatever this machine's .local/models holds."""
+    from local import models
+
+    monkeypatch.setattr(models, "MODELS", tmp_path)
+    (tmp_path / "tiny-random-clip").symlink_to(tiny_model_dir, target_is_directory=True)
+    return tmp_path
+
+
+def test_the_demo_says_when_its_ranking_is_meaningless(no_downloaded_model):
+    from local.models import choose_model
+
+    choice = choose_model({})  # no MODEL_DIR, no DOWNLOAD_MODEL
+    assert choice.path == no_downloaded_model / "tiny-random-clip"
+    assert not choice.meaningful
+    assert "RANKINGS ARE MEANINGLESS" in choice.note
+
+
+def test_a_model_downloaded_earlier_is_the_real_one(no_downloaded_model):
+    from local.models import choose_model
+
+    real = no_downloaded_model / "clip-vit-base-patch32"
+    real.mkdir()
+    (real / "config.json").write_text("{}")  # what choose_model looks for; never loaded here
+    choice = choose_model({})
+    assert (choice.path, choice.meaningful) == (real, True)
+    assert "downloaded earlier" in choice.note
 
 
 def test_a_bad_model_dir_is_a_clear_error(tmp_path):

@@ -69,7 +69,7 @@ def _positive(value: Any) -> float | None:
 class VideoCatalog:
     """`processed()` is a full Scan: it is kept for `scan_ttl_seconds` so that a warm search reads
     nothing from DynamoDB (a newly processed video shows up within that time); `lookup` answers
-    from that kept Scan too while it is fresh."""
+    the videos that Scan holds from it while it is fresh, and asks GetItem for the others."""
 
     def __init__(
         self,
@@ -125,13 +125,16 @@ class VideoCatalog:
     def lookup(self, video_ids: Iterable[str]) -> tuple[list[VideoInfo], list[str]]:
         """(processed videos among `video_ids`, ids that are unknown or not processed yet)."""
         ids = list(dict.fromkeys(video_ids))
-        if self._fresh():
-            assert self._scanned
-            held = {video.video_id: video for video in self._scanned[1]}
-            found = {video_id: held.get(video_id) for video_id in ids}
-        else:
-            with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(ids)))) as pool:
-                found = dict(zip(ids, pool.map(self._get, ids), strict=True))
+        held = (
+            {video.video_id: video for video in self._scanned[1]} if self._scanned and self._fresh() else {}
+        )
+        found: dict[str, VideoInfo | None] = {
+            video_id: held[video_id] for video_id in ids if video_id in held
+        }
+        asked = [video_id for video_id in ids if video_id not in held]  # new since the Scan, or unknown
+        if asked:
+            with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(asked)))) as pool:
+                found |= dict(zip(asked, pool.map(self._get, asked), strict=True))
         ready = [info for info in found.values() if info and info.status == PROCESSED]
         unknown = [video_id for video_id, info in found.items() if not info or info.status != PROCESSED]
         return sorted(ready, key=lambda video: video.video_id), unknown

@@ -1,9 +1,10 @@
 """`make demo`: the whole system on emulated AWS, end to end, with the guide's query.
 
-Starts moto (S3, DynamoDB) and the Lambda Invoke endpoint on 127.0.0.1, creates the bucket (with its
-lifecycle rule) and the videos table, adds three drawn sample videos, embeds them with the batch
-function, searches "a man riding a bicycle" with the search function (which calls the CLIP
-function), prints the results, stops everything. Exits non-zero on any failure.
+Starts moto (S3, DynamoDB with its stream, SQS) and the Lambda Invoke endpoint on 127.0.0.1, with
+the Pipe and the work queue's event source emulated; creates the bucket (with its lifecycle rule),
+the videos table and the queues; adds three drawn sample videos marked processed, which the stream
+gets embedded without anyone asking; searches "a man riding a bicycle" (search -> CLIP); adds a
+fourth video and shows it found too; stops everything. Exits non-zero on any failure.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
+from clipsearch.layout import packed_key
 from local.models import choose_model
-from local.report import batch_line, results_table
-from local.stack import local_system
+from local.report import results_table
+from local.sample_frames import sample_videos
+from local.stack import LocalSystem, local_system
 
 QUERY = "a man riding a bicycle"
 
@@ -26,24 +30,57 @@ def main() -> int:
     with local_system(model.path) as system:
         names = ", ".join(system.functions.values())
         print(f"emulated AWS on 127.0.0.1: bucket {system.bucket}, table {system.table}, functions {names}")
+        print("work queue (SQS FIFO + dead-letter queue); table stream -> Pipe -> queue -> batch")
         videos = system.add_samples()
-        print(f"added {len(videos)} sample videos; embedding their frames with {system.functions['batch']}:")
+        print(
+            f"\nadded {len(videos)} sample videos, marked processed in {system.table}; nobody asks for them:"
+        )
+        system.settle()
         for video_id in videos:
-            response = system.invoke("batch", {"video_id": video_id})
-            result = json.loads(response["body"])
-            if response["statusCode"] != 200 or result["status"] != "complete":
-                raise RuntimeError(f"batch failed for {video_id}: {response}")
-            print(batch_line(result))
-        response = system.invoke("search", {"query": QUERY, "top_k": 5})
-        if response["statusCode"] != 200:
-            raise RuntimeError(f"search failed: {response}")
-        body = json.loads(response["body"])
+            print(packed_line(system, video_id))
+        body = search(system, QUERY)
         print(f'\nsearch "{QUERY}" via {system.functions["search"]} -> {system.functions["clip"]}:')
         print(results_table(body))
+        late = "late-bicycle"
+        print(f"\na new video, {late}, is marked processed; the stream indexes it:")
+        system.add_video(
+            late, [(f"frame_{i:06d}.webp", data) for i, data in enumerate(sample_videos()[videos[0]])]
+        )
+        system.settle()
+        print(packed_line(system, late))
+        body = search(system, QUERY, video_ids=[late])
+        if {hit["video_id"] for hit in body["results"]} != {late}:
+            raise RuntimeError(f"{late} is not searchable: {body}")
+        print(f'search "{QUERY}" in {late}:')
+        print(results_table(body))
+        print(f"\n{queue_line(system)}")
         if not model.meaningful:
             print("\nNOTE: the model is tiny and random, so this ranking is meaningless (see above).")
     print(f"\nstopped the local servers; demo took {time.perf_counter() - started:.1f}s")
     return 0
+
+
+def search(system: LocalSystem, query: str, **options: Any) -> dict[str, Any]:
+    response = system.invoke("search", {"query": query, "top_k": 5, **options})
+    if response["statusCode"] != 200:
+        raise RuntimeError(f"search failed: {response}")
+    return dict(json.loads(response["body"]))
+
+
+def packed_line(system: LocalSystem, video_id: str) -> str:
+    head = system.s3.head_object(Bucket=system.bucket, Key=packed_key(video_id))
+    return f"  {video_id:<18} packed {head['Metadata']['frames']} frames ({head['ContentLength']:,} bytes)"
+
+
+def queue_line(system: LocalSystem) -> str:
+    def depth(url: str) -> str:
+        attributes = system.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        return str(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+    work, failed = depth(system.work_queue_url), depth(system.failure_queue_url)
+    return f"work queue: {work} waiting; batch failure queue: {failed}"
 
 
 if __name__ == "__main__":

@@ -34,13 +34,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no {', '.join(IMAGE_EXTENSIONS)} images in {args.folder}")
     model = choose_model()
     print(f"model: {model.note}")
-    with local_system(model.path) as system:
+    with local_system(model.path, auto_index=False) as system:  # one explicit batch call, as shown
         frames = [(f"frame_{i:06d}{path.suffix.lower()}", path.read_bytes()) for i, path in enumerate(images)]
         system.add_video(args.video_id, frames, timed=False)  # a folder has no timeline
         result = json.loads(system.invoke("batch", {"video_id": args.video_id})["body"])
         print(f"indexed {len(images)} images from {args.folder}:")
         print(batch_line(result))
-        for failure in result.get("failed", []):
+        for failure in result["rejected"] + result["failed"]:
             print(f"    {failure['frame']}: {failure['error']}")
         response = system.invoke("search", {"query": args.query, "top_k": args.top_k})
         body = json.loads(response["body"])

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model = choose_model()
     print(f"model: {model.note}", file=sys.stderr)
-    with local_system(model.path) as system:
+    with local_system(model.path, auto_index=False) as system:  # one explicit batch call, as shown
         if args.function not in system.functions and args.function not in system.functions.values():
             print(
                 f"unknown function {args.function!r}: one of {', '.join(system.functions)}", file=sys.stderr

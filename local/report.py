@@ -21,5 +21,6 @@ def results_table(body: dict[str, Any]) -> str:
 def batch_line(result: dict[str, Any]) -> str:
     return (
         f"  {result['video_id']:<18} {result['status']:<8} embedded {result['embedded']}, "
-        f"skipped {result['skipped']}, failed {len(result['failed'])} ({result['seconds']:.1f}s)"
+        f"skipped {result['skipped']}, rejected {len(result['rejected'])}, failed {len(result['failed'])} "
+        f"({result['seconds']:.1f}s)"
     )

@@ -1,5 +1,8 @@
-"""The whole system on 127.0.0.1: moto's server for S3 and DynamoDB, the three functions behind
-the Lambda Invoke API, the bucket (with its lifecycle rule) and the `videos` table.
+"""The whole system on 127.0.0.1: moto's server for S3, DynamoDB (with its stream) and SQS, the
+three functions behind the Lambda Invoke API, the bucket (with its lifecycle rule), the `videos`
+table, the work queue with its dead-letter queue, and the batch function's failure queue. What
+moto does not run is emulated in local/event_sources.py: the Pipe from the table's stream to the
+work queue and the work queue's event source mapping, on a background thread.
 
 Every boto3 client, the handlers' own included, reaches them through the standard
 AWS_ENDPOINT_URL_* variables: no code branches for local runs. Names, region, timeouts and memory
@@ -14,6 +17,7 @@ import logging
 import os
 import socket
 import sys
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +27,8 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from clipsearch.work_queue import STREAM_FILTERS, STREAM_MESSAGE_TEMPLATE
+from local.event_sources import Poller, SqsEventSource, StreamPipe
 from local.lambda_server import LocalFunction, LocalLambda, serve
 from local.sample_frames import FPS, STEP, sample_videos
 from stacks.cache_expiry import GUIDE_EXPIRY
@@ -45,6 +51,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# The work queue's visibility timeout here: the stack's (6 x the batch timeout) would hide a failed
+# message for 90 minutes; a local run wants to see it retried.
+LOCAL_VISIBILITY_TIMEOUT_S = 30
+WORK_MAX_RECEIVES = 3
+
+
 @dataclass
 class LocalSystem:
     bucket: str
@@ -54,6 +66,19 @@ class LocalSystem:
     dynamodb: Any
     lambda_client: Any
     local: LocalLambda
+    sqs: Any
+    work_queue_url: str
+    failure_queue_url: str
+    pipe: StreamPipe  # the table stream's Pipe to the work queue
+    work_source: SqsEventSource  # the work queue's event source mapping (the batch function)
+    engines: Poller | None  # runs both in the background, with `auto_index`
+
+    def settle(self, timeout_s: float = 120) -> None:
+        """Wait until the stream, the work queue and asynchronous invocations have nothing to do."""
+        for _ in range(2):  # an async invoke can queue work, and work can invoke asynchronously
+            self.local.wait_for_events(timeout_s)
+            if self.engines:
+                self.engines.settle(timeout_s)
 
     def invoke(self, function: str, event: Any) -> dict[str, Any]:
         """Invoke through the real Lambda API (RequestResponse); the decoded payload."""
@@ -111,10 +136,16 @@ def _handler(module: str) -> Any:
 
 @contextmanager
 def local_system(
-    model_dir: Path, *, quiet: bool = True, config: AppConfig | None = None
+    model_dir: Path,
+    *,
+    quiet: bool = True,
+    config: AppConfig | None = None,
+    auto_index: bool = True,
+    chunk_frames: int | None = None,
 ) -> Iterator[LocalSystem]:
     """The system as `config` (by default cdk.json's) deploys it: its bucket, table, function names
-    (with their timeouts and memory) and region."""
+    (with their timeouts and memory) and region. `auto_index`: run the stream's Pipe and the work
+    queue's event source mapping (off: work stays queued until `engines` or a test polls it)."""
     config = config or deployed_config()
     region, bucket, table = config.region, config.bucket_name, config.table_name
     settings = {"clip": config.clip, "search": config.search, "batch": config.batch}
@@ -124,6 +155,8 @@ def local_system(
     environment = {
         "AWS_ENDPOINT_URL_S3": moto_url,
         "AWS_ENDPOINT_URL_DYNAMODB": moto_url,
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": moto_url,
+        "AWS_ENDPOINT_URL_SQS": moto_url,
         "AWS_ENDPOINT_URL_LAMBDA": lambda_url,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
@@ -133,11 +166,12 @@ def local_system(
         "BUCKET_NAME": bucket,
         "VIDEOS_TABLE": table,
         "CLIP_FUNCTION_NAME": functions["clip"],
-        "BATCH_FUNCTION_NAME": functions["batch"],
         "MODEL_DIR": str(model_dir),
         "HF_HUB_OFFLINE": "1",
         "POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearchLocal",
     }
+    if chunk_frames is not None:
+        environment["CHUNK_FRAMES"] = str(chunk_frames)
     if quiet:
         environment |= {
             "POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -150,6 +184,9 @@ def local_system(
     logs = open(os.devnull, "w") if quiet else sys.stderr  # noqa: SIM115 - closed below
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
+    # moto's backends live in this process: start from nothing, whatever an earlier system left.
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).close()  # noqa: S310
+    engines: Poller | None = None
     try:
         with _environment(environment):
             s3 = boto3.client("s3")
@@ -159,12 +196,20 @@ def local_system(
             s3.create_bucket(**create_bucket)
             put_rule(s3, bucket, GUIDE_EXPIRY.as_s3_api_rule())
             dynamodb = boto3.client("dynamodb")
-            dynamodb.create_table(
+            stream_arn = dynamodb.create_table(
                 TableName=table,
                 KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
                 AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
-            )
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            )["TableDescription"]["LatestStreamArn"]
+            sqs = boto3.client("sqs")
+            work_queue_url, failure_queue_url = _queues(sqs, config.stack_name)
+            os.environ["WORK_QUEUE_URL"] = work_queue_url  # read by the handlers at import
+
+            def to_failure_queue(record: dict[str, Any]) -> None:  # Lambda's on-failure destination
+                sqs.send_message(QueueUrl=failure_queue_url, MessageBody=json.dumps(record))
+
             local = LocalLambda(
                 [
                     LocalFunction(
@@ -172,14 +217,69 @@ def local_system(
                         _handler(HANDLERS[role]),
                         timeout_s=function.timeout_s,
                         memory_mb=function.memory_mb,
+                        on_failure=to_failure_queue if role == "batch" else None,
                     )
                     for role, function in settings.items()
                 ],
                 region=region,
             )
+            pipe = StreamPipe(
+                boto3.client("dynamodbstreams"),
+                stream_arn,
+                sqs,
+                work_queue_url,
+                filters=STREAM_FILTERS,
+                message=_stream_message,
+            )
+            source = SqsEventSource(sqs, work_queue_url, local, functions["batch"], region=region)
+            engines = Poller([pipe.poll, source.poll])
             with serve(local, port=lambda_port, function_logs=logs):
-                yield LocalSystem(bucket, table, functions, s3, dynamodb, boto3.client("lambda"), local)
+                if auto_index:
+                    engines.start()
+                yield LocalSystem(
+                    bucket,
+                    table,
+                    functions,
+                    s3,
+                    dynamodb,
+                    boto3.client("lambda"),
+                    local,
+                    sqs,
+                    work_queue_url,
+                    failure_queue_url,
+                    pipe,
+                    source,
+                    engines if auto_index else None,
+                )
+                if auto_index:
+                    engines.stop()
     finally:
         moto.stop()
         if quiet:
             logs.close()
+
+
+def _queues(sqs: Any, stack_name: str) -> tuple[str, str]:
+    """(work queue URL, batch failure queue URL): FIFO with a FIFO dead-letter queue, as the stack
+    makes them, and a standard queue for Lambda's on-failure destination."""
+    dlq = sqs.create_queue(QueueName=f"{stack_name}-work-dlq.fifo", Attributes={"FifoQueue": "true"})
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"])
+    redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": WORK_MAX_RECEIVES}
+    work = sqs.create_queue(
+        QueueName=f"{stack_name}-work.fifo",
+        Attributes={
+            "FifoQueue": "true",
+            "VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT_S),
+            "RedrivePolicy": json.dumps(redrive),
+        },
+    )
+    failed = sqs.create_queue(QueueName=f"{stack_name}-batch-failed")
+    return work["QueueUrl"], failed["QueueUrl"]
+
+
+def _stream_message(record: dict[str, Any]) -> tuple[str, str, str]:
+    """What the Pipe's target parameters make of a stream record: the input template's body, the
+    video id as message group and deduplication id."""
+    video_id = record["dynamodb"]["Keys"]["video_id"]["S"]
+    body = STREAM_MESSAGE_TEMPLATE.replace("<$.dynamodb.Keys.video_id.S>", video_id)
+    return body, video_id, video_id

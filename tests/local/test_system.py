@@ -86,7 +86,9 @@ def test_the_demo_runs_end_to_end_and_stops_everything(tiny_model_dir):
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert 'search "a man riding a bicycle" via clip-search -> clip-inference' in out
-    assert out.count("complete embedded 6") == 3
+    assert out.count("packed 6 frames") == 4  # three samples and the late video, all by the stream
+    assert 'search "a man riding a bicycle" in late-bicycle' in out
+    assert "work queue: 0 waiting; batch failure queue: 0" in out
     assert "rank    score  video" in out
     assert "stopped the local servers" in out  # and the process exited: no server left behind
 

@@ -23,6 +23,7 @@ from clipsearch.batch_request import VideoRequest
 from clipsearch.batch_service import BatchService, BatchSettings
 from clipsearch.images import decode_image
 from clipsearch.model import IMAGE_BATCH, ClipEmbedder
+from clipsearch.work_queue import WorkQueue
 from tests.sample_images import encode, picture
 
 BUCKET = "bench-frames"
@@ -51,7 +52,14 @@ def main() -> None:
         for index, blob in enumerate(blobs):
             s3.put_object(Bucket=BUCKET, Key=f"frames/{VIDEO}/frame_{index:06d}.webp", Body=blob)
         images = [decode_image(blob, max_pixels=10**8) for blob in blobs]
-        service = BatchService(settings=BatchSettings(bucket=BUCKET), s3=s3, embedder=lambda: embedder)
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue = sqs.create_queue(QueueName="work.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        service = BatchService(
+            settings=BatchSettings(bucket=BUCKET, table="videos", work_queue_url=queue),
+            s3=s3,
+            queue=WorkQueue(sqs, queue),
+            embedder=lambda: embedder,
+        )
 
         def model_only() -> None:
             for start in range(0, len(images), IMAGE_BATCH):

@@ -1,0 +1,124 @@
+"""Issue #12 in the batch function: a long video split into chunks that run side by side and make
+one packed object; the sweep queues exactly the videos that need it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from clipsearch.cache_store import CacheStore
+from local.event_sources import SqsEventSource
+from local.lambda_server import LocalFunction, LocalLambda
+from tests.batch.conftest import FRAMES, VIDEO, invoke, packed
+from tests.conftest import BUCKET, REGION, fresh_handler
+
+
+@pytest.fixture
+def chunky(video, tiny_model_dir, work_queue, monkeypatch) -> ModuleType:
+    """The batch function with a chunk size of 3 frames (the stack derives it from the timeout)."""
+    return fresh_handler(
+        "lambda_batch.app",
+        monkeypatch,
+        BUCKET_NAME=BUCKET,
+        VIDEOS_TABLE="videos",
+        WORK_QUEUE_URL=work_queue,
+        MODEL_DIR=str(tiny_model_dir),
+        CHUNK_FRAMES="3",
+    )
+
+
+def queue_source(app: ModuleType, work_queue: str) -> tuple[SqsEventSource, list[Any]]:
+    requests: list[Any] = []
+
+    def handler(event: Any, context: Any) -> Any:
+        requests.extend(json.loads(record["body"]) for record in event["Records"])
+        return app.handler(event, context)
+
+    local = LocalLambda([LocalFunction("batch", handler)], region=REGION)
+    return SqsEventSource(
+        boto3.client("sqs", region_name=REGION), work_queue, local, "batch", batch_size=10, region=REGION
+    ), requests
+
+
+def test_a_long_video_runs_as_chunks_and_is_packed_once(chunky, s3, work_queue):
+    puts: Counter[str] = Counter()
+    chunky.service.s3.meta.events.register(
+        "provide-client-params.s3.PutObject", lambda params, **_: puts.update([params["Key"]])
+    )
+    status, result = invoke(chunky, {"video_id": VIDEO})
+    assert (status, result["status"], result["chunks"], result["embedded"]) == (200, "split", 3, 0)
+    source, requests = queue_source(chunky, work_queue)
+    while source.poll():
+        pass
+    ranges = [tuple(r["frame_range"]) for r in requests if "frame_range" in r]
+    assert ranges == [
+        ("frame_000000", "frame_000002"),
+        ("frame_000003", "frame_000005"),
+        ("frame_000006", "frame_000006"),
+    ]
+    assert requests[-1] == {"video_id": VIDEO}  # the last chunk asked for the pack
+    npy = [key for key in puts if key.endswith(".npy")]
+    assert len(npy) == len(set(npy)) == len(FRAMES)  # each frame embedded once
+    assert puts[f"embeddings-cache/{VIDEO}/packed.npz"] == 1  # written once, when all were done
+    assert len(packed(s3).frame_ids) == len(FRAMES)
+
+
+def test_a_chunk_embeds_only_its_range(chunky, s3):
+    status, result = invoke(chunky, {"video_id": VIDEO, "frame_range": ["frame_000002", "frame_000004"]})
+    assert (status, result["status"], result["embedded"]) == (200, "complete", 3)
+    assert CacheStore(s3, BUCKET).list_frames(VIDEO).keys() == {
+        "frame_000002",
+        "frame_000003",
+        "frame_000004",
+    }
+
+
+@pytest.mark.parametrize("frame_range", [["b", "a"], ["frame_000001"], "frame_000001", ["../x", "y"], [1, 2]])
+def test_a_bad_frame_range_is_a_400(chunky, frame_range):
+    status, body = invoke(chunky, {"video_id": VIDEO, "frame_range": frame_range})
+    assert status == 400
+    assert "frame_range must be" in body["error"]
+
+
+def add(dynamodb, video_id: str, status: str, frames_count: int | None = None) -> None:
+    item: dict[str, Any] = {"video_id": {"S": video_id}, "status": {"S": status}}
+    if frames_count is not None:
+        item["frames_count"] = {"N": str(frames_count)}
+    dynamodb.put_item(TableName="videos", Item=item)
+
+
+def test_the_sweep_queues_exactly_the_videos_that_need_it(batch_app, s3, work_queue):
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName="videos",
+        KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    invoke(batch_app, {"video_id": VIDEO})  # packed: covers its 7 frames
+    add(dynamodb, VIDEO, "processed", len(FRAMES))
+    add(dynamodb, "never-built", "processed", 4)
+    add(dynamodb, "grew-since", "processed", 9)
+    s3.copy_object(  # a packed object of 7 frames for a video that now has 9
+        Bucket=BUCKET,
+        Key="embeddings-cache/grew-since/packed.npz",
+        CopySource={"Bucket": BUCKET, "Key": f"embeddings-cache/{VIDEO}/packed.npz"},
+    )
+    add(dynamodb, "still-extracting", "processing", 2)
+    add(dynamodb, "no-count", "processed")
+    s3.copy_object(
+        Bucket=BUCKET,
+        Key="embeddings-cache/no-count/packed.npz",
+        CopySource={"Bucket": BUCKET, "Key": f"embeddings-cache/{VIDEO}/packed.npz"},
+    )
+    status, report = invoke(batch_app, {"sweep": True})
+    assert status == 200
+    assert report == {"videos": 4, "queued": ["grew-since", "never-built"], "failed": []}
+    sqs = boto3.client("sqs", region_name=REGION)
+    messages = sqs.receive_message(QueueUrl=work_queue, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(json.loads(m["Body"])["video_id"] for m in messages) == ["grew-since", "never-built"]

@@ -24,6 +24,7 @@ STACKS ?= --all
 APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
+.PHONY: sweep backfill
 .PHONY: help install demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
 help: ## List the targets
@@ -50,6 +51,12 @@ invoke: install ## Invoke a function locally with a test event: make invoke FN=c
 search-folder: install ## Index a folder of your images as a video and search it: make search-folder FOLDER=... QUERY="..."
 	@test -n "$(FOLDER)" -a -n "$(QUERY)" || { echo 'usage: make search-folder FOLDER=path QUERY="a dog on a beach"'; exit 2; }
 	$(BIN)/python -m local.folder_search "$(FOLDER)" "$(QUERY)"
+
+sweep: install ## Run the scheduled sweep once on the local system (processed videos without a cache get queued)
+	$(BIN)/python -m local.sweep
+
+backfill: install ## Queue every processed video of the deployed stack for embedding (VIDEOS="id ..." for some)
+	$(BIN)/python -m scripts.backfill $(VIDEOS) $(CDK_ARGS)
 
 test: lint ## Lint, type-check and run the test suite (the README's test command)
 	$(BIN)/pytest

@@ -12,6 +12,8 @@ from clipsearch.cache_store import CacheStore
 from clipsearch.video_catalog import VideoCatalog, VideoInfo
 from clipsearch.work_queue import WorkItem, WorkQueue
 
+SWEEP_EVENT = {"sweep": True}  # what the schedule sends the batch function
+
 
 @dataclass(frozen=True)
 class SweepReport:

@@ -28,7 +28,7 @@ from clipsearch.errors import RequestError
 from clipsearch.events import parse_request_value, response
 from clipsearch.model import load_embedder
 from clipsearch.settings import required
-from clipsearch.sweep import Sweep
+from clipsearch.sweep import SWEEP_EVENT, Sweep
 from clipsearch.video_catalog import VideoCatalog
 from clipsearch.work_queue import WorkQueue
 
@@ -46,13 +46,12 @@ service = BatchService(
     ),
     log=lambda message, extra: logger.info(message, extra=extra),
 )
-# The schedule's event: {"sweep": true}. A fresh Scan each time (nothing is held between sweeps).
+# The schedule's event (SWEEP_EVENT). A fresh Scan each time: nothing is held between sweeps.
 sweep = Sweep(
     VideoCatalog(boto3.client("dynamodb"), settings.table, scan_ttl_seconds=0),
     CacheStore(_s3, settings.bucket),
     work_queue,
 )
-SWEEP_EVENT = {"sweep": True}
 
 
 class UnfinishedVideos(Exception):

@@ -237,6 +237,20 @@ def read_cdk_json_context(cdk_json: Path) -> dict[str, Any]:
 
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+
+
+def config_with_overrides(pairs: list[str]) -> AppConfig:
+    """cdk.json's configuration with `-c key=value` overrides, as `cdk` sees it (ConfigError, or
+    ValueError for a pair without `=`)."""
+    context = read_cdk_json_context(CDK_JSON)
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            raise ValueError(f"-c {pair}: expected key=value")
+        context[key] = value
+    return load_config(context)
+
+
 # What `python -m stacks.config --print` may print: configuration keys and these derived names.
 DERIVED = ("images_stack_name",)
 
@@ -256,17 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--print", dest="keys", nargs="+", required=True, metavar="KEY")
     # Other cdk options in CDK_ARGS (say --profile) are not configuration: ignored here.
     args, _ = parser.parse_known_args(argv)
-    context = read_cdk_json_context(CDK_JSON)
-    for pair in args.context:
-        key, separator, value = pair.partition("=")
-        if not separator:
-            parser.error(f"-c {pair}: expected key=value")
-        context[key] = value
     try:
-        config = load_config(context)
+        config = config_with_overrides(args.context)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 1
+    except ValueError as error:
+        parser.error(str(error))
     for key in args.keys:
         if key not in AppConfig.model_fields and key not in DERIVED:
             print(f"{key}: not a configuration key", file=sys.stderr)

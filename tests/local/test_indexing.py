@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+
+import boto3
 
 from local.sample_frames import sample_videos
 from local.stack import local_system
+from scripts import backfill
+from tests.conftest import REGION
+from tests.local.test_system import run_tool
 
 
 def test_a_video_marked_processed_is_indexed_by_its_stream_and_searchable(tiny_model_dir):
@@ -35,3 +41,39 @@ def test_two_producers_enqueueing_one_video_run_it_once(tiny_model_dir):
         assert system.work_source.poll() == 1
         assert system.work_source.poll() == 0  # the FIFO queue delivered one of the two
         assert system.work_source.invocations == 1
+
+
+def test_make_sweep_queues_the_unembedded_videos_then_nothing(tiny_model_dir):
+    result = run_tool("local.sweep", tiny_model_dir=tiny_model_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "queued ['sample-bicycle', 'sample-boat', 'sample-street']" in result.stdout
+    assert "sweep again: queued nothing: every video is complete" in result.stdout
+
+
+def test_backfill_queues_every_processed_video_once_with_progress(work_queue, monkeypatch):
+    monkeypatch.setattr(backfill, "PAGE", 100)  # progress every 100 videos
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName="videos",
+        KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for index in range(243):
+        status = "processed" if index % 100 else "processing"
+        dynamodb.put_item(
+            TableName="videos", Item={"video_id": {"S": f"v{index:05d}"}, "status": {"S": status}}
+        )
+    out = io.StringIO()
+    args = ["--queue-url", work_queue, "--table", "videos", "-c", f"region={REGION}"]
+    assert backfill.main(args, out) == 0
+    text = out.getvalue()
+    assert "\rqueued 100/240 [############                  ]" in text
+    assert "queued 240/240 [##############################]" in text
+    assert "queued 240 videos for the batch function: v00001, v00002" in text
+    sqs = boto3.client("sqs", region_name=REGION)
+    depth = sqs.get_queue_attributes(QueueUrl=work_queue, AttributeNames=["ApproximateNumberOfMessages"])
+    assert depth["Attributes"]["ApproximateNumberOfMessages"] == "240"
+    assert backfill.main([*args, "v00001", "v00002"], io.StringIO()) == 0  # again: deduplicated
+    depth = sqs.get_queue_attributes(QueueUrl=work_queue, AttributeNames=["ApproximateNumberOfMessages"])
+    assert depth["Attributes"]["ApproximateNumberOfMessages"] == "240"

@@ -135,7 +135,10 @@ def local_system(
         "BATCH_FUNCTION_NAME": functions["batch"],
         "MODEL_DIR": str(model_dir),
         "HF_HUB_OFFLINE": "1",
-        "POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearchLocal",
+        # A namespace already set wins (the tests' own): Powertools binds it once per process.
+        "POWERTOOLS_METRICS_NAMESPACE": os.environ.get(
+            "POWERTOOLS_METRICS_NAMESPACE", "ClipFrameSearchLocal"
+        ),
     }
     if quiet:
         environment |= {

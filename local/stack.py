@@ -168,7 +168,10 @@ def local_system(
         "CLIP_FUNCTION_NAME": functions["clip"],
         "MODEL_DIR": str(model_dir),
         "HF_HUB_OFFLINE": "1",
-        "POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearchLocal",
+        # A namespace already set wins (the tests' own): Powertools binds it once per process.
+        "POWERTOOLS_METRICS_NAMESPACE": os.environ.get(
+            "POWERTOOLS_METRICS_NAMESPACE", "ClipFrameSearchLocal"
+        ),
     }
     if chunk_frames is not None:
         environment["CHUNK_FRAMES"] = str(chunk_frames)

@@ -38,6 +38,8 @@ def test_the_local_system_has_the_deployed_names_and_region(system):
     assert system.local.region == config.region
     assert system.lambda_client.meta.region_name == config.region
     assert system.s3.get_bucket_location(Bucket=system.bucket)["LocationConstraint"] == config.region
+    # the tests' metrics namespace is kept: Powertools binds it at first import, for the whole run
+    assert os.environ["POWERTOOLS_METRICS_NAMESPACE"] == "ClipFrameSearchTest"
 
 
 def test_there_is_an_event_per_function_and_mode():

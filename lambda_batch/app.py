@@ -127,8 +127,9 @@ def _run_one_of_many(request: Any, context: Any) -> VideoResult | dict[str, Any]
     try:
         return _run(request, context)
     except RequestError as error:
+        video_id = request.get("video_id") if isinstance(request, dict) else None
         return {
-            "video_id": request.get("video_id") if isinstance(request, dict) else None,
+            "video_id": video_id if isinstance(video_id, str) else None,  # never echo a NaN
             "status": "error",
             "statusCode": error.status,
             "error": error.message,

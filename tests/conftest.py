@@ -71,7 +71,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
         folder = parts[0] if len(parts) > 1 else ""
         explicit = [mark.name for mark in item.iter_markers()]
-        item.add_marker(layer_of(folder, getattr(item, "fixturenames", ()), explicit))
+        layer = layer_of(folder, getattr(item, "fixturenames", ()), explicit)
+        if layer not in explicit:
+            item.add_marker(layer)
 
 
 @pytest.fixture(autouse=True)

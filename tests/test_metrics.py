@@ -41,12 +41,21 @@ def test_an_unexpected_failure_is_counted_and_answered_500(clip_app, capsys, mon
     assert emitted(capsys)["FailedRequests"] == 1
 
 
-def test_batch_counts_frames_and_a_failure_is_a_function_error(s3, tiny_model_dir, monkeypatch, capsys):
+def test_batch_counts_frames_and_a_failure_is_a_function_error(
+    s3, tiny_model_dir, work_queue, monkeypatch, capsys
+):
     from tests.sample_images import frame_bytes
 
     s3.put_object(Bucket=BUCKET, Key="frames/v/frame_000000.webp", Body=frame_bytes(1))
     s3.put_object(Bucket=BUCKET, Key="frames/v/frame_000001.webp", Body=b"broken")
-    batch = fresh_handler("lambda_batch.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_model_dir))
+    batch = fresh_handler(
+        "lambda_batch.app",
+        monkeypatch,
+        BUCKET_NAME=BUCKET,
+        MODEL_DIR=str(tiny_model_dir),
+        VIDEOS_TABLE="videos",
+        WORK_QUEUE_URL=work_queue,
+    )
     batch.handler({"video_id": "v"}, FakeLambdaContext(function_name="clip-batch-embed"))
     done = emitted(capsys)
     assert (done["FramesEmbedded"], done["FramesRejected"], done["Requests"]) == (1, 1, 1)

@@ -152,5 +152,12 @@ def clip_app(s3, tiny_model_dir, monkeypatch) -> Any:
 
 
 @pytest.fixture
-def batch_app(s3, tiny_model_dir, monkeypatch) -> Any:
-    return fresh_handler("lambda_batch.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_model_dir))
+def batch_app(s3, tiny_model_dir, work_queue, monkeypatch) -> Any:
+    return fresh_handler(
+        "lambda_batch.app",
+        monkeypatch,
+        BUCKET_NAME=BUCKET,
+        MODEL_DIR=str(tiny_model_dir),
+        VIDEOS_TABLE="videos",
+        WORK_QUEUE_URL=work_queue,
+    )

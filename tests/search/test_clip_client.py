@@ -106,6 +106,7 @@ def test_the_read_timeout_never_passes_the_search_deadline():
     assert timeouts == [int(20 - ANSWER_RESERVE_S) - 1]  # 16: 20 s left less the reserve, rounded down
 
 
+@pytest.mark.integration  # a CLIP function behind the local Lambda endpoint
 def test_a_slow_clip_function_is_called_once_and_is_a_504_in_time():
     calls: list[Any] = []
 

@@ -20,10 +20,6 @@ from stacks.config import AppConfig
 from stacks.runtime_env import function_environments
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Files every image needs besides its own folder: the shared runtime package.
-SHARED_RUNTIME = ("clipsearch",)
-# Both model images install the one requirements file of the model stack (torch, transformers).
-EXTRA_CONTEXT = {"clip": ("requirements-model.txt",), "batch": ("requirements-model.txt",)}
 
 
 class FrameSearchStack(Stack):
@@ -63,11 +59,8 @@ class FrameSearchStack(Stack):
                     self, f"{role.capitalize()}Repository", getattr(config, role).repository_name
                 )
                 return RegistryImage(repository=repository, tag=config.image_tag)
-            return AssetImage(
-                context_dir=PROJECT_ROOT,
-                dockerfile=f"lambda_{role}/Dockerfile",
-                include=(f"lambda_{role}", *SHARED_RUNTIME, *EXTRA_CONTEXT.get(role, ())),
-            )
+            # What each image gets: lambda_<role>/Dockerfile.dockerignore, as for `docker build`.
+            return AssetImage(context_dir=PROJECT_ROOT, dockerfile=f"lambda_{role}/Dockerfile")
 
         # Each function gets only the variables its handler reads (stacks/runtime_env.py).
         environments = function_environments(config)

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from aws_cdk import App, Environment, Validations
+from aws_cdk import App, DefaultStackSynthesizer, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.ci_setup_stack import CiSetupStack
@@ -20,6 +20,12 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
     """Add the stacks to `app` and run cdk-nag's AWS Solutions checks on every synth."""
     # Account from the CLI's credentials; region from the configuration.
     env = Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=config.region)
+
+    def synthesizer() -> DefaultStackSynthesizer:
+        # The bootstrap (cdk bootstrap --qualifier) whose roles, bucket and repository deploys use:
+        # the same qualifier the CI deploy role may assume roles of.
+        return DefaultStackSynthesizer(qualifier=config.cdk_qualifier)
+
     images = ImageRepositoriesStack(
         app,
         config.images_stack_name,
@@ -27,6 +33,7 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
         create=config.create_repositories,
         keep_images=config.repository_keep_images,
         env=env,
+        synthesizer=synthesizer(),
         description="ECR repositories for the CLIP frame search images",
     )
     service = FrameSearchStack(
@@ -34,6 +41,7 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
         config.stack_name,
         config=config,
         env=env,
+        synthesizer=synthesizer(),
         description="Serverless text-to-video-frame search with CLIP",
     )
     if config.image_source == "ecr":
@@ -54,6 +62,7 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
             if config.ci_image_push
             else None,
             env=env,
+            synthesizer=synthesizer(),
             description="GitHub Actions OIDC deploy role for the CLIP frame search",
         )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -32,13 +32,14 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
         functions={"clip": config.clip, "search": config.search, "batch": config.batch},
         create=config.create_repositories,
         keep_images=config.repository_keep_images,
+        tag_mutability=config.repository_tag_mutability,
         env=env,
         synthesizer=synthesizer(),
         description="ECR repositories for the CLIP frame search images",
     )
     service = FrameSearchStack(
         app,
-        config.stack_name,
+        config.service_stack_name,
         config=config,
         env=env,
         synthesizer=synthesizer(),
@@ -49,11 +50,14 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
     if config.ci_setup:
         CiSetupStack(
             app,
-            f"{config.stack_name}-CiSetup",
+            config.ci_stack_name,
             repository=config.github_repository,
             branch=config.github_branch,
             environment=config.github_environment,
             oidc_provider_arn=config.github_oidc_provider_arn,
+            # One provider per account (IAM is global): the default environment's CI set-up creates
+            # it, named environments use it (or the ARN given), so environments and regions never collide.
+            create_oidc_provider=not config.github_oidc_provider_arn and not config.environment,
             cdk_qualifier=config.cdk_qualifier,
             image_push=(
                 images.stack_name,

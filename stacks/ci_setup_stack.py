@@ -33,6 +33,7 @@ class CiSetupStack(Stack):
         branch: str,
         environment: str,
         oidc_provider_arn: str,
+        create_oidc_provider: bool,
         cdk_qualifier: str,
         image_push: tuple[str, list[str]] | None,
         **kwargs: Any,
@@ -40,11 +41,13 @@ class CiSetupStack(Stack):
         """`image_push`: (images stack name, repository names) to let the role push images itself
         (the `ecr` image source in CI); None keeps it to the bootstrap roles only."""
         super().__init__(scope, construct_id, **kwargs)
-        if not oidc_provider_arn:  # one per account: pass the ARN when another stack made it
+        if create_oidc_provider:  # one per account
             provider = iam.CfnOIDCProvider(
                 self, "GitHubOidcProvider", url=f"https://{GITHUB_OIDC}", client_id_list=["sts.amazonaws.com"]
             )
             oidc_provider_arn = provider.attr_arn
+        elif not oidc_provider_arn:  # the account's provider (another stack made it): its fixed ARN
+            oidc_provider_arn = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:oidc-provider/{GITHUB_OIDC}"
         self.deploy_role = iam.Role(
             self,
             "GitHubDeployRole",

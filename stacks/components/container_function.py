@@ -51,7 +51,8 @@ class AssetImage:
 
 @dataclass(frozen=True, kw_only=True)
 class RegistryImage:
-    """Use an image already pushed to ECR under `tag` (the CI / `make images` flow)."""
+    """Use an image already pushed to ECR (the CI / `make images` flow): `tag` is a tag or, to pin
+    the exact image, a digest (`sha256:...`, deployed as `<repository>@sha256:...`)."""
 
     repository: ecr.IRepository
     tag: str

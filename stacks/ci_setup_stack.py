@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Stack
+from aws_cdk import Aws, CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -14,6 +14,9 @@ from stacks.components.nag import acknowledge, acknowledge_wildcard_resource
 
 GITHUB_OIDC = "token.actions.githubusercontent.com"
 BOOTSTRAP_ROLES = ("deploy", "file-publishing", "image-publishing", "lookup")
+# The longest session the workflow may ask for (role-duration-seconds): at least the deploy job's
+# timeout, so its credentials never expire in the middle of a deploy (IAM's default is 1 hour).
+MAX_SESSION_HOURS = 2
 
 
 def github_subject(*, repository: str, environment: str, branch: str) -> str:
@@ -51,6 +54,7 @@ class CiSetupStack(Stack):
         self.deploy_role = iam.Role(
             self,
             "GitHubDeployRole",
+            max_session_duration=Duration.hours(MAX_SESSION_HOURS),
             description=f"GitHub Actions deploys of {repository} ({environment}, {branch} only)",
             assumed_by=iam.FederatedPrincipal(
                 oidc_provider_arn,
@@ -92,6 +96,8 @@ class CiSetupStack(Stack):
                     "ecr:CompleteLayerUpload",
                     "ecr:PutImage",
                     "ecr:BatchGetImage",
+                    # the digest of a pushed tag: skip an immutable tag already pushed; deploy the digest
+                    "ecr:DescribeImages",
                 ],
                 resources=[f"{arn}/{name}" for name in repositories],
             )

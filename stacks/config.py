@@ -325,7 +325,7 @@ DERIVED = (
 def main(argv: list[str] | None = None) -> int:
     """Print validated configuration values, one a line, for shell scripts and the Makefile.
 
-        python -m stacks.config [-c key=value ...] --print region images_stack_name
+        python -m stacks.config [-c key=value ...] --print region images_stack_name clip.repository_name
 
     The values are cdk.json's context with the `-c` overrides, as `cdk` sees them: one source.
     """
@@ -349,10 +349,15 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 1
     for key in args.keys:
-        if key not in AppConfig.model_fields and key not in DERIVED:
+        # and a function's physical names: clip.function_name, batch.repository_name, ...
+        role, dot, field = key.partition(".")
+        if dot and role in ROLES and field in FunctionSettings.__dataclass_fields__:
+            value = getattr(getattr(config, role), field)
+        elif key in AppConfig.model_fields or key in DERIVED:
+            value = getattr(config, key)
+        else:
             print(f"{key}: not a configuration key", file=sys.stderr)
             return 1
-        value = getattr(config, key)
         print("" if value is None else str(value).lower() if isinstance(value, bool) else value)
     return 0
 

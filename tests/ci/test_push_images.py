@@ -20,7 +20,7 @@ GIT_STATUS = f"git status --porcelain --untracked-files=all -- {SOURCES}"
 
 # Each stub appends its arguments (one line per call) to $STUB_LOG.
 AWS_STUB = f"""#!/bin/sh
-echo "aws $*" >> "$STUB_LOG"
+echo "aws $*${{AWS_PROFILE:+ [profile $AWS_PROFILE]}}" >> "$STUB_LOG"
 case "$*" in
   *get-login-password*) echo secret-password ;;
   *ClipRepositoryUri*) echo "{REGISTRY}/lambda-clip-inference" ;;
@@ -233,8 +233,9 @@ def test_honours_the_environment_and_every_other_override_through_make(tmp_path)
     )
     assert result.returncode == 0, result.stderr
     calls = (tmp_path / "calls.log").read_text().splitlines()
-    assert calls[1] == describe("ClipRepositoryUri", region="eu-west-1", stack="ClipFrameSearch-dev-Images")
-    assert "aws ecr get-login-password --region eu-west-1" in calls
+    stack = "ClipFrameSearch-dev-Images"
+    assert calls[1] == describe("ClipRepositoryUri", region="eu-west-1", stack=stack) + " [profile team]"
+    assert "aws ecr get-login-password --region eu-west-1 [profile team]" in calls
 
 
 # --- #16.3: immutable tags, clean trees, pinned digests
@@ -327,3 +328,15 @@ def test_make_deploy_fails_before_cdk_when_a_digest_cannot_be_resolved(tmp_path)
     )
     assert result.returncode != 0
     assert not any(call.startswith("npx") for call in (tmp_path / "calls.log").read_text().splitlines())
+
+
+@pytest.mark.parametrize("script", [SCRIPT, DIGESTS_SCRIPT], ids=lambda path: path.name)
+@pytest.mark.parametrize("option", [["--profile", "team"], ["--profile=team"]])
+def test_the_aws_cli_uses_the_profile_cdk_gets(tmp_path, script, option):
+    args = ["t1"] if script == SCRIPT else ["-c", "image_source=ecr", "-c", "image_tag=t1"]
+    pushed = "lambda-clip-inference lambda-clip-search lambda-clip-batch"
+    result, calls = run(tmp_path, *args, *option, script=script, PUSHED=pushed)
+    assert result.returncode == 0, result.stderr
+    aws_calls = [call for call in calls if call.startswith("aws ")]
+    assert aws_calls
+    assert all(call.endswith(" [profile team]") for call in aws_calls), aws_calls

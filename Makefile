@@ -14,7 +14,8 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 CDK := npx --no-install cdk --no-notices
 
-# make deploy IMAGE_SOURCE=ecr IMAGE_TAG=<tag pushed by make images>; CDK_ARGS for anything else.
+# make deploy IMAGE_SOURCE=ecr IMAGE_TAG=<tag pushed by make images> (deploys that tag's digests,
+# scripts/image-digests.sh); CDK_ARGS for anything else (-c environment=dev, ...).
 # make deploy-images deploys only the repositories (before the first make images).
 IMAGE_SOURCE ?=
 IMAGE_TAG ?=
@@ -25,16 +26,26 @@ APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
 .PHONY: sweep backfill
-.PHONY: help install demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
+.PHONY: help install install-deploy check-config demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules from the pinned requirements
 
+# Synth and deploy need only the CDK app's requirements (no torch): a .venv made by `make install`
+# serves them too, else they make one from requirements.txt alone (CI's deploy job).
+DEPLOY_VENV := $(if $(wildcard $(VENV)/.installed),$(VENV)/.installed,$(VENV)/.deploy-installed)
+install-deploy: $(DEPLOY_VENV) node_modules/.installed ## Only what synth/deploy need: requirements.txt and node_modules
+
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-model.txt lambda_search/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(VENV)/.deploy-installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -77,23 +88,29 @@ lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-synth: install ## Synthesize both stacks into cdk.out/ (offline)
+check-config: install-deploy ## Validate the configuration (and IMAGE_SOURCE, IMAGE_TAG, CDK_ARGS) without the CDK
+	$(BIN)/python -m stacks.config $(CONTEXT) --print image_source service_stack_name
+
+synth: install-deploy ## Synthesize both stacks into cdk.out/ (offline)
 	$(CDK) synth --quiet $(CONTEXT)
 
-diff: install ## Compare the stacks with what is deployed
-	$(CDK) diff $(STACKS) $(CONTEXT)
+# In ecr mode the tag is resolved to the three image digests, which deploy and diff pin.
+diff: install-deploy ## Compare the stacks with what is deployed
+	digests="$$(scripts/image-digests.sh $(CONTEXT))"; \
+	$(CDK) diff $(STACKS) $(CONTEXT) $$digests
 
-deploy: install ## Deploy both stacks (asset mode builds the images with Docker)
-	$(CDK) deploy $(STACKS) --require-approval $(APPROVAL) $(CONTEXT)
+deploy: install-deploy ## Deploy both stacks (asset mode builds the images with Docker; ecr mode pins digests)
+	digests="$$(scripts/image-digests.sh $(CONTEXT))"; \
+	$(CDK) deploy $(STACKS) --require-approval $(APPROVAL) $(CONTEXT) $$digests
 
-deploy-images: install ## Deploy only the image repositories stack (before the first make images)
+deploy-images: install-deploy ## Deploy only the image repositories stack (before the first make images)
 	stack="$$($(BIN)/python -m stacks.config $(CDK_ARGS) --print images_stack_name)"; \
 	$(CDK) deploy "$$stack" --require-approval $(APPROVAL) $(CDK_ARGS)
 
-destroy: install ## Delete the stacks (bucket, table and repositories are retained)
+destroy: install-deploy ## Delete the stacks (bucket, table, repositories and their policies are retained)
 	$(CDK) destroy $(STACKS) $(CONTEXT)
 
-images: install ## Build, tag and push the three images to ECR (IMAGE_TAG=..., default: git commit)
+images: install-deploy ## Build, tag and push the three images to ECR (IMAGE_TAG=..., default: the commit; clean tree only)
 	scripts/push-images.sh "$(or $(IMAGE_TAG),$(shell git rev-parse --short=12 HEAD))" $(CDK_ARGS)
 
 clean: ## Remove build output (keeps .venv and node_modules)

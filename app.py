@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from aws_cdk import App, Environment, Validations
+from aws_cdk import App, DefaultStackSynthesizer, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.ci_setup_stack import CiSetupStack
@@ -20,20 +20,29 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
     """Add the stacks to `app` and run cdk-nag's AWS Solutions checks on every synth."""
     # Account from the CLI's credentials; region from the configuration.
     env = Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=config.region)
+
+    def synthesizer() -> DefaultStackSynthesizer:
+        # The bootstrap (cdk bootstrap --qualifier) whose roles, bucket and repository deploys use:
+        # the same qualifier the CI deploy role may assume roles of.
+        return DefaultStackSynthesizer(qualifier=config.cdk_qualifier)
+
     images = ImageRepositoriesStack(
         app,
         config.images_stack_name,
         functions={"clip": config.clip, "search": config.search, "batch": config.batch},
         create=config.create_repositories,
         keep_images=config.repository_keep_images,
+        tag_mutability=config.repository_tag_mutability,
         env=env,
+        synthesizer=synthesizer(),
         description="ECR repositories for the CLIP frame search images",
     )
     service = FrameSearchStack(
         app,
-        config.stack_name,
+        config.service_stack_name,
         config=config,
         env=env,
+        synthesizer=synthesizer(),
         description="Serverless text-to-video-frame search with CLIP",
     )
     if config.image_source == "ecr":
@@ -41,11 +50,14 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
     if config.ci_setup:
         CiSetupStack(
             app,
-            f"{config.stack_name}-CiSetup",
+            config.ci_stack_name,
             repository=config.github_repository,
             branch=config.github_branch,
             environment=config.github_environment,
             oidc_provider_arn=config.github_oidc_provider_arn,
+            # One provider per account (IAM is global): the default environment's CI set-up creates
+            # it, named environments use it (or the ARN given), so environments and regions never collide.
+            create_oidc_provider=not config.github_oidc_provider_arn and not config.environment,
             cdk_qualifier=config.cdk_qualifier,
             image_push=(
                 images.stack_name,
@@ -54,6 +66,7 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
             if config.ci_image_push
             else None,
             env=env,
+            synthesizer=synthesizer(),
             description="GitHub Actions OIDC deploy role for the CLIP frame search",
         )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Stack
+from aws_cdk import Aws, CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -14,6 +14,9 @@ from stacks.components.nag import acknowledge, acknowledge_wildcard_resource
 
 GITHUB_OIDC = "token.actions.githubusercontent.com"
 BOOTSTRAP_ROLES = ("deploy", "file-publishing", "image-publishing", "lookup")
+# The longest session the workflow may ask for (role-duration-seconds): at least the deploy job's
+# timeout, so its credentials never expire in the middle of a deploy (IAM's default is 1 hour).
+MAX_SESSION_HOURS = 2
 
 
 def github_subject(*, repository: str, environment: str, branch: str) -> str:
@@ -33,6 +36,7 @@ class CiSetupStack(Stack):
         branch: str,
         environment: str,
         oidc_provider_arn: str,
+        create_oidc_provider: bool,
         cdk_qualifier: str,
         image_push: tuple[str, list[str]] | None,
         **kwargs: Any,
@@ -40,14 +44,17 @@ class CiSetupStack(Stack):
         """`image_push`: (images stack name, repository names) to let the role push images itself
         (the `ecr` image source in CI); None keeps it to the bootstrap roles only."""
         super().__init__(scope, construct_id, **kwargs)
-        if not oidc_provider_arn:  # one per account: pass the ARN when another stack made it
+        if create_oidc_provider:  # one per account
             provider = iam.CfnOIDCProvider(
                 self, "GitHubOidcProvider", url=f"https://{GITHUB_OIDC}", client_id_list=["sts.amazonaws.com"]
             )
             oidc_provider_arn = provider.attr_arn
+        elif not oidc_provider_arn:  # the account's provider (another stack made it): its fixed ARN
+            oidc_provider_arn = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:oidc-provider/{GITHUB_OIDC}"
         self.deploy_role = iam.Role(
             self,
             "GitHubDeployRole",
+            max_session_duration=Duration.hours(MAX_SESSION_HOURS),
             description=f"GitHub Actions deploys of {repository} ({environment}, {branch} only)",
             assumed_by=iam.FederatedPrincipal(
                 oidc_provider_arn,
@@ -89,6 +96,8 @@ class CiSetupStack(Stack):
                     "ecr:CompleteLayerUpload",
                     "ecr:PutImage",
                     "ecr:BatchGetImage",
+                    # the digest of a pushed tag: skip an immutable tag already pushed; deploy the digest
+                    "ecr:DescribeImages",
                 ],
                 resources=[f"{arn}/{name}" for name in repositories],
             )

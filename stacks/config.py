@@ -43,6 +43,11 @@ _KMS_KEY_ARN = (
     r"(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
 _STACK_NAME = r"^[A-Za-z][A-Za-z0-9-]{0,120}$"
+# Lower case and short: it ends up in bucket and repository names (lower case only) and in function
+# names (64 characters at most).
+_ENVIRONMENT = r"^$|^[a-z][a-z0-9]{0,9}$"
+_IMAGE_DIGEST = r"^sha256:[0-9a-f]{64}$"
+ROLES = ("clip", "search", "batch")
 
 # Lambda gives 1 vCPU per 1,769 MB, 6 vCPUs at 10,240 MB; timeouts stop at 15 minutes.
 MemoryMB = Annotated[int, Field(ge=128, le=10240)]
@@ -57,10 +62,11 @@ class ConfigError(ValueError):
 class FunctionSettings:
     """What one Lambda function needs from the configuration."""
 
-    function_name: str
+    function_name: str  # the physical name: the configured one, with the environment suffix
     memory_mb: int
     timeout_s: int
-    repository_name: str
+    repository_name: str  # the physical name (suffixed only when the app creates the repository)
+    image_digest: str | None = None  # ecr mode: deploy this digest (sha256:...) instead of the tag
 
 
 class AppConfig(BaseModel):
@@ -70,6 +76,8 @@ class AppConfig(BaseModel):
 
     stack_name: str = Field(pattern=_STACK_NAME)
     region: str = Field(pattern=_REGION)
+    # "" is the guide's names; "dev" suffixes every name the app chooses (see `physical names` below).
+    environment: str = Field(pattern=_ENVIRONMENT)
 
     bucket_name: str = Field(pattern=_BUCKET_NAME)
     create_bucket: bool
@@ -104,6 +112,11 @@ class AppConfig(BaseModel):
     search_repository_name: str = Field(pattern=_REPOSITORY_NAME)
     batch_repository_name: str = Field(pattern=_REPOSITORY_NAME)
     repository_keep_images: int = Field(ge=1, le=1000)
+    repository_tag_mutability: Literal["IMMUTABLE", "MUTABLE"]
+    # ecr mode: the digests `make deploy` resolves image_tag to (scripts/image-digests.sh); "" = the tag
+    clip_image_digest: str | None = Field(default=None, pattern=_IMAGE_DIGEST)
+    search_image_digest: str | None = Field(default=None, pattern=_IMAGE_DIGEST)
+    batch_image_digest: str | None = Field(default=None, pattern=_IMAGE_DIGEST)
 
     ci_setup: bool
     github_repository: str = Field(pattern=r"^$|^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -115,10 +128,17 @@ class AppConfig(BaseModel):
     cdk_qualifier: str = Field(pattern=r"^[a-z0-9]{1,10}$")
     ci_image_push: bool
 
-    @field_validator("image_tag", mode="before")
+    @field_validator(
+        "image_tag", "clip_image_digest", "search_image_digest", "batch_image_digest", mode="before"
+    )
     @classmethod
     def _empty_tag_is_none(cls, tag: object) -> object:
         return None if tag in ("", None) else tag
+
+    @field_validator("repository_tag_mutability", mode="before")
+    @classmethod
+    def _upper_case_mutability(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("bucket_kms_key_arn", mode="before")
     @classmethod
@@ -160,6 +180,16 @@ class AppConfig(BaseModel):
         names = [self.clip_function_name, self.search_function_name, self.batch_function_name]
         if len(set(names)) != len(names):
             raise ValueError("clip_function_name, search_function_name, batch_function_name: must differ")
+        for role in ROLES:
+            if len(getattr(self, role).function_name) > 64:
+                raise ValueError(
+                    f"{role}_function_name: with the environment suffix longer than 64 characters"
+                )
+        for bucket in (self.physical_bucket_name, self.access_log_bucket_name):
+            if self.create_bucket and len(bucket) > 63:
+                raise ValueError(
+                    f"bucket_name: the bucket {bucket!r} (environment and region added) is longer than 63"
+                )
         return self
 
     @property
@@ -169,37 +199,80 @@ class AppConfig(BaseModel):
         retention: logs.RetentionDays = getattr(logs.RetentionDays, LOG_RETENTION[self.log_retention_days])
         return retention
 
+    # Physical names. The default environment ("") keeps the guide's names. A named environment
+    # suffixes every name the app chooses: stacks, functions (and so their log groups), the dashboard,
+    # and the bucket, table and repositories when it creates them; a bucket also gets the region, as
+    # S3 names are global. Names of existing resources (create_*=false) are used as given. Queues,
+    # topics, alarms, roles and keys have names CloudFormation makes unique per stack.
+
+    def _suffixed(self, name: str) -> str:
+        return f"{name}-{self.environment}" if self.environment else name
+
+    @property
+    def service_stack_name(self) -> str:
+        """The stack of the service (bucket, table, functions, monitoring); also the dashboard's name."""
+        return self._suffixed(self.stack_name)
+
     @property
     def images_stack_name(self) -> str:
         """The stack of the ECR repositories."""
-        return f"{self.stack_name}-Images"
+        return f"{self.service_stack_name}-Images"
+
+    @property
+    def ci_stack_name(self) -> str:
+        """The optional CI set-up stack."""
+        return f"{self.service_stack_name}-CiSetup"
+
+    @property
+    def physical_bucket_name(self) -> str:
+        if self.create_bucket and self.environment:
+            return f"{self.bucket_name}-{self.environment}-{self.region}"
+        return self.bucket_name
+
+    @property
+    def access_log_bucket_name(self) -> str:
+        """The created bucket's access-log bucket: named, so a redeploy finds the retained one."""
+        return f"{self.physical_bucket_name}-access-logs"
+
+    @property
+    def physical_table_name(self) -> str:
+        return self._suffixed(self.table_name) if self.create_table else self.table_name
+
+    def _function(self, role: str) -> FunctionSettings:
+        repository = getattr(self, f"{role}_repository_name")
+        return FunctionSettings(
+            function_name=self._suffixed(getattr(self, f"{role}_function_name")),
+            memory_mb=getattr(self, f"{role}_memory_mb"),
+            timeout_s=getattr(self, f"{role}_timeout_s"),
+            repository_name=self._suffixed(repository) if self.create_repositories else repository,
+            image_digest=getattr(self, f"{role}_image_digest"),
+        )
 
     @property
     def clip(self) -> FunctionSettings:
-        return FunctionSettings(
-            function_name=self.clip_function_name,
-            memory_mb=self.clip_memory_mb,
-            timeout_s=self.clip_timeout_s,
-            repository_name=self.clip_repository_name,
-        )
+        return self._function("clip")
 
     @property
     def search(self) -> FunctionSettings:
-        return FunctionSettings(
-            function_name=self.search_function_name,
-            memory_mb=self.search_memory_mb,
-            timeout_s=self.search_timeout_s,
-            repository_name=self.search_repository_name,
-        )
+        return self._function("search")
 
     @property
     def batch(self) -> FunctionSettings:
-        return FunctionSettings(
-            function_name=self.batch_function_name,
-            memory_mb=self.batch_memory_mb,
-            timeout_s=self.batch_timeout_s,
-            repository_name=self.batch_repository_name,
-        )
+        return self._function("batch")
+
+    @property
+    def redeploy_context(self) -> str:
+        """The `-c` options that deploy onto what `cdk destroy` retained (bucket, table, repositories)
+        instead of creating them again: create_*=false with the names they were created under."""
+        options = []
+        if self.create_bucket:
+            options += ["create_bucket=false", f"bucket_name={self.physical_bucket_name}"]
+        if self.create_table:
+            options += ["create_table=false", f"table_name={self.physical_table_name}"]
+        if self.create_repositories:
+            options.append("create_repositories=false")
+            options += [f"{role}_repository_name={getattr(self, role).repository_name}" for role in ROLES]
+        return " ".join(f"-c {option}" for option in options)
 
 
 def _is_cdk_internal(key: str) -> bool:
@@ -252,13 +325,21 @@ def config_with_overrides(pairs: list[str]) -> AppConfig:
 
 
 # What `python -m stacks.config --print` may print: configuration keys and these derived names.
-DERIVED = ("images_stack_name",)
+DERIVED = (
+    "service_stack_name",
+    "images_stack_name",
+    "ci_stack_name",
+    "physical_bucket_name",
+    "access_log_bucket_name",
+    "physical_table_name",
+    "redeploy_context",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print validated configuration values, one a line, for shell scripts and the Makefile.
 
-        python -m stacks.config [-c key=value ...] --print region images_stack_name
+        python -m stacks.config [-c key=value ...] --print region images_stack_name clip.repository_name
 
     The values are cdk.json's context with the `-c` overrides, as `cdk` sees them: one source.
     """
@@ -278,10 +359,15 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     for key in args.keys:
-        if key not in AppConfig.model_fields and key not in DERIVED:
+        # and a function's physical names: clip.function_name, batch.repository_name, ...
+        role, dot, field = key.partition(".")
+        if dot and role in ROLES and field in FunctionSettings.__dataclass_fields__:
+            value = getattr(getattr(config, role), field)
+        elif key in AppConfig.model_fields or key in DERIVED:
+            value = getattr(config, key)
+        else:
             print(f"{key}: not a configuration key", file=sys.stderr)
             return 1
-        value = getattr(config, key)
         print("" if value is None else str(value).lower() if isinstance(value, bool) else value)
     return 0
 

@@ -22,6 +22,7 @@ class ImageRepositoriesStack(Stack):
         functions: dict[str, FunctionSettings],
         create: bool,
         keep_images: int,
+        tag_mutability: str = "IMMUTABLE",
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -32,6 +33,7 @@ class ImageRepositoriesStack(Stack):
                 repository_name=settings.repository_name,
                 create=create,
                 keep_images=keep_images,
+                tag_mutability=tag_mutability,
             )
             for role, settings in functions.items()
         }

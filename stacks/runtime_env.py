@@ -54,15 +54,15 @@ def function_environments(config: AppConfig) -> dict[str, dict[str, str]]:
         }
 
     return {
-        "clip": {"BUCKET_NAME": config.bucket_name, **powertools(config.clip_function_name)},
+        "clip": {"BUCKET_NAME": config.physical_bucket_name, **powertools(config.clip.function_name)},
         "search": {
-            "BUCKET_NAME": config.bucket_name,
-            "VIDEOS_TABLE": config.table_name,
-            "CLIP_FUNCTION_NAME": config.clip_function_name,
-            "BATCH_FUNCTION_NAME": config.batch_function_name,
+            "BUCKET_NAME": config.physical_bucket_name,
+            "VIDEOS_TABLE": config.physical_table_name,
+            "CLIP_FUNCTION_NAME": config.clip.function_name,
+            "BATCH_FUNCTION_NAME": config.batch.function_name,
             "CLIP_READ_TIMEOUT_S": str(clip_read_timeout_s(config.search_timeout_s)),
             "MAX_CACHED_VECTORS": str(max_cached_vectors(config.search_memory_mb)),
-            **powertools(config.search_function_name),
+            **powertools(config.search.function_name),
         },
-        "batch": {"BUCKET_NAME": config.bucket_name, **powertools(config.batch_function_name)},
+        "batch": {"BUCKET_NAME": config.physical_bucket_name, **powertools(config.batch.function_name)},
     }

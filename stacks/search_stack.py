@@ -20,10 +20,6 @@ from stacks.config import AppConfig
 from stacks.runtime_env import function_environments
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Files every image needs besides its own folder: the shared runtime package.
-SHARED_RUNTIME = ("clipsearch",)
-# Both model images install the one requirements file of the model stack (torch, transformers).
-EXTRA_CONTEXT = {"clip": ("requirements-model.txt",), "batch": ("requirements-model.txt",)}
 
 
 class FrameSearchStack(Stack):
@@ -44,7 +40,8 @@ class FrameSearchStack(Stack):
         self.frame_bucket = FrameBucket(
             self,
             "FrameBucket",
-            bucket_name=config.bucket_name,
+            bucket_name=config.physical_bucket_name,
+            access_log_bucket_name=config.access_log_bucket_name,
             create=config.create_bucket,
             versioned=config.bucket_versioned,
             access_logs=config.bucket_access_logs,
@@ -52,22 +49,21 @@ class FrameSearchStack(Stack):
             kms_key_arn=config.bucket_kms_key_arn,
         )
         self.videos_table = VideosTable(
-            self, "VideosTable", table_name=config.table_name, create=config.create_table
+            self, "VideosTable", table_name=config.physical_table_name, create=config.create_table
         )
 
         def image(role: str) -> AssetImage | RegistryImage:
             if config.image_source == "ecr":
                 assert config.image_tag  # the config model requires it for ecr
+                settings = getattr(config, role)
                 # By name, not by object: no CloudFormation export ties this stack to the images stack.
                 repository = ecr.Repository.from_repository_name(
-                    self, f"{role.capitalize()}Repository", getattr(config, role).repository_name
+                    self, f"{role.capitalize()}Repository", settings.repository_name
                 )
-                return RegistryImage(repository=repository, tag=config.image_tag)
-            return AssetImage(
-                context_dir=PROJECT_ROOT,
-                dockerfile=f"lambda_{role}/Dockerfile",
-                include=(f"lambda_{role}", *SHARED_RUNTIME, *EXTRA_CONTEXT.get(role, ())),
-            )
+                # The digest `make deploy` resolved the tag to pins the image; else the tag.
+                return RegistryImage(repository=repository, tag=settings.image_digest or config.image_tag)
+            # What each image gets: lambda_<role>/Dockerfile.dockerignore, as for `docker build`.
+            return AssetImage(context_dir=PROJECT_ROOT, dockerfile=f"lambda_{role}/Dockerfile")
 
         # Each function gets only the variables its handler reads (stacks/runtime_env.py).
         environments = function_environments(config)
@@ -127,7 +123,7 @@ class FrameSearchStack(Stack):
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            dashboard_name=config.stack_name,
+            dashboard_name=config.service_stack_name,
             functions=list(monitored.values()),
             search=monitored["search"],
             failure_queue=self.batch_failures.queue,

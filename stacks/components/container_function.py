@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -17,26 +17,42 @@ from stacks.components.nag import acknowledge_wildcard_resource
 from stacks.config import FunctionSettings
 
 
+def dockerignore_patterns(path: Path) -> list[str]:
+    """The patterns of a .dockerignore file (comments and blank lines dropped)."""
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 @dataclass(frozen=True, kw_only=True)
 class AssetImage:
-    """Build the image from a Dockerfile at deploy time (`cdk deploy` builds and pushes it)."""
+    """Build the image from a Dockerfile at deploy time (`cdk deploy` builds and pushes it).
+
+    The asset holds exactly what `<dockerfile>.dockerignore` lets in (the files the image copies,
+    the same list `docker build` uses) plus the Dockerfile and that ignore file: bytecode, editor
+    and Finder files never reach the asset hash, so they never trigger a rebuild.
+    """
 
     context_dir: Path
     dockerfile: str  # relative to context_dir
-    include: tuple[str, ...]  # the only paths sent to Docker; the rest cannot trigger a rebuild
 
     def code(self) -> lambda_.DockerImageCode:
+        ignore_file = f"{self.dockerfile}.dockerignore"
+        patterns = dockerignore_patterns(self.context_dir / ignore_file)
+        assert patterns[0] == "*", f"{ignore_file} must start by excluding everything"
         return lambda_.DockerImageCode.from_image_asset(
             str(self.context_dir),
             file=self.dockerfile,
             platform=Platform.LINUX_AMD64,
-            exclude=["*", *(f"!{path}" for path in self.include)],
+            # Docker's own pattern semantics, after the root .dockerignore CDK reads first ("*" resets it).
+            ignore_mode=IgnoreMode.DOCKER,
+            exclude=[*patterns, f"!{self.dockerfile}", f"!{ignore_file}"],
         )
 
 
 @dataclass(frozen=True, kw_only=True)
 class RegistryImage:
-    """Use an image already pushed to ECR under `tag` (the CI / `make images` flow)."""
+    """Use an image already pushed to ECR (the CI / `make images` flow): `tag` is a tag or, to pin
+    the exact image, a digest (`sha256:...`, deployed as `<repository>@sha256:...`)."""
 
     repository: ecr.IRepository
     tag: str

@@ -34,7 +34,11 @@ class FrameBucket(Construct):
     """The video bucket with the cache expiry rule; exposes `bucket` and prefix-scoped grants.
 
     `create=True` makes a private, encrypted, SSL-only bucket (retained on stack deletion: it holds
-    the videos). `create=False` imports the bucket by name and merges the rule into its existing
+    the videos) and, with `access_logs`, its access-log bucket `access_log_bucket_name`. Both bucket
+    policies are retained with their buckets (the SSL-only statement; the log bucket's grant to the
+    S3 logging service), and the log bucket is named, so after `cdk destroy` a deploy with
+    create_bucket=false onto the retained bucket finds both intact, and no cycle leaves an orphan.
+    `create=False` imports the bucket by name and merges the rule into its existing
     lifecycle configuration through a custom resource, which removes only that rule on deletion.
     """
 
@@ -45,6 +49,7 @@ class FrameBucket(Construct):
         *,
         bucket_name: str,
         create: bool,
+        access_log_bucket_name: str | None = None,
         versioned: bool,
         access_logs: bool,
         log_retention: logs.RetentionDays,
@@ -55,12 +60,19 @@ class FrameBucket(Construct):
         self.expiry = expiry
         self.kms_key_arn = kms_key_arn
         if create:
-            self.bucket = self._create(bucket_name, versioned=versioned, access_logs=access_logs)
+            self.bucket = self._create(
+                bucket_name,
+                versioned=versioned,
+                access_logs=access_logs,
+                log_bucket_name=access_log_bucket_name or f"{bucket_name}-access-logs",
+            )
         else:
             self.bucket = s3.Bucket.from_bucket_name(self, "Bucket", bucket_name)
             self._merge_lifecycle_rule(log_retention)
 
-    def _create(self, bucket_name: str, *, versioned: bool, access_logs: bool) -> s3.IBucket:
+    def _create(
+        self, bucket_name: str, *, versioned: bool, access_logs: bool, log_bucket_name: str
+    ) -> s3.IBucket:
         secure = {
             "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
             "encryption": s3.BucketEncryption.S3_MANAGED,
@@ -70,7 +82,12 @@ class FrameBucket(Construct):
         }
         log_bucket = None
         if access_logs:
-            log_bucket = s3.Bucket(self, "AccessLogs", **secure)  # type: ignore[arg-type]
+            log_bucket = s3.Bucket(
+                self,
+                "AccessLogs",
+                bucket_name=log_bucket_name,
+                **secure,  # type: ignore[arg-type]
+            )
             acknowledge(
                 log_bucket,
                 "AwsSolutions-S1",
@@ -92,6 +109,10 @@ class FrameBucket(Construct):
             server_access_logs_prefix="frame-bucket/" if log_bucket else None,
             **frame_secure,  # type: ignore[arg-type]
         )
+        # Bucket policies are not retained with their bucket by default: keep them too.
+        for kept in (bucket, log_bucket):
+            if kept is not None and kept.policy is not None:
+                kept.policy.apply_removal_policy(RemovalPolicy.RETAIN)
         if not access_logs:
             acknowledge(
                 bucket, "AwsSolutions-S1", "Server access logging was turned off in the configuration."

@@ -14,7 +14,14 @@ class ImageRepository(Construct):
     """One repository, scanned on push, keeping the newest `keep_images`; retained on deletion."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, repository_name: str, create: bool, keep_images: int
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        repository_name: str,
+        create: bool,
+        keep_images: int,
+        tag_mutability: str = "IMMUTABLE",
     ) -> None:
         super().__init__(scope, construct_id)
         if create:
@@ -23,7 +30,9 @@ class ImageRepository(Construct):
                 "Repository",
                 repository_name=repository_name,
                 image_scan_on_push=True,
-                image_tag_mutability=ecr.TagMutability.MUTABLE,
+                # IMMUTABLE (default): a pushed tag (CI's commit SHA) always names the same image;
+                # MUTABLE for the guide's `latest` flow.
+                image_tag_mutability=getattr(ecr.TagMutability, tag_mutability),
                 removal_policy=RemovalPolicy.RETAIN,  # images outlive a stack rebuild
                 lifecycle_rules=[
                     ecr.LifecycleRule(

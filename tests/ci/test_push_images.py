@@ -1,4 +1,5 @@
-"""scripts/push-images.sh with stub `aws` and `docker` on PATH: the commands it issues."""
+"""scripts/push-images.sh and scripts/image-digests.sh with stub `aws`, `docker` and `git` on PATH:
+the commands they issue (and what make runs them with)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,38 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "push-images.sh"
+DIGESTS_SCRIPT = ROOT / "scripts" / "image-digests.sh"
 REGISTRY = "111122223333.dkr.ecr.ap-southeast-1.amazonaws.com"
+DIGEST = {"clip": "sha256:" + "a" * 64, "search": "sha256:" + "b" * 64, "batch": "sha256:" + "c" * 64}
+SOURCES = "clipsearch lambda_clip lambda_search lambda_batch requirements-model.txt .dockerignore"
+GIT_STATUS = f"git status --porcelain --untracked-files=all -- {SOURCES}"
 
 # Each stub appends its arguments (one line per call) to $STUB_LOG.
 AWS_STUB = f"""#!/bin/sh
-echo "aws $*" >> "$STUB_LOG"
+echo "aws $*${{AWS_PROFILE:+ [profile $AWS_PROFILE]}}" >> "$STUB_LOG"
 case "$*" in
   *get-login-password*) echo secret-password ;;
   *ClipRepositoryUri*) echo "{REGISTRY}/lambda-clip-inference" ;;
   *SearchRepositoryUri*) echo "{REGISTRY}/lambda-clip-search" ;;
   *BatchRepositoryUri*) echo "${{BATCH_URI-{REGISTRY}/lambda-clip-batch}}" ;;
+  *describe-images*)
+    # $PUSHED: the repositories holding the tag already
+    for repository in $PUSHED; do
+      case "$*" in *"--repository-name $repository "*)
+        case $repository in
+          *inference*) echo "{DIGEST["clip"]}" ;;
+          *search*) echo "{DIGEST["search"]}" ;;
+          *) echo "{DIGEST["batch"]}" ;;
+        esac
+        exit 0 ;;
+      esac
+    done
+    echo "An error occurred (ImageNotFoundException)" >&2; exit 254 ;;
 esac
+"""
+GIT_STUB = """#!/bin/sh
+echo "git $*" >> "$STUB_LOG"
+printf '%s' "$GIT_CHANGES"
 """
 DOCKER_STUB = """#!/bin/sh
 if [ "$1" = login ]; then stdin=" <stdin:$(cat)>"; else stdin=""; fi
@@ -29,25 +51,54 @@ echo "docker $*$stdin" >> "$STUB_LOG"
 """
 
 
-def run(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+NPX_STUB = '#!/bin/sh\necho "npx $*" >> "$STUB_LOG"\n'
+# Nothing to install here: the shared .venv and node_modules are there already.
+INSTALLED = ["-o", ".venv/.installed", "-o", ".venv/.deploy-installed", "-o", "node_modules/.installed"]
+MAKE = ["make", "--no-print-directory", *INSTALLED]
+
+
+def stubs(tmp_path: Path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    for name, text in (("aws", AWS_STUB), ("docker", DOCKER_STUB)):
+    for name, text in (("aws", AWS_STUB), ("docker", DOCKER_STUB), ("git", GIT_STUB)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def stub_environment(tmp_path: Path, **env: str) -> dict[str, str]:
     log = tmp_path / "calls.log"
     log.write_text("")
     environment = {
         **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PATH": f"{stubs(tmp_path)}{os.pathsep}{os.environ['PATH']}",
         "STUB_LOG": str(log),
+        "PUSHED": "",
+        "GIT_CHANGES": "",
         **env,
     }
     environment.pop("AWS_REGION", None)
+    return environment
+
+
+def run(
+    tmp_path: Path, *args: str, script: Path = SCRIPT, **env: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     result = subprocess.run(
-        ["bash", str(SCRIPT), *args], cwd=tmp_path, env=environment, capture_output=True, text=True
+        ["bash", str(script), *args],
+        cwd=tmp_path,
+        env=stub_environment(tmp_path, **env),
+        capture_output=True,
+        text=True,
     )
-    return result, log.read_text().splitlines()
+    return result, (tmp_path / "calls.log").read_text().splitlines()
+
+
+def describe_images(repository: str, tag: str, region: str = "ap-southeast-1") -> str:
+    return (
+        f"aws ecr describe-images --region {region} --repository-name {repository}"
+        f" --image-ids imageTag={tag} --query imageDetails[0].imageDigest --output text"
+    )
 
 
 def describe(output: str, region: str = "ap-southeast-1", stack: str = "ClipFrameSearch-Images") -> str:
@@ -69,15 +120,19 @@ def test_logs_in_once_then_builds_and_pushes_the_three_images(tmp_path):
         ("clip", "lambda-clip-inference"), ("search", "lambda-clip-search"), ("batch", "lambda-clip-batch")
     )}  # fmt: skip
     assert calls == [
+        GIT_STATUS,
         describe("ClipRepositoryUri"),
+        describe_images("lambda-clip-inference", "abc123"),
         "aws ecr get-login-password --region ap-southeast-1",
         f"docker login --username AWS --password-stdin {REGISTRY} <stdin:secret-password>",
         build("clip", images["clip"]),
         f"docker push {images['clip']}",
         describe("SearchRepositoryUri"),
+        describe_images("lambda-clip-search", "abc123"),
         build("search", images["search"]),
         f"docker push {images['search']}",
         describe("BatchRepositoryUri"),
+        describe_images("lambda-clip-batch", "abc123"),
         build("batch", images["batch"]),
         f"docker push {images['batch']}",
     ]
@@ -87,7 +142,7 @@ def test_logs_in_once_then_builds_and_pushes_the_three_images(tmp_path):
 def test_region_and_stack_come_from_the_validated_config_with_the_same_overrides(tmp_path):
     result, calls = run(tmp_path, "t1", "-c", "stack_name=Frames", "-c", "region=eu-west-1")
     assert result.returncode == 0, result.stderr
-    assert calls[0] == describe("ClipRepositoryUri", region="eu-west-1", stack="Frames-Images")
+    assert calls[1] == describe("ClipRepositoryUri", region="eu-west-1", stack="Frames-Images")
     assert "aws ecr get-login-password --region eu-west-1" in calls
 
 
@@ -102,7 +157,7 @@ def test_a_missing_repository_output_stops_with_a_hint(tmp_path):
     result, calls = run(tmp_path, "t1", BATCH_URI="None")
     assert result.returncode != 0
     assert "make deploy-images" in result.stderr
-    assert not any("lambda_batch" in call for call in calls)
+    assert not any("lambda_batch" in call for call in calls if call.startswith("docker"))
 
 
 def test_needs_a_tag(tmp_path):
@@ -159,3 +214,129 @@ def test_make_deploy_images_derives_the_stack_from_the_config(tmp_path):
     assert log.read_text().splitlines() == [
         "npx --no-install cdk --no-notices deploy Frames-Images --require-approval never -c stack_name=Frames"
     ]
+
+
+def test_honours_the_environment_and_every_other_override_through_make(tmp_path):
+    """`make images CDK_ARGS=...` hands the same -c options to the script as cdk gets (#16.2)."""
+    environment = stub_environment(tmp_path)
+    result = subprocess.run(
+        [
+            *MAKE,
+            "images",
+            "IMAGE_TAG=t2",
+            "CDK_ARGS=-c environment=dev -c region=eu-west-1 --profile team",
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    stack = "ClipFrameSearch-dev-Images"
+    assert calls[1] == describe("ClipRepositoryUri", region="eu-west-1", stack=stack) + " [profile team]"
+    assert "aws ecr get-login-password --region eu-west-1 [profile team]" in calls
+
+
+# --- #16.3: immutable tags, clean trees, pinned digests
+
+
+def test_refuses_to_build_from_uncommitted_image_sources(tmp_path):
+    result, calls = run(tmp_path, "abc123", GIT_CHANGES=" M clipsearch/layout.py\n?? lambda_clip/new.py\n")
+    assert result.returncode != 0
+    assert "not committed" in result.stderr
+    assert "clipsearch/layout.py" in result.stderr
+    assert calls == [GIT_STATUS]  # nothing built, nothing pushed
+
+
+def test_an_immutable_tag_already_pushed_is_kept_not_rebuilt(tmp_path):
+    result, calls = run(tmp_path, "abc123", PUSHED="lambda-clip-inference lambda-clip-search")
+    assert result.returncode == 0, result.stderr
+    assert "already pushed" in result.stdout
+    builds = [call for call in calls if call.startswith("docker build")]
+    assert builds == [build("batch", f"{REGISTRY}/lambda-clip-batch:abc123")]
+
+
+def test_a_mutable_tag_is_rebuilt_and_pushed_again(tmp_path):
+    result, calls = run(
+        tmp_path, "latest", "-c", "repository_tag_mutability=MUTABLE", PUSHED="lambda-clip-inference"
+    )
+    assert result.returncode == 0, result.stderr
+    assert not any("describe-images" in call for call in calls)
+    assert len([call for call in calls if call.startswith("docker push")]) == 3
+
+
+def test_image_digests_resolves_the_ecr_tag_of_each_repository(tmp_path):
+    ecr = ("-c", "image_source=ecr", "-c", "image_tag=abc123", "-c", "environment=dev")
+    pushed = "lambda-clip-inference-dev lambda-clip-search-dev lambda-clip-batch-dev"
+    result, calls = run(tmp_path, *ecr, script=DIGESTS_SCRIPT, PUSHED=pushed)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        word for role in ("clip", "search", "batch") for word in ("-c", f"{role}_image_digest={DIGEST[role]}")
+    ]
+    assert calls == [describe_images(f"{repository}", "abc123") for repository in pushed.split()]
+
+
+def test_image_digests_prints_nothing_in_asset_mode(tmp_path):
+    result, calls = run(tmp_path, script=DIGESTS_SCRIPT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert calls == []
+
+
+def test_image_digests_fails_for_a_tag_never_pushed(tmp_path):
+    ecr = ("-c", "image_source=ecr", "-c", "image_tag=nope")
+    result, _ = run(tmp_path, *ecr, script=DIGESTS_SCRIPT, PUSHED="lambda-clip-inference")
+    assert result.returncode != 0
+    assert "no image lambda-clip-search:nope" in result.stderr
+
+
+def test_make_deploy_in_ecr_mode_deploys_the_digests(tmp_path):
+    """What CI's ecr deploy runs: the stub npx records the cdk command, digests appended."""
+    environment = stub_environment(
+        tmp_path, PUSHED="lambda-clip-inference lambda-clip-search lambda-clip-batch"
+    )
+    (Path(environment["PATH"].split(os.pathsep)[0]) / "npx").write_text(NPX_STUB)
+    (Path(environment["PATH"].split(os.pathsep)[0]) / "npx").chmod(0o755)
+    result = subprocess.run(
+        [*MAKE, "deploy", "IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123", "APPROVAL=never"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    (deploy,) = [call for call in (tmp_path / "calls.log").read_text().splitlines() if call.startswith("npx")]
+    assert deploy == (
+        "npx --no-install cdk --no-notices deploy --all --require-approval never"
+        " -c image_source=ecr -c image_tag=abc123"
+        f" -c clip_image_digest={DIGEST['clip']} -c search_image_digest={DIGEST['search']}"
+        f" -c batch_image_digest={DIGEST['batch']}"
+    )
+
+
+def test_make_deploy_fails_before_cdk_when_a_digest_cannot_be_resolved(tmp_path):
+    environment = stub_environment(tmp_path, PUSHED="")
+    (Path(environment["PATH"].split(os.pathsep)[0]) / "npx").write_text(NPX_STUB)
+    (Path(environment["PATH"].split(os.pathsep)[0]) / "npx").chmod(0o755)
+    result = subprocess.run(
+        [*MAKE, "deploy", "IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123", "APPROVAL=never"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert not any(call.startswith("npx") for call in (tmp_path / "calls.log").read_text().splitlines())
+
+
+@pytest.mark.parametrize("script", [SCRIPT, DIGESTS_SCRIPT], ids=lambda path: path.name)
+@pytest.mark.parametrize("option", [["--profile", "team"], ["--profile=team"]])
+def test_the_aws_cli_uses_the_profile_cdk_gets(tmp_path, script, option):
+    args = ["t1"] if script == SCRIPT else ["-c", "image_source=ecr", "-c", "image_tag=t1"]
+    pushed = "lambda-clip-inference lambda-clip-search lambda-clip-batch"
+    result, calls = run(tmp_path, *args, *option, script=script, PUSHED=pushed)
+    assert result.returncode == 0, result.stderr
+    aws_calls = [call for call in calls if call.startswith("aws ")]
+    assert aws_calls
+    assert all(call.endswith(" [profile team]") for call in aws_calls), aws_calls

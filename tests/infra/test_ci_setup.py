@@ -65,6 +65,7 @@ def test_image_push_is_limited_to_our_repositories(ci_app):
     (policy,) = ci_template(ci_app).find_resources("AWS::IAM::Policy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     push = next(s for s in statements if "ecr:PutImage" in s["Action"])
+    assert "ecr:DescribeImages" in push["Action"]  # make images and make deploy resolve digests
     rendered = json.dumps(push["Resource"])
     for name in ("lambda-clip-inference", "lambda-clip-search", "lambda-clip-batch"):
         assert f"repository/{name}" in rendered

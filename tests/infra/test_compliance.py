@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shlex
@@ -120,7 +121,15 @@ def ignore_file_includes(path: Path) -> tuple[list[str], set[str]]:
 
 
 def covered(source: str, includes: set[str]) -> bool:
-    return any(source == include or source.startswith(include) for include in includes if include)
+    """A COPY source (file, or folder ending in /) is what an include pattern lets in."""
+
+    def lets_in(include: str) -> bool:
+        if "*" in include:  # clipsearch/**/*.py lets in clipsearch/ and clipsearch/fetch_model.py
+            folder = include.split("*", 1)[0]
+            return source == folder or fnmatch.fnmatch(source, include.replace("**/", ""))
+        return source == include or source.startswith(include)
+
+    return any(lets_in(include) for include in includes if include)
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.parent.name)

@@ -36,3 +36,9 @@ def test_runs_as_a_module_without_loading_the_cdk():
         [sys.executable, "-m", "stacks.config", "--print", "region"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.stdout == "ap-southeast-1\n"
+
+
+def test_prints_a_functions_physical_names(capsys):
+    assert main(["-c", "environment=dev", "--print", "clip.repository_name", "batch.function_name"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["lambda-clip-inference-dev", "clip-batch-embed-dev"]
+    assert main(["--print", "clip.memory"]) == 1

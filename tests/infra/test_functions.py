@@ -110,6 +110,7 @@ def test_asset_build_context_holds_only_what_the_images_copy(default_app):
         )
         assert top_level <= allowed, f"{dockerfile}: context also holds {top_level - allowed}"
         assert not (context / "tests").exists()
+        assert {path.suffix for path in (context / "clipsearch").rglob("*")} == {".py"}
 
 
 @pytest.mark.parametrize("role", FUNCTIONS)

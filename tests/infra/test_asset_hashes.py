@@ -1,0 +1,88 @@
+"""Stable image asset hashes: the Docker assets hold exactly the files the images need.
+
+Synthesizing imports `clipsearch` (bytecode), `make test` leaves `.pyc` files, editors and Finder
+leave their own: none of it may change an asset hash, or every deploy rebuilds all three images.
+The app is synthesized in a copy of the repository, as a user runs it (`python app.py`, bytecode on).
+"""
+
+from __future__ import annotations
+
+import compileall
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.infra.conftest import ROOT
+
+SOURCES = ("app.py", "cdk.json", ".dockerignore", "requirements-model.txt", "stacks", "clipsearch")
+FUNCTIONS = ("lambda_clip", "lambda_search", "lambda_batch")
+JUNK = (
+    ".DS_Store",
+    "clipsearch/.DS_Store",
+    "clipsearch/__pycache__/stale.cpython-311.pyc",
+    "clipsearch/layout.pyc",
+    "clipsearch/.layout.py.swp",
+    "clipsearch/layout.py~",
+    "clipsearch/#layout.py#",
+    "lambda_clip/.DS_Store",
+    "lambda_search/app.py.orig",
+    "lambda_batch/.app.py.swo",
+    ".idea/workspace.xml",
+)
+
+
+def copy_repository(destination: Path) -> Path:
+    junk = shutil.ignore_patterns("__pycache__", "*.pyc", ".DS_Store")
+    destination.mkdir()
+    for name in (*SOURCES, *FUNCTIONS):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=junk)
+        else:
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def image_hashes(checkout: Path, outdir: Path) -> dict[str, str]:
+    """Synthesize with `python app.py` in `checkout` (writing bytecode); display name -> asset hash."""
+    unset = ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")
+    env = {key: value for key, value in os.environ.items() if key not in unset}
+    env.update(CDK_OUTDIR=str(outdir), CDK_DISABLE_CLI_TELEMETRY="true")
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=checkout, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    hashes = {}
+    for manifest in outdir.glob("*.assets.json"):
+        for asset_hash, asset in json.loads(manifest.read_text()).get("dockerImages", {}).items():
+            hashes[asset["displayName"]] = asset_hash
+    assert len(hashes) == 3, hashes
+    return hashes
+
+
+def test_bytecode_editor_and_finder_files_never_change_an_image_hash(tmp_path):
+    checkout = copy_repository(tmp_path / "checkout")
+    before = image_hashes(checkout, tmp_path / "out1")
+    assert list((checkout / "clipsearch").glob("__pycache__/*.pyc")), "synth imported clipsearch"
+
+    for name in JUNK:
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_bytes(b"junk")
+    for folder in ("clipsearch", *FUNCTIONS):  # what `make test` leaves
+        assert compileall.compile_dir(checkout / folder, quiet=1)
+    after = image_hashes(checkout, tmp_path / "out2")
+
+    assert after == before
+
+
+def test_an_edit_the_image_copies_changes_only_that_images_hash(tmp_path):
+    checkout = copy_repository(tmp_path / "checkout")
+    before = image_hashes(checkout, tmp_path / "out1")
+    with (checkout / "lambda_search" / "app.py").open("a") as app:
+        app.write("\n# an edit\n")
+    after = image_hashes(checkout, tmp_path / "out2")
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"SearchFunction/Function/AssetImage"}

@@ -1,0 +1,161 @@
+"""Environments (#16.5) and redeploying onto what `cdk destroy` keeps (#16.6)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.config import load_config
+from tests.infra.conftest import CDK_CONTEXT, CI_SETUP, Synthesized, synthesize
+
+# Properties that name a resource physically; anything else gets a unique name from CloudFormation.
+NAME_PROPERTIES = (
+    "BucketName", "TableName", "FunctionName", "RepositoryName", "LogGroupName", "DashboardName",
+    "QueueName", "TopicName", "AlarmName", "RoleName", "KeyAlias", "AliasName", "Url",
+)  # fmt: skip
+
+
+def templates(app: Synthesized) -> list[Any]:
+    found: list[Any] = [app.images.to_json(), app.service.to_json()]
+    return found if app.ci_setup is None else [*found, app.ci_setup.to_json()]
+
+
+def physical_names(app: Synthesized) -> set[tuple[str, str, str]]:
+    """(resource type, property, name) of every named resource the app creates."""
+    return {
+        (resource["Type"], key, value)
+        for template in templates(app)
+        for resource in template["Resources"].values()
+        for key, value in resource.get("Properties", {}).items()
+        if key in NAME_PROPERTIES and isinstance(value, str)
+    }
+
+
+def stack_names(app: Synthesized) -> set[str]:
+    return {path.name.removesuffix(".template.json") for path in app.template_files()}
+
+
+@pytest.fixture(scope="module")
+def environments(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
+    return {
+        name: synthesize(tmp_path_factory.mktemp(f"env-{name or 'default'}"), environment=name, **CI_SETUP)
+        for name in ("", "dev", "prod")
+    }
+
+
+def test_the_default_environment_keeps_the_guides_names(environments):
+    names = {name for _, _, name in physical_names(environments[""])}
+    assert {"totgo1", "videos", "clip-inference", "clip-search", "clip-batch-embed"} <= names
+    assert {"lambda-clip-inference", "lambda-clip-search", "lambda-clip-batch"} <= names
+    assert {"/aws/lambda/clip-inference", "ClipFrameSearch", "totgo1-access-logs"} <= names
+    assert stack_names(environments[""]) == {
+        "ClipFrameSearch", "ClipFrameSearch-Images", "ClipFrameSearch-CiSetup"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_a_named_environment_suffixes_every_physical_name(environments, environment):
+    named = physical_names(environments[environment])
+    assert named
+    for resource_type, key, name in named:
+        assert environment in name, (resource_type, key, name)
+    assert ("AWS::S3::Bucket", "BucketName", f"totgo1-{environment}-ap-southeast-1") in named
+    assert ("AWS::Lambda::Function", "FunctionName", f"clip-inference-{environment}") in named
+    assert ("AWS::DynamoDB::Table", "TableName", f"videos-{environment}") in named
+    assert all(f"ClipFrameSearch-{environment}" in stack for stack in stack_names(environments[environment]))
+
+
+def test_environments_in_one_account_share_no_physical_name(environments):
+    for first, second in (("", "dev"), ("", "prod"), ("dev", "prod")):
+        one, other = environments[first], environments[second]
+        assert not {n for _, _, n in physical_names(one)} & {n for _, _, n in physical_names(other)}
+        assert not stack_names(one) & stack_names(other)
+
+
+def test_only_the_default_environment_creates_the_accounts_github_oidc_provider(environments):
+    def providers(app: Synthesized) -> int:
+        assert app.ci_setup is not None
+        return len(app.ci_setup.find_resources("AWS::IAM::OIDCProvider"))
+
+    assert providers(environments[""]) == 1
+    assert providers(environments["dev"]) == providers(environments["prod"]) == 0
+    trust = environments["dev"].ci_setup.to_json()
+    assert ":oidc-provider/token.actions.githubusercontent.com" in str(trust)
+
+
+def test_the_bucket_name_carries_the_region_in_a_named_environment():
+    config = load_config({**CDK_CONTEXT, "environment": "dev", "region": "eu-west-1"})
+    assert config.physical_bucket_name == "totgo1-dev-eu-west-1"
+    # existing resources are named as given
+    existing = load_config(
+        {**CDK_CONTEXT, "environment": "dev", "create_bucket": False, "create_table": False}
+    )
+    assert (existing.physical_bucket_name, existing.physical_table_name) == ("totgo1", "videos")
+
+
+# --- #16.6: what destroy keeps, and redeploying onto it
+
+
+def test_retained_buckets_keep_their_policies_and_the_log_bucket_is_named(default_app):
+    policies = default_app.service.find_resources("AWS::S3::BucketPolicy")
+    assert len(policies) == 2  # the bucket's (SSL only) and the log bucket's (logging grant)
+    for policy in policies.values():
+        assert policy["DeletionPolicy"] == "Retain"
+        assert policy["UpdateReplacePolicy"] == "Retain"
+    buckets = default_app.service.find_resources("AWS::S3::Bucket")
+    assert {bucket["Properties"].get("BucketName") for bucket in buckets.values()} == {
+        "totgo1",
+        "totgo1-access-logs",
+    }
+    assert all(bucket["DeletionPolicy"] == "Retain" for bucket in buckets.values())
+
+
+def overrides(context: str) -> dict[str, str]:
+    words = shlex.split(context)
+    assert words[::2] == ["-c"] * (len(words) // 2)
+    return dict(word.split("=", 1) for word in words[1::2])
+
+
+@pytest.mark.parametrize("environment", ["", "dev"])
+def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(tmp_path, environment):
+    created = load_config({**CDK_CONTEXT, "environment": environment})
+    context = overrides(created.redeploy_context)
+    assert set(context) == {
+        "create_bucket", "bucket_name", "create_table", "table_name", "create_repositories",
+        "clip_repository_name", "search_repository_name", "batch_repository_name",
+    }  # fmt: skip
+    app = synthesize(Path(tmp_path), environment=environment, **context)
+
+    for kept in ("AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::DynamoDB::Table", "AWS::ECR::Repository"):
+        assert not app.service.find_resources(kept), kept
+        assert not app.images.find_resources(kept), kept
+    service = str(app.service.to_json())
+    assert f"'BUCKET_NAME': '{created.physical_bucket_name}'" in service
+    assert f"'VIDEOS_TABLE': '{created.physical_table_name}'" in service
+    assert f"'BucketName': '{created.physical_bucket_name}'" in service  # the rule merged in
+    assert f"table/{created.physical_table_name}" in service  # the search role reads that table
+    images = str(app.images.to_json())
+    for role in ("clip", "search", "batch"):
+        assert f"/{getattr(created, role).repository_name}" in images
+    # the functions keep the names they had
+    functions = app.service.find_resources("AWS::Lambda::Function")
+    names = {f["Properties"].get("FunctionName") for f in functions.values()}
+    assert created.clip.function_name in names
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"environment": "Dev"}, "environment: String should match pattern"),
+        ({"environment": "a-b"}, "environment: String should match pattern"),
+        ({"environment": "staging", "bucket_name": "b" * 40}, "is longer than 63"),
+    ],
+)
+def test_an_environment_name_fits_every_name_it_goes_into(overrides, message):
+    from stacks.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        load_config({**CDK_CONTEXT, **overrides})

@@ -147,7 +147,7 @@ def local_system(
     (with their timeouts and memory) and region. `auto_index`: run the stream's Pipe and the work
     queue's event source mapping (off: work stays queued until `engines` or a test polls it)."""
     config = config or deployed_config()
-    region, bucket, table = config.region, config.bucket_name, config.table_name
+    region, bucket, table = config.region, config.physical_bucket_name, config.physical_table_name
     settings = {"clip": config.clip, "search": config.search, "batch": config.batch}
     functions = {role: function.function_name for role, function in settings.items()}
     moto_port, lambda_port = free_port(), free_port()
@@ -207,7 +207,7 @@ def local_system(
                 StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
             )["TableDescription"]["LatestStreamArn"]
             sqs = boto3.client("sqs")
-            work_queue_url, failure_queue_url = _queues(sqs, config.stack_name)
+            work_queue_url, failure_queue_url = _queues(sqs, config.service_stack_name)
             os.environ["WORK_QUEUE_URL"] = work_queue_url  # read by the handlers at import
 
             def to_failure_queue(record: dict[str, Any]) -> None:  # Lambda's on-failure destination

@@ -61,14 +61,14 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("videos", nargs="*", help="video ids (default: every processed video)")
     parser.add_argument("-c", dest="context", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--queue-url", help="default: the service stack's WorkQueueUrl output")
-    parser.add_argument("--table", help="default: the configured table_name")
+    parser.add_argument("--table", help="default: the deployed videos table")
     args = parser.parse_args(argv)
     config = config_with_overrides(args.context)
     session = boto3.session.Session(region_name=config.region)
     queue_url = (
-        args.queue_url or stack_outputs(session.client("cloudformation"), config.stack_name)["WorkQueueUrl"]
+        args.queue_url or stack_outputs(session.client("cloudformation"), config.service_stack_name)["WorkQueueUrl"]
     )
-    table = args.table or config.table_name
+    table = args.table or config.physical_table_name
     videos = list(dict.fromkeys(args.videos)) or sorted(processed_videos(session.client("dynamodb"), table))
     if not videos:
         print(f"no processed videos in {table}: nothing to queue", file=out)

@@ -65,9 +65,10 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = parser.parse_args(argv)
     config = config_with_overrides(args.context)
     session = boto3.session.Session(region_name=config.region)
-    queue_url = (
-        args.queue_url or stack_outputs(session.client("cloudformation"), config.service_stack_name)["WorkQueueUrl"]
+    outputs = (
+        {} if args.queue_url else stack_outputs(session.client("cloudformation"), config.service_stack_name)
     )
+    queue_url = args.queue_url or outputs["WorkQueueUrl"]
     table = args.table or config.physical_table_name
     videos = list(dict.fromkeys(args.videos)) or sorted(processed_videos(session.client("dynamodb"), table))
     if not videos:

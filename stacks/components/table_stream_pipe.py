@@ -75,7 +75,8 @@ class TableStreamPipe(Construct):
                     starting_position="LATEST",
                     batch_size=BATCH_SIZE,
                     maximum_retry_attempts=MAXIMUM_RETRY_ATTEMPTS,
-                    # Pipes takes a standard queue here (not FIFO): the stack's failure queue.
+                    # A standard queue, as stream failure destinations take: the stack's failure queue
+                    # (alarmed already); the sweep finds the video again anyway.
                     dead_letter_config=pipes.CfnPipe.DeadLetterConfigProperty(
                         arn=dead_letter_queue.queue_arn
                     ),

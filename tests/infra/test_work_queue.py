@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import subprocess
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from stacks.config import ConfigError
 from stacks.runtime_env import chunk_frames, vcpus
 from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized, synthesize
 from tests.infra.iam_policy import VIDEOS_STREAM_ARN
+from tests.infra.test_compliance import BIN
 from tests.infra.test_config import config_with
 
 HOURS_12 = 12 * 3600
@@ -337,3 +339,16 @@ def test_an_existing_tables_stream_arn_is_accepted_and_empty_means_none():
     config = config_with(create_table=False, videos_stream_arn=VIDEOS_STREAM_ARN)
     assert config.videos_stream_arn == VIDEOS_STREAM_ARN
     assert config_with(videos_stream_arn="").videos_stream_arn is None
+
+
+@pytest.mark.parametrize("variant", ["custom_app", "unfed_app"])
+def test_cfn_lint_passes_the_work_queue_variants(request, variant):
+    """The session's variants are linted in test_compliance; these two only here."""
+    app: Synthesized = request.getfixturevalue(variant)
+    result = subprocess.run(
+        [BIN / "cfn-lint", "--ignore-checks", "W3005", "--", *map(str, app.template_files())],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

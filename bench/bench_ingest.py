@@ -20,7 +20,8 @@ import boto3
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from clipsearch.refill import RecentlyQueued, Refill
-from clipsearch.work_queue import WorkItem, WorkQueue
+from clipsearch.work_messages import WorkItem
+from clipsearch.work_queue import WorkQueue
 
 REGION = "us-east-1"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/000000000000/work.fifo"

@@ -36,7 +36,8 @@ from clipsearch.layout import (
 )
 from clipsearch.settings import positive_ints, required
 from clipsearch.vectors import Vector
-from clipsearch.work_queue import WorkItem, WorkQueue
+from clipsearch.work_messages import WorkItem
+from clipsearch.work_queue import WorkQueue
 
 PACK_ATTEMPTS = 5  # conditional writes lost to other runs before this run gives up (and is retried)
 

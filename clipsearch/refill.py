@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from clipsearch.work_queue import WorkItem, WorkQueue
+from clipsearch.work_messages import WorkItem
+from clipsearch.work_queue import WorkQueue
 
 
 class RecentlyQueued:

@@ -10,9 +10,8 @@ from typing import Any
 
 from clipsearch.cache_store import CacheStore
 from clipsearch.video_catalog import VideoCatalog, VideoInfo
-from clipsearch.work_queue import WorkItem, WorkQueue
-
-SWEEP_EVENT = {"sweep": True}  # what the schedule sends the batch function
+from clipsearch.work_messages import WorkItem
+from clipsearch.work_queue import WorkQueue
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,9 @@
 """The work queue in front of the batch function: one SQS FIFO queue that every producer uses (the
-table's stream, the sweep, search's refill, a person's backfill, batch's own chunks).
-
-A message is `{"video_id": ...}` (the whole video: embed what is missing and write the packed
-object) or `{"video_id": ..., "frame_range": [first, last]}` (a chunk of a long video: embed the
-frames whose ids are in that range). Whole-video messages of one video share a message group, so
-one video is never embedded by two of them at once; each chunk has its own group, so the chunks of
-one video run side by side. A whole video's deduplication id is its video id: the same video sent
-by two producers within SQS's 5-minute window is delivered once.
-"""
+table's stream, the sweep, search's refill, a person's backfill, batch's own chunks); the messages
+are clipsearch/work_messages.py's."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,38 +13,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from clipsearch.faults import describe
+from clipsearch.work_messages import WorkItem
 
 SEND_BATCH = 10  # SendMessageBatch's limit
-_FIFO_ID_LIMIT = 128
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    video_id: str
-    frame_range: tuple[str, str] | None = None  # first and last frame id of a chunk, inclusive
-
-    def body(self) -> str:
-        request: dict[str, Any] = {"video_id": self.video_id}
-        if self.frame_range:
-            request["frame_range"] = list(self.frame_range)
-        return json.dumps(request, separators=(",", ":"))
-
-    def group_id(self) -> str:
-        return _fifo_id(
-            self.video_id if self.frame_range is None else f"{self.video_id}#{self.frame_range[0]}"
-        )
-
-    def dedup_id(self) -> str:
-        """The video id for a whole video (what the table stream's pipe sends too, so that every
-        producer's message for one video deduplicates); the range too for a chunk."""
-        if self.frame_range is None:
-            return _fifo_id(self.video_id)
-        return _fifo_id(f"{self.video_id}#{self.frame_range[0]}..{self.frame_range[1]}")
-
-
-def _fifo_id(text: str) -> str:
-    """SQS takes group and deduplication ids of up to 128 characters: longer ones are hashed."""
-    return text if len(text) <= _FIFO_ID_LIMIT else hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass
@@ -117,34 +79,3 @@ class WorkQueue:
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(batches)))) as pool:
             list(pool.map(send_batch, batches))
         return outcome
-
-
-# What of the table's stream becomes work (EventBridge Pipes filter criteria; local/ applies the
-# same pattern). A video becomes `processed` (inserted so, or changed from another status or from
-# none), or a processed video is modified while it has a frames_count: a filter cannot compare old
-# and new values, so a processed video's other changes pass too (a run that finds nothing to do).
-PROCESSED = {"S": ["processed"]}
-STREAM_FILTERS: list[dict[str, Any]] = [
-    {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"status": PROCESSED}}},
-    {
-        "eventName": ["MODIFY"],
-        "dynamodb": {
-            "NewImage": {"status": PROCESSED},
-            "OldImage": {"status": {"S": [{"anything-but": ["processed"]}]}},
-        },
-    },
-    {
-        "eventName": ["MODIFY"],
-        "dynamodb": {"NewImage": {"status": PROCESSED}, "OldImage": {"status": [{"exists": False}]}},
-    },
-    {
-        "eventName": ["MODIFY"],
-        "dynamodb": {
-            "NewImage": {"status": PROCESSED, "frames_count": [{"exists": True}]},
-            "OldImage": {"status": PROCESSED},
-        },
-    },
-]
-# The message a stream record becomes (Pipes' input template; `video_id` is the table's key).
-STREAM_MESSAGE_TEMPLATE = '{"video_id": "<$.dynamodb.Keys.video_id.S>"}'
-STREAM_GROUP_ID_PATH = "$.dynamodb.Keys.video_id.S"

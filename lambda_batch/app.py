@@ -28,8 +28,9 @@ from clipsearch.errors import RequestError
 from clipsearch.events import parse_request_value, response
 from clipsearch.model import load_embedder
 from clipsearch.settings import required
-from clipsearch.sweep import SWEEP_EVENT, Sweep
+from clipsearch.sweep import Sweep
 from clipsearch.video_catalog import VideoCatalog
+from clipsearch.work_messages import SWEEP_EVENT
 from clipsearch.work_queue import WorkQueue
 
 settings = BatchSettings.from_env(os.environ)

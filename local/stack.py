@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from clipsearch.work_queue import STREAM_FILTERS, STREAM_MESSAGE_TEMPLATE
+from clipsearch.work_messages import STREAM_FILTERS, STREAM_MESSAGE_TEMPLATE
 from local.event_sources import Poller, SqsEventSource, StreamPipe
 from local.lambda_server import LocalFunction, LocalLambda, serve
 from local.sample_frames import FPS, STEP, sample_videos

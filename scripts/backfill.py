@@ -18,7 +18,8 @@ from typing import Any, TextIO
 import boto3
 
 from clipsearch.video_catalog import PROCESSED
-from clipsearch.work_queue import WorkItem, WorkQueue
+from clipsearch.work_messages import WorkItem
+from clipsearch.work_queue import WorkQueue
 from stacks.config import config_with_overrides
 
 PAGE = 500  # videos sent between two progress lines

@@ -48,6 +48,16 @@ _STACK_NAME = r"^[A-Za-z][A-Za-z0-9-]{0,120}$"
 _ENVIRONMENT = r"^$|^[a-z][a-z0-9]{0,9}$"
 _IMAGE_DIGEST = r"^sha256:[0-9a-f]{64}$"
 ROLES = ("clip", "search", "batch")
+# A DynamoDB stream: arn:aws:dynamodb:<region>:<account>:table/<table>/stream/<label (a timestamp)>.
+_STREAM_ARN = (
+    r"^arn:aws[a-z-]*:dynamodb:(?P<region>[a-z0-9-]+):\d{12}:table/(?P<table>[A-Za-z0-9_.-]{3,255})"
+    r"/stream/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}$"
+)
+# EventBridge Scheduler's recurring expressions: rate(1 day), rate(6 hours), cron(0 3 * * ? *).
+_SCHEDULE = (
+    r"^$|^rate\((?:1 (?:minute|hour|day)|(?:[2-9]|[1-9]\d+) (?:minutes|hours|days))\)$"
+    r"|^cron\(\S+(?: \S+){5}\)$"
+)
 
 # Lambda gives 1 vCPU per 1,769 MB, 6 vCPUs at 10,240 MB; timeouts stop at 15 minutes.
 MemoryMB = Annotated[int, Field(ge=128, le=10240)]
@@ -101,6 +111,13 @@ class AppConfig(BaseModel):
     batch_async_retries: int = Field(ge=0, le=2)
     batch_async_max_event_age_s: int = Field(ge=60, le=21600)
 
+    # The work queue (SQS FIFO) in front of the batch function, and what feeds it.
+    work_max_receives: int = Field(ge=1, le=10)  # receives before the dead-letter queue
+    batch_max_concurrency: int = Field(ge=2, le=1000)  # the event source mapping's MaximumConcurrency range
+    work_max_age_s: int = Field(ge=60, le=1209600)  # the oldest-message alarm (at most SQS's 14 days)
+    videos_stream_arn: str | None = None  # "" in cdk.json: the stream of a created table, or none
+    sweep_schedule: str = Field(pattern=_SCHEDULE)  # "" turns the sweep off
+
     log_retention_days: int
     tracing: bool
     alarm_email: str = Field(pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -149,6 +166,17 @@ class AppConfig(BaseModel):
             raise ValueError("not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias)")
         return arn.strip()
 
+    @field_validator("videos_stream_arn", mode="before")
+    @classmethod
+    def _check_stream_arn(cls, arn: object) -> object:
+        if arn in ("", None):
+            return None
+        if not isinstance(arn, str) or not re.fullmatch(_STREAM_ARN, arn.strip()):
+            raise ValueError(
+                "not a DynamoDB stream ARN (arn:aws:dynamodb:<region>:<account>:table/<table>/stream/<label>)"
+            )
+        return arn.strip()
+
     @field_validator("bucket_name")
     @classmethod
     def _check_bucket_name(cls, name: str) -> str:
@@ -176,6 +204,16 @@ class AppConfig(BaseModel):
             raise ValueError(
                 f"bucket_kms_key_arn: the key is in {key['region']}, the stacks in {self.region} "
                 "(S3 uses keys of the bucket's region only)"
+            )
+        stream = re.fullmatch(_STREAM_ARN, self.videos_stream_arn or "")
+        if stream and self.create_table:
+            raise ValueError(
+                "videos_stream_arn: only with create_table=false (a created table gets its own stream)"
+            )
+        if stream and (stream["table"], stream["region"]) != (self.table_name, self.region):
+            raise ValueError(
+                f"videos_stream_arn: the stream of table {stream['table']} in {stream['region']}, "
+                f"not of {self.table_name} in {self.region}"
             )
         names = [self.clip_function_name, self.search_function_name, self.batch_function_name]
         if len(set(names)) != len(names):

@@ -23,6 +23,14 @@ FLOAT32_BYTES = 4
 PEAK_FACTOR = 2.1
 # The search gives up on the CLIP call this long before its own timeout (a 502, not silence).
 CLIP_CALL_MARGIN_S = 5
+# Frames per second one vCPU embeds with ViT-B/32 fp32 at batch 32: 17 images/s measured on 2 vCPUs
+# (ONNX and torch; torch 13-19, 16.9 in one run). Lambda gives 1 vCPU per 1,769 MB, at most 6.
+FRAMES_PER_SECOND_PER_VCPU = 8.5
+MB_PER_VCPU = 1769
+MAX_VCPUS = 6
+# A chunk is what one batch invocation embeds in its timeout at this share of the measured speed
+# (S3 reads, cold starts, a slower host): the rest of its timeout is margin.
+CHUNK_SPEED_SHARE = 0.5
 
 
 def max_cached_vectors(memory_mb: int) -> int:
@@ -36,6 +44,17 @@ def clip_read_timeout_s(search_timeout_s: int) -> int:
     return max(1, search_timeout_s - CLIP_CALL_MARGIN_S)
 
 
+def vcpus(memory_mb: int) -> float:
+    """The vCPUs Lambda gives a function of this memory."""
+    return min(MAX_VCPUS, memory_mb / MB_PER_VCPU)
+
+
+def chunk_frames(timeout_s: int, memory_mb: int) -> int:
+    """`CHUNK_FRAMES`: a video with more frames to embed is split into chunks of this many frames,
+    each one batch invocation that finishes within its timeout at half the measured speed."""
+    return max(1, math.floor(timeout_s * FRAMES_PER_SECOND_PER_VCPU * vcpus(memory_mb) * CHUNK_SPEED_SHARE))
+
+
 def tracing_variables(tracing: bool) -> dict[str, str]:
     """Powertools Tracer: off unless X-Ray tracing is on; then it never puts responses in traces."""
     if tracing:
@@ -43,8 +62,10 @@ def tracing_variables(tracing: bool) -> dict[str, str]:
     return {"POWERTOOLS_TRACE_DISABLED": "true"}
 
 
-def function_environments(config: AppConfig) -> dict[str, dict[str, str]]:
-    """Role (`clip`, `search`, `batch`) -> the exact environment of that function."""
+def function_environments(config: AppConfig, *, work_queue_url: str) -> dict[str, dict[str, str]]:
+    """Role (`clip`, `search`, `batch`) -> the exact environment of that function.
+
+    `work_queue_url`: the work queue's URL (a CloudFormation token in the stack)."""
 
     def powertools(function_name: str) -> dict[str, str]:
         return {
@@ -59,10 +80,16 @@ def function_environments(config: AppConfig) -> dict[str, dict[str, str]]:
             "BUCKET_NAME": config.physical_bucket_name,
             "VIDEOS_TABLE": config.physical_table_name,
             "CLIP_FUNCTION_NAME": config.clip.function_name,
-            "BATCH_FUNCTION_NAME": config.batch.function_name,
+            "WORK_QUEUE_URL": work_queue_url,
             "CLIP_READ_TIMEOUT_S": str(clip_read_timeout_s(config.search_timeout_s)),
             "MAX_CACHED_VECTORS": str(max_cached_vectors(config.search_memory_mb)),
             **powertools(config.search.function_name),
         },
-        "batch": {"BUCKET_NAME": config.physical_bucket_name, **powertools(config.batch.function_name)},
+        "batch": {
+            "BUCKET_NAME": config.physical_bucket_name,
+            "VIDEOS_TABLE": config.physical_table_name,
+            "WORK_QUEUE_URL": work_queue_url,
+            "CHUNK_FRAMES": str(chunk_frames(config.batch_timeout_s, config.batch_memory_mb)),
+            **powertools(config.batch.function_name),
+        },
     }

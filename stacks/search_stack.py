@@ -1,5 +1,6 @@
-"""The search service: bucket, table, the three functions, the grants between them, the batch
-failure queue and the monitoring (dashboard, alarms, alarm topic)."""
+"""The search service: bucket, table, the three functions, the grants between them, the work queue
+and what feeds it (table stream pipe, sweep schedule), the batch failure queue and the monitoring
+(dashboard, alarms, alarm topic)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX
 from stacks.components.container_function import AssetImage, ContainerFunction, RegistryImage
 from stacks.components.failure_queue import FailureQueue
 from stacks.components.frame_bucket import FrameBucket
-from stacks.components.monitoring import Monitored, Monitoring
+from stacks.components.monitoring import Monitored, Monitoring, WorkQueueAlarms
+from stacks.components.sweep_schedule import SweepSchedule
+from stacks.components.table_stream_pipe import TableStreamPipe
 from stacks.components.videos_table import VideosTable
+from stacks.components.work_queue import WorkQueue
 from stacks.config import AppConfig
 from stacks.runtime_env import function_environments
 
@@ -24,6 +28,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 class FrameSearchStack(Stack):
     """Exposes `frame_bucket`, `videos_table`, `clip`, `search`, `batch` (ContainerFunctions),
+    `work` (WorkQueue), `stream_pipe` (TableStreamPipe or None), `sweep` (SweepSchedule or None),
     `batch_failures` (FailureQueue) and `monitoring` (Monitoring)."""
 
     def __init__(
@@ -49,7 +54,15 @@ class FrameSearchStack(Stack):
             kms_key_arn=config.bucket_kms_key_arn,
         )
         self.videos_table = VideosTable(
-            self, "VideosTable", table_name=config.physical_table_name, create=config.create_table
+            self,
+            "VideosTable",
+            table_name=config.physical_table_name,
+            create=config.create_table,
+            existing_stream_arn=config.videos_stream_arn,
+        )
+        # Every producer's one way to the batch function (stacks/components/work_queue.py).
+        self.work = WorkQueue(
+            self, "Work", function_timeout_s=config.batch_timeout_s, max_receives=config.work_max_receives
         )
 
         def image(role: str) -> AssetImage | RegistryImage:
@@ -66,7 +79,7 @@ class FrameSearchStack(Stack):
             return AssetImage(context_dir=PROJECT_ROOT, dockerfile=f"lambda_{role}/Dockerfile")
 
         # Each function gets only the variables its handler reads (stacks/runtime_env.py).
-        environments = function_environments(config)
+        environments = function_environments(config, work_queue_url=self.work.queue.queue_url)
 
         def function(role: str, description: str) -> ContainerFunction:
             return ContainerFunction(
@@ -104,12 +117,42 @@ class FrameSearchStack(Stack):
         self.frame_bucket.grant_list(self.batch.role, CACHE_PREFIX)
         self.frame_bucket.grant_read_cache(self.batch.role)
         # Deviations (README table): search queues re-embedding and tells a missing cache from a denied one.
-        self.batch.grant_invoke(self.search.role)
+        self.work.grant_send(self.search.role)
         self.frame_bucket.grant_list(self.search.role, CACHE_PREFIX)
+        # Deviations (README table): batch consumes the work queue (the mapping; CDK's grant), sends
+        # chunks of long videos and the sweep's videos to it, and the sweep scans the table.
+        self.work.feed(self.batch.function, max_concurrency=config.batch_max_concurrency)
+        self.work.grant_send(self.batch.role)
+        self.videos_table.grant_scan(self.batch.role)
         # Deviations (README table), only with bucket_kms_key_arn: use the bucket's key.
         self.frame_bucket.grant_key(self.search.role, write=False)
         for embedder in (self.clip, self.batch):
             self.frame_bucket.grant_key(embedder.role, write=True)
+
+        # Indexing on change: a pipe from the table's stream (created table, or videos_stream_arn).
+        self.stream_pipe = (
+            TableStreamPipe(
+                self,
+                "StreamPipe",
+                stream_arn=self.videos_table.stream_arn,
+                queue=self.work.queue,
+                dead_letter_queue=self.batch_failures.queue,
+            )
+            if self.videos_table.stream_arn
+            else None
+        )
+        # The sweep (sweep_schedule; "" turns it off).
+        self.sweep = (
+            SweepSchedule(
+                self,
+                "SweepSchedule",
+                expression=config.sweep_schedule,
+                function=self.batch.function,
+                dead_letter_queue=self.batch_failures.queue,
+            )
+            if config.sweep_schedule
+            else None
+        )
 
         monitored = {
             role: Monitored(
@@ -128,12 +171,19 @@ class FrameSearchStack(Stack):
             search=monitored["search"],
             failure_queue=self.batch_failures.queue,
             alarm_email=config.alarm_email,
+            work=WorkQueueAlarms(
+                queue=self.work.queue,
+                dead_letter_queue=self.work.dead_letter_queue,
+                max_age_s=config.work_max_age_s,
+            ),
         )
 
         outputs = {
             "BucketName": self.frame_bucket.bucket.bucket_name,
             "VideosTableName": self.videos_table.table.table_name,
             "BatchFailureQueueUrl": self.batch_failures.queue.queue_url,
+            "WorkQueueUrl": self.work.queue.queue_url,
+            "WorkDeadLetterQueueUrl": self.work.dead_letter_queue.queue_url,
             "AlarmTopicArn": self.monitoring.topic.topic_arn,
             "DashboardName": self.monitoring.dashboard.dashboard_name,
         }

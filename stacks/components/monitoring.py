@@ -1,4 +1,4 @@
-"""A CloudWatch dashboard and alarms for the three functions and the batch failure queue.
+"""A CloudWatch dashboard and alarms for the three functions, the work queue and the batch failure queue.
 
 Built by hand on `aws_cloudwatch` rather than with cdk-monitoring-constructs: we need a dozen
 metrics and six kinds of alarm, all of which the L2 constructs express directly (the error-rate
@@ -10,6 +10,7 @@ acknowledgements would have to chase.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aws_cdk import Aws, Duration, RemovalPolicy
@@ -43,6 +44,15 @@ class Monitored:
     timeout_s: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class WorkQueueAlarms:
+    """The work queue as the dashboard and alarms see it."""
+
+    queue: sqs.IQueue
+    dead_letter_queue: sqs.IQueue
+    max_age_s: int  # the oldest message waiting longer than this alarms
+
+
 class Monitoring(Construct):
     """Exposes `topic` (every alarm notifies it), `alarms` (name -> Alarm) and `dashboard`."""
 
@@ -56,6 +66,7 @@ class Monitoring(Construct):
         search: Monitored,
         failure_queue: sqs.IQueue,
         alarm_email: str,
+        work: WorkQueueAlarms | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = self._topic(alarm_email)
@@ -188,6 +199,8 @@ class Monitoring(Construct):
                 ),
             ]
         )
+        if work:
+            widgets.append(self._work_queue(work, alarm))
         widgets.append(
             [
                 cloudwatch.AlarmStatusWidget(
@@ -198,6 +211,53 @@ class Monitoring(Construct):
         self.dashboard = cloudwatch.Dashboard(
             self, "Dashboard", dashboard_name=dashboard_name, widgets=widgets
         )
+
+    @staticmethod
+    def _work_queue(work: WorkQueueAlarms, alarm: Callable[..., None]) -> list[cloudwatch.IWidget]:
+        """Alarms on a dead-lettered work message and on work waiting too long; their widgets."""
+        age = work.queue.metric_approximate_age_of_oldest_message(
+            period=PERIOD, statistic="Maximum", label="oldest message age (s)"
+        )
+        dead_letters = work.dead_letter_queue.metric_approximate_number_of_messages_visible(
+            period=PERIOD, statistic="Maximum", label="dead-lettered messages"
+        )
+        alarm(
+            "WorkDeadLetterQueueNotEmpty",
+            "Work messages failed every receive: see the work dead-letter queue (redrive when fixed)",
+            metric=dead_letters,
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+        )
+        alarm(
+            "WorkQueueOldestMessageAge",
+            f"Work waited more than {work.max_age_s} s in the work queue (a backlog, or redelivered work)",
+            metric=age,
+            threshold=work.max_age_s,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+        )
+        return [
+            cloudwatch.GraphWidget(
+                title="Work queue: messages waiting and in flight",
+                left=[
+                    work.queue.metric_approximate_number_of_messages_visible(
+                        period=PERIOD, statistic="Maximum", label="waiting"
+                    ),
+                    work.queue.metric_approximate_number_of_messages_not_visible(
+                        period=PERIOD, statistic="Maximum", label="in flight"
+                    ),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Work queue: oldest message age (s)",
+                left=[age],
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=work.max_age_s, label="alarm")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(title="Work dead-letter queue", left=[dead_letters], width=8),
+        ]
 
     def _topic(self, alarm_email: str) -> sns.Topic:
         # CloudWatch may only publish to an encrypted topic whose key lets it use the key: the

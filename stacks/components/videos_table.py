@@ -11,10 +11,21 @@ READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan")
 
 
 class VideosTable(Construct):
-    """Exposes `table`; `create=True` makes it on-demand with point-in-time recovery, retained."""
+    """Exposes `table` and `stream_arn` (None: no stream to read); `create=True` makes it on-demand
+    with point-in-time recovery and a stream of new and old images, retained. An existing table's
+    stream is `existing_stream_arn`, if it has one."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, table_name: str, create: bool) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table_name: str,
+        create: bool,
+        existing_stream_arn: str | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
+        self.stream_arn: str | None = existing_stream_arn
         if create:
             self.table: dynamodb.ITable = dynamodb.Table(
                 self,
@@ -27,7 +38,10 @@ class VideosTable(Construct):
                 ),
                 encryption=dynamodb.TableEncryption.AWS_MANAGED,
                 removal_policy=RemovalPolicy.RETAIN,  # the upstream pipeline's records live here
+                # Indexing on change: the pipe reads this (the filter needs both images).
+                stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
             )
+            self.stream_arn = self.table.table_stream_arn
         else:
             self.table = dynamodb.Table.from_table_name(self, "Table", table_name)
 
@@ -35,4 +49,10 @@ class VideosTable(Construct):
         """Exactly the guide's read actions (CDK's grant_read_data adds DescribeTable and more)."""
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=list(READ_ACTIONS), resources=[self.table.table_arn])
+        )
+
+    def grant_scan(self, role: iam.IRole) -> None:
+        """`dynamodb:Scan` only (the sweep lists the processed videos)."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["dynamodb:Scan"], resources=[self.table.table_arn])
         )

@@ -13,15 +13,17 @@ from aws_cdk.assertions import Template
 
 from app import build_app
 from stacks.config import load_config, read_cdk_json_context
-from tests.infra.iam_policy import BUCKET_KMS_KEY_ARN
+from tests.infra.iam_policy import BUCKET_KMS_KEY_ARN, VIDEOS_STREAM_ARN
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT = read_cdk_json_context(ROOT / "cdk.json")
 
-# The user's own bucket and table (the video pipeline made them) and images pushed by CI.
+# The user's own bucket and table (the video pipeline made them; the table has a stream) and images
+# pushed by CI.
 EXISTING_RESOURCES_ECR = {
     "create_bucket": False,
     "create_table": False,
+    "videos_stream_arn": VIDEOS_STREAM_ARN,
     "image_source": "ecr",
     "image_tag": "3f9c2a1b7d0e",
 }

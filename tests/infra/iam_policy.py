@@ -12,6 +12,17 @@ from typing import Any
 from aws_cdk.assertions import Template
 
 ROLES = ("clip", "search", "batch")
+# Roles of services acting for the stack (README names -> the construct holding the role); they
+# exist only with their feature: the pipe with a table stream, the schedule with sweep_schedule.
+SERVICE_ROLES = {"pipe": "StreamPipeRole", "schedule": "SweepScheduleRole"}
+# The existing table's stream of the existing-resources variant (tests/infra/conftest.py).
+VIDEOS_STREAM_ARN = "arn:aws:dynamodb:ap-southeast-1:111122223333:table/videos/stream/2026-01-15T08:30:00.000"
+# Queues by construct: the README's names for them.
+QUEUES = {
+    "BatchFailuresQueue": "<batch failure queue>",
+    "WorkQueue": "<work queue>",
+    "WorkDeadLetterQueue": "<work dead-letter queue>",
+}
 # The SSE-KMS key of the options variant (tests/infra/conftest.py OPTIONS).
 BUCKET_KMS_KEY_ARN = "arn:aws:kms:ap-southeast-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -57,7 +68,7 @@ def readme_deviations(readme: Path, config: Mapping[str, Any]) -> dict[str, set[
     """
     text = readme.read_text()
     section = text.split("### Deviations from the guide's policies", 1)[1].split("\n#", 1)[0]
-    deviations: dict[str, set[Statement]] = {role: set() for role in ROLES}
+    deviations: dict[str, set[Statement]] = {role: set() for role in (*ROLES, *SERVICE_ROLES)}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) != 5 or cells[0] in ("Role", "") or set(cells[0]) <= {"-"}:
@@ -85,14 +96,17 @@ class RoleReader:
                 self.symbols[f"${{{logical_id}.Arn}}"] = "<bucket>"
             elif kind == "AWS::DynamoDB::Table":
                 self.symbols[f"${{{logical_id}.Arn}}"] = "<videos table>"
+                self.symbols[f"${{{logical_id}.StreamArn}}"] = "<videos table stream>"
             elif kind == "AWS::SQS::Queue":
-                self.symbols[f"${{{logical_id}.Arn}}"] = "<batch failure queue>"
+                # CDK's logical id: the construct path, then an 8-character hash.
+                self.symbols[f"${{{logical_id}.Arn}}"] = QUEUES[logical_id[:-8]]
         for role in ROLES:
             function = self.function_id(role)
             self.symbols[f"${{{function}.Arn}}"] = f"<{role} function>"
         # Imported bucket and table: ARNs built from names.
         self.symbols["arn:aws:s3:::totgo1"] = "<bucket>"
         self.symbols[BUCKET_KMS_KEY_ARN] = "<bucket key>"
+        self.symbols[VIDEOS_STREAM_ARN] = "<videos table stream>"
         self.symbols["arn:aws:dynamodb:ap-southeast-1:${AWS::AccountId}:table/videos"] = "<videos table>"
 
     def function_id(self, role: str) -> str:
@@ -104,10 +118,25 @@ class RoleReader:
         ]
         return logical_id
 
+    def service_role_id(self, role: str) -> str | None:
+        """The logical id of a service role (`pipe`, `schedule`), None when the stack has none."""
+        found = [
+            key
+            for key, value in self.resources.items()
+            if value["Type"] == "AWS::IAM::Role" and key[:-8] == SERVICE_ROLES[role]
+        ]
+        return found[0] if found else None
+
     def statements(self, role: str) -> set[Statement]:
-        function = self.resources[self.function_id(role)]
-        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-        log_group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        if role in SERVICE_ROLES:
+            role_id = self.service_role_id(role)
+            if role_id is None:
+                return set()
+            log_group_id = None
+        else:
+            function = self.resources[self.function_id(role)]
+            role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+            log_group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         found: set[Statement] = set()
         for resource in self.resources.values():
             if (
@@ -121,7 +150,9 @@ class RoleReader:
                 actions = frozenset([actions] if isinstance(actions, str) else actions)
                 resources = statement["Resource"]
                 for each in resources if isinstance(resources, list) else [resources]:
-                    rendered = self.render(each).replace(f"${{{log_group_id}.Arn}}", "<own log group>")
+                    rendered = self.render(each)
+                    if log_group_id:
+                        rendered = rendered.replace(f"${{{log_group_id}.Arn}}", "<own log group>")
                     condition = (
                         json.dumps(statement["Condition"], sort_keys=True)
                         if "Condition" in statement

@@ -16,8 +16,18 @@ def only(app: Synthesized, kind: str) -> tuple[str, Any]:
     return found
 
 
+def failure_queue(app: Synthesized) -> tuple[str, Any]:
+    """The batch failure queue (the work queue and its dead-letter queue are the others)."""
+    (found,) = [
+        item
+        for item in app.service.find_resources("AWS::SQS::Queue").items()
+        if item[0].startswith("BatchFailures")
+    ]
+    return found
+
+
 def test_batch_retries_twice_for_six_hours_then_sends_to_the_failure_queue(any_app):
-    queue_id, _ = only(any_app, "AWS::SQS::Queue")
+    queue_id, _ = failure_queue(any_app)
     _, config = only(any_app, "AWS::Lambda::EventInvokeConfig")
     properties = config["Properties"]
     assert properties["MaximumRetryAttempts"] == 2
@@ -29,9 +39,13 @@ def test_batch_retries_twice_for_six_hours_then_sends_to_the_failure_queue(any_a
 
 
 def test_failure_queue_is_encrypted_ssl_only_and_keeps_messages_14_days(default_app):
-    queue_id, queue = only(default_app, "AWS::SQS::Queue")
+    queue_id, queue = failure_queue(default_app)
     assert queue["Properties"] == {"MessageRetentionPeriod": 14 * 24 * 3600, "SqsManagedSseEnabled": True}
-    _, policy = only(default_app, "AWS::SQS::QueuePolicy")
+    (policy,) = [
+        policy
+        for policy in default_app.service.find_resources("AWS::SQS::QueuePolicy").values()
+        if policy["Properties"]["Queues"] == [{"Ref": queue_id}]
+    ]
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -39,12 +53,14 @@ def test_failure_queue_is_encrypted_ssl_only_and_keeps_messages_14_days(default_
 
 
 def test_the_batch_role_may_only_send_to_the_queue(default_app):
-    queue_id, _ = only(default_app, "AWS::SQS::Queue")
+    queue_id, _ = failure_queue(default_app)
+    queue_arn = {"Fn::GetAtt": [queue_id, "Arn"]}
     statements = [
         statement
-        for resource in default_app.service.find_resources("AWS::IAM::Policy").values()
+        for key, resource in default_app.service.find_resources("AWS::IAM::Policy").items()
+        if key.startswith("BatchFunctionRole")
         for statement in resource["Properties"]["PolicyDocument"]["Statement"]
-        if "sqs" in str(statement["Action"])
+        if statement["Resource"] == queue_arn
     ]
     assert statements == [
         {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": {"Fn::GetAtt": [queue_id, "Arn"]}}

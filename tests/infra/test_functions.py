@@ -33,21 +33,30 @@ def test_function_sizing_and_architecture_come_from_config(any_app, role):
     assert properties["Role"]["Fn::GetAtt"][0].startswith(f"{role.capitalize()}FunctionRole")
 
 
+# The work queue's URL, a CloudFormation reference to the queue (stacks/components/work_queue.py).
+WORK_QUEUE_URL = {"Ref": "WorkQueue1CAC4D2F"}
 POWERTOOLS = {"POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearch", "POWERTOOLS_TRACE_DISABLED": "true"}
 # Exactly what each handler reads (MODEL_DIR comes from the image, limits have handler defaults).
-ENVIRONMENTS = {
+ENVIRONMENTS: dict[str, dict[str, Any]] = {
     "clip": {"BUCKET_NAME": "totgo1", "POWERTOOLS_SERVICE_NAME": "clip-inference", **POWERTOOLS},
     "search": {
         "BUCKET_NAME": "totgo1",
         "VIDEOS_TABLE": "videos",
         "CLIP_FUNCTION_NAME": "clip-inference",
-        "BATCH_FUNCTION_NAME": "clip-batch-embed",
+        "WORK_QUEUE_URL": WORK_QUEUE_URL,
         "CLIP_READ_TIMEOUT_S": str(CDK_CONTEXT["search_timeout_s"] - 5),
         "MAX_CACHED_VECTORS": "426179",  # 2048 MB: floor((2048 - 300) * 2**20 / (512 * 4 * 2.1))
         "POWERTOOLS_SERVICE_NAME": "clip-search",
         **POWERTOOLS,
     },
-    "batch": {"BUCKET_NAME": "totgo1", "POWERTOOLS_SERVICE_NAME": "clip-batch-embed", **POWERTOOLS},
+    "batch": {
+        "BUCKET_NAME": "totgo1",
+        "VIDEOS_TABLE": "videos",
+        "WORK_QUEUE_URL": WORK_QUEUE_URL,
+        "CHUNK_FRAMES": "22141",  # floor(900 s * 8.5 frames/s/vCPU * 10240/1769 vCPUs * 0.5)
+        "POWERTOOLS_SERVICE_NAME": "clip-batch-embed",
+        **POWERTOOLS,
+    },
 }
 
 
@@ -136,6 +145,8 @@ def test_service_outputs(any_app):
         "BucketName",
         "VideosTableName",
         "BatchFailureQueueUrl",
+        "WorkQueueUrl",
+        "WorkDeadLetterQueueUrl",
         "AlarmTopicArn",
         "DashboardName",
         *(f"{role.capitalize()}Function{kind}" for role in FUNCTIONS for kind in ("Name", "Arn")),

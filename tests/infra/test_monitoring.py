@@ -38,6 +38,8 @@ def test_one_alarm_per_concern_all_notifying_the_one_topic(any_app):
         *(f"{role}Throttles" for role in FUNCTIONS),
         "SearchP99Duration",
         "BatchFailureQueueNotEmpty",
+        "WorkDeadLetterQueueNotEmpty",
+        "WorkQueueOldestMessageAge",
     }
     for properties in found.values():
         assert properties["AlarmActions"] == [topic]
@@ -78,18 +80,53 @@ def test_search_p99_alarm_at_80_percent_of_its_timeout(default_app):
     assert properties["Dimensions"][0]["Value"]["Ref"].startswith("SearchFunction")
 
 
+def queue_id(app: Synthesized, construct: str) -> str:
+    """The queue whose construct path is `construct` (its logical id less CDK's 8-character hash)."""
+    (found,) = [key for key in resources(app, "AWS::SQS::Queue") if key[:-8] == construct]
+    return found
+
+
 def test_failure_queue_alarm_fires_on_one_message(default_app):
-    (queue_id,) = resources(default_app, "AWS::SQS::Queue")
+    queue_id_ = queue_id(default_app, "BatchFailuresQueue")
     properties = alarms(default_app)["BatchFailureQueueNotEmpty"]
     (metric,) = properties["Metrics"]
     assert metric["MetricStat"]["Stat"] == "Maximum"
     assert metric["MetricStat"]["Metric"] == {
         "Namespace": "AWS/SQS",
         "MetricName": "ApproximateNumberOfMessagesVisible",
-        "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}],
+        "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id_, "QueueName"]}}],
     }
     assert properties["Threshold"] == 1
     assert properties["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_a_dead_lettered_work_message_alarms(default_app):
+    properties = alarms(default_app)["WorkDeadLetterQueueNotEmpty"]
+    (metric,) = properties["Metrics"]
+    assert metric["MetricStat"]["Stat"] == "Maximum"
+    assert metric["MetricStat"]["Metric"] == {
+        "Namespace": "AWS/SQS",
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Dimensions": [
+            {
+                "Name": "QueueName",
+                "Value": {"Fn::GetAtt": [queue_id(default_app, "WorkDeadLetterQueue"), "QueueName"]},
+            }
+        ],
+    }
+    assert (properties["Threshold"], properties["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+
+
+def test_work_waiting_longer_than_work_max_age_s_alarms(default_app):
+    properties = alarms(default_app)["WorkQueueOldestMessageAge"]
+    (metric,) = properties["Metrics"]
+    assert metric["MetricStat"]["Stat"] == "Maximum"
+    assert metric["MetricStat"]["Metric"]["MetricName"] == "ApproximateAgeOfOldestMessage"
+    assert metric["MetricStat"]["Metric"]["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": [queue_id(default_app, "WorkQueue"), "QueueName"]
+    }
+    assert properties["Threshold"] == CDK_CONTEXT["work_max_age_s"] == 3600
+    assert properties["ComparisonOperator"] == "GreaterThanThreshold"
 
 
 def test_topic_is_encrypted_with_a_rotated_key_cloudwatch_may_use(default_app):
@@ -150,3 +187,14 @@ def test_dashboard_shows_the_search_handlers_emf_metrics_and_the_queue(default_a
         assert f'[\\"ClipFrameSearch\\",\\"{metric}\\",\\"service\\",\\"clip-search\\"' in body
     for metric in ("ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"):
         assert f'\\"AWS/SQS\\",\\"{metric}\\"' in body
+
+
+def test_dashboard_shows_the_work_queue_and_its_dead_letter_queue(default_app):
+    body = dashboard_body(default_app)
+    for title in (
+        "Work queue: messages waiting and in flight",
+        "Work queue: oldest message age (s)",
+        "Work dead-letter queue",
+    ):
+        assert title in body
+    assert '\\"AWS/SQS\\",\\"ApproximateNumberOfMessagesNotVisible\\"' in body

@@ -44,7 +44,8 @@ def test_clip_read_timeout_leaves_the_search_time_to_answer():
 
 def test_search_memory_sets_max_cached_vectors():
     config = load_config({**CDK_CONTEXT, "search_memory_mb": 4096})
-    assert function_environments(config)["search"]["MAX_CACHED_VECTORS"] == str(max_cached_vectors(4096))
+    environments = function_environments(config, work_queue_url="https://sqs/work.fifo")
+    assert environments["search"]["MAX_CACHED_VECTORS"] == str(max_cached_vectors(4096))
 
 
 def test_the_metrics_namespace_is_written_once():

@@ -23,7 +23,11 @@ OFFLINE = {
 }
 VARIANTS = {
     "default": {},
-    "existing-bucket-table-ecr": {key: str(value).lower() for key, value in EXISTING_RESOURCES_ECR.items()},
+    # As typed on a command line: true/false in lower case, the rest (an ARN) as it is.
+    "existing-bucket-table-ecr": {
+        key: str(value).lower() if isinstance(value, bool) else str(value)
+        for key, value in EXISTING_RESOURCES_ECR.items()
+    },
 }
 
 

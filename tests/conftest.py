@@ -77,6 +77,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
+def _no_metrics_left_over() -> None:
+    """Powertools keeps metrics process-wide: a test starts with none an earlier test added (the local
+    system, for one, adds metrics with flushing disabled)."""
+    from clipsearch.entry import metrics
+
+    metrics.clear_metrics()
+
+
+@pytest.fixture(autouse=True)
 def _unit_tests_start_no_lambda_endpoint(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -120,6 +129,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 BUCKET = "totgo1"
+TABLE = "videos"
 REGION: Final = "ap-southeast-1"
 
 
@@ -149,6 +159,42 @@ def work_queue(s3) -> str:
     redrive = {"deadLetterTargetArn": dlq_arn["QueueArn"], "maxReceiveCount": 3}
     attributes = {"FifoQueue": "true", "VisibilityTimeout": "2", "RedrivePolicy": json.dumps(redrive)}
     return str(sqs.create_queue(QueueName=WORK_QUEUE, Attributes=attributes)["QueueUrl"])
+
+
+@pytest.fixture
+def videos_table(s3) -> Any:
+    """Moto's DynamoDB client with the upstream `videos` table (and its stream, as the stack makes it)."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    return dynamodb
+
+
+@pytest.fixture
+def batch_handler(tiny_model_dir: Path, work_queue: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`make(**overrides)`: the batch handler imported as Lambda does, with the stack's environment."""
+
+    def make(**overrides: str) -> ModuleType:
+        environment = {
+            "BUCKET_NAME": BUCKET,
+            "VIDEOS_TABLE": TABLE,
+            "WORK_QUEUE_URL": work_queue,
+            "MODEL_DIR": str(tiny_model_dir),
+        }
+        return fresh_handler("lambda_batch.app", monkeypatch, **(environment | overrides))
+
+    return make
+
+
+@pytest.fixture
+def clip_app(s3, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The CLIP handler imported as Lambda does, on moto S3."""
+    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_model_dir))
 
 
 def fresh_handler(module_name: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:

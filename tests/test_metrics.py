@@ -7,13 +7,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.metrics.provider import cold_start
 
-from tests.conftest import BUCKET, FakeLambdaContext, fresh_handler
+from tests.conftest import BUCKET, FakeLambdaContext
 from tests.emf import emitted
-
-
-@pytest.fixture
-def clip_app(s3, tiny_model_dir, monkeypatch) -> Any:
-    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_model_dir))
 
 
 def test_clip_counts_items_errors_latency_and_each_outcome(clip_app, capsys, monkeypatch):
@@ -41,21 +36,12 @@ def test_an_unexpected_failure_is_counted_and_answered_500(clip_app, capsys, mon
     assert emitted(capsys)["FailedRequests"] == 1
 
 
-def test_batch_counts_frames_and_a_failure_is_a_function_error(
-    s3, tiny_model_dir, work_queue, monkeypatch, capsys
-):
+def test_batch_counts_frames_and_a_failure_is_a_function_error(s3, batch_handler, monkeypatch, capsys):
     from tests.sample_images import frame_bytes
 
     s3.put_object(Bucket=BUCKET, Key="frames/v/frame_000000.webp", Body=frame_bytes(1))
     s3.put_object(Bucket=BUCKET, Key="frames/v/frame_000001.webp", Body=b"broken")
-    batch = fresh_handler(
-        "lambda_batch.app",
-        monkeypatch,
-        BUCKET_NAME=BUCKET,
-        MODEL_DIR=str(tiny_model_dir),
-        VIDEOS_TABLE="videos",
-        WORK_QUEUE_URL=work_queue,
-    )
+    batch = batch_handler()
     batch.handler({"video_id": "v"}, FakeLambdaContext(function_name="clip-batch-embed"))
     done = emitted(capsys)
     assert (done["FramesEmbedded"], done["FramesRejected"], done["Requests"]) == (1, 1, 1)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import BUCKET, FakeLambdaContext, fresh_handler
+from tests.conftest import BUCKET, FakeLambdaContext
 from tests.sample_images import frame_bytes
 from tests.search.conftest import world  # noqa: F401  # the search function's fixture, used here too
 
@@ -147,17 +147,5 @@ def test_batch_never_answers_5xx(batch_app, frames, event):
 
 
 @pytest.fixture
-def clip_app(s3, tiny_model_dir, monkeypatch) -> Any:
-    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_model_dir))
-
-
-@pytest.fixture
-def batch_app(s3, tiny_model_dir, work_queue, monkeypatch) -> Any:
-    return fresh_handler(
-        "lambda_batch.app",
-        monkeypatch,
-        BUCKET_NAME=BUCKET,
-        MODEL_DIR=str(tiny_model_dir),
-        VIDEOS_TABLE="videos",
-        WORK_QUEUE_URL=work_queue,
-    )
+def batch_app(s3, batch_handler) -> Any:
+    return batch_handler()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from clipsearch.cache_store import PackedVideo
-from tests.conftest import BUCKET, FakeLambdaContext, fresh_handler
+from tests.conftest import BUCKET, FakeLambdaContext
 from tests.sample_images import frame_bytes
 
 VIDEO = "4f2a9c0e5b7d81aa"
@@ -41,22 +41,13 @@ def video(s3) -> str:
 
 
 @pytest.fixture
-def batch_app(video, tiny_model_dir, work_queue, monkeypatch) -> ModuleType:
-    return fresh_handler(
-        "lambda_batch.app",
-        monkeypatch,
-        BUCKET_NAME=BUCKET,
-        VIDEOS_TABLE="videos",
-        WORK_QUEUE_URL=work_queue,
-        MODEL_DIR=str(tiny_model_dir),
-        BATCH_SIZE="3",
-        PREFETCH="4",
-    )
+def batch_app(video, batch_handler) -> ModuleType:
+    return batch_handler(BATCH_SIZE="3", PREFETCH="4")
 
 
 @pytest.fixture
-def clip_app(video, tiny_model_dir, monkeypatch) -> ModuleType:
-    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_model_dir))
+def clip_app(video, clip_app) -> ModuleType:  # with the video's frames in S3
+    return clip_app
 
 
 @pytest.fixture

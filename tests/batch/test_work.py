@@ -15,21 +15,13 @@ from clipsearch.cache_store import CacheStore
 from local.event_sources import SqsEventSource
 from local.lambda_server import LocalFunction, LocalLambda
 from tests.batch.conftest import FRAMES, VIDEO, invoke, packed
-from tests.conftest import BUCKET, REGION, fresh_handler
+from tests.conftest import BUCKET, REGION
 
 
 @pytest.fixture
-def chunky(video, tiny_model_dir, work_queue, monkeypatch) -> ModuleType:
+def chunky(video, batch_handler) -> ModuleType:
     """The batch function with a chunk size of 3 frames (the stack derives it from the timeout)."""
-    return fresh_handler(
-        "lambda_batch.app",
-        monkeypatch,
-        BUCKET_NAME=BUCKET,
-        VIDEOS_TABLE="videos",
-        WORK_QUEUE_URL=work_queue,
-        MODEL_DIR=str(tiny_model_dir),
-        CHUNK_FRAMES="3",
-    )
+    return batch_handler(CHUNK_FRAMES="3")
 
 
 def queue_source(app: ModuleType, work_queue: str) -> tuple[SqsEventSource, list[Any]]:
@@ -92,14 +84,8 @@ def add(dynamodb, video_id: str, status: str, frames_count: int | None = None) -
     dynamodb.put_item(TableName="videos", Item=item)
 
 
-def test_the_sweep_queues_exactly_the_videos_that_need_it(batch_app, s3, work_queue):
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName="videos",
-        KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+def test_the_sweep_queues_exactly_the_videos_that_need_it(batch_app, s3, work_queue, videos_table):
+    dynamodb = videos_table
     invoke(batch_app, {"video_id": VIDEO})  # packed: covers its 7 frames
     add(dynamodb, VIDEO, "processed", len(FRAMES))
     add(dynamodb, "never-built", "processed", 4)

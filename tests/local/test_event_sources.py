@@ -64,7 +64,7 @@ def test_event_pattern_operators():
 
 
 @pytest.fixture
-def aws(s3) -> dict[str, Any]:
+def aws(videos_table) -> dict[str, Any]:
     """Moto's SQS (a FIFO work queue with a dead-letter queue) and a table with a stream."""
     sqs = boto3.client("sqs", region_name=REGION)
     dlq = sqs.create_queue(QueueName="work-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
@@ -77,20 +77,12 @@ def aws(s3) -> dict[str, Any]:
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
         },
     )["QueueUrl"]
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    table = dynamodb.create_table(
-        TableName="videos",
-        KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
     return {
         "sqs": sqs,
         "queue": queue,
         "dlq": dlq,
-        "dynamodb": dynamodb,
-        "stream": table["TableDescription"]["LatestStreamArn"],
+        "dynamodb": videos_table,
+        "stream": videos_table.describe_table(TableName="videos")["Table"]["LatestStreamArn"],
     }
 
 

@@ -50,15 +50,9 @@ def test_make_sweep_queues_the_unembedded_videos_then_nothing(tiny_model_dir):
     assert "sweep again: queued nothing: every video is complete" in result.stdout
 
 
-def test_backfill_queues_every_processed_video_once_with_progress(work_queue, monkeypatch):
+def test_backfill_queues_every_processed_video_once_with_progress(work_queue, videos_table, monkeypatch):
     monkeypatch.setattr(backfill, "PAGE", 100)  # progress every 100 videos
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName="videos",
-        KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb = videos_table
     for index in range(243):
         status = "processed" if index % 100 else "processing"
         dynamodb.put_item(

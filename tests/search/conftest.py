@@ -16,9 +16,7 @@ import pytest
 from clipsearch.cache_store import CacheStore, PackedVideo
 from local.event_sources import SqsEventSource
 from local.lambda_server import LocalFunction, LocalLambda, serve
-from tests.conftest import BUCKET, REGION, fresh_handler
-
-TABLE = "videos"
+from tests.conftest import BUCKET, REGION, TABLE, fresh_handler
 
 
 @dataclass
@@ -114,14 +112,8 @@ def unit_rows(rng: np.random.Generator, rows: int, dim: int) -> np.ndarray:
 
 
 @pytest.fixture
-def world(s3, tiny_model_dir, work_queue, monkeypatch) -> Iterator[SearchWorld]:
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+def world(s3, tiny_model_dir, work_queue, videos_table, monkeypatch) -> Iterator[SearchWorld]:
+    dynamodb = videos_table
     common = {
         "BUCKET_NAME": BUCKET,
         "MODEL_DIR": str(tiny_model_dir),

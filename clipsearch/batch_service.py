@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ import numpy as np
 from PIL.Image import Image
 
 from clipsearch.batch_request import VideoRequest, VideoResult
-from clipsearch.cache_store import CacheStore, PackedChanged, PackedRead, PackedVideo, RejectedFrame
+from clipsearch.cache_store import CacheStore, PackedChanged, PackedVideo, RejectedFrame
 from clipsearch.deadline import Deadline
 from clipsearch.embedder import Embedder
 from clipsearch.errors import RequestError
@@ -27,15 +26,14 @@ from clipsearch.frame_pipeline import Pipeline
 from clipsearch.image_source import ImageSource
 from clipsearch.images import decode_image
 from clipsearch.layout import (
-    IMAGE_EXTENSIONS,
     Frame,
     frames_prefix,
     packed_key,
-    parse_frame_key,
     parse_s3_uri,
 )
 from clipsearch.settings import positive_ints, required
 from clipsearch.vectors import Vector
+from clipsearch.video_state import VideoState, VideoStates
 from clipsearch.work_messages import WorkItem
 from clipsearch.work_queue import WorkQueue
 
@@ -76,33 +74,6 @@ class BatchSettings:
         )
 
 
-@dataclass(frozen=True)
-class VideoState:
-    """What S3 holds for one video now."""
-
-    frames: dict[str, Frame]  # frame_id -> frame, every valid frame listed
-    etags: dict[str, str]  # key -> ETag of every object listed under frames/{video_id}/
-    listing_rejects: list[RejectedFrame]  # image files listed that can never be frames as they are
-    ignored: list[str]  # files that are not frames (a manifest, anything in a sub-folder)
-    packed: PackedRead
-    cached: dict[str, tuple[str, Vector]]  # frame_id -> (frame key, vector) cached for this model
-
-    def recorded_rejects(self) -> dict[str, RejectedFrame]:
-        """Frames the packed object records as rejected and that have not changed since."""
-        rejected = self.packed.packed.rejected if self.packed.packed else ()
-        return {r.key: r for r in rejected if self.etags.get(r.key) == r.etag}
-
-
-def _preferred_first(key: str) -> tuple[str, int]:
-    """Listing order in which, of two files of one frame id, the pipeline's own format (WebP, then
-    the other IMAGE_EXTENSIONS in order) is the frame and the other is rejected as a duplicate."""
-    stem, _, extension = key.rpartition(".")
-    rank = (
-        IMAGE_EXTENSIONS.index(f".{extension.lower()}") if f".{extension.lower()}" in IMAGE_EXTENSIONS else 99
-    )
-    return stem, rank
-
-
 class BatchService:
     def __init__(
         self,
@@ -120,6 +91,7 @@ class BatchService:
         self.log = log
         self.cache = CacheStore(s3, settings.bucket)
         self.images = ImageSource(s3, bucket=settings.bucket, max_bytes=settings.max_image_bytes)
+        self.states = VideoStates(s3, settings.bucket, self.cache, concurrency=settings.s3_concurrency)
         self.pipeline = Pipeline(
             load=self._load,
             cache=self.cache,
@@ -135,7 +107,7 @@ class BatchService:
         started = time.perf_counter()
         embedder = self.embedder()
         result = VideoResult(request.video_id, embedder.model_id)
-        state = self._state(request.video_id, embedder)
+        state = self.states.read(request.video_id, embedder)
         if not state.etags:
             raise RequestError(
                 404,
@@ -196,48 +168,6 @@ class BatchService:
         ]
         if not left:
             self.queue.send([WorkItem(video_id)])
-
-    def _state(self, video_id: str, embedder: Embedder) -> VideoState:
-        prefix = frames_prefix(video_id)
-        etags: dict[str, str] = {}
-        for page in self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.settings.bucket, Prefix=prefix
-        ):
-            etags.update((entry["Key"], entry["ETag"]) for entry in page.get("Contents", []))
-        frames: dict[str, Frame] = {}
-        rejects, ignored = [], []
-        for key in sorted(etags, key=_preferred_first):
-            name = key.removeprefix(prefix)
-            if "/" in name or not name.lower().endswith(IMAGE_EXTENSIONS):
-                ignored.append(key)  # not one of the extractor's frames: reported, never embedded
-                continue
-            try:
-                frame = parse_frame_key(key)
-            except ValueError as error:
-                rejects.append(RejectedFrame(key, etags[key], str(error)))
-                continue
-            if frame.frame_id in frames:
-                duplicate = f"frame id {frame.frame_id!r} also names {frames[frame.frame_id].key}"
-                rejects.append(RejectedFrame(key, etags[key], duplicate))
-                continue
-            frames[frame.frame_id] = frame
-        packed = self.cache.read_packed(video_id)
-        return VideoState(frames, etags, rejects, ignored, packed, self._cached(video_id, embedder, packed))
-
-    def _cached(self, video_id: str, embedder: Embedder, packed: PackedRead) -> dict[str, tuple[str, Vector]]:
-        """frame_id -> (frame key, vector) cached for this model: the packed object, then `.npy` files."""
-        vectors: dict[str, tuple[str, Vector]] = {}
-        if packed.packed and packed.packed.model == embedder.model_id and packed.packed.dim == embedder.dim:
-            rows = zip(packed.packed.frame_keys, packed.packed.vectors.astype(np.float32), strict=True)
-            vectors.update(zip(packed.packed.frame_ids, rows, strict=True))
-        loose = [
-            key for frame_id, (key, _) in self.cache.list_frames(video_id).items() if frame_id not in vectors
-        ]
-        with ThreadPoolExecutor(max_workers=self.settings.s3_concurrency) as pool:
-            for cached in pool.map(self.cache.read_frame, loose):
-                if cached and cached.model == embedder.model_id and cached.vector.shape == (embedder.dim,):
-                    vectors[cached.frame_id] = (cached.frame_key, cached.vector)
-        return vectors
 
     def _wanted(self, request: VideoRequest, state: VideoState, result: VideoResult) -> list[Frame]:
         """The frames this request asks for: every valid frame listed, or those of `request.frames`
@@ -329,7 +259,7 @@ class BatchService:
                 result.packed_key = self.cache.write_packed(packed, replacing=state.packed.etag)
             except PackedChanged:  # another run packed meanwhile: merge with what it holds now
                 self.log("packed object changed meanwhile: merging", {"video_id": video_id})
-                state = self._state(video_id, embedder)
+                state = self.states.read(video_id, embedder)
                 continue
             result.packed_frames = len(frame_ids)
             return

@@ -225,3 +225,12 @@ def test_a_lone_surrogate_query_is_a_400(world: SearchWorld, lambda_context):
     status, body = world.search({"query": "a bike \udcff"}, lambda_context)
     assert status == 400
     assert "lone surrogate" in body["error"]
+
+
+def test_a_refill_sqs_refuses_is_sent_again_by_the_next_search(world: SearchWorld, lambda_context):
+    world.add_video("gone")
+    outage = Outage(world.app.service.refill.queue.sqs, "SendMessageBatch", "InternalError", 500, times=1)
+    body = search(world, lambda_context)
+    assert outage.calls == 1
+    assert (body["missing_videos"], body["queued_videos"]) == (["gone"], [])  # not remembered as sent
+    assert search(world, lambda_context)["queued_videos"] == ["gone"]

@@ -7,11 +7,10 @@ S3 GETs per cold search with the packed layout against per-frame files, in one r
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import resource
 import statistics
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Callable
 
@@ -139,35 +138,28 @@ def gets_per_search(videos: int) -> None:
         print(f"packed: {counts['packed']:,}   per-frame files: {counts['frames']:,}   ratio {ratio:.0f}x")
 
 
-def _peak_of_loading(vectors: int) -> float:
-    """In a fresh process: peak RSS growth (bytes) while `vectors` vectors load as the search loads
-    them (packed bytes -> validated PackedVideo -> float32 VideoVectors -> one stacked Shelf)."""
+def memory_per_vectors(vectors: int) -> None:
+    """Peak memory of loading `vectors` vectors as the search loads them (packed bytes -> validated
+    PackedVideo -> float32 VideoVectors -> one stacked Shelf), per 100k vectors, and its ratio to
+    their float32 size: the peak factor the stack's MAX_CACHED_VECTORS formula assumes. Measured
+    with tracemalloc (numpy reports its buffers to it), so nothing else in this process counts."""
     rng = np.random.default_rng(2)
     blobs = []
     for start in range(0, vectors, FRAMES_PER_VIDEO):
         ids = [f"frame_{i:06d}" for i in range(min(FRAMES_PER_VIDEO, vectors - start))]
         rows = unit_rows(rng, len(ids)).astype(np.float16)
         blobs.append(PackedVideo(f"v{start}", "bench", DIM, 0.0, ids, ids, rows).to_bytes())
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tracemalloc.start()
     videos = []
-    for blob in blobs:  # the cache keeps no bytes: each object is parsed and dropped
-        packed = PackedVideo.from_bytes(blob)
-        videos.append(VideoVectors.from_packed(packed, "1"))
-    del blobs
+    while blobs:  # the cache keeps no bytes: each object is parsed and dropped
+        videos.append(VideoVectors.from_packed(PackedVideo.from_bytes(blobs.pop()), "1"))
     shelf = Shelf.stack(videos)
     del videos
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     assert shelf.matrix.shape == (vectors, DIM)
-    return float(peak - before)
-
-
-def memory_per_vectors(vectors: int) -> None:
-    """Peak memory of loading, per 100k vectors, and its ratio to their float32 size: the peak
-    factor the stack's MAX_CACHED_VECTORS formula assumes."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        peak = pool.apply(_peak_of_loading, (vectors,))
     float32 = vectors * DIM * 4
-    print(f"\npeak RSS while loading {vectors:,} vectors: {peak / 2**20:,.0f} MiB")
+    print(f"\npeak memory while loading {vectors:,} vectors: {peak / 2**20:,.0f} MiB")
     per_100k = peak / vectors * 100_000 / 2**20
     print(f"per 100k vectors: {per_100k:,.0f} MiB   peak / float32 size: {peak / float32:.2f}x")
 

@@ -159,7 +159,7 @@ class BatchService:
         """A chunk writes no packed object (a long video's is written once): the chunk that finds
         every frame of the video cached (or rejected by itself) asks for the whole video, which
         then finds nothing left to embed and packs. Chunks finishing together ask twice: the
-        queue's deduplication delivers it once."""
+        queue's deduplication delivers it once (see WorkItem.after_chunks)."""
         cached = self.cache.list_frames(video_id)
         left = [
             frame
@@ -167,7 +167,9 @@ class BatchService:
             if frame_id not in cached and frame.key not in rejected
         ]
         if not left:
-            self.queue.send([WorkItem(video_id)])
+            sent = self.queue.send([WorkItem(video_id, after_chunks=True)])
+            if sent.failed:  # this chunk is retried: it finds its frames cached and asks again
+                raise RuntimeError(f"could not ask for the packed object of {video_id}: {sent.failed[0][1]}")
 
     def _wanted(self, request: VideoRequest, state: VideoState, result: VideoResult) -> list[Frame]:
         """The frames this request asks for: every valid frame listed, or those of `request.frames`

@@ -24,6 +24,9 @@ SWEEP_EVENT = {"sweep": True}  # what the schedule sends the batch function
 class WorkItem:
     video_id: str
     frame_range: tuple[str, str] | None = None  # first and last frame id of a chunk, inclusive
+    # The whole video again, asked for by its last chunk: deduplicated among the chunks, never
+    # against the request that split the video (SQS would drop it within 5 minutes of that one).
+    after_chunks: bool = False
 
     def body(self) -> str:
         request: dict[str, Any] = {"video_id": self.video_id}
@@ -40,7 +43,7 @@ class WorkItem:
         """The video id for a whole video (what the table stream's pipe sends too, so that every
         producer's message for one video deduplicates); the range too for a chunk."""
         if self.frame_range is None:
-            return _fifo_id(self.video_id)
+            return _fifo_id(f"{self.video_id}#after-chunks" if self.after_chunks else self.video_id)
         return _fifo_id(f"{self.video_id}#{self.frame_range[0]}..{self.frame_range[1]}")
 
 

@@ -4,6 +4,7 @@
 - `StreamPipe`: an EventBridge Pipe from a DynamoDB stream to an SQS FIFO queue: reads the
   stream's records in order, keeps those a filter matches, sends each as a message (input
   template, message group and deduplication ids from the record's key).
+- `deduplicate_like_sqs`: FIFO deduplication for 5 minutes after a send, as SQS does it.
 - `SqsEventSource`: Lambda's SQS event source mapping: receives up to `batch_size` messages,
   invokes the function with Lambda's SQS event, deletes what succeeded (ReportBatchItemFailures:
   all but the failures listed; a function error: none), and leaves the rest to reappear after the
@@ -185,3 +186,29 @@ class Poller:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+
+def deduplicate_like_sqs() -> None:
+    """Make moto's FIFO queues deduplicate as SQS does: a deduplication id is remembered for 5
+    minutes after its message was sent, even once that message was received and deleted (moto only
+    compares with messages still in the queue). Idempotent; affects this process's moto."""
+    from moto.sqs import models
+
+    if getattr(models.Queue.add_message, "remembers_deduplication_ids", False):
+        return
+    original = models.Queue.add_message
+
+    def add_message(queue: Any, message: Any) -> None:
+        if queue.fifo_queue and message.deduplication_id:
+            sent: dict[str, int] = queue.__dict__.setdefault("_deduplication_ids_sent", {})
+            last = sent.get(message.deduplication_id)
+            if (
+                last is not None
+                and (message.sent_timestamp - last) / 1000 < models.DEDUPLICATION_TIME_IN_SECONDS
+            ):
+                return  # accepted, never delivered
+            sent[message.deduplication_id] = message.sent_timestamp
+        original(queue, message)
+
+    add_message.remembers_deduplication_ids = True  # type: ignore[attr-defined]
+    models.Queue.add_message = add_message  # type: ignore[method-assign,assignment]

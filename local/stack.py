@@ -28,7 +28,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from clipsearch.work_messages import STREAM_FILTERS, STREAM_MESSAGE_TEMPLATE
-from local.event_sources import Poller, SqsEventSource, StreamPipe
+from local.event_sources import Poller, SqsEventSource, StreamPipe, deduplicate_like_sqs
 from local.lambda_server import LocalFunction, LocalLambda, serve
 from local.sample_frames import FPS, STEP, sample_videos
 from stacks.cache_expiry import GUIDE_EXPIRY
@@ -185,6 +185,7 @@ def local_system(
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
     # Function output (logs, EMF metrics) goes to CloudWatch in AWS: stderr here, or nowhere.
     logs = open(os.devnull, "w") if quiet else sys.stderr  # noqa: SIM115 - closed below
+    deduplicate_like_sqs()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
     # moto's backends live in this process: start from nothing, whatever an earlier system left.

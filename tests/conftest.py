@@ -152,7 +152,11 @@ WORK_QUEUE = "clip-frame-search-work.fifo"
 
 @pytest.fixture
 def work_queue(s3) -> str:
-    """The work queue in moto: SQS FIFO with a dead-letter queue after 3 receives (the stack's)."""
+    """The work queue in moto: SQS FIFO with a dead-letter queue after 3 receives (the stack's),
+    deduplicating as SQS does (local/event_sources.py)."""
+    from local.event_sources import deduplicate_like_sqs
+
+    deduplicate_like_sqs()
     sqs = boto3.client("sqs", region_name=REGION)
     dlq = sqs.create_queue(QueueName="clip-frame-search-work-dlq.fifo", Attributes={"FifoQueue": "true"})
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"])["Attributes"]

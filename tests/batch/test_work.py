@@ -12,6 +12,8 @@ import boto3
 import pytest
 
 from clipsearch.cache_store import CacheStore
+from clipsearch.work_messages import WorkItem
+from clipsearch.work_queue import WorkQueue
 from local.event_sources import SqsEventSource
 from local.lambda_server import LocalFunction, LocalLambda
 from tests.batch.conftest import FRAMES, VIDEO, invoke, packed
@@ -42,18 +44,20 @@ def test_a_long_video_runs_as_chunks_and_is_packed_once(chunky, s3, work_queue):
     chunky.service.s3.meta.events.register(
         "provide-client-params.s3.PutObject", lambda params, **_: puts.update([params["Key"]])
     )
-    status, result = invoke(chunky, {"video_id": VIDEO})
-    assert (status, result["status"], result["chunks"], result["embedded"]) == (200, "split", 3, 0)
+    # GIVEN the video queued as a whole (as the stream does), so SQS's deduplication is in play
+    WorkQueue(boto3.client("sqs", region_name=REGION), work_queue).send([WorkItem(VIDEO)])
     source, requests = queue_source(chunky, work_queue)
     while source.poll():
         pass
+    assert requests[0] == {"video_id": VIDEO}  # split into three chunks
     ranges = [tuple(r["frame_range"]) for r in requests if "frame_range" in r]
     assert ranges == [
         ("frame_000000", "frame_000002"),
         ("frame_000003", "frame_000005"),
         ("frame_000006", "frame_000006"),
     ]
-    assert requests[-1] == {"video_id": VIDEO}  # the last chunk asked for the pack
+    assert requests[-1] == {"video_id": VIDEO}  # the last chunk asked for the pack, and it came
+    assert len(requests) == 5
     npy = [key for key in puts if key.endswith(".npy")]
     assert len(npy) == len(set(npy)) == len(FRAMES)  # each frame embedded once
     assert puts[f"embeddings-cache/{VIDEO}/packed.npz"] == 1  # written once, when all were done

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from clipsearch.work_messages import STREAM_FILTERS, WorkItem
-from local.event_sources import SqsEventSource, StreamPipe, matches
+from local.event_sources import SqsEventSource, StreamPipe, deduplicate_like_sqs, matches
 from local.lambda_server import LocalFunction, LocalLambda
 from tests.conftest import REGION
 
@@ -190,3 +190,13 @@ def test_batch_size_bounds_each_invocation(aws):
         1,
         1,
     ]
+
+
+def test_a_deduplication_id_is_remembered_after_its_message_was_deleted(aws):
+    deduplicate_like_sqs()
+    source, events = sqs_source(aws, lambda event, context: {"batchItemFailures": []})
+    send(aws, "a")
+    assert source.poll() == 1  # received and deleted
+    send(aws, "a")  # within 5 minutes: accepted, never delivered (moto alone would deliver it)
+    assert source.poll() == 0
+    assert len(events) == 1

@@ -119,6 +119,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
 
 
+@pytest.fixture(scope="session")
+def tiny_runtime_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model converted once per session, as the images convert theirs (ONNX, fp32)."""
+    from clipsearch.export_onnx import export
+
+    return export(tiny_model_dir, tmp_path_factory.mktemp("tiny-runtime") / "model")
+
+
 BUCKET = "totgo1"
 REGION: Final = "ap-southeast-1"
 

@@ -12,8 +12,8 @@ from tests.emf import emitted
 
 
 @pytest.fixture
-def clip_app(s3, tiny_model_dir, monkeypatch) -> Any:
-    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_model_dir))
+def clip_app(s3, tiny_runtime_dir, monkeypatch) -> Any:
+    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_runtime_dir))
 
 
 def test_clip_counts_items_errors_latency_and_each_outcome(clip_app, capsys, monkeypatch):
@@ -42,7 +42,7 @@ def test_an_unexpected_failure_is_counted_and_answered_500(clip_app, capsys, mon
 
 
 def test_batch_counts_frames_and_a_failure_is_a_function_error(
-    s3, tiny_model_dir, work_queue, monkeypatch, capsys
+    s3, tiny_runtime_dir, work_queue, monkeypatch, capsys
 ):
     from tests.sample_images import frame_bytes
 
@@ -52,7 +52,7 @@ def test_batch_counts_frames_and_a_failure_is_a_function_error(
         "lambda_batch.app",
         monkeypatch,
         BUCKET_NAME=BUCKET,
-        MODEL_DIR=str(tiny_model_dir),
+        MODEL_DIR=str(tiny_runtime_dir),
         VIDEOS_TABLE="videos",
         WORK_QUEUE_URL=work_queue,
     )

@@ -147,17 +147,17 @@ def test_batch_never_answers_5xx(batch_app, frames, event):
 
 
 @pytest.fixture
-def clip_app(s3, tiny_model_dir, monkeypatch) -> Any:
-    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_model_dir))
+def clip_app(s3, tiny_runtime_dir, monkeypatch) -> Any:
+    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_runtime_dir))
 
 
 @pytest.fixture
-def batch_app(s3, tiny_model_dir, work_queue, monkeypatch) -> Any:
+def batch_app(s3, tiny_runtime_dir, work_queue, monkeypatch) -> Any:
     return fresh_handler(
         "lambda_batch.app",
         monkeypatch,
         BUCKET_NAME=BUCKET,
-        MODEL_DIR=str(tiny_model_dir),
+        MODEL_DIR=str(tiny_runtime_dir),
         VIDEOS_TABLE="videos",
         WORK_QUEUE_URL=work_queue,
     )

@@ -41,22 +41,22 @@ def video(s3) -> str:
 
 
 @pytest.fixture
-def batch_app(video, tiny_model_dir, work_queue, monkeypatch) -> ModuleType:
+def batch_app(video, tiny_runtime_dir, work_queue, monkeypatch) -> ModuleType:
     return fresh_handler(
         "lambda_batch.app",
         monkeypatch,
         BUCKET_NAME=BUCKET,
         VIDEOS_TABLE="videos",
         WORK_QUEUE_URL=work_queue,
-        MODEL_DIR=str(tiny_model_dir),
+        MODEL_DIR=str(tiny_runtime_dir),
         BATCH_SIZE="3",
         PREFETCH="4",
     )
 
 
 @pytest.fixture
-def clip_app(video, tiny_model_dir, monkeypatch) -> ModuleType:
-    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_model_dir))
+def clip_app(video, tiny_runtime_dir, monkeypatch) -> ModuleType:
+    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_runtime_dir))
 
 
 @pytest.fixture

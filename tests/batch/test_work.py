@@ -19,7 +19,7 @@ from tests.conftest import BUCKET, REGION, fresh_handler
 
 
 @pytest.fixture
-def chunky(video, tiny_model_dir, work_queue, monkeypatch) -> ModuleType:
+def chunky(video, tiny_runtime_dir, work_queue, monkeypatch) -> ModuleType:
     """The batch function with a chunk size of 3 frames (the stack derives it from the timeout)."""
     return fresh_handler(
         "lambda_batch.app",
@@ -27,7 +27,7 @@ def chunky(video, tiny_model_dir, work_queue, monkeypatch) -> ModuleType:
         BUCKET_NAME=BUCKET,
         VIDEOS_TABLE="videos",
         WORK_QUEUE_URL=work_queue,
-        MODEL_DIR=str(tiny_model_dir),
+        MODEL_DIR=str(tiny_runtime_dir),
         CHUNK_FRAMES="3",
     )
 

@@ -114,7 +114,7 @@ def unit_rows(rng: np.random.Generator, rows: int, dim: int) -> np.ndarray:
 
 
 @pytest.fixture
-def world(s3, tiny_model_dir, work_queue, monkeypatch) -> Iterator[SearchWorld]:
+def world(s3, tiny_runtime_dir, work_queue, monkeypatch) -> Iterator[SearchWorld]:
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     dynamodb.create_table(
         TableName=TABLE,
@@ -124,7 +124,7 @@ def world(s3, tiny_model_dir, work_queue, monkeypatch) -> Iterator[SearchWorld]:
     )
     common = {
         "BUCKET_NAME": BUCKET,
-        "MODEL_DIR": str(tiny_model_dir),
+        "MODEL_DIR": str(tiny_runtime_dir),
         "VIDEOS_TABLE": TABLE,
         "WORK_QUEUE_URL": work_queue,
     }

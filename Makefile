@@ -38,7 +38,7 @@ install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_mod
 DEPLOY_VENV := $(if $(wildcard $(VENV)/.installed),$(VENV)/.installed,$(VENV)/.deploy-installed)
 install-deploy: $(DEPLOY_VENV) node_modules/.installed ## Only what synth/deploy need: requirements.txt and node_modules
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-model.txt lambda_search/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-model.txt requirements-export.txt lambda_search/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

@@ -28,7 +28,8 @@ def available_cpus() -> int:
 
 
 class ImagePreprocessor:
-    """CLIPImageProcessor's steps, from its saved config: convert to RGB, resize the shortest side
+    """CLIPImageProcessor's steps, from its saved config: convert to RGB (transparency composited
+    onto white), resize the shortest side
     (bicubic by default, on 8-bit pixels as Pillow does), centre crop (zero padding if smaller),
     rescale, normalise; channels first, float32."""
 
@@ -59,8 +60,7 @@ class ImagePreprocessor:
         return (new_long, new_short) if width <= height else (new_short, new_long)
 
     def __call__(self, image: Image.Image) -> np.ndarray:
-        if image.mode != "RGB":
-            image = image.convert("RGB")
+        image = _rgb(image)
         if self.do_resize:
             height, width = self._target_size(image.width, image.height)
             image = image.resize((width, height), resample=self.resample)
@@ -73,6 +73,16 @@ class ImagePreprocessor:
         if self.do_normalize:
             values = (values - self.mean[:, None, None]) / self.std[:, None, None]
         return values.astype(np.float32)
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if "A" in image.getbands() or image.info.get("transparency") is not None:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
 
 
 def _center_crop(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -98,7 +108,8 @@ class OnnxEmbedder:
         self.max_tokens: int = int(runtime["max_tokens"])
         self.precision: str = str(runtime["precision"])
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or available_cpus()
+        self.threads = threads or available_cpus()
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = ["CPUExecutionProvider"]

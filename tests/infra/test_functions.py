@@ -115,7 +115,9 @@ def test_asset_build_context_holds_only_what_the_images_copy(default_app):
         role = dockerfile.split("/")[0]
         top_level = {path.name for path in context.iterdir()}
         allowed = {role, "clipsearch", ".dockerignore"} | (
-            {"requirements-model.txt"} if role in ("lambda_clip", "lambda_batch") else set()
+            {"requirements-model.txt", "requirements-export.txt"}
+            if role in ("lambda_clip", "lambda_batch")
+            else set()
         )
         assert top_level <= allowed, f"{dockerfile}: context also holds {top_level - allowed}"
         assert not (context / "tests").exists()

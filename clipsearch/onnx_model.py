@@ -112,9 +112,10 @@ class OnnxEmbedder:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        providers = ["CPUExecutionProvider"]
-        self.text = ort.InferenceSession(str(folder / "text.onnx"), options, providers=providers)
-        self.vision = ort.InferenceSession(str(folder / "vision.onnx"), options, providers=providers)
+        self._folder, self._options = folder, options
+        # The text tower now (a search's query), the vision tower on the first image: a cold
+        # container answering a text query never waits for the larger one.
+        self.text = self._session("text.onnx")
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         # Truncate at the model's window, pad to the longest item of a call (not to the window).
         self.tokenizer.enable_truncation(max_length=self.max_tokens)
@@ -123,6 +124,15 @@ class OnnxEmbedder:
             pad_id=int(runtime["pad_token_id"]), pad_token=str(padding.get("pad_token", "<|endoftext|>"))
         )
         self.preprocess = ImagePreprocessor(json.loads((folder / "preprocessor_config.json").read_text()))
+
+    def _session(self, name: str) -> ort.InferenceSession:
+        return ort.InferenceSession(
+            str(self._folder / name), self._options, providers=["CPUExecutionProvider"]
+        )
+
+    @functools.cached_property
+    def vision(self) -> ort.InferenceSession:
+        return self._session("vision.onnx")
 
     def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         encodings = self.tokenizer.encode_batch(list(texts))

@@ -160,3 +160,20 @@ def test_service_outputs(any_app):
 def test_repository_outputs(default_app):
     outputs = default_app.images.to_json()["Outputs"]
     assert set(outputs) == {"ClipRepositoryUri", "SearchRepositoryUri", "BatchRepositoryUri"}
+
+
+def test_the_model_images_are_built_in_the_configured_precision(default_app, options_app):
+    """`precision` becomes the model Dockerfiles' PRECISION build argument (int8 is gated there)."""
+    import json
+
+    for app, precision in ((default_app, "fp32"), (options_app, "int8")):
+        manifest = json.loads((app.outdir / "ClipFrameSearch.assets.json").read_text())
+        build_args = {
+            asset["source"]["dockerFile"]: asset["source"].get("dockerBuildArgs")
+            for asset in manifest["dockerImages"].values()
+        }
+        assert build_args == {
+            "lambda_clip/Dockerfile": {"PRECISION": precision},
+            "lambda_batch/Dockerfile": {"PRECISION": precision},
+            "lambda_search/Dockerfile": None,
+        }

@@ -77,7 +77,7 @@ class FrameSearchStack(Stack):
                 return RegistryImage(repository=repository, tag=settings.image_digest or config.image_tag)
             # What each image gets: lambda_<role>/Dockerfile.dockerignore, as for `docker build`.
             # The model images convert the model at build time in the configured precision.
-            build_args = {"PRECISION": config.precision} if role in ("clip", "batch") else None
+            build_args = {"PRECISION": str(config.precision)} if role in ("clip", "batch") else None
             return AssetImage(
                 context_dir=PROJECT_ROOT, dockerfile=f"lambda_{role}/Dockerfile", build_args=build_args
             )

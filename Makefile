@@ -25,7 +25,7 @@ STACKS ?= --all
 APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
-.PHONY: sweep backfill
+.PHONY: sweep backfill onnx-model
 .PHONY: help install install-deploy check-config demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
 help: ## List the targets
@@ -38,7 +38,7 @@ install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_mod
 DEPLOY_VENV := $(if $(wildcard $(VENV)/.installed),$(VENV)/.installed,$(VENV)/.deploy-installed)
 install-deploy: $(DEPLOY_VENV) node_modules/.installed ## Only what synth/deploy need: requirements.txt and node_modules
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-model.txt lambda_search/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-model.txt requirements-export.txt lambda_search/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
@@ -62,6 +62,10 @@ invoke: install ## Invoke a function locally with a test event: make invoke FN=c
 search-folder: install ## Index a folder of your images as a video and search it: make search-folder FOLDER=... QUERY="..."
 	@test -n "$(FOLDER)" -a -n "$(QUERY)" || { echo 'usage: make search-folder FOLDER=path QUERY="a dog on a beach"'; exit 2; }
 	$(BIN)/python -m local.folder_search "$(FOLDER)" "$(QUERY)"
+
+onnx-model: install ## Convert a CLIP save_pretrained folder to the runtime folder: make onnx-model SOURCE=dir TARGET=dir [PRECISION=int8]
+	@test -n "$(SOURCE)" -a -n "$(TARGET)" || { echo "usage: make onnx-model SOURCE=<save_pretrained dir> TARGET=<runtime dir> [PRECISION=fp32|int8]"; exit 2; }
+	$(BIN)/python -m clipsearch.export_onnx "$(SOURCE)" "$(TARGET)" --precision "$(or $(PRECISION),fp32)"
 
 sweep: install ## Run the scheduled sweep once on the local system (processed videos without a cache get queued)
 	$(BIN)/python -m local.sweep

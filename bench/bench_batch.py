@@ -1,9 +1,10 @@
 """Batch embedding throughput: end to end (S3 read + decode + model + .npy writes + packed object,
 on moto S3 in-process) against the model alone on the same frames, in one run, as a ratio.
 
-Full-size ViT-B/32 with random weights; frames are 640x360 WebP like the pipeline's.
+Full-size ViT-B/32 with random weights, run as the images run it (ONNX Runtime, the folder
+`clipsearch.export_onnx` writes, fp32 or int8); frames are 640x360 WebP like the pipeline's.
 
-    .venv/bin/python -m bench.bench_batch [--frames 64] [--repeats 3]
+    .venv/bin/python -m bench.bench_batch [--frames 64] [--repeats 3] [--precision int8]
 """
 
 from __future__ import annotations
@@ -11,18 +12,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import boto3
 from moto import mock_aws
 
-from bench.bench_clip import build_full_size
+from bench.bench_clip import runtime_folder
 from clipsearch.batch_request import VideoRequest
 from clipsearch.batch_service import BatchService, BatchSettings
 from clipsearch.images import decode_image
-from clipsearch.model import IMAGE_BATCH, ClipEmbedder
+from clipsearch.onnx_model import IMAGE_BATCH, OnnxEmbedder
 from clipsearch.work_queue import WorkQueue
 from tests.sample_images import encode, picture
 
@@ -39,13 +38,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
     args = parser.parse_args()
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(variable, "bench")
 
-    with tempfile.TemporaryDirectory() as folder, mock_aws():
-        embedder = ClipEmbedder(build_full_size(Path(folder)))
+    with mock_aws():
+        embedder = OnnxEmbedder(runtime_folder(args.precision))
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         blobs = [encode(picture(seed, (640, 360)), "WEBP", quality=80) for seed in range(args.frames)]
@@ -80,7 +80,10 @@ def main() -> None:
                 samples.append(time.perf_counter() - started)
         model_fps = args.frames / statistics.median(model_s)
         full_fps = args.frames / statistics.median(full_s)
-        print(f"{args.frames} frames 640x360 WebP, ViT-B/32 random weights, medians of {args.repeats} runs")
+        print(
+            f"{args.frames} frames 640x360 WebP, ViT-B/32 random weights, ONNX {args.precision}, "
+            f"medians of {args.repeats} runs"
+        )
         print(f"model only (decoded images)      {model_fps:7.1f} frames/s")
         print(f"end to end (S3+decode+model+put) {full_fps:7.1f} frames/s")
         print(f"end to end / model only          {full_fps / model_fps:7.2f}")

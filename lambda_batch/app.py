@@ -26,7 +26,7 @@ from clipsearch.deadline import LambdaDeadline
 from clipsearch.entry import count, lambda_entry, logger
 from clipsearch.errors import RequestError
 from clipsearch.events import parse_request_value, response
-from clipsearch.model import load_embedder
+from clipsearch.onnx_model import load_embedder
 from clipsearch.settings import required
 from clipsearch.sweep import Sweep
 from clipsearch.video_catalog import VideoCatalog

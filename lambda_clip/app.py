@@ -16,7 +16,7 @@ from botocore.config import Config
 from clipsearch.clip_service import ClipService, ClipSettings
 from clipsearch.entry import count, lambda_entry
 from clipsearch.events import parse_request
-from clipsearch.model import load_embedder
+from clipsearch.onnx_model import load_embedder
 from clipsearch.settings import required
 
 settings = ClipSettings.from_env(os.environ)

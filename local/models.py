@@ -51,3 +51,28 @@ def choose_model(env: dict[str, str] | None = None) -> ModelChoice:
         f"a TINY RANDOM CLIP model: the system runs end to end, but its RANKINGS ARE MEANINGLESS{note}. "
         "For real results set MODEL_DIR to a saved CLIP model, or run `make demo DOWNLOAD_MODEL=1` online.",
     )
+
+
+def runtime_model(model_dir: Path, *, cache: Path | None = None) -> Path:
+    """The ONNX runtime folder of a `save_pretrained` folder (what the images bake), converted once
+    with `clipsearch.export_onnx` and kept under `.local/models/onnx/`, keyed by the source's files."""
+    import hashlib
+
+    from clipsearch.export_onnx import RUNTIME_FORMAT, export
+
+    digest = hashlib.sha256(f"format {RUNTIME_FORMAT}".encode())
+    for file in sorted(p for p in Path(model_dir).iterdir() if p.is_file()):
+        digest.update(file.name.encode())
+        with file.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    target = (cache or MODELS / "onnx") / f"{Path(model_dir).name}-{digest.hexdigest()[:16]}"
+    if not (target / "runtime.json").is_file():
+        staged = export(model_dir, target.with_name(f"{target.name}.{os.getpid()}"))
+        try:
+            staged.rename(target)
+        except OSError:  # another process converted it meanwhile: the same files
+            import shutil
+
+            shutil.rmtree(staged, ignore_errors=True)
+    return target

@@ -30,6 +30,7 @@ from moto.server import ThreadedMotoServer
 from clipsearch.work_messages import STREAM_FILTERS, STREAM_MESSAGE_TEMPLATE
 from local.event_sources import Poller, SqsEventSource, StreamPipe, deduplicate_like_sqs
 from local.lambda_server import LocalFunction, LocalLambda, serve
+from local.models import runtime_model
 from local.sample_frames import FPS, STEP, sample_videos
 from stacks.cache_expiry import GUIDE_EXPIRY
 from stacks.config import AppConfig, load_config, read_cdk_json_context
@@ -166,7 +167,7 @@ def local_system(
         "BUCKET_NAME": bucket,
         "VIDEOS_TABLE": table,
         "CLIP_FUNCTION_NAME": functions["clip"],
-        "MODEL_DIR": str(model_dir),
+        "MODEL_DIR": str(runtime_model(model_dir)),  # the ONNX folder an image bakes, cached
         "HF_HUB_OFFLINE": "1",
         # A namespace already set wins (the tests' own): Powertools binds it once per process.
         "POWERTOOLS_METRICS_NAMESPACE": os.environ.get(

@@ -22,13 +22,14 @@ for arg in "$@"; do
   case $arg in --profile=*) export AWS_PROFILE="${arg#--profile=}" ;; esac
   previous=$arg
 done
-config=$(.venv/bin/python -m stacks.config "$@" --print region images_stack_name repository_tag_mutability)
+config=$(.venv/bin/python -m stacks.config "$@" --print region images_stack_name repository_tag_mutability precision)
 region=$(printf '%s\n' "$config" | sed -n 1p)
 stack=$(printf '%s\n' "$config" | sed -n 2p)
 mutability=$(printf '%s\n' "$config" | sed -n 3p)
+precision=$(printf '%s\n' "$config" | sed -n 4p)
 
 # What the three images copy (lambda_*/Dockerfile.dockerignore), and those lists themselves.
-sources="clipsearch lambda_clip lambda_search lambda_batch requirements-model.txt .dockerignore"
+sources="clipsearch lambda_clip lambda_search lambda_batch requirements-model.txt requirements-export.txt .dockerignore"
 # shellcheck disable=SC2086 # one path per word
 changes=$(git status --porcelain --untracked-files=all -- $sources)
 if [ -n "$changes" ]; then
@@ -66,7 +67,8 @@ for pair in clip:Clip search:Search batch:Batch; do
     aws ecr get-login-password --region "$region" | docker login --username AWS --password-stdin "$registry"
     logged_in=$registry
   fi
-  docker build --platform linux/amd64 --provenance=false -f "lambda_${role}/Dockerfile" -t "${uri}:${tag}" .
+  docker build --platform linux/amd64 --provenance=false --build-arg "PRECISION=${precision}" \
+    -f "lambda_${role}/Dockerfile" -t "${uri}:${tag}" .
   docker push "${uri}:${tag}"
 done
 echo "Pushed tag ${tag}. Deploy it with: make deploy IMAGE_SOURCE=ecr IMAGE_TAG=${tag}"

@@ -120,6 +120,9 @@ class AppConfig(BaseModel):
 
     log_retention_days: int
     tracing: bool
+    # The model images' inference precision (clipsearch/export_onnx.py at image build): int8 is opt in
+    # and gated there against fp32 on the probe set. The same model id either way (searchable together).
+    precision: Literal["fp32", "int8"]
     alarm_email: str = Field(pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
     image_source: Literal["asset", "ecr"]

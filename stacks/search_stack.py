@@ -76,7 +76,11 @@ class FrameSearchStack(Stack):
                 # The digest `make deploy` resolved the tag to pins the image; else the tag.
                 return RegistryImage(repository=repository, tag=settings.image_digest or config.image_tag)
             # What each image gets: lambda_<role>/Dockerfile.dockerignore, as for `docker build`.
-            return AssetImage(context_dir=PROJECT_ROOT, dockerfile=f"lambda_{role}/Dockerfile")
+            # The model images convert the model at build time in the configured precision.
+            build_args = {"PRECISION": str(config.precision)} if role in ("clip", "batch") else None
+            return AssetImage(
+                context_dir=PROJECT_ROOT, dockerfile=f"lambda_{role}/Dockerfile", build_args=build_args
+            )
 
         # Each function gets only the variables its handler reads (stacks/runtime_env.py).
         environments = function_environments(config, work_queue_url=self.work.queue.queue_url)

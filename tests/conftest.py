@@ -128,6 +128,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
 
 
+@pytest.fixture(scope="session")
+def tiny_runtime_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model converted once per session, as the images convert theirs (ONNX, fp32)."""
+    from clipsearch.export_onnx import export
+
+    return export(tiny_model_dir, tmp_path_factory.mktemp("tiny-runtime") / "model")
+
+
 BUCKET = "totgo1"
 TABLE = "videos"
 REGION: Final = "ap-southeast-1"
@@ -180,7 +188,7 @@ def videos_table(s3) -> Any:
 
 
 @pytest.fixture
-def batch_handler(tiny_model_dir: Path, work_queue: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+def batch_handler(tiny_runtime_dir: Path, work_queue: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """`make(**overrides)`: the batch handler imported as Lambda does, with the stack's environment."""
 
     def make(**overrides: str) -> ModuleType:
@@ -188,7 +196,7 @@ def batch_handler(tiny_model_dir: Path, work_queue: str, monkeypatch: pytest.Mon
             "BUCKET_NAME": BUCKET,
             "VIDEOS_TABLE": TABLE,
             "WORK_QUEUE_URL": work_queue,
-            "MODEL_DIR": str(tiny_model_dir),
+            "MODEL_DIR": str(tiny_runtime_dir),
         }
         return fresh_handler("lambda_batch.app", monkeypatch, **(environment | overrides))
 
@@ -196,9 +204,9 @@ def batch_handler(tiny_model_dir: Path, work_queue: str, monkeypatch: pytest.Mon
 
 
 @pytest.fixture
-def clip_app(s3, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+def clip_app(s3, tiny_runtime_dir: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The CLIP handler imported as Lambda does, on moto S3."""
-    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_model_dir))
+    return fresh_handler("lambda_clip.app", monkeypatch, BUCKET_NAME=BUCKET, MODEL_DIR=str(tiny_runtime_dir))
 
 
 def fresh_handler(module_name: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:

@@ -34,6 +34,7 @@ class AssetImage:
 
     context_dir: Path
     dockerfile: str  # relative to context_dir
+    build_args: dict[str, str] | None = None  # the Dockerfile's ARGs (the model images' PRECISION)
 
     def code(self) -> lambda_.DockerImageCode:
         ignore_file = f"{self.dockerfile}.dockerignore"
@@ -43,6 +44,7 @@ class AssetImage:
             str(self.context_dir),
             file=self.dockerfile,
             platform=Platform.LINUX_AMD64,
+            build_args=self.build_args,
             # Docker's own pattern semantics, after the root .dockerignore CDK reads first ("*" resets it).
             ignore_mode=IgnoreMode.DOCKER,
             exclude=[*patterns, f"!{self.dockerfile}", f"!{ignore_file}"],

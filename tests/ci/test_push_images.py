@@ -15,7 +15,10 @@ SCRIPT = ROOT / "scripts" / "push-images.sh"
 DIGESTS_SCRIPT = ROOT / "scripts" / "image-digests.sh"
 REGISTRY = "111122223333.dkr.ecr.ap-southeast-1.amazonaws.com"
 DIGEST = {"clip": "sha256:" + "a" * 64, "search": "sha256:" + "b" * 64, "batch": "sha256:" + "c" * 64}
-SOURCES = "clipsearch lambda_clip lambda_search lambda_batch requirements-model.txt .dockerignore"
+SOURCES = (
+    "clipsearch lambda_clip lambda_search lambda_batch requirements-model.txt requirements-export.txt"
+    " .dockerignore"
+)
 GIT_STATUS = f"git status --porcelain --untracked-files=all -- {SOURCES}"
 
 # Each stub appends its arguments (one line per call) to $STUB_LOG.
@@ -109,8 +112,12 @@ def describe(output: str, region: str = "ap-southeast-1", stack: str = "ClipFram
     )
 
 
-def build(role: str, image: str) -> str:
-    return f"docker build --platform linux/amd64 --provenance=false -f lambda_{role}/Dockerfile -t {image} ."
+def build(role: str, image: str, precision: str = "fp32") -> str:
+    """The configured `precision` is every image's PRECISION build argument (the model images use it)."""
+    return (
+        f"docker build --platform linux/amd64 --provenance=false --build-arg PRECISION={precision}"
+        f" -f lambda_{role}/Dockerfile -t {image} ."
+    )
 
 
 def test_logs_in_once_then_builds_and_pushes_the_three_images(tmp_path):

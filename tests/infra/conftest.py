@@ -33,9 +33,10 @@ EXISTING_RESOURCES_ECR = {
 CI_SETUP = {"ci_setup": True, "github_repository": "acme/clip-frame-search", "ci_image_push": True}
 
 
-# The options, on at once: X-Ray tracing, alarm e-mails, an SSE-KMS bucket.
+# The options, on at once: X-Ray tracing, alarm e-mails, an SSE-KMS bucket, int8 model images.
 OPTIONS: dict[str, Any] = {
     "tracing": True,
+    "precision": "int8",
     "alarm_email": "ops@example.com",
     "bucket_kms_key_arn": BUCKET_KMS_KEY_ARN,
 }

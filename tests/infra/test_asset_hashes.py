@@ -17,7 +17,15 @@ from pathlib import Path
 
 from tests.infra.conftest import ROOT
 
-SOURCES = ("app.py", "cdk.json", ".dockerignore", "requirements-model.txt", "stacks", "clipsearch")
+SOURCES = (
+    "app.py",
+    "cdk.json",
+    ".dockerignore",
+    "requirements-model.txt",
+    "requirements-export.txt",
+    "stacks",
+    "clipsearch",
+)
 FUNCTIONS = ("lambda_clip", "lambda_search", "lambda_batch")
 JUNK = (
     ".DS_Store",

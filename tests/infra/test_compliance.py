@@ -69,11 +69,18 @@ def dockerfile_instructions(dockerfile: Path) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.parent.name)
 def test_image_contract_without_docker(dockerfile: Path):
-    """CMD names a module and function that exist in the image; every COPY source exists."""
+    """CMD names a module and function that exist in the image; every COPY source exists (in the
+    build context, or in an earlier stage for COPY --from)."""
     instructions = dockerfile_instructions(dockerfile)
     copied: dict[str, Path] = {}  # path in the image (relative to the task root) -> source
+    stages: list[str] = []
     for keyword, argument in instructions:
-        if keyword == "COPY":
+        if keyword == "FROM":
+            stages.append(argument.split(" AS ")[-1] if " AS " in argument else "")
+        if keyword == "COPY" and argument.startswith("--from="):
+            stage = argument.split()[0].removeprefix("--from=")
+            assert stage in stages[:-1], f"{dockerfile}: COPY --from={stage} names no earlier stage"
+        elif keyword == "COPY":
             *sources, target = shlex.split(argument)
             for source in sources:
                 assert (ROOT / source).exists(), f"{dockerfile}: COPY {source} does not exist"
@@ -82,10 +89,12 @@ def test_image_contract_without_docker(dockerfile: Path):
                     copied[name] = ROOT / source
     (cmd,) = [argument for keyword, argument in instructions if keyword == "CMD"]
     (handler,) = json.loads(cmd)  # exec form, e.g. ["app.handler"]
+    assert len(stages) in (1, 2), stages  # the model images: an export stage, then the runtime
     module, function = handler.rsplit(".", 1)
     handler_file = copied[f"{module}.py"]
     assert re.search(rf"^def {function}\(event.*, context", handler_file.read_text(), re.M), handler
-    assert dockerfile_instructions(dockerfile)[0][1].startswith("public.ecr.aws/lambda/python:3.1")
+    froms = [argument for keyword, argument in instructions if keyword == "FROM"]
+    assert all(base.startswith("public.ecr.aws/lambda/python:3.1") for base in froms)
 
 
 def test_images_pin_the_torch_the_tests_run():
@@ -107,10 +116,11 @@ def test_the_batch_image_is_the_clip_image_with_another_handler():
 
 
 def copy_sources(dockerfile: Path) -> set[str]:
+    """What the Dockerfile copies from the build context (not from another stage)."""
     return {
         source
         for keyword, argument in dockerfile_instructions(dockerfile)
-        if keyword == "COPY"
+        if keyword == "COPY" and not argument.startswith("--from=")
         for source in shlex.split(argument)[:-1]
     }
 
@@ -155,8 +165,69 @@ def test_the_root_dockerignore_is_the_union_for_the_legacy_builder():
 
 def test_the_model_images_share_one_requirements_file():
     for role in ("clip", "batch"):
-        assert "requirements-model.txt" in copy_sources(ROOT / f"lambda_{role}" / "Dockerfile")
+        assert {"requirements-model.txt", "requirements-export.txt"} <= copy_sources(
+            ROOT / f"lambda_{role}" / "Dockerfile"
+        )
     assert not (ROOT / "lambda_clip" / "requirements.txt").exists()
     assert not (ROOT / "lambda_batch" / "requirements.txt").exists()
-    # the test environment installs the same pins
-    assert "-r requirements-model.txt" in (ROOT / "requirements-dev.txt").read_text().splitlines()
+    # the test environment installs the same pins: dev -> export (build stage) -> model (runtime)
+    assert "-r requirements-export.txt" in (ROOT / "requirements-dev.txt").read_text().splitlines()
+    assert "-r requirements-model.txt" in (ROOT / "requirements-export.txt").read_text().splitlines()
+
+
+def stage_instructions(dockerfile: Path) -> list[list[tuple[str, str]]]:
+    stages: list[list[tuple[str, str]]] = []
+    for keyword, argument in dockerfile_instructions(dockerfile):
+        if keyword == "FROM":
+            stages.append([])
+        stages[-1].append((keyword, argument))
+    return stages
+
+
+@pytest.mark.parametrize("role", ["clip", "batch"])
+def test_the_model_images_export_in_a_build_stage_and_run_without_torch(role):
+    """Build stage: torch + transformers fetch and convert (export_onnx, the configured precision);
+    final stage: the pinned runtime only (--no-deps), the runtime folder copied from the build stage."""
+    export, final = stage_instructions(ROOT / f"lambda_{role}" / "Dockerfile")
+    assert export[0][1].endswith(" AS export")
+    runs = " ".join(argument for keyword, argument in export if keyword == "RUN")
+    assert "torch==" in runs
+    assert "-r /build/requirements-export.txt" in runs
+    assert "python -m clipsearch.fetch_model" in runs
+    assert 'python -m clipsearch.export_onnx /build/saved /opt/model --precision "${PRECISION}"' in runs
+    assert ("ARG", "PRECISION=fp32") in export
+    final_text = " ".join(argument for _, argument in final).replace("onnxruntime/transformers", "")
+    assert "torch" not in final_text
+    assert "transformers" not in final_text
+    assert "export" not in final_text.replace("--from=export", "")
+    (install,) = [argument for keyword, argument in final if keyword == "RUN"]
+    assert install.startswith("pip install --no-cache-dir --no-deps -r /tmp/requirements.txt ")
+    from bench.bench_clip import TRIMMED  # what the bench leaves out of the installed size
+
+    assert sorted(re.findall(r'"\$site"/(\S+)', install)) == sorted(TRIMMED)
+    assert ("COPY", "--from=export /opt/model /opt/model") in final
+    assert ("ENV", "MODEL_DIR=/opt/model") in final
+
+
+def test_the_runtime_requirements_are_a_complete_closure_without_torch():
+    """The final stage installs requirements-model.txt with --no-deps: every dependency a listed
+    package needs at run time is listed too (huggingface-hub, tokenizers' download helper, on purpose
+    not), and nothing of the export stage is."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    pins = {
+        Requirement(line.split("#")[0]).name.lower()
+        for line in (ROOT / "requirements-model.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert not pins & {"torch", "transformers", "onnx", "huggingface-hub"}
+    for name in pins:
+        for line in metadata.distribution(name).requires or []:
+            requirement = Requirement(line)
+            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            if requirement.name.lower() == "huggingface-hub":
+                continue
+            assert requirement.name.lower() in pins, f"{name} needs {requirement.name}"

@@ -115,7 +115,9 @@ def test_asset_build_context_holds_only_what_the_images_copy(default_app):
         role = dockerfile.split("/")[0]
         top_level = {path.name for path in context.iterdir()}
         allowed = {role, "clipsearch", ".dockerignore"} | (
-            {"requirements-model.txt"} if role in ("lambda_clip", "lambda_batch") else set()
+            {"requirements-model.txt", "requirements-export.txt"}
+            if role in ("lambda_clip", "lambda_batch")
+            else set()
         )
         assert top_level <= allowed, f"{dockerfile}: context also holds {top_level - allowed}"
         assert not (context / "tests").exists()
@@ -158,3 +160,20 @@ def test_service_outputs(any_app):
 def test_repository_outputs(default_app):
     outputs = default_app.images.to_json()["Outputs"]
     assert set(outputs) == {"ClipRepositoryUri", "SearchRepositoryUri", "BatchRepositoryUri"}
+
+
+def test_the_model_images_are_built_in_the_configured_precision(default_app, options_app):
+    """`precision` becomes the model Dockerfiles' PRECISION build argument (int8 is gated there)."""
+    import json
+
+    for app, precision in ((default_app, "fp32"), (options_app, "int8")):
+        manifest = json.loads((app.outdir / "ClipFrameSearch.assets.json").read_text())
+        build_args = {
+            asset["source"]["dockerFile"]: asset["source"].get("dockerBuildArgs")
+            for asset in manifest["dockerImages"].values()
+        }
+        assert build_args == {
+            "lambda_clip/Dockerfile": {"PRECISION": precision},
+            "lambda_batch/Dockerfile": {"PRECISION": precision},
+            "lambda_search/Dockerfile": None,
+        }

@@ -112,11 +112,11 @@ def unit_rows(rng: np.random.Generator, rows: int, dim: int) -> np.ndarray:
 
 
 @pytest.fixture
-def world(s3, tiny_model_dir, work_queue, videos_table, monkeypatch) -> Iterator[SearchWorld]:
+def world(s3, tiny_runtime_dir, work_queue, videos_table, monkeypatch) -> Iterator[SearchWorld]:
     dynamodb = videos_table
     common = {
         "BUCKET_NAME": BUCKET,
-        "MODEL_DIR": str(tiny_model_dir),
+        "MODEL_DIR": str(tiny_runtime_dir),
         "VIDEOS_TABLE": TABLE,
         "WORK_QUEUE_URL": work_queue,
     }

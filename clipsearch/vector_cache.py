@@ -1,8 +1,8 @@
 """Each video's vectors, loaded from S3 once and kept in memory across warm invocations.
 
 A video loads from its packed object (one GET) or, when only per-frame `.npy` files exist, from
-those. Entries are float32 (the dtype the search multiplies in: upcasting on every query would cost
-seconds at a million vectors), bounded by a total vector count and evicted least recently used.
+those. Entries are float16, as cached (1 KB per 512-d vector; clipsearch.ranking scans float16
+without upcasting), bounded by a total vector count and evicted least recently used.
 An entry older than `revalidate_seconds` is checked against S3 (a conditional GET on the packed
 object's ETag, or a listing for per-frame files) and reloaded only if it changed.
 """
@@ -200,7 +200,7 @@ class VectorCache:
             frame_ids=frame_ids,
             frame_keys=[frame.frame_key for frame in frames],
             frame_indices=frame_indices(frame_ids),
-            vectors=np.stack([frame.vector for frame in frames]).astype(np.float32),
+            vectors=np.stack([frame.vector for frame in frames]).astype(np.float16),
             source="frames",
             version=version,
             covered_frames=len(frame_ids),

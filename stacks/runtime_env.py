@@ -15,12 +15,13 @@ METRICS_NAMESPACE = "ClipFrameSearch"
 
 # Memory of the search function that is not vector cache: the Python runtime, numpy, boto3, Powertools.
 RUNTIME_BASELINE_MB = 300
-# CLIP ViT-B/32 embedding dimension, float32 in the cache.
+# CLIP ViT-B/32 embedding dimension; the search holds vectors as float16, as cached (1 KB each).
 EMBEDDING_DIM = 512
-FLOAT32_BYTES = 4
-# Loading and stacking hold about 2.1x the float32 size of the cached vectors at the peak
-# (measured; bench/bench_search.py re-measures it).
-PEAK_FACTOR = 2.1
+VECTOR_BYTES = 2
+# Loading and stacking hold about 2.15x the float16 size of the cached vectors at the peak (every
+# video's copy and the stacked matrix; measured at 500,000 vectors, bench/bench_search.py
+# re-measures it), rounded up.
+PEAK_FACTOR = 2.2
 # The search gives up on the CLIP call this long before its own timeout (a 502, not silence).
 CLIP_CALL_MARGIN_S = 5
 # Frames per second one vCPU embeds with ViT-B/32 fp32 at batch 32: 17 images/s measured on 2 vCPUs
@@ -36,7 +37,7 @@ CHUNK_SPEED_SHARE = 0.5
 def max_cached_vectors(memory_mb: int) -> int:
     """How many vectors the search function may keep in memory (`MAX_CACHED_VECTORS`)."""
     usable = max(0, memory_mb - RUNTIME_BASELINE_MB) * 2**20
-    return max(1, math.floor(usable / (EMBEDDING_DIM * FLOAT32_BYTES * PEAK_FACTOR)))
+    return max(1, math.floor(usable / (EMBEDDING_DIM * VECTOR_BYTES * PEAK_FACTOR)))
 
 
 def clip_read_timeout_s(search_timeout_s: int) -> int:

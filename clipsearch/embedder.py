@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from PIL.Image import Image
 
@@ -15,3 +15,8 @@ class Embedder(Protocol):
 
     def embed_texts(self, texts: list[str]) -> Vector: ...
     def embed_images(self, images: list[Image]) -> Vector: ...
+
+    # The batch pipeline prepares images on its reader threads, ahead of the model (resize, crop,
+    # normalise), so that the model's thread only runs the model.
+    def prepare_image(self, image: Image) -> Any: ...
+    def embed_prepared(self, prepared: list[Any]) -> Vector: ...

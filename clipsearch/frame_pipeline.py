@@ -52,13 +52,16 @@ class Pipeline:
             ThreadPoolExecutor(self.concurrency) as readers,
             ThreadPoolExecutor(self.concurrency) as writers,
         ):
-            queue: deque[tuple[Frame, Future[Image]]] = deque()
+            queue: deque[tuple[Frame, Future[Any]]] = deque()
             upcoming: Iterator[Frame] = iter(todo)
             writes: list[tuple[Frame, Vector, Future[str]]] = []
 
+            def prepare(frame: Frame) -> Any:  # read, decode and preprocess, ahead of the model
+                return embedder.prepare_image(self.load(frame))
+
             def refill() -> None:
                 for frame in upcoming:
-                    queue.append((frame, readers.submit(self.load, frame)))
+                    queue.append((frame, readers.submit(prepare, frame)))
                     if len(queue) >= self.prefetch:
                         return
 
@@ -72,7 +75,7 @@ class Pipeline:
                     break
                 batch_started = time.perf_counter()
                 frames: list[Frame] = []
-                images: list[Image] = []
+                images: list[Any] = []
                 while queue and len(images) < self.batch_size:
                     frame, future = queue.popleft()
                     try:
@@ -86,7 +89,7 @@ class Pipeline:
                         done.rejected.append((frame, str(error)))
                     refill()
                 if images:
-                    for frame, vector in zip(frames, embedder.embed_images(images), strict=True):
+                    for frame, vector in zip(frames, embedder.embed_prepared(images), strict=True):
                         write = writers.submit(self.cache.write_frame, frame, vector, model=embedder.model_id)
                         writes.append((frame, vector, write))
                 batch_seconds = max(batch_seconds, time.perf_counter() - batch_started)

@@ -140,9 +140,6 @@ class OnnxEmbedder:
         mask = np.asarray([encoding.attention_mask for encoding in encodings], dtype=np.int64)
         return ids, mask
 
-    def pixels(self, images: Sequence[Image.Image]) -> np.ndarray:
-        return np.stack([self.preprocess(image) for image in images])
-
     def embed_texts(self, texts: Sequence[str]) -> Vector:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
@@ -151,9 +148,16 @@ class OnnxEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_images(self, images: Sequence[Image.Image]) -> Vector:
+        return self.embed_prepared([self.prepare_image(image) for image in images])
+
+    def prepare_image(self, image: Image.Image) -> np.ndarray:
+        """The image's pixel values (3, height, width): CPU work any thread may do ahead of the model."""
+        return self.preprocess(image)
+
+    def embed_prepared(self, prepared: Sequence[np.ndarray]) -> Vector:
         chunks = []
-        for start in range(0, len(images), IMAGE_BATCH):
-            pixels = self.pixels(images[start : start + IMAGE_BATCH])
+        for start in range(0, len(prepared), IMAGE_BATCH):
+            pixels = np.stack(prepared[start : start + IMAGE_BATCH])
             (vectors,) = self.vision.run(None, {"pixel_values": pixels})
             chunks.append(np.asarray(vectors, dtype=np.float32))
         return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32)

@@ -8,13 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The AWS CLI gets the credentials cdk gets: a --profile among the options (CDK_ARGS) selects them.
-previous=""
-for arg in "$@"; do
-  if [ "$previous" = --profile ]; then export AWS_PROFILE="$arg"; fi
-  case $arg in --profile=*) export AWS_PROFILE="${arg#--profile=}" ;; esac
-  previous=$arg
-done
+# shellcheck source=scripts/aws-profile.sh
+. scripts/aws-profile.sh "$@"
 
 config=$(.venv/bin/python -m stacks.config "$@" --print image_source region image_tag \
   clip.repository_name search.repository_name batch.repository_name)

@@ -15,13 +15,8 @@ cd "$(dirname "$0")/.."
 tag=${1:?usage: $0 TAG [-c key=value ...]}
 shift
 
-# The AWS CLI gets the credentials cdk gets: a --profile among the options (CDK_ARGS) selects them.
-previous=""
-for arg in "$@"; do
-  if [ "$previous" = --profile ]; then export AWS_PROFILE="$arg"; fi
-  case $arg in --profile=*) export AWS_PROFILE="${arg#--profile=}" ;; esac
-  previous=$arg
-done
+# shellcheck source=scripts/aws-profile.sh
+. scripts/aws-profile.sh "$@"
 config=$(.venv/bin/python -m stacks.config "$@" --print region images_stack_name repository_tag_mutability precision)
 region=$(printf '%s\n' "$config" | sed -n 1p)
 stack=$(printf '%s\n' "$config" | sed -n 2p)

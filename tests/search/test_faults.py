@@ -240,3 +240,47 @@ def test_a_refill_sqs_refuses_is_sent_again_by_the_next_search(world: SearchWorl
     assert outage.calls == 1
     assert (body["missing_videos"], body["queued_videos"]) == (["gone"], [])  # not remembered as sent
     assert search(world, lambda_context)["queued_videos"] == ["gone"]
+
+
+s3vectors_only = pytest.mark.parametrize("world", ["s3vectors"], indirect=True)
+
+
+@s3vectors_only
+def test_an_index_outage_is_a_503_the_caller_may_retry(world: SearchWorld, lambda_context):
+    world.add_video("a")
+    world.pack("a", unit_rows(np.random.default_rng(15), 3, DIM))
+    Outage(
+        world.app.service.backend.index.client, "QueryVectors", "ServiceUnavailableException", 503, times=1
+    )
+    status, body = world.search({"query": "a cat"}, lambda_context)
+    assert status == 503
+    assert body["error"].startswith("the vector index is unavailable, try again shortly")
+    assert search(world, lambda_context)["searched_videos"] == 1  # it recovered
+
+
+@s3vectors_only
+def test_when_the_ledgers_cannot_be_listed_the_index_answers_and_nothing_is_queued(
+    world: SearchWorld, lambda_context
+):
+    world.add_video("a")
+    world.pack("a", unit_rows(np.random.default_rng(16), 3, DIM))
+    world.add_video("not-indexed")
+    Outage(world.app.service.backend.indexed.ledgers.s3, "ListObjectsV2", "InternalError", 500)
+    body = search(world, lambda_context)  # a cold container: no listing held
+    assert {r["video_id"] for r in body["results"]} == {"a"}
+    # not known to be missing: requeueing every video on an S3 fault would flood the work queue
+    assert (body["missing_videos"], body["queued_videos"]) == ([], [])
+
+
+@s3vectors_only
+def test_vectors_of_a_video_no_longer_processed_are_never_returned(world: SearchWorld, lambda_context):
+    rng = np.random.default_rng(17)
+    query = unit_rows(rng, 1, DIM)[0]
+    world.add_video("kept")
+    world.pack("kept", unit_rows(rng, 3, DIM))
+    world.add_video("withdrawn")
+    world.pack("withdrawn", np.stack([query, query]))  # the best frames of all
+    world.add_video("withdrawn", status="processing")  # re-extracting: the sweep has not run yet
+    status, body = world.search({"embedding": query.tolist(), "top_k": 5}, lambda_context)
+    assert status == 200
+    assert {r["video_id"] for r in body["results"]} == {"kept"}

@@ -241,7 +241,7 @@ class AppConfig(BaseModel):
                 raise ValueError(
                     f"bucket_name: the bucket {bucket!r} (environment and region added) is longer than 63"
                 )
-        if len(self.physical_vector_bucket_name) > 63:
+        if self.index_backend == "s3vectors" and len(self.physical_vector_bucket_name) > 63:
             raise ValueError(
                 f"vector_bucket_name: {self.physical_vector_bucket_name!r} (environment added) is longer "
                 "than 63"

@@ -173,7 +173,10 @@ def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(
         ({"environment": "Dev"}, "environment: String should match pattern"),
         ({"environment": "a-b"}, "environment: String should match pattern"),
         ({"environment": "staging", "bucket_name": "b" * 40}, "is longer than 63"),
-        ({"environment": "staging", "vector_bucket_name": "v" * 60}, "vector_bucket_name: 'vvv"),
+        (
+            {"environment": "staging", "index_backend": "s3vectors", "vector_bucket_name": "v" * 60},
+            "vector_bucket_name: 'vvv",
+        ),
     ],
 )
 def test_an_environment_name_fits_every_name_it_goes_into(overrides, message):

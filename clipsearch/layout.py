@@ -17,6 +17,9 @@ PACKED_NAME = "packed.npz"
 FRAME_VECTOR_SUFFIX = ".npy"
 INDEX_LEDGER_PREFIX = "vector-index/"
 INDEX_LEDGER_SUFFIX = ".json"
+# The index's metadata that is only returned, never filtered on (the rest, video_id, frame_index and
+# time_s, is filterable). Fixed when the index is created: changing it replaces the index.
+INDEX_NON_FILTERABLE_KEYS = ("frame_key", "model")
 IMAGE_EXTENSIONS = (".webp", ".jpg", ".jpeg", ".png")
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
 _TRAILING_NUMBER = re.compile(r"(\d+)$")

@@ -36,7 +36,7 @@ class IndexedFrame:
     vector: Vector
 
     def metadata(self, video_id: str, model: str) -> dict[str, Any]:
-        # video_id, frame_index and time_s are filterable; frame_key and model are not (the index's
+        # video_id, frame_index and time_s are filterable; INDEX_NON_FILTERABLE_KEYS are not (the index's
         # metadata configuration), so they cost nothing against the 2 KB filterable limit.
         fields: dict[str, Any] = {
             "video_id": video_id,

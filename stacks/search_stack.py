@@ -11,14 +11,14 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ecr as ecr
 from constructs import Construct
 
-from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX
+from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX, INDEX_LEDGER_PREFIX
 from stacks.components.container_function import AssetImage, ContainerFunction, RegistryImage
 from stacks.components.failure_queue import FailureQueue
 from stacks.components.frame_bucket import FrameBucket
 from stacks.components.monitoring import Monitored, Monitoring, WorkQueueAlarms
 from stacks.components.sweep_schedule import SweepSchedule
 from stacks.components.table_stream_pipe import TableStreamPipe
-from stacks.components.vector_index import LEDGER_PREFIX, VectorIndex
+from stacks.components.vector_index import VectorIndex
 from stacks.components.videos_table import VideosTable
 from stacks.components.work_queue import WorkQueue
 from stacks.config import AppConfig
@@ -156,12 +156,13 @@ class FrameSearchStack(Stack):
             self.vector_index.grant_write(self.batch.role)
             self.frame_bucket.grant_read_write_delete(
                 self.batch.role,
-                LEDGER_PREFIX,
+                INDEX_LEDGER_PREFIX,
                 "Reads, writes and deletes the per-video ledgers of the vector index, under vector-index/.",
             )
-            self.frame_bucket.grant_list(self.batch.role, LEDGER_PREFIX, exact=True)
+            self.frame_bucket.grant_list(self.batch.role, INDEX_LEDGER_PREFIX, exact=True)
+            self.videos_table.grant_get_item(self.batch.role)
             self.vector_index.grant_query(self.search.role)
-            self.frame_bucket.grant_list(self.search.role, LEDGER_PREFIX, exact=True)
+            self.frame_bucket.grant_list(self.search.role, INDEX_LEDGER_PREFIX, exact=True)
 
         # Indexing on change: a pipe from the table's stream (created table, or videos_stream_arn).
         self.stream_pipe = (

@@ -195,6 +195,7 @@ VECTOR_INDEX = "frames"
 def vector_index(s3) -> dict[str, str]:
     """An S3 Vectors index as the stack makes it (cosine, float32, the tiny model's dimension) on
     moto with QueryVectors emulated (local/s3vectors.py); the backend's environment variables."""
+    from clipsearch.layout import INDEX_NON_FILTERABLE_KEYS
     from local.s3vectors import install
     from local.tiny_clip import PROJECTION_DIM
 
@@ -207,7 +208,7 @@ def vector_index(s3) -> dict[str, str]:
         dataType="float32",
         dimension=PROJECTION_DIM,
         distanceMetric="cosine",
-        metadataConfiguration={"nonFilterableMetadataKeys": ["frame_key", "model"]},
+        metadataConfiguration={"nonFilterableMetadataKeys": list(INDEX_NON_FILTERABLE_KEYS)},
     )
     return {
         "INDEX_BACKEND": "s3vectors",

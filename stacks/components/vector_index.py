@@ -8,15 +8,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3vectors as s3vectors
 from constructs import Construct
 
+from clipsearch.layout import INDEX_NON_FILTERABLE_KEYS
+
 # What S3 Vectors offers for CLIP's L2-normalised vectors: float32 (its only data type) and cosine.
 DATA_TYPE = "float32"
 DISTANCE_METRIC = "cosine"
-# Metadata only returned, never filtered on; every other key (video_id, frame_index, time_s) stays
-# filterable. Fixed at creation: changing the list replaces the index (and empties it).
-NON_FILTERABLE_METADATA_KEYS = ("frame_key", "model")
-# The frame bucket's prefix holding one ledger per video of what it has in the index
-# (`vector-index/{video_id}.json`); the batch function writes them, the sweep lists them.
-LEDGER_PREFIX = "vector-index/"
 
 
 class VectorIndex(Construct):
@@ -60,7 +56,7 @@ class VectorIndex(Construct):
             data_type=DATA_TYPE,
             distance_metric=DISTANCE_METRIC,
             metadata_configuration=s3vectors.CfnIndex.MetadataConfigurationProperty(
-                non_filterable_metadata_keys=list(NON_FILTERABLE_METADATA_KEYS)
+                non_filterable_metadata_keys=list(INDEX_NON_FILTERABLE_KEYS)
             ),
         )
         for resource in (bucket, index):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,20 +24,52 @@ from clipsearch.vector_index import MAX_TOP_K, IndexHit, Ledgers, VectorIndex
 from clipsearch.vectors import Vector
 from clipsearch.video_catalog import VideoInfo
 
+CONFIRM_AT_MOST = 100  # HEADs of ledgers per search for videos the held listing does not have
+
 
 class IndexedVideos:
-    """The videos the index holds (their ledgers), listed at most once per `ttl_seconds`; when S3
-    fails, the last listing answers, and before any there is none (None: not known)."""
+    """The videos the index holds (their ledgers), listed at most once per `ttl_seconds`. A video
+    the catalog has that the held listing does not is confirmed with one HEAD of its ledger (up to
+    CONFIRM_AT_MOST per search; the rest wait for the next listing), so a video indexed since the
+    listing is searched, not requeued. When S3 fails, the last listing answers, and before any
+    there is none (None: not known)."""
 
     def __init__(
-        self, ledgers: Ledgers, *, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        ledgers: Ledgers,
+        *,
+        ttl_seconds: float,
+        concurrency: int = 16,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ledgers = ledgers
         self.ttl_seconds = ttl_seconds
+        self.concurrency = concurrency
         self.clock = clock
         self._listed: tuple[float, set[str]] | None = None
 
-    def video_ids(self) -> set[str] | None:
+    def holding(self, video_ids: list[str]) -> set[str] | None:
+        """Which of `video_ids` the index holds (None: not known)."""
+        listed = self._listing()
+        if listed is None:
+            return None
+        unlisted = [video_id for video_id in video_ids if video_id not in listed][:CONFIRM_AT_MOST]
+        if unlisted:
+            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+                listed.update(
+                    v
+                    for v, present in zip(unlisted, pool.map(self._confirm, unlisted), strict=True)
+                    if present
+                )
+        return {video_id for video_id in video_ids if video_id in listed}
+
+    def _confirm(self, video_id: str) -> bool:
+        try:
+            return self.ledgers.exists(video_id)
+        except (ClientError, BotoCoreError):
+            return True  # not known to be missing: never requeue on an S3 fault
+
+    def _listing(self) -> set[str] | None:
         if self._listed and self.clock() - self._listed[0] < self.ttl_seconds:
             return self._listed[1]
         try:
@@ -61,7 +94,7 @@ class S3VectorsBackend:
     def find(
         self, query: Vector, model: str | None, videos: list[VideoInfo], request: SearchRequest
     ) -> Found:
-        indexed = self.indexed.video_ids()
+        indexed = self.indexed.holding([video.video_id for video in videos])
         in_index = [video for video in videos if indexed is None or video.video_id in indexed]
         missing = [
             video.video_id for video in videos if indexed is not None and video.video_id not in indexed

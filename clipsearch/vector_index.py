@@ -192,6 +192,16 @@ class Ledgers:
         ledger = Ledger.from_json(stored["Body"].read())
         return ledger if ledger and ledger.video_id == video_id else None
 
+    def exists(self, video_id: str) -> bool:
+        """One HEAD: does the video have a ledger (is it in the index)?"""
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=index_ledger_key(video_id))
+        except ClientError as error:
+            if is_not_found(error):
+                return False
+            raise
+        return True
+
     def write(self, ledger: Ledger) -> None:
         self.s3.put_object(
             Bucket=self.bucket,

@@ -28,6 +28,9 @@ from moto.s3vectors.exceptions import ValidationError
 from moto.s3vectors.models import Index
 from moto.s3vectors.responses import S3VectorsResponse
 
+from clipsearch.layout import INDEX_NON_FILTERABLE_KEYS
+from stacks.components.vector_index import DATA_TYPE, DISTANCE_METRIC
+
 MAX_TOP_K = 100
 MAX_PUT_VECTORS = 500
 _COMPARISONS = {
@@ -67,6 +70,19 @@ def install() -> None:
     S3VectorsResponse.put_vectors = put_vectors_within_limits  # type: ignore[method-assign]
     S3VectorsResponse.query_vectors = _query_vectors  # type: ignore[attr-defined]
     S3VectorsResponse._emulated = True  # type: ignore[attr-defined]
+
+
+def create_index_as_the_stack_does(client: Any, *, bucket: str, index: str, dimension: int) -> None:
+    """A vector bucket and its index as stacks/components/vector_index.py makes them."""
+    client.create_vector_bucket(vectorBucketName=bucket)
+    client.create_index(
+        vectorBucketName=bucket,
+        indexName=index,
+        dataType=DATA_TYPE,
+        dimension=dimension,
+        distanceMetric=DISTANCE_METRIC,
+        metadataConfiguration={"nonFilterableMetadataKeys": list(INDEX_NON_FILTERABLE_KEYS)},
+    )
 
 
 def _query_vectors(self: S3VectorsResponse) -> ActionResult:

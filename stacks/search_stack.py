@@ -163,6 +163,11 @@ class FrameSearchStack(Stack):
             self.videos_table.grant_get_item(self.batch.role)
             self.vector_index.grant_query(self.search.role)
             self.frame_bucket.grant_list(self.search.role, INDEX_LEDGER_PREFIX, exact=True)
+            self.frame_bucket.grant_read(
+                self.search.role,
+                INDEX_LEDGER_PREFIX,
+                "Reads (HEADs) the per-video ledgers of the vector index, under vector-index/ only.",
+            )
 
         # Indexing on change: a pipe from the table's stream (created table, or videos_stream_arn).
         self.stream_pipe = (

@@ -195,21 +195,12 @@ VECTOR_INDEX = "frames"
 def vector_index(s3) -> dict[str, str]:
     """An S3 Vectors index as the stack makes it (cosine, float32, the tiny model's dimension) on
     moto with QueryVectors emulated (local/s3vectors.py); the backend's environment variables."""
-    from clipsearch.layout import INDEX_NON_FILTERABLE_KEYS
-    from local.s3vectors import install
+    from local.s3vectors import create_index_as_the_stack_does, install
     from local.tiny_clip import PROJECTION_DIM
 
     install()
     client = boto3.client("s3vectors", region_name=REGION)
-    client.create_vector_bucket(vectorBucketName=VECTOR_BUCKET)
-    client.create_index(
-        vectorBucketName=VECTOR_BUCKET,
-        indexName=VECTOR_INDEX,
-        dataType="float32",
-        dimension=PROJECTION_DIM,
-        distanceMetric="cosine",
-        metadataConfiguration={"nonFilterableMetadataKeys": list(INDEX_NON_FILTERABLE_KEYS)},
-    )
+    create_index_as_the_stack_does(client, bucket=VECTOR_BUCKET, index=VECTOR_INDEX, dimension=PROJECTION_DIM)
     return {
         "INDEX_BACKEND": "s3vectors",
         "VECTOR_BUCKET_NAME": VECTOR_BUCKET,

@@ -221,6 +221,10 @@ class FrameBucket(Construct):
         actions = ["kms:Decrypt", "kms:GenerateDataKey"] if write else ["kms:Decrypt"]
         role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[self.kms_key_arn]))
 
+    def grant_read(self, role: iam.IRole, prefix: str, why: str) -> None:
+        """`s3:GetObject` on objects under `prefix` only."""
+        self._grant_objects(role, ["s3:GetObject"], prefix, why)
+
     def grant_read_write_delete(self, role: iam.IRole, prefix: str, why: str) -> None:
         """`s3:GetObject`, `s3:PutObject` and `s3:DeleteObject` on objects under `prefix` only."""
         self._grant_objects(role, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], prefix, why)

@@ -49,6 +49,11 @@ class ImagePreprocessor:
         self.do_normalize = bool(config.get("do_normalize", True))
         self.mean = np.asarray(config.get("image_mean", [0.48145466, 0.4578275, 0.40821073]), np.float32)
         self.std = np.asarray(config.get("image_std", [0.26862954, 0.26130258, 0.27577711]), np.float32)
+        # Each channel's 256 possible values, rescaled and normalised exactly as below: one lookup
+        # per pixel instead of float64 arithmetic on every one (same numbers, a third of the time).
+        self._values = np.stack(
+            [self._rescale_normalize(np.arange(256, dtype=np.uint8), channel) for channel in range(3)]
+        )
 
     def _target_size(self, width: int, height: int) -> tuple[int, int]:
         """(height, width) after the resize, as transformers computes it."""
@@ -67,11 +72,15 @@ class ImagePreprocessor:
         pixels = np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)  # channels first
         if self.do_center_crop:
             pixels = _center_crop(pixels, *self.crop)
+        return np.stack([self._values[channel][pixels[channel]] for channel in range(3)])
+
+    def _rescale_normalize(self, pixels: np.ndarray, channel: int) -> np.ndarray:
+        """transformers' steps on 8-bit values of one channel: rescale (in float64), normalise."""
         values = pixels.astype(np.float32)
         if self.do_rescale:
             values = (pixels.astype(np.float64) * self.rescale_factor).astype(np.float32)
         if self.do_normalize:
-            values = (values - self.mean[:, None, None]) / self.std[:, None, None]
+            values = (values - self.mean[channel]) / self.std[channel]
         return values.astype(np.float32)
 
 

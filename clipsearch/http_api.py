@@ -6,8 +6,8 @@ Routes, by `requestContext.http.method` and `rawPath`:
 - `GET /videos`: the processed videos, for the page's filter box: `video_id`, `frames`, `duration_s`.
 - anything else: 404 (405 for a known path with another method), JSON like every other answer.
 
-API Gateway ends the integration after `HTTP_API_TIMEOUT_S` (at most 30 s for an HTTP API) while the
-function may run on (60 s by default, room for a cold CLIP function). A request that came through
+API Gateway ends the integration after `HTTP_API_TIMEOUT_S` (29 s here; at most 30 s for an HTTP
+API) while the function may run on (60 s by default, room for a cold CLIP function). A request that came through
 the API therefore gets a deadline of that timeout less a margin: a slow CLIP call becomes the
 search's own 504 with a message, before API Gateway would answer a bare 503 "Service Unavailable".
 """
@@ -25,8 +25,10 @@ from clipsearch.events import parse_request, response
 from clipsearch.settings import positive_ints
 from clipsearch.video_catalog import VideoInfo
 
-# API Gateway's integration timeout for HTTP APIs: 30 s at most (and the stack's setting).
-DEFAULT_TIMEOUT_S = 30
+# API Gateway's integration timeout for HTTP APIs: 30 s at most; the stack sets 29 s (what the CDK
+# construct allows), and HTTP_API_TIMEOUT_S to match.
+MAX_TIMEOUT_S = 30
+DEFAULT_TIMEOUT_S = 29
 # Time kept back for answering: API Gateway's own overhead and the response's way back.
 ANSWER_MARGIN_S = 1.5
 
@@ -36,10 +38,10 @@ ROUTES = (SEARCH, VIDEOS)
 
 
 def timeout_from_env(env: Mapping[str, str]) -> int:
-    """`HTTP_API_TIMEOUT_S` (set by the stack: the integration timeout), or 30."""
+    """`HTTP_API_TIMEOUT_S` (set by the stack: the integration timeout), or 29."""
     seconds = positive_ints(env, {"timeout": "HTTP_API_TIMEOUT_S"}).get("timeout", DEFAULT_TIMEOUT_S)
-    if seconds > DEFAULT_TIMEOUT_S:
-        raise ValueError(f"HTTP_API_TIMEOUT_S must be at most {DEFAULT_TIMEOUT_S} (API Gateway's limit)")
+    if seconds > MAX_TIMEOUT_S:
+        raise ValueError(f"HTTP_API_TIMEOUT_S must be at most {MAX_TIMEOUT_S} (API Gateway's limit)")
     return seconds
 
 

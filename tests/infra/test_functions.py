@@ -46,6 +46,8 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "WORK_QUEUE_URL": WORK_QUEUE_URL,
         "CLIP_READ_TIMEOUT_S": str(CDK_CONTEXT["search_timeout_s"] - 5),
         "MAX_CACHED_VECTORS": "813614",  # 2048 MB: floor((2048 - 300) * 2**20 / (512 * 2 * 2.2))
+        "FRAME_URL_SECONDS": "600",
+        "HTTP_API_TIMEOUT_S": "29",
         "POWERTOOLS_SERVICE_NAME": "clip-search",
         **POWERTOOLS,
     },
@@ -151,6 +153,9 @@ def test_service_outputs(any_app):
         "WorkDeadLetterQueueUrl",
         "AlarmTopicArn",
         "DashboardName",
+        "ApiUrl",  # every variant: api_auth=cognito (tests/infra/test_http_api.py has the others)
+        "PageUrl",
+        "UserPoolId",
         *(f"{role.capitalize()}Function{kind}" for role in FUNCTIONS for kind in ("Name", "Arn")),
     }
     assert set(outputs) == expected

@@ -148,7 +148,7 @@ def test_video_listing_gives_the_duration_from_the_table_or_the_frames():
 
 
 def test_settings_from_the_environment():
-    assert timeout_from_env({}) == 30
+    assert timeout_from_env({}) == 29
     assert timeout_from_env({"HTTP_API_TIMEOUT_S": "20"}) == 20
     with pytest.raises(ValueError, match="at most 30"):
         timeout_from_env({"HTTP_API_TIMEOUT_S": "45"})

@@ -7,8 +7,8 @@ Routes, by `requestContext.http.method` and `rawPath`:
 - anything else: 404 (405 for a known path with another method), JSON like every other answer.
 
 API Gateway ends the integration after `HTTP_API_TIMEOUT_S` (29 s here; at most 30 s for an HTTP
-API) while the function may run on (60 s by default, room for a cold CLIP function). A request that came through
-the API therefore gets a deadline of that timeout less a margin: a slow CLIP call becomes the
+API) while the function may run on (60 s by default, room for a cold CLIP function). A request that
+came through the API therefore gets a deadline of that timeout less a margin: a slow CLIP call becomes the
 search's own 504 with a message, before API Gateway would answer a bare 503 "Service Unavailable".
 """
 

@@ -16,26 +16,10 @@ from aws_cdk import aws_s3_deployment as deployment
 from constructs import Construct
 
 from stacks.components.nag import acknowledge, acknowledge_wildcard_resource
+from stacks.web_policy import HSTS_MAX_AGE_S, content_security_policy
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 CONFIG_FILE = "config.json"  # written at deploy time, read by web/app.js
-
-
-def content_security_policy(*, connect: list[str], images: list[str]) -> str:
-    """Scripts, styles and everything else from the page's own origin only; `connect` for fetch()
-    (the API, the sign-in domain); `images` for the frames (presigned S3 URLs), plus blob: for the
-    preview of an image query the person dropped."""
-    directives = {
-        "default-src": ["'none'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'"],
-        "img-src": ["'self'", "blob:", "data:", *images],
-        "connect-src": ["'self'", *connect],
-        "form-action": ["'self'"],
-        "base-uri": ["'none'"],
-        "frame-ancestors": ["'none'"],
-    }
-    return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
 
 
 class WebSite(Construct):
@@ -83,7 +67,9 @@ class WebSite(Construct):
                     override=True,
                 ),
                 strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
-                    access_control_max_age=Duration.days(365), include_subdomains=True, override=True
+                    access_control_max_age=Duration.seconds(HSTS_MAX_AGE_S),
+                    include_subdomains=True,
+                    override=True,
                 ),
                 content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
                 frame_options=cloudfront.ResponseHeadersFrameOptions(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.components.web_site import content_security_policy
+from stacks.web_policy import content_security_policy
 from tests.infra.conftest import Synthesized, synthesize
 from tests.infra.test_compliance import BIN
 

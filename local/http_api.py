@@ -318,7 +318,10 @@ def _auth_handler(web: LocalWeb) -> type[BaseHTTPRequestHandler]:
             )
             headers = {
                 "Content-Type": "text/html; charset=utf-8",
-                "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+                # the form posts here, then is redirected to the page (form-action covers redirects)
+                "Content-Security-Policy": (
+                    f"default-src 'none'; form-action 'self' {web.page_origin}; frame-ancestors 'none'"
+                ),
             }
             self.send(200, SIGN_IN_FORM.format(hidden=hidden).encode(), headers)
 

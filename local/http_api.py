@@ -375,14 +375,16 @@ def serve_web(
     search_function: str,
     region: str,
     ports: tuple[int, int, int] = (0, 0, 0),
+    integration_timeout_s: float = HTTP_API_TIMEOUT_S,
 ) -> Iterator[LocalWeb]:
     """The page, the HTTP API and the sign-in stand-in on 127.0.0.1 (free ports unless `ports`),
-    in front of the search function behind the local Lambda Invoke endpoint."""
+    in front of the search function behind the local Lambda Invoke endpoint; the API gives up on the
+    function after `integration_timeout_s` (the stack's integration timeout)."""
     lambda_client = boto3.client(
         "lambda",
         endpoint_url=lambda_endpoint,
         region_name=region,
-        config=Config(read_timeout=HTTP_API_TIMEOUT_S, retries={"total_max_attempts": 1}),
+        config=Config(read_timeout=integration_timeout_s, retries={"total_max_attempts": 1}),
     )
     with ExitStack() as stack:
         # Bound first (the ports make the origins), given their handlers once the origins are known.

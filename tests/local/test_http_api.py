@@ -86,7 +86,8 @@ def test_the_authorizer_stand_in_refuses(web: LocalWeb, case: str):
         "other issuer": "Bearer " + LocalIssuer("http://elsewhere", secret=issuer.secret).token("x"),
         "other client": "Bearer " + LocalIssuer(issuer.issuer, "other", secret=issuer.secret).token("x"),
     }
-    headers = {"Authorization": tokens[case]} if tokens[case] else {}
+    token = tokens[case]
+    headers = {"Authorization": token} if token else {}
     status, _, body = call(web.api_url + "videos", headers=headers)
     assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
 
@@ -179,7 +180,9 @@ def test_sign_in_checks_pkce_and_a_code_is_good_once(web: LocalWeb):
     code = sign_in(web, challenge)
     status, tokens = exchange(web, code, verifier)
     assert status == 200
-    assert web.issuer.claims(f"Bearer {tokens['access_token']}")["email"] == "a@example.com"
+    claims = web.issuer.claims(f"Bearer {tokens['access_token']}")
+    assert claims is not None
+    assert claims["email"] == "a@example.com"
     assert exchange(web, code, verifier)[0] == 400  # used
 
 

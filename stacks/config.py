@@ -273,9 +273,15 @@ class AppConfig(BaseModel):
                 if value:
                     raise ValueError(f"{key}: only with api_auth=jwt (api_auth is {self.api_auth!r})")
         prefix = self.cognito_domain_prefix or ""
+        derived = f"{self.service_stack_name.lower()}-" + "0" * 12  # <stack name>-<account id>
+        if self.api_auth == "cognito" and not prefix and len(derived) > 63:
+            raise ValueError(
+                f"cognito_domain_prefix: the derived prefix {self.service_stack_name.lower()}-<account id> "
+                "is longer than 63 characters; set one"
+            )
         if self.api_auth != "cognito" and prefix:
             raise ValueError("cognito_domain_prefix: only with api_auth=cognito")
-        if any(word in prefix for word in ("aws", "amazon", "cognito")):
+        if any(word in (prefix or derived) for word in ("aws", "amazon", "cognito")):
             raise ValueError(
                 "cognito_domain_prefix: must not contain aws, amazon or cognito (Cognito's rule)"
             )

@@ -89,6 +89,8 @@ def test_command_line_strings_are_coerced():
         ({"api_auth": "iam", "cognito_domain_prefix": "frames"}, "cognito_domain_prefix: only with"),
         ({"cognito_domain_prefix": "my-aws-frames"}, "must not contain aws, amazon or cognito"),
         ({"cognito_domain_prefix": "Frames"}, "cognito_domain_prefix: String should match pattern"),
+        ({"stack_name": "Frames" + "x" * 50}, "cognito_domain_prefix: the derived prefix"),
+        ({"stack_name": "AwsFrames"}, "must not contain aws, amazon or cognito"),
         ({"api_throttle_rate": 0}, "api_throttle_rate: Input should be greater than or equal to 1"),
         ({"api_throttle_burst": 0}, "api_throttle_burst: Input should be greater than or equal to 1"),
         ({"frame_url_seconds": 30}, "frame_url_seconds: Input should be greater than or equal to 60"),

@@ -150,12 +150,12 @@ class _Quiet(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
 
-def _site_handler(web: LocalWeb, moto_url: str) -> type[BaseHTTPRequestHandler]:
+def _site_handler(web: LocalWeb, moto_url: str, auth_mode: str) -> type[BaseHTTPRequestHandler]:
     csp = content_security_policy(connect=[_origin(web.api_url), web.auth_url], images=[_origin(moto_url)])
-    config = {
-        "apiUrl": web.api_url,
-        "auth": {"mode": "cognito", "domain": web.auth_url, "clientId": CLIENT_ID},
-    }
+    auth: dict[str, str] = {"mode": auth_mode}
+    if auth_mode == "cognito":
+        auth |= {"domain": web.auth_url, "clientId": CLIENT_ID}
+    config = {"apiUrl": web.api_url, "auth": auth}
 
     class Site(_Quiet):
         def do_GET(self) -> None:
@@ -376,10 +376,12 @@ def serve_web(
     region: str,
     ports: tuple[int, int, int] = (0, 0, 0),
     integration_timeout_s: float = HTTP_API_TIMEOUT_S,
+    auth_mode: str = "cognito",
 ) -> Iterator[LocalWeb]:
     """The page, the HTTP API and the sign-in stand-in on 127.0.0.1 (free ports unless `ports`),
     in front of the search function behind the local Lambda Invoke endpoint; the API gives up on the
-    function after `integration_timeout_s` (the stack's integration timeout)."""
+    function after `integration_timeout_s` (the stack's integration timeout). `auth_mode` is the
+    page's: `cognito` (sign in through the stand-in) or `jwt` (paste a token, as with api_auth=jwt)."""
     lambda_client = boto3.client(
         "lambda",
         endpoint_url=lambda_endpoint,
@@ -395,7 +397,7 @@ def serve_web(
         page, api, auth = (f"http://127.0.0.1:{server.server_address[1]}" for server in servers)
         web = LocalWeb(page_url=f"{page}/", api_url=f"{api}/", auth_url=auth, issuer=LocalIssuer(issuer=auth))
         handlers = (
-            _site_handler(web, moto_url),
+            _site_handler(web, moto_url, auth_mode),
             _api_handler(web, lambda_client, search_function),
             _auth_handler(web),
         )

@@ -15,6 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from local.http_api import serve_web
 from local.sample_frames import sample_videos
 from tests.browser.conftest import ARTIFACTS, ROOT, Page
 
@@ -173,3 +174,27 @@ def test_sign_out_returns_to_the_signed_out_page(signed_in: Page):
     wait(page, lambda: element(page, "auth-status").text == "Not signed in")
     assert message(page) == "Sign in to search."
     assert ROOT.is_dir()
+
+
+def test_with_an_existing_issuer_the_page_takes_a_pasted_token(signed_in: Page):
+    """api_auth=jwt: no sign-in button; a token from the identity provider, pasted, then a search."""
+    page = signed_in
+    system = page.system
+    with serve_web(
+        lambda_endpoint=system.lambda_client.meta.endpoint_url,
+        moto_url=system.s3.meta.endpoint_url,
+        search_function=system.functions["search"],
+        region=system.local.region,
+        auth_mode="jwt",
+    ) as web:
+        page.driver.get(web.page_url)
+        wait(page, lambda: element(page, "token-form").is_displayed())
+        assert not element(page, "sign-in").is_displayed()
+        assert message(page) == "Paste a token to search."
+        element(page, "token").send_keys(web.issuer.token("someone"))
+        page.driver.find_element(By.CSS_SELECTOR, "#token-form button").click()
+        wait(page, lambda: element(page, "auth-status").text == "Signed in")
+        search(page)
+        assert results(page), message(page)
+        element(page, "sign-out").click()
+        wait(page, lambda: element(page, "token-form").is_displayed())

@@ -185,7 +185,8 @@ function request() {
   const body = {};
   const text = $("query").value.trim();
   if (image) body.image = image.dataUrl;
-  else body.query = text || $("query").placeholder;
+  else if (text) body.query = text;
+  else return null;
   body.top_k = Number($("top-k").value) || 12;
   body.dedupe = $("dedupe").checked;
   const minScore = $("min-score").value.trim();
@@ -265,15 +266,22 @@ async function search(event) {
     showAccount();
     return;
   }
+  const body = request();
+  if (body === null) {
+    say("Type what the frames should show, or choose an image.", "error");
+    $("query").focus();
+    return;
+  }
   const button = $("search-button");
   button.disabled = true;
   say("Searching…");
   try {
-    const { status, body } = await callApi("POST", "search", request());
-    if (status === 200) showResults(body);
+    const { status, body: answer } = await callApi("POST", "search", body);
+    if (status === 200) showResults(answer);
     else {
       $("results").replaceChildren();
-      say(explain(status, body), "error");
+      $("notices").replaceChildren();
+      say(explain(status, answer), "error");
     }
   } finally {
     button.disabled = !token();

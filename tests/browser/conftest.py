@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 
 from local.http_api import LocalWeb, serve_web
+from local.sample_frames import sample_videos
 from local.stack import LocalSystem, local_system
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / ".local" / "artifacts"
 BROWSER_PATHS = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
 DRIVER_PATHS = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+GROWING = "sample-growing"  # a video still being indexed (see `page`)
 INSTALL = "apt-get install -y --no-install-recommends chromium chromium-driver (.ci/run does it)"
 
 
@@ -57,6 +59,16 @@ def page(tiny_model_dir: Path) -> Iterator[Page]:
     with local_system(tiny_model_dir) as system:
         for video_id in system.add_samples():
             system.invoke("batch", {"video_id": video_id})
+        # A video whose extractor says 9 frames while 6 are uploaded: packed as it is, searched, and
+        # listed as still being indexed (incomplete_videos), as a video mid-upload would be.
+        frames = sample_videos()["sample-bicycle"]
+        system.add_video(GROWING, [(f"frame_{i:06d}.webp", data) for i, data in enumerate(frames)])
+        system.dynamodb.update_item(
+            TableName=system.table,
+            Key={"video_id": {"S": GROWING}},
+            UpdateExpression="SET frames_count = :n",
+            ExpressionAttributeValues={":n": {"N": str(len(frames) + 3)}},
+        )
         system.settle()
         with serve_web(
             lambda_endpoint=system.lambda_client.meta.endpoint_url,

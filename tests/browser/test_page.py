@@ -17,9 +17,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from local.http_api import serve_web
 from local.sample_frames import sample_videos
-from tests.browser.conftest import ARTIFACTS, ROOT, Page
+from tests.browser.conftest import ARTIFACTS, GROWING, ROOT, Page
 
 QUERY = "a man riding a bicycle"
+VIDEOS = {*sample_videos(), GROWING}
 WAIT_S = 30
 
 
@@ -83,11 +84,13 @@ def test_the_guides_query_shows_thumbnails_that_load_with_sorted_scores_and_time
     times = [hit.find_element(By.CLASS_NAME, "time").text for hit in hits]
     assert all(re.fullmatch(r"\d\d:\d\d", time) for time in times), times
     videos = {hit.find_element(By.CLASS_NAME, "video").text for hit in hits}
-    assert videos <= set(sample_videos())
+    assert videos <= VIDEOS
     assert all(
         re.match(r"Frame \S+ of video \S+, at \d\d:\d\d, score", i.get_attribute("alt")) for i in images
     )
-    assert re.match(r"\d+ frames from 3 videos", message(page))
+    assert re.match(r"\d+ frames from 4 videos", message(page))
+    notices = element(page, "notices").text
+    assert f"Searched as far as indexed; more frames are on their way: {GROWING}." in notices
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.driver.save_screenshot(str(ARTIFACTS / "search-page.png"))
 
@@ -97,8 +100,10 @@ def test_the_video_filter_lists_processed_videos_and_narrows_the_search(signed_i
     options = element(page, "video-filter").find_elements(By.TAG_NAME, "option")
     labels = [option.text for option in options]
     assert labels[0] == "All videos"
-    assert [label.split(" · ")[0] for label in labels[1:]] == sorted(sample_videos())
-    assert all(" · 6 frames · 00:03" in label for label in labels[1:])
+    assert [label.split(" · ")[0] for label in labels[1:]] == sorted(VIDEOS)
+    assert labels[1:] == [
+        f"{video} · {9 if video == GROWING else 6} frames · 00:03" for video in sorted(VIDEOS)
+    ]
     options[1].click()
     search(page)
     assert {hit.find_element(By.CLASS_NAME, "video").text for hit in results(page)} == {
@@ -148,6 +153,13 @@ def test_no_results_says_so(signed_in: Page):
     page = signed_in
     search(page, min_score="0.99")
     assert message(page).startswith("No frames matched. Try a lower minimum score.")
+
+
+def test_an_empty_search_box_asks_for_a_query(signed_in: Page):
+    page = signed_in
+    search(page, "")
+    assert message(page) == "Type what the frames should show, or choose an image."
+    assert page.driver.switch_to.active_element == element(page, "query")
 
 
 def test_the_api_refuses_a_call_without_a_token(signed_in: Page):

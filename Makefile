@@ -52,8 +52,10 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# make demo INDEX_BACKEND=s3vectors: the same demo on the S3 Vectors backend.
+INDEX_BACKEND ?=
 demo: install ## Run the whole system on emulated AWS (127.0.0.1) and search "a man riding a bicycle"
-	$(BIN)/python -m local.demo
+	$(BIN)/python -m local.demo $(if $(INDEX_BACKEND),-c index_backend=$(INDEX_BACKEND))
 
 invoke: install ## Invoke a function locally with a test event: make invoke FN=clip EVENT=events/clip-text.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=clip|search|batch EVENT=events/<file>.json"; exit 2; }

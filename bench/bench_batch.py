@@ -2,9 +2,13 @@
 on moto S3 in-process) against the model alone on the same frames, in one run, as a ratio.
 
 Full-size ViT-B/32 with random weights, run as the images run it (ONNX Runtime, the folder
-`clipsearch.export_onnx` writes, fp32 or int8); frames are 640x360 WebP like the pipeline's.
+`clipsearch.export_onnx` writes, fp32 or int8); frames are 640x360 WebP at quality 80 like the
+pipeline's. Decoding WebP costs CPU in proportion to the bytes, so the frames' content matters:
+`natural` (default) frames have a natural image's 1/f^a spectrum (luminance-led colour, a = 2.6),
+calibrated to the size of real photos (two real 640x360 photos at q80: 34 and 54 KB; these 49 KB);
+`noise` frames (independent random pixels, 154 KB) are the decoder's worst case.
 
-    .venv/bin/python -m bench.bench_batch [--frames 64] [--repeats 3] [--precision int8]
+    .venv/bin/python -m bench.bench_batch [--frames 64] [--repeats 3] [--precision int8] [--content noise]
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import statistics
 import time
 
 import boto3
+import numpy as np
 from moto import mock_aws
+from PIL import Image
 
 from bench.bench_clip import runtime_folder
 from clipsearch.batch_request import VideoRequest
@@ -29,6 +35,30 @@ BUCKET = "bench-frames"
 VIDEO = "bench-video"
 
 
+def natural_frame(seed: int, size: tuple[int, int] = (640, 360), exponent: float = 2.6) -> Image.Image:
+    """A frame with a natural image's power spectrum (1/f^exponent), brightness-led like a photo:
+    luminance, and two weaker, smoother colour fields."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+
+    def field(power: float) -> np.ndarray:
+        frequency = np.hypot(np.fft.fftfreq(height)[:, None], np.fft.rfftfreq(width)[None, :])
+        frequency[0, 0] = 1
+        spectrum = rng.standard_normal(frequency.shape) + 1j * rng.standard_normal(frequency.shape)
+        values = np.fft.irfft2(spectrum / frequency ** (power / 2), s=(height, width))
+        return np.asarray((values - values.mean()) / values.std())
+
+    luma, u, v = field(exponent), field(exponent + 0.4), field(exponent + 0.4)
+    base = rng.uniform(60, 190, 3)
+    rgb = np.stack(
+        [base[0] + 45 * luma + 12 * v, base[1] + 45 * luma - 8 * u - 6 * v, base[2] + 45 * luma + 14 * u], -1
+    )
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+
+
+FRAMES = {"natural": natural_frame, "noise": lambda seed: picture(seed, (640, 360))}
+
+
 class NoDeadline:
     def remaining_seconds(self) -> float:
         return 900.0
@@ -39,6 +69,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
+    parser.add_argument("--content", choices=tuple(FRAMES), default="natural")
     args = parser.parse_args()
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -48,7 +79,7 @@ def main() -> None:
         embedder = OnnxEmbedder(runtime_folder(args.precision))
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
-        blobs = [encode(picture(seed, (640, 360)), "WEBP", quality=80) for seed in range(args.frames)]
+        blobs = [encode(FRAMES[args.content](seed), "WEBP", quality=80) for seed in range(args.frames)]
         for index, blob in enumerate(blobs):
             s3.put_object(Bucket=BUCKET, Key=f"frames/{VIDEO}/frame_{index:06d}.webp", Body=blob)
         images = [decode_image(blob, max_pixels=10**8) for blob in blobs]
@@ -80,9 +111,10 @@ def main() -> None:
                 samples.append(time.perf_counter() - started)
         model_fps = args.frames / statistics.median(model_s)
         full_fps = args.frames / statistics.median(full_s)
+        kilobytes = sum(map(len, blobs)) // len(blobs) // 1024
         print(
-            f"{args.frames} frames 640x360 WebP, ViT-B/32 random weights, ONNX {args.precision}, "
-            f"medians of {args.repeats} runs"
+            f"{args.frames} {args.content} frames 640x360 WebP q80 ({kilobytes} KB each),"
+            f" ViT-B/32 random weights, ONNX {args.precision}, medians of {args.repeats} runs"
         )
         print(f"model only (decoded images)      {model_fps:7.1f} frames/s")
         print(f"end to end (S3+decode+model+put) {full_fps:7.1f} frames/s")

@@ -75,6 +75,7 @@ class VideoResult:
     packed_key: str | None = None
     packed_frames: int = 0
     chunks: int = 0  # a long video: queued as this many chunks instead of embedded here
+    indexed: int = 0  # vectors written into the S3 Vectors index (that backend only)
     seconds: float = 0.0
 
     @property
@@ -98,5 +99,6 @@ class VideoResult:
             "packed_key": self.packed_key,
             "packed_frames": self.packed_frames,
             "chunks": self.chunks,
+            "indexed": self.indexed,
             "seconds": round(self.seconds, 3),
         }

@@ -25,6 +25,7 @@ from clipsearch.errors import RequestError
 from clipsearch.frame_pipeline import Pipeline
 from clipsearch.image_source import ImageSource
 from clipsearch.images import decode_image
+from clipsearch.index_sync import IndexSync
 from clipsearch.layout import (
     Frame,
     frames_prefix,
@@ -82,9 +83,11 @@ class BatchService:
         s3: Any,
         queue: WorkQueue,
         embedder: Callable[[], Embedder],
+        index: IndexSync | None = None,
         log: Callable[[str, dict[str, Any]], None] = lambda message, extra: None,
     ) -> None:
         self.settings = settings
+        self.index = index  # the S3 Vectors backend: every packed object also goes into the index
         self.s3 = s3
         self.queue = queue
         self.embedder = embedder
@@ -116,6 +119,16 @@ class BatchService:
             )
         result.ignored = state.ignored
         wanted = self._wanted(request, state, result)
+        if (
+            self.index
+            and request.whole_video
+            and not request.force
+            and state.packed.packed is None
+            and self.index.holds_all(request.video_id, embedder.model_id, set(state.frames))
+        ):  # the cache expired, the index did not: nothing to embed
+            result.total = result.skipped = len(wanted)
+            result.seconds = time.perf_counter() - started
+            return result
         recorded = {} if request.force else state.recorded_rejects()
         todo = [
             frame
@@ -137,7 +150,11 @@ class BatchService:
             rejected[frame.key] = RejectedFrame(frame.key, state.etags.get(frame.key, ""), error)
         result.rejected += [{"frame": r.key, "error": r.error} for r in rejected.values()]
         if request.frame_range is None:
-            self._pack(request.video_id, embedder, state, done.vectors, list(rejected.values()), result)
+            packed = self._pack(
+                request.video_id, embedder, state, done.vectors, list(rejected.values()), result
+            )
+            if self.index and packed:
+                result.indexed = self.index.sync(*packed).written
         elif result.status == "complete":
             self._pack_when_all_chunks_are_done(request.video_id, state, set(rejected))
         result.seconds = time.perf_counter() - started
@@ -221,10 +238,11 @@ class BatchService:
         embedded: dict[str, tuple[str, Vector]],
         rejected: list[RejectedFrame],
         result: VideoResult,
-    ) -> None:
+    ) -> tuple[PackedVideo, str] | None:
         """Write the packed object: every vector cached for a frame listed now, this run's first,
         and the rejected frames still listed. Left alone when that is what it already holds (its
-        ETag is what searches revalidate against)."""
+        ETag is what searches revalidate against). The packed object now and its ETag (None: the
+        video has nothing to pack)."""
         for _ in range(PACK_ATTEMPTS):
             vectors = {
                 frame_id: vector
@@ -241,9 +259,9 @@ class BatchService:
                 and set(current.rejected) == set(kept)
             ):
                 result.packed_key, result.packed_frames = packed_key(video_id), len(vectors)
-                return
+                return (current, state.packed.etag) if state.packed.etag else None
             if not vectors and not kept:
-                return
+                return None
             frame_ids = sorted(vectors)
             packed = PackedVideo(
                 video_id=video_id,
@@ -258,11 +276,11 @@ class BatchService:
                 rejected=kept,
             )
             try:
-                result.packed_key = self.cache.write_packed(packed, replacing=state.packed.etag)
+                etag = self.cache.write_packed(packed, replacing=state.packed.etag)
             except PackedChanged:  # another run packed meanwhile: merge with what it holds now
                 self.log("packed object changed meanwhile: merging", {"video_id": video_id})
                 state = self.states.read(video_id, embedder)
                 continue
-            result.packed_frames = len(frame_ids)
-            return
+            result.packed_key, result.packed_frames = packed_key(video_id), len(frame_ids)
+            return packed, etag
         raise RuntimeError(f"the packed object of {video_id} kept changing under {PACK_ATTEMPTS} attempts")

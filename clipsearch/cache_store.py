@@ -231,12 +231,12 @@ class CacheStore:
     def write_packed(self, packed: PackedVideo, *, replacing: str | None) -> str:
         """Write the packed object only if it is still the one we read (`replacing`: its ETag;
         None: only if there is none), so that two runs never overwrite each other's frames.
-        PackedChanged when another run got there first. Returns the key."""
+        PackedChanged when another run got there first. Returns the new object's ETag."""
         packed.check()
         key = packed_key(packed.video_id)
         condition = {"IfMatch": replacing} if replacing else {"IfNoneMatch": "*"}
         try:
-            self.s3.put_object(
+            written = self.s3.put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=packed.to_bytes(),
@@ -253,4 +253,4 @@ class CacheStore:
             if error_code(error) in CONDITION_FAILED:
                 raise PackedChanged(key) from None
             raise
-        return key
+        return str(written["ETag"])

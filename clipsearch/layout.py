@@ -1,7 +1,9 @@
 """Where things live in the bucket: the upstream frame layout, our cache layout, `s3://` URIs.
 
 The one home of every key format: `frames/{video_id}/{frame_id}.{ext}` (upstream),
-`embeddings-cache/{video_id}/{frame_id}.npy` and `embeddings-cache/{video_id}/packed.npz` (ours).
+`embeddings-cache/{video_id}/{frame_id}.npy` and `embeddings-cache/{video_id}/packed.npz` (ours),
+and with the S3 Vectors backend `vector-index/{video_id}.json` (what the index holds of a video,
+kept out of the cache's 7-day expiry) and the index's vector keys `{video_id}/{frame_id}`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ FRAMES_PREFIX = "frames/"
 CACHE_PREFIX = "embeddings-cache/"
 PACKED_NAME = "packed.npz"
 FRAME_VECTOR_SUFFIX = ".npy"
+INDEX_LEDGER_PREFIX = "vector-index/"
+INDEX_LEDGER_SUFFIX = ".json"
+# The index's metadata that is only returned, never filtered on (the rest, video_id, frame_index and
+# time_s, is filterable). Fixed when the index is created: changing it replaces the index.
+INDEX_NON_FILTERABLE_KEYS = ("frame_key", "model")
 IMAGE_EXTENSIONS = (".webp", ".jpg", ".jpeg", ".png")
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
@@ -39,6 +46,24 @@ def cache_prefix(video_id: str) -> str:
 
 def packed_key(video_id: str) -> str:
     return f"{cache_prefix(video_id)}{PACKED_NAME}"
+
+
+def index_ledger_key(video_id: str) -> str:
+    return f"{INDEX_LEDGER_PREFIX}{video_id}{INDEX_LEDGER_SUFFIX}"
+
+
+def ledger_video_id(key: str) -> str | None:
+    """The video of an index ledger key, None for any other key."""
+    name = key.removeprefix(INDEX_LEDGER_PREFIX)
+    if name == key or "/" in name or not name.endswith(INDEX_LEDGER_SUFFIX):
+        return None
+    video_id = name.removesuffix(INDEX_LEDGER_SUFFIX)
+    return video_id if is_valid_id(video_id) else None
+
+
+def vector_key(video_id: str, frame_id: str) -> str:
+    """A frame's key in the S3 Vectors index."""
+    return f"{video_id}/{frame_id}"
 
 
 def cached_frame_id(key: str, video_id: str) -> str | None:

@@ -10,8 +10,9 @@ so the result is exactly the float32 scan's (bench/bench_search.py and tests/sea
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,8 @@ import simsimd
 
 from clipsearch.vectors import Vector
 from clipsearch.video_vectors import Shelf, VideoVectors
+
+T = TypeVar("T")
 
 # Slack on top of the rounding bound: the float32 rerank and the kernel's own summation order.
 SCORE_SLACK = 1e-4
@@ -111,17 +114,28 @@ def exact_scores(matrix: npt.NDArray[np.float16], rows: npt.NDArray[np.intp], qu
 
 
 def _collapse_neighbours(hits: list[Hit]) -> list[Hit]:
-    kept: list[Hit] = []
+    return collapse_neighbours(
+        hits,
+        lambda hit: (
+            hit.video.video_id,
+            int(hit.video.frame_indices[hit.row]),
+            hit.video.vectors[hit.row].astype(np.float32),
+        ),
+    )
+
+
+def collapse_neighbours(hits: Sequence[T], frame: Callable[[T], tuple[str, int, Vector]]) -> list[T]:
+    """`hits` (best first) without those that show the same moment as a better one kept:
+    `frame(hit)` is its (video id, frame index, vector). Both backends collapse with this."""
+    kept: list[tuple[T, str, int, Vector]] = []
     for hit in hits:
-        index = hit.video.frame_indices[hit.row]
-        vector = hit.video.vectors[hit.row].astype(np.float32)
-        duplicate = any(
-            other.video is hit.video
-            and index >= 0
-            and abs(int(other.video.frame_indices[other.row]) - int(index)) <= DEDUPE_WINDOW
-            and float(other.video.vectors[other.row].astype(np.float32) @ vector) >= DEDUPE_SIMILARITY
-            for other in kept
+        video_id, index, vector = frame(hit)
+        duplicate = index >= 0 and any(
+            other_video == video_id
+            and abs(other_index - index) <= DEDUPE_WINDOW
+            and float(other_vector @ vector) >= DEDUPE_SIMILARITY
+            for _, other_video, other_index, other_vector in kept
         )
         if not duplicate:
-            kept.append(hit)
-    return kept
+            kept.append((hit, video_id, index, vector))
+    return [hit for hit, *_ in kept]

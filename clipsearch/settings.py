@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 
 def required(env: Mapping[str, str], variable: str, meaning: str) -> str:
@@ -21,3 +22,29 @@ def positive_ints(env: Mapping[str, str], variables: Mapping[str, str]) -> dict[
                 raise ValueError(f"{variable} must be a whole number of at least 1, got {env[variable]!r}")
             values[field] = int(text)
     return values
+
+
+INDEX_BACKENDS = ("memory", "s3vectors")
+
+
+@dataclass(frozen=True)
+class IndexBackend:
+    """Where search finds the frames' vectors: `memory` (each search container loads the packed
+    objects) or `s3vectors` (an S3 Vectors index; batch writes it too)."""
+
+    name: str = "memory"
+    vector_bucket: str | None = None
+    vector_index: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> IndexBackend:
+        name = env.get("INDEX_BACKEND", "memory")
+        if name not in INDEX_BACKENDS:
+            raise ValueError(f"INDEX_BACKEND must be one of {', '.join(INDEX_BACKENDS)}, got {name!r}")
+        if name == "memory":
+            return cls()
+        return cls(
+            name,
+            required(env, "VECTOR_BUCKET_NAME", "the S3 Vectors bucket of the index"),
+            required(env, "VECTOR_INDEX_NAME", "the S3 Vectors index of the frames' vectors"),
+        )

@@ -26,9 +26,11 @@ from clipsearch.deadline import LambdaDeadline
 from clipsearch.entry import count, lambda_entry, logger
 from clipsearch.errors import RequestError
 from clipsearch.events import parse_request_value, response
+from clipsearch.index_sync import IndexSync
 from clipsearch.onnx_model import load_embedder
-from clipsearch.settings import required
+from clipsearch.settings import IndexBackend, required
 from clipsearch.sweep import Sweep
+from clipsearch.vector_index import Ledgers, VectorIndex
 from clipsearch.video_catalog import VideoCatalog
 from clipsearch.work_messages import SWEEP_EVENT
 from clipsearch.work_queue import WorkQueue
@@ -38,6 +40,22 @@ settings = BatchSettings.from_env(os.environ)
 sqs_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _s3 = boto3.client("s3", config=Config(max_pool_connections=2 * settings.s3_concurrency))
 work_queue = WorkQueue(boto3.client("sqs"), settings.work_queue_url)
+# A fresh Scan each time (the sweep's): nothing is held between sweeps or runs.
+catalog = VideoCatalog(boto3.client("dynamodb"), settings.table, scan_ttl_seconds=0)
+backend = IndexBackend.from_env(os.environ)
+index = (
+    IndexSync(
+        VectorIndex(
+            boto3.client("s3vectors"),
+            bucket_name=str(backend.vector_bucket),
+            index_name=str(backend.vector_index),
+        ),
+        Ledgers(_s3, settings.bucket),
+        catalog,
+    )
+    if backend.name == "s3vectors"
+    else None
+)
 service = BatchService(
     settings=settings,
     s3=_s3,
@@ -45,13 +63,15 @@ service = BatchService(
     embedder=functools.partial(
         load_embedder, required(os.environ, "MODEL_DIR", "the CLIP model baked into the image")
     ),
+    index=index,
     log=lambda message, extra: logger.info(message, extra=extra),
 )
-# The schedule's event (SWEEP_EVENT). A fresh Scan each time: nothing is held between sweeps.
+# The schedule's event (SWEEP_EVENT): coverage from the index's ledgers when there is an index.
 sweep = Sweep(
-    VideoCatalog(boto3.client("dynamodb"), settings.table, scan_ttl_seconds=0),
-    CacheStore(_s3, settings.bucket),
+    catalog,
+    index.covered_frames if index else CacheStore(_s3, settings.bucket).covered_frames,
     work_queue,
+    index=index,
 )
 
 

@@ -23,14 +23,24 @@ from clipsearch.entry import count, lambda_entry, logger
 from clipsearch.events import parse_request, response
 from clipsearch.frame_links import FrameLinks, expiry_from_env
 from clipsearch.http_api import HttpApi, is_http_api_event, timeout_from_env, video_listing
+from clipsearch.memory_backend import MemoryBackend
 from clipsearch.refill import RecentlyQueued, Refill
+from clipsearch.s3vectors_backend import IndexedVideos, S3VectorsBackend
+from clipsearch.search_backend import SearchBackend
 from clipsearch.search_request import parse_search_request
 from clipsearch.search_service import SearchService, SearchSettings
+from clipsearch.settings import IndexBackend
 from clipsearch.vector_cache import VectorCache
+from clipsearch.vector_index import Ledgers, VectorIndex
 from clipsearch.video_catalog import VideoCatalog
 from clipsearch.work_queue import WorkQueue
 
 settings = SearchSettings.from_env(os.environ)
+index_backend = IndexBackend.from_env(os.environ)
+
+
+def _measure(name: str, value: float) -> None:
+    count(name, value, MetricUnit.Milliseconds if name.endswith("Latency") else MetricUnit.Count)
 
 
 @functools.cache
@@ -43,27 +53,41 @@ def _clip_lambda(read_timeout_s: int) -> Any:
     )
 
 
+def _backend() -> SearchBackend:
+    s3 = boto3.client("s3", config=Config(max_pool_connections=settings.s3_concurrency))
+    if index_backend.name == "s3vectors":
+        return S3VectorsBackend(
+            VectorIndex(
+                boto3.client("s3vectors"),
+                bucket_name=str(index_backend.vector_bucket),
+                index_name=str(index_backend.vector_index),
+            ),
+            IndexedVideos(Ledgers(s3, settings.bucket), ttl_seconds=settings.revalidate_seconds),
+            measure=_measure,
+        )
+    return MemoryBackend(
+        VectorCache(
+            CacheStore(s3, settings.bucket),
+            max_vectors=settings.max_cached_vectors,
+            revalidate_seconds=settings.revalidate_seconds,
+            concurrency=settings.s3_concurrency,
+        ),
+        measure=_measure,
+    )
+
+
 service = SearchService(
     clip=ClipClient(_clip_lambda, settings.clip_function, read_timeout_s=settings.clip_read_timeout_s),
     catalog=VideoCatalog(
         boto3.client("dynamodb"), settings.table, scan_ttl_seconds=settings.revalidate_seconds
     ),
-    vectors=VectorCache(
-        CacheStore(
-            boto3.client("s3", config=Config(max_pool_connections=settings.s3_concurrency)), settings.bucket
-        ),
-        max_vectors=settings.max_cached_vectors,
-        revalidate_seconds=settings.revalidate_seconds,
-        concurrency=settings.s3_concurrency,
-    ),
+    backend=_backend(),
     refill=Refill(
         WorkQueue(boto3.client("sqs"), settings.work_queue_url),
         RecentlyQueued(settings.requeue_seconds),
         log=lambda message, extra: logger.warning(message, extra=extra),
     ),
-    measure=lambda name, value: count(
-        name, value, MetricUnit.Milliseconds if name == "ClipLatency" else MetricUnit.Count
-    ),
+    measure=_measure,
 )
 
 
@@ -80,7 +104,8 @@ def search(request_value: dict[str, Any], deadline: Deadline, *, frame_urls: boo
         request_value, default_top_k=settings.default_top_k, max_top_k=settings.max_top_k
     )
     body = service.search(request, deadline)
-    count("SearchedFrames", body["searched_frames"])
+    if body["searched_frames"] is not None:  # the S3 Vectors index does not say
+        count("SearchedFrames", body["searched_frames"])
     count("MissingVideos", len(body["missing_videos"]))
     count("DegradedVideos", len(body["degraded_videos"]))
     return frame_links.add_urls(body) if frame_urls or request.frame_urls else body

@@ -5,10 +5,13 @@ the Pipe and the work queue's event source emulated; creates the bucket (with it
 the videos table and the queues; adds three drawn sample videos marked processed, which the stream
 gets embedded without anyone asking; searches "a man riding a bicycle" (search -> CLIP); adds a
 fourth video and shows it found too; stops everything. Exits non-zero on any failure.
+
+    python -m local.demo [-c index_backend=s3vectors ...]   (`make demo INDEX_BACKEND=s3vectors`)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -16,24 +19,33 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from clipsearch.layout import packed_key
+from clipsearch.layout import index_ledger_key, packed_key
+from clipsearch.vector_index import Ledger
 from local.http_api import LocalWeb, serve_web
 from local.models import choose_model
 from local.report import results_table
 from local.sample_frames import sample_videos
 from local.stack import LocalSystem, local_system
+from stacks.config import config_with_overrides
 
 QUERY = "a man riding a bicycle"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The whole system on emulated AWS, end to end.")
+    parser.add_argument("-c", dest="context", action="append", default=[], metavar="KEY=VALUE")
+    config = config_with_overrides(parser.parse_args(argv).context)  # as `cdk -c` would
     started = time.perf_counter()
     model = choose_model()
     print(f"model: {model.note}")
-    with local_system(model.path) as system:
+    with local_system(model.path, config=config) as system:
         names = ", ".join(system.functions.values())
         print(f"emulated AWS on 127.0.0.1: bucket {system.bucket}, table {system.table}, functions {names}")
         print("work queue (SQS FIFO + dead-letter queue); table stream -> Pipe -> queue -> batch")
+        if config.index_backend == "s3vectors":
+            print(
+                f"index backend: S3 Vectors {config.physical_vector_bucket_name}/{config.vector_index_name}"
+            )
         videos = system.add_samples()
         print(
             f"\nadded {len(videos)} sample videos, marked processed in {system.table}; nobody asks for them:"
@@ -114,7 +126,13 @@ def search(system: LocalSystem, query: str, **options: Any) -> dict[str, Any]:
 
 def packed_line(system: LocalSystem, video_id: str) -> str:
     head = system.s3.head_object(Bucket=system.bucket, Key=packed_key(video_id))
-    return f"  {video_id:<18} packed {head['Metadata']['frames']} frames ({head['ContentLength']:,} bytes)"
+    line = f"  {video_id:<18} packed {head['Metadata']['frames']} frames ({head['ContentLength']:,} bytes)"
+    try:
+        stored = system.s3.get_object(Bucket=system.bucket, Key=index_ledger_key(video_id))
+    except system.s3.exceptions.NoSuchKey:
+        return line  # the memory backend: no index
+    ledger = Ledger.from_json(stored["Body"].read())
+    return f"{line}, {len(ledger.frame_ids) if ledger else 0} vectors in the S3 Vectors index"
 
 
 def queue_line(system: LocalSystem) -> str:

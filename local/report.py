@@ -13,7 +13,10 @@ def results_table(body: dict[str, Any]) -> str:
         lines.append(f"{hit['rank']:>4}  {hit['score']:>7.4f}  {where}  {hit['frame_key']}")
     if not body["results"]:
         lines.append("  (no results)")
-    searched = f"searched {body['searched_videos']} videos, {body['searched_frames']} frames"
+    frames = body["searched_frames"]
+    searched = f"searched {body['searched_videos']} videos" + (
+        f", {frames} frames" if frames is not None else ""
+    )
     lines.append(f"{searched} in {body['took_ms']} ms; missing: {body['missing_videos'] or 'none'}")
     return "\n".join(lines)
 

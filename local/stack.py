@@ -1,4 +1,5 @@
-"""The whole system on 127.0.0.1: moto's server for S3, DynamoDB (with its stream) and SQS, the
+"""The whole system on 127.0.0.1: moto's server for S3, DynamoDB (with its stream), SQS and, with
+`index_backend=s3vectors`, S3 Vectors (QueryVectors emulated by local/s3vectors.py), the
 three functions behind the Lambda Invoke API, the bucket (with its lifecycle rule), the `videos`
 table, the work queue with its dead-letter queue, and the batch function's failure queue. What
 moto does not run is emulated in local/event_sources.py: the Pipe from the table's stream to the
@@ -31,6 +32,8 @@ from clipsearch.work_messages import STREAM_FILTERS, STREAM_MESSAGE_TEMPLATE
 from local.event_sources import Poller, SqsEventSource, StreamPipe, deduplicate_like_sqs
 from local.lambda_server import LocalFunction, LocalLambda, serve
 from local.models import runtime_model
+from local.s3vectors import create_index_as_the_stack_does
+from local.s3vectors import install as emulate_query_vectors
 from local.sample_frames import FPS, STEP, sample_videos
 from stacks.cache_expiry import GUIDE_EXPIRY
 from stacks.config import AppConfig, load_config, read_cdk_json_context
@@ -176,6 +179,14 @@ def local_system(
     }
     if chunk_frames is not None:
         environment["CHUNK_FRAMES"] = str(chunk_frames)
+    environment["INDEX_BACKEND"] = config.index_backend
+    if config.index_backend == "s3vectors":
+        emulate_query_vectors()
+        environment |= {
+            "AWS_ENDPOINT_URL_S3VECTORS": moto_url,
+            "VECTOR_BUCKET_NAME": config.physical_vector_bucket_name,
+            "VECTOR_INDEX_NAME": config.vector_index_name,
+        }
     if quiet:
         environment |= {
             "POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -208,6 +219,14 @@ def local_system(
                 BillingMode="PAY_PER_REQUEST",
                 StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
             )["TableDescription"]["LatestStreamArn"]
+            if config.index_backend == "s3vectors":
+                runtime = json.loads((Path(environment["MODEL_DIR"]) / "runtime.json").read_text())
+                create_index_as_the_stack_does(
+                    boto3.client("s3vectors"),
+                    bucket=config.physical_vector_bucket_name,
+                    index=config.vector_index_name,
+                    dimension=int(runtime["dim"]),
+                )
             sqs = boto3.client("sqs")
             work_queue_url, failure_queue_url = _queues(sqs, config.service_stack_name)
             os.environ["WORK_QUEUE_URL"] = work_queue_url  # read by the handlers at import

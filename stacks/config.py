@@ -51,6 +51,9 @@ _IMAGE_DIGEST = r"^sha256:[0-9a-f]{64}$"
 # cognito: checked below).
 _COGNITO_PREFIX = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 _HTTPS_URL = r"^https://[A-Za-z0-9.-]+(?::\d+)?(?:/\S*)?$"
+# S3 Vectors names (vector bucket and index): 3-63 lower-case letters, digits and hyphens, starting and
+# ending with a letter or digit. Vector bucket names are unique per account and region, not globally.
+_VECTOR_NAME = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
 ROLES = ("clip", "search", "batch")
 # A DynamoDB stream: arn:aws:dynamodb:<region>:<account>:table/<table>/stream/<label (a timestamp)>.
 _STREAM_ARN = (
@@ -101,6 +104,13 @@ class AppConfig(BaseModel):
 
     table_name: str = Field(pattern=_TABLE_NAME)
     create_table: bool
+
+    # Where the search looks for nearest frames: `memory` (the search function's own exact scan of the
+    # cached vectors) or `s3vectors` (an Amazon S3 Vectors index the batch function fills).
+    index_backend: Literal["memory", "s3vectors"]
+    vector_bucket_name: str = Field(pattern=_VECTOR_NAME)
+    vector_index_name: str = Field(pattern=_VECTOR_NAME)
+    create_vector_index: bool  # false: use the existing vector bucket and index of these names
 
     clip_function_name: str = Field(pattern=_FUNCTION_NAME)
     clip_memory_mb: MemoryMB
@@ -254,6 +264,11 @@ class AppConfig(BaseModel):
                 raise ValueError(
                     f"bucket_name: the bucket {bucket!r} (environment and region added) is longer than 63"
                 )
+        if self.index_backend == "s3vectors" and len(self.physical_vector_bucket_name) > 63:
+            raise ValueError(
+                f"vector_bucket_name: {self.physical_vector_bucket_name!r} (environment added) is longer "
+                "than 63"
+            )
         return self
 
     def _check_api_auth(self) -> None:
@@ -281,7 +296,8 @@ class AppConfig(BaseModel):
             )
         if self.api_auth != "cognito" and prefix:
             raise ValueError("cognito_domain_prefix: only with api_auth=cognito")
-        if any(word in (prefix or derived) for word in ("aws", "amazon", "cognito")):
+        forbidden = [word for word in ("aws", "amazon", "cognito") if word in (prefix or derived)]
+        if self.api_auth == "cognito" and forbidden:
             raise ValueError(
                 "cognito_domain_prefix: must not contain aws, amazon or cognito (Cognito's rule)"
             )
@@ -346,6 +362,14 @@ class AppConfig(BaseModel):
     def physical_table_name(self) -> str:
         return self._suffixed(self.table_name) if self.create_table else self.table_name
 
+    @property
+    def physical_vector_bucket_name(self) -> str:
+        """The S3 Vectors bucket (index_backend=s3vectors): unique per account and region, so the
+        environment suffix alone keeps environments apart."""
+        return (
+            self._suffixed(self.vector_bucket_name) if self.create_vector_index else self.vector_bucket_name
+        )
+
     def _function(self, role: str) -> FunctionSettings:
         repository = getattr(self, f"{role}_repository_name")
         return FunctionSettings(
@@ -370,13 +394,16 @@ class AppConfig(BaseModel):
 
     @property
     def redeploy_context(self) -> str:
-        """The `-c` options that deploy onto what `cdk destroy` retained (bucket, table, repositories)
-        instead of creating them again: create_*=false with the names they were created under."""
+        """The `-c` options that deploy onto what `cdk destroy` retained (bucket, table, vector bucket and
+        index, repositories) instead of creating them again: create_*=false with the names they were
+        created under."""
         options = []
         if self.create_bucket:
             options += ["create_bucket=false", f"bucket_name={self.physical_bucket_name}"]
         if self.create_table:
             options += ["create_table=false", f"table_name={self.physical_table_name}"]
+        if self.index_backend == "s3vectors" and self.create_vector_index:
+            options += ["create_vector_index=false", f"vector_bucket_name={self.physical_vector_bucket_name}"]
         if self.create_repositories:
             options.append("create_repositories=false")
             options += [f"{role}_repository_name={getattr(self, role).repository_name}" for role in ROLES]
@@ -440,6 +467,7 @@ DERIVED = (
     "physical_bucket_name",
     "access_log_bucket_name",
     "physical_table_name",
+    "physical_vector_bucket_name",
     "redeploy_context",
 )
 

@@ -15,7 +15,8 @@ METRICS_NAMESPACE = "ClipFrameSearch"
 
 # Memory of the search function that is not vector cache: the Python runtime, numpy, boto3, Powertools.
 RUNTIME_BASELINE_MB = 300
-# CLIP ViT-B/32 embedding dimension; the search holds vectors as float16, as cached (1 KB each).
+# CLIP ViT-B/32 (openai/clip-vit-base-patch32) embedding dimension: the one home of that number in the
+# stacks (the memory bound, the S3 Vectors index). The search holds vectors as float16, as cached (1 KB each).
 EMBEDDING_DIM = 512
 VECTOR_BYTES = 2
 # Loading and stacking hold about 2.15x the float16 size of the cached vectors at the peak (every
@@ -78,6 +79,14 @@ def function_environments(config: AppConfig, *, work_queue_url: str) -> dict[str
             **tracing_variables(config.tracing),
         }
 
+    # Search queries the index, batch fills it: both learn the backend, and with S3 Vectors where it is.
+    index: dict[str, str] = {"INDEX_BACKEND": config.index_backend}
+    if config.index_backend == "s3vectors":
+        index |= {
+            "VECTOR_BUCKET_NAME": config.physical_vector_bucket_name,
+            "VECTOR_INDEX_NAME": config.vector_index_name,
+        }
+
     return {
         "clip": {"BUCKET_NAME": config.physical_bucket_name, **powertools(config.clip.function_name)},
         "search": {
@@ -89,6 +98,7 @@ def function_environments(config: AppConfig, *, work_queue_url: str) -> dict[str
             "MAX_CACHED_VECTORS": str(max_cached_vectors(config.search_memory_mb)),
             "FRAME_URL_SECONDS": str(config.frame_url_seconds),
             "HTTP_API_TIMEOUT_S": str(HTTP_API_TIMEOUT_S),
+            **index,
             **powertools(config.search.function_name),
         },
         "batch": {
@@ -96,6 +106,7 @@ def function_environments(config: AppConfig, *, work_queue_url: str) -> dict[str
             "VIDEOS_TABLE": config.physical_table_name,
             "WORK_QUEUE_URL": work_queue_url,
             "CHUNK_FRAMES": str(chunk_frames(config.batch_timeout_s, config.batch_memory_mb)),
+            **index,
             **powertools(config.batch.function_name),
         },
     }

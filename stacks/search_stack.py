@@ -1,6 +1,6 @@
 """The search service: bucket, table, the three functions, the grants between them, the work queue
-and what feeds it (table stream pipe, sweep schedule), the batch failure queue and the monitoring
-(dashboard, alarms, alarm topic)."""
+and what feeds it (table stream pipe, sweep schedule), the batch failure queue, the monitoring
+(dashboard, alarms, alarm topic) and, with index_backend=s3vectors, the S3 Vectors index."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from aws_cdk import Aws, CfnOutput, Stack
 from aws_cdk import aws_ecr as ecr
 from constructs import Construct
 
-from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX
+from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX, INDEX_LEDGER_PREFIX
 from stacks.components.container_function import AssetImage, ContainerFunction, RegistryImage
 from stacks.components.failure_queue import FailureQueue
 from stacks.components.frame_bucket import FrameBucket
@@ -20,11 +20,12 @@ from stacks.components.monitoring import Monitored, Monitoring, WorkQueueAlarms
 from stacks.components.sweep_schedule import SweepSchedule
 from stacks.components.table_stream_pipe import TableStreamPipe
 from stacks.components.user_pool import SignIn
+from stacks.components.vector_index import VectorIndex
 from stacks.components.videos_table import VideosTable
 from stacks.components.web_site import WebSite
 from stacks.components.work_queue import WorkQueue
 from stacks.config import AppConfig
-from stacks.runtime_env import HTTP_API_TIMEOUT_S, function_environments
+from stacks.runtime_env import EMBEDDING_DIM, HTTP_API_TIMEOUT_S, function_environments
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +33,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class FrameSearchStack(Stack):
     """Exposes `frame_bucket`, `videos_table`, `clip`, `search`, `batch` (ContainerFunctions),
     `work` (WorkQueue), `stream_pipe` (TableStreamPipe or None), `sweep` (SweepSchedule or None),
-    `batch_failures` (FailureQueue) and `monitoring` (Monitoring)."""
+    `batch_failures` (FailureQueue), `monitoring` (Monitoring) and `vector_index` (VectorIndex, or
+    None with the memory backend)."""
 
     def __init__(
         self,
@@ -62,6 +64,20 @@ class FrameSearchStack(Stack):
             table_name=config.physical_table_name,
             create=config.create_table,
             existing_stream_arn=config.videos_stream_arn,
+        )
+        # index_backend=s3vectors: the index the batch function fills and the search queries.
+        self.vector_index = (
+            VectorIndex(
+                self,
+                "VectorIndex",
+                vector_bucket_name=config.physical_vector_bucket_name,
+                index_name=config.vector_index_name,
+                dimension=EMBEDDING_DIM,
+                create=config.create_vector_index,
+                kms_key_arn=config.bucket_kms_key_arn,
+            )
+            if config.index_backend == "s3vectors"
+            else None
         )
         # Every producer's one way to the batch function (stacks/components/work_queue.py).
         self.work = WorkQueue(
@@ -135,6 +151,26 @@ class FrameSearchStack(Stack):
         self.frame_bucket.grant_key(self.search.role, write=False)
         for embedder in (self.clip, self.batch):
             self.frame_bucket.grant_key(embedder.role, write=True)
+        # Deviations (README table), only with index_backend=s3vectors: batch writes the index and
+        # keeps one ledger per video of what it holds there (the sweep lists them and deletes those of
+        # gone videos); search queries the index and lists the ledgers. With bucket_kms_key_arn the
+        # vector bucket uses the frame bucket's key, which both roles may already use (above).
+        if self.vector_index:
+            self.vector_index.grant_write(self.batch.role)
+            self.frame_bucket.grant_read_write_delete(
+                self.batch.role,
+                INDEX_LEDGER_PREFIX,
+                "Reads, writes and deletes the per-video ledgers of the vector index, under vector-index/.",
+            )
+            self.frame_bucket.grant_list(self.batch.role, INDEX_LEDGER_PREFIX, exact=True)
+            self.videos_table.grant_get_item(self.batch.role)
+            self.vector_index.grant_query(self.search.role)
+            self.frame_bucket.grant_list(self.search.role, INDEX_LEDGER_PREFIX, exact=True)
+            self.frame_bucket.grant_read(
+                self.search.role,
+                INDEX_LEDGER_PREFIX,
+                "Reads (HEADs) the per-video ledgers of the vector index, under vector-index/ only.",
+            )
 
         # Indexing on change: a pipe from the table's stream (created table, or videos_stream_arn).
         self.stream_pipe = (
@@ -197,6 +233,8 @@ class FrameSearchStack(Stack):
             "AlarmTopicArn": self.monitoring.topic.topic_arn,
             "DashboardName": self.monitoring.dashboard.dashboard_name,
         }
+        if self.vector_index:
+            outputs["VectorIndexArn"] = self.vector_index.index_arn
         for role in ("clip", "search", "batch"):
             container: ContainerFunction = getattr(self, role)
             outputs[f"{role.capitalize()}FunctionName"] = container.function.function_name

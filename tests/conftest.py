@@ -188,6 +188,27 @@ def videos_table(s3) -> Any:
     return dynamodb
 
 
+VECTOR_BUCKET = "clip-frame-search-vectors"
+VECTOR_INDEX = "frames"
+
+
+@pytest.fixture
+def vector_index(s3) -> dict[str, str]:
+    """An S3 Vectors index as the stack makes it (cosine, float32, the tiny model's dimension) on
+    moto with QueryVectors emulated (local/s3vectors.py); the backend's environment variables."""
+    from local.s3vectors import create_index_as_the_stack_does, install
+    from local.tiny_clip import PROJECTION_DIM
+
+    install()
+    client = boto3.client("s3vectors", region_name=REGION)
+    create_index_as_the_stack_does(client, bucket=VECTOR_BUCKET, index=VECTOR_INDEX, dimension=PROJECTION_DIM)
+    return {
+        "INDEX_BACKEND": "s3vectors",
+        "VECTOR_BUCKET_NAME": VECTOR_BUCKET,
+        "VECTOR_INDEX_NAME": VECTOR_INDEX,
+    }
+
+
 @pytest.fixture
 def batch_handler(tiny_runtime_dir: Path, work_queue: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """`make(**overrides)`: the batch handler imported as Lambda does, with the stack's environment."""

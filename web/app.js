@@ -249,7 +249,9 @@ function showResults(body) {
     const indexing = body.missing_videos?.length ? " Some videos are still being indexed." : "";
     say(`No frames matched.${cut}${indexing}`);
   } else {
-    say(`${hits.length} frames from ${body.searched_videos} videos (${body.searched_frames} frames searched, ${Math.round(body.took_ms)} ms).`);
+    // searched_frames is null with the S3 Vectors index (it does not say how many it compared)
+    const frames = body.searched_frames == null ? "" : `${body.searched_frames} frames searched, `;
+    say(`${hits.length} frames from ${body.searched_videos} videos (${frames}${Math.round(body.took_ms)} ms).`);
   }
 }
 

@@ -221,12 +221,22 @@ class FrameBucket(Construct):
         actions = ["kms:Decrypt", "kms:GenerateDataKey"] if write else ["kms:Decrypt"]
         role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[self.kms_key_arn]))
 
-    def grant_list(self, role: iam.IRole, prefix: str) -> None:
-        """`s3:ListBucket`, only for keys under `prefix` (an `s3:prefix` condition)."""
+    def grant_read(self, role: iam.IRole, prefix: str, why: str) -> None:
+        """`s3:GetObject` on objects under `prefix` only."""
+        self._grant_objects(role, ["s3:GetObject"], prefix, why)
+
+    def grant_read_write_delete(self, role: iam.IRole, prefix: str, why: str) -> None:
+        """`s3:GetObject`, `s3:PutObject` and `s3:DeleteObject` on objects under `prefix` only."""
+        self._grant_objects(role, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], prefix, why)
+
+    def grant_list(self, role: iam.IRole, prefix: str, *, exact: bool = False) -> None:
+        """`s3:ListBucket`, only for keys under `prefix` (an `s3:prefix` condition); `exact`: only
+        listings whose prefix is `prefix` itself (StringEquals), not one of its sub-prefixes."""
+        condition = (
+            {"StringEquals": {"s3:prefix": prefix}} if exact else {"StringLike": {"s3:prefix": f"{prefix}*"}}
+        )
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[self.bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": f"{prefix}*"}},
+                actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn], conditions=condition
             )
         )

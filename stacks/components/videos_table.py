@@ -56,3 +56,9 @@ class VideosTable(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["dynamodb:Scan"], resources=[self.table.table_arn])
         )
+
+    def grant_get_item(self, role: iam.IRole) -> None:
+        """`dynamodb:GetItem` only (batch reads a video's timing for the index's `time_s`)."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[self.table.table_arn])
+        )

@@ -108,7 +108,7 @@ def test_the_sweep_queues_exactly_the_videos_that_need_it(batch_app, s3, work_qu
     )
     status, report = invoke(batch_app, {"sweep": True})
     assert status == 200
-    assert report == {"videos": 4, "queued": ["grew-since", "never-built"], "failed": []}
+    assert report == {"videos": 4, "queued": ["grew-since", "never-built"], "failed": [], "removed": []}
     sqs = boto3.client("sqs", region_name=REGION)
     messages = sqs.receive_message(QueueUrl=work_queue, MaxNumberOfMessages=10)["Messages"]
     assert sorted(json.loads(m["Body"])["video_id"] for m in messages) == ["grew-since", "never-built"]

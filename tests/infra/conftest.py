@@ -52,6 +52,10 @@ def without_page(resources: Any) -> dict[str, Any]:
     return {key: value for key, value in resources.items() if not key.startswith(PAGE_PREFIX)}
 
 
+# The S3 Vectors index backend, its vector bucket encrypted with the frame bucket's SSE-KMS key.
+S3VECTORS: dict[str, Any] = {"index_backend": "s3vectors", "bucket_kms_key_arn": BUCKET_KMS_KEY_ARN}
+
+
 @dataclass
 class Synthesized:
     images: Template
@@ -98,6 +102,11 @@ def options_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(tmp_path_factory.mktemp("cdk-options"), **OPTIONS)
 
 
-@pytest.fixture(scope="session", params=["default", "existing", "ci", "options"])
+@pytest.fixture(scope="session")
+def vectors_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(tmp_path_factory.mktemp("cdk-vectors"), **S3VECTORS)
+
+
+@pytest.fixture(scope="session", params=["default", "existing", "ci", "options", "vectors"])
 def any_app(request: pytest.FixtureRequest) -> Synthesized:
     return request.getfixturevalue(f"{request.param}_app")

@@ -17,6 +17,10 @@ ROLES = ("clip", "search", "batch")
 SERVICE_ROLES = {"pipe": "StreamPipeRole", "schedule": "SweepScheduleRole"}
 # The existing table's stream of the existing-resources variant (tests/infra/conftest.py).
 VIDEOS_STREAM_ARN = "arn:aws:dynamodb:ap-southeast-1:111122223333:table/videos/stream/2026-01-15T08:30:00.000"
+# An existing vector index (create_vector_index=false), by its default names.
+EXISTING_VECTOR_INDEX_ARN = (
+    "arn:aws:s3vectors:ap-southeast-1:${AWS::AccountId}:bucket/clip-frame-vectors/index/frames"
+)
 # Queues by construct: the README's names for them.
 QUEUES = {
     "BatchFailuresQueue": "<batch failure queue>",
@@ -64,7 +68,8 @@ def readme_deviations(readme: Path, config: Mapping[str, Any]) -> dict[str, set[
     """Rows of the README's deviation table: | role | `actions` | `resource` | condition | why |.
 
     The role cell names one or more roles (`clip, batch`), optionally followed by "if `key`": the row
-    applies only when that configuration value is set (true or non-empty).
+    applies only when that configuration value is set (true or non-empty); or by "if `key=value`": only
+    when the value is that one.
     """
     text = readme.read_text()
     section = text.split("### Deviations from the guide's policies", 1)[1].split("\n#", 1)[0]
@@ -76,7 +81,8 @@ def readme_deviations(readme: Path, config: Mapping[str, Any]) -> dict[str, set[
         roles, actions, resource, condition, why = cells
         assert why, f"deviation without a reason: {line}"
         roles, _, when = roles.partition(" if ")
-        if when and not config[when.strip("`")]:
+        key, equals, value = when.strip("`").partition("=")
+        if when and not (str(config[key]) == value if equals else config[key]):
             continue
         statement = Statement(
             frozenset(re.findall(r"`([^`]+)`", actions)), resource.strip("`"), condition.strip("`")
@@ -97,6 +103,8 @@ class RoleReader:
             elif kind == "AWS::DynamoDB::Table":
                 self.symbols[f"${{{logical_id}.Arn}}"] = "<videos table>"
                 self.symbols[f"${{{logical_id}.StreamArn}}"] = "<videos table stream>"
+            elif kind == "AWS::S3Vectors::Index":
+                self.symbols[f"${{{logical_id}.IndexArn}}"] = "<vector index>"
             elif kind == "AWS::SQS::Queue":
                 # CDK's logical id: the construct path, then an 8-character hash.
                 self.symbols[f"${{{logical_id}.Arn}}"] = QUEUES[logical_id[:-8]]

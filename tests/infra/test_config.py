@@ -22,6 +22,7 @@ def test_cdk_json_holds_the_guides_names():
     assert config.clip.repository_name == "lambda-clip-inference"
     assert config.image_source == "asset"
     assert config.image_tag is None
+    assert config.index_backend == "memory"
 
 
 def test_command_line_strings_are_coerced():
@@ -65,6 +66,12 @@ def test_command_line_strings_are_coerced():
         ({"repository_keep_images": 0}, "repository_keep_images: Input should be greater than or equal to 1"),
         ({"batch_function_name": "clip-inference"}, "must differ"),
         ({"bucket_nmae": "x"}, "bucket_nmae: unknown configuration key"),
+        ({"index_backend": "faiss"}, "index_backend: Input should be 'memory' or 's3vectors'"),
+        ({"vector_bucket_name": "Clip_Vectors"}, "vector_bucket_name: String should match pattern"),
+        ({"vector_bucket_name": "clip.vectors"}, "vector_bucket_name: String should match pattern"),
+        ({"vector_index_name": "-frames"}, "vector_index_name: String should match pattern"),
+        ({"vector_index_name": "fr"}, "vector_index_name: String should match pattern"),
+        ({"create_vector_index": "maybe"}, "create_vector_index: Input should be a valid boolean"),
         ({"ci_setup": True}, "github_repository: required when ci_setup is true"),
         ({"github_repository": "not a repo"}, "github_repository: String should match pattern"),
         (

@@ -42,3 +42,13 @@ def test_prints_a_functions_physical_names(capsys):
     assert main(["-c", "environment=dev", "--print", "clip.repository_name", "batch.function_name"]) == 0
     assert capsys.readouterr().out.splitlines() == ["lambda-clip-inference-dev", "clip-batch-embed-dev"]
     assert main(["--print", "clip.memory"]) == 1
+
+
+def test_an_unknown_index_backend_fails_naming_the_key_and_the_allowed_values(capsys):
+    assert main(["-c", "index_backend=opensearch", "--print", "index_backend"]) == 1
+    assert "index_backend: Input should be 'memory' or 's3vectors'" in capsys.readouterr().err
+    assert (
+        main(["-c", "index_backend=s3vectors", "--print", "index_backend", "physical_vector_bucket_name"])
+        == 0
+    )
+    assert capsys.readouterr().out.splitlines() == ["s3vectors", "clip-frame-vectors"]

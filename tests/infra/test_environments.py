@@ -12,9 +12,10 @@ from stacks.config import load_config
 from tests.infra.conftest import CDK_CONTEXT, CI_SETUP, Synthesized, synthesize, without_page
 
 # Properties that name a resource physically; anything else gets a unique name from CloudFormation.
+# (An S3 Vectors IndexName is not one: it is unique only within its vector bucket, which is named.)
 NAME_PROPERTIES = (
     "BucketName", "TableName", "FunctionName", "RepositoryName", "LogGroupName", "DashboardName",
-    "QueueName", "TopicName", "AlarmName", "RoleName", "KeyAlias", "AliasName", "Url",
+    "QueueName", "TopicName", "AlarmName", "RoleName", "KeyAlias", "AliasName", "Url", "VectorBucketName",
 )  # fmt: skip
 
 
@@ -41,7 +42,13 @@ def stack_names(app: Synthesized) -> set[str]:
 @pytest.fixture(scope="module")
 def environments(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
     return {
-        name: synthesize(tmp_path_factory.mktemp(f"env-{name or 'default'}"), environment=name, **CI_SETUP)
+        # With the S3 Vectors index, so that its vector bucket's name is checked too.
+        name: synthesize(
+            tmp_path_factory.mktemp(f"env-{name or 'default'}"),
+            environment=name,
+            index_backend="s3vectors",
+            **CI_SETUP,
+        )
         for name in ("", "dev", "prod")
     }
 
@@ -51,6 +58,7 @@ def test_the_default_environment_keeps_the_guides_names(environments):
     assert {"totgo1", "videos", "clip-inference", "clip-search", "clip-batch-embed"} <= names
     assert {"lambda-clip-inference", "lambda-clip-search", "lambda-clip-batch"} <= names
     assert {"/aws/lambda/clip-inference", "ClipFrameSearch", "totgo1-access-logs"} <= names
+    assert "clip-frame-vectors" in names
     assert stack_names(environments[""]) == {
         "ClipFrameSearch", "ClipFrameSearch-Images", "ClipFrameSearch-CiSetup"
     }  # fmt: skip
@@ -65,6 +73,8 @@ def test_a_named_environment_suffixes_every_physical_name(environments, environm
     assert ("AWS::S3::Bucket", "BucketName", f"totgo1-{environment}-ap-southeast-1") in named
     assert ("AWS::Lambda::Function", "FunctionName", f"clip-inference-{environment}") in named
     assert ("AWS::DynamoDB::Table", "TableName", f"videos-{environment}") in named
+    # unique per account and region, so the environment alone keeps it apart
+    assert ("AWS::S3Vectors::VectorBucket", "VectorBucketName", f"clip-frame-vectors-{environment}") in named
     assert all(f"ClipFrameSearch-{environment}" in stack for stack in stack_names(environments[environment]))
 
 
@@ -119,20 +129,31 @@ def overrides(context: str) -> dict[str, str]:
     return dict(word.split("=", 1) for word in words[1::2])
 
 
-@pytest.mark.parametrize("environment", ["", "dev"])
-def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(tmp_path, environment):
-    created = load_config({**CDK_CONTEXT, "environment": environment})
+RETAINED = ("AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::DynamoDB::Table", "AWS::ECR::Repository")
+RETAINED_VECTOR_INDEX = ("AWS::S3Vectors::VectorBucket", "AWS::S3Vectors::Index")
+
+
+@pytest.mark.parametrize(("environment", "index_backend"), [("", "memory"), ("dev", "s3vectors")])
+def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(
+    tmp_path, environment, index_backend
+):
+    created = load_config({**CDK_CONTEXT, "environment": environment, "index_backend": index_backend})
     context = overrides(created.redeploy_context)
+    vector_index = {"create_vector_index", "vector_bucket_name"} if index_backend == "s3vectors" else set()
     assert set(context) == {
         "create_bucket", "bucket_name", "create_table", "table_name", "create_repositories",
-        "clip_repository_name", "search_repository_name", "batch_repository_name",
+        "clip_repository_name", "search_repository_name", "batch_repository_name", *vector_index,
     }  # fmt: skip
-    app = synthesize(Path(tmp_path), environment=environment, **context)
+    app = synthesize(Path(tmp_path), environment=environment, index_backend=index_backend, **context)
 
-    for kept in ("AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::DynamoDB::Table", "AWS::ECR::Repository"):
+    for kept in (*RETAINED, *RETAINED_VECTOR_INDEX):
         assert not without_page(app.service.find_resources(kept)), kept
         assert not app.images.find_resources(kept), kept
     service = str(app.service.to_json())
+    if vector_index:
+        # the functions and the roles' statements name the retained vector bucket and its index
+        assert f"'VECTOR_BUCKET_NAME': '{created.physical_vector_bucket_name}'" in service
+        assert f"bucket/{created.physical_vector_bucket_name}/index/frames" in service
     assert f"'BUCKET_NAME': '{created.physical_bucket_name}'" in service
     assert f"'VIDEOS_TABLE': '{created.physical_table_name}'" in service
     assert f"'BucketName': '{created.physical_bucket_name}'" in service  # the rule merged in
@@ -152,6 +173,10 @@ def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(tm
         ({"environment": "Dev"}, "environment: String should match pattern"),
         ({"environment": "a-b"}, "environment: String should match pattern"),
         ({"environment": "staging", "bucket_name": "b" * 40}, "is longer than 63"),
+        (
+            {"environment": "staging", "index_backend": "s3vectors", "vector_bucket_name": "v" * 60},
+            "vector_bucket_name: 'vvv",
+        ),
     ],
 )
 def test_an_environment_name_fits_every_name_it_goes_into(overrides, message):

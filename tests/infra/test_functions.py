@@ -48,6 +48,7 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "MAX_CACHED_VECTORS": "813614",  # 2048 MB: floor((2048 - 300) * 2**20 / (512 * 2 * 2.2))
         "FRAME_URL_SECONDS": "600",
         "HTTP_API_TIMEOUT_S": "29",
+        "INDEX_BACKEND": "memory",
         "POWERTOOLS_SERVICE_NAME": "clip-search",
         **POWERTOOLS,
     },
@@ -56,6 +57,7 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "VIDEOS_TABLE": "videos",
         "WORK_QUEUE_URL": WORK_QUEUE_URL,
         "CHUNK_FRAMES": "22141",  # floor(900 s * 8.5 frames/s/vCPU * 10240/1769 vCPUs * 0.5)
+        "INDEX_BACKEND": "memory",
         "POWERTOOLS_SERVICE_NAME": "clip-batch-embed",
         **POWERTOOLS,
     },
@@ -67,6 +69,13 @@ def test_each_function_gets_exactly_the_variables_it_reads(any_app, role):
     name, _ = FUNCTIONS[role]
     variables = function_properties(any_app, name)["Environment"]["Variables"]
     expected = dict(ENVIRONMENTS[role])
+    if any_app.context["index_backend"] == "s3vectors" and role in ("search", "batch"):
+        # S3 Vectors: where the index is (the default names; stacks/config.py).
+        expected |= {
+            "INDEX_BACKEND": "s3vectors",
+            "VECTOR_BUCKET_NAME": "clip-frame-vectors",
+            "VECTOR_INDEX_NAME": "frames",
+        }
     if any_app.context["tracing"]:
         del expected["POWERTOOLS_TRACE_DISABLED"]
         expected["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] = "false"
@@ -158,6 +167,8 @@ def test_service_outputs(any_app):
         "UserPoolId",
         *(f"{role.capitalize()}Function{kind}" for role in FUNCTIONS for kind in ("Name", "Arn")),
     }
+    if any_app.context["index_backend"] == "s3vectors":
+        expected.add("VectorIndexArn")
     assert set(outputs) == expected
     any_app.service.has_output("ClipFunctionArn", {"Value": {"Fn::GetAtt": [Match.any_value(), "Arn"]}})
 

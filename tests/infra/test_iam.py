@@ -52,6 +52,13 @@ def test_rows_for_an_option_apply_only_with_it():
         assert xray not in expected(role)
 
 
+def test_rows_for_a_value_apply_only_with_that_value():
+    vectors = {**CDK_CONTEXT, "index_backend": "s3vectors"}
+    query = Statement(frozenset({"s3vectors:QueryVectors", "s3vectors:GetVectors"}), "<vector index>")
+    assert query in expected("search", vectors)
+    assert query not in expected("search")  # index_backend=memory
+
+
 def test_an_unlisted_permission_would_fail(default_app):
     # GIVEN a template whose search role gained a permission nobody listed
     template = default_app.service.to_json()

@@ -58,3 +58,18 @@ def test_readme_states_the_default_cache_bound():
     readme = (ROOT / "README.md").read_text()
     default = max_cached_vectors(CDK_CONTEXT["search_memory_mb"])
     assert f"{default:,}" in readme
+
+
+def test_search_and_batch_learn_the_index_backend_and_where_an_s3_vectors_index_is():
+    memory = function_environments(load_config(CDK_CONTEXT), work_queue_url="https://sqs/work.fifo")
+    vectors = function_environments(
+        load_config({**CDK_CONTEXT, "index_backend": "s3vectors", "environment": "dev"}),
+        work_queue_url="https://sqs/work.fifo",
+    )
+    for role in ("search", "batch"):
+        assert memory[role]["INDEX_BACKEND"] == "memory"
+        assert not {"VECTOR_BUCKET_NAME", "VECTOR_INDEX_NAME"} & set(memory[role])
+        assert vectors[role]["INDEX_BACKEND"] == "s3vectors"
+        assert vectors[role]["VECTOR_BUCKET_NAME"] == "clip-frame-vectors-dev"  # the environment's own
+        assert vectors[role]["VECTOR_INDEX_NAME"] == "frames"
+    assert not {"INDEX_BACKEND", "VECTOR_BUCKET_NAME", "VECTOR_INDEX_NAME"} & set(vectors["clip"])

@@ -29,10 +29,13 @@ VARIANTS = {
         for key, value in EXISTING_RESOURCES_ECR.items()
     },
 }
+# `make synth CDK_ARGS="-c index_backend=s3vectors"`: through the CLI only (the session fixtures
+# synthesize it in-process already).
+CLI_VARIANTS = {**VARIANTS, "s3vectors": {"index_backend": "s3vectors"}}
 
 
 def cli_context(variant: str) -> list[str]:
-    return [arg for key, value in VARIANTS[variant].items() for arg in ("-c", f"{key}={value}")]
+    return [arg for key, value in CLI_VARIANTS[variant].items() for arg in ("-c", f"{key}={value}")]
 
 
 def stacks_in(outdir: Path) -> set[str]:
@@ -58,14 +61,17 @@ def cdk_synth(outdir: Path, *context: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", CLI_VARIANTS)
 def test_pinned_cdk_cli_synthesizes(tmp_path, variant):
     result = cdk_synth(tmp_path, *cli_context(variant))
     assert result.returncode == 0, result.stderr[-3000:]
     assert stacks_in(tmp_path) == {"ClipFrameSearch", "ClipFrameSearch-Images"}
+    service = (tmp_path / "ClipFrameSearch.template.json").read_text()
+    assert ('"AWS::S3Vectors::Index"' in service) == (variant == "s3vectors")
 
 
 def test_cli_reports_a_bad_value_by_name(tmp_path):
-    result = cdk_synth(tmp_path, "-c", "clip_memory_mb=lots")
+    result = cdk_synth(tmp_path, "-c", "clip_memory_mb=lots", "-c", "index_backend=lucene")
     assert result.returncode != 0
     assert "clip_memory_mb: Input should be a valid integer" in result.stderr
+    assert "index_backend: Input should be 'memory' or 's3vectors' (got 'lucene')" in result.stderr

@@ -84,12 +84,15 @@ def run_tool(module: str, *args: str, tiny_model_dir: Path) -> subprocess.Comple
     )
 
 
-def test_the_demo_runs_end_to_end_and_stops_everything(tiny_model_dir):
-    result = run_tool("local.demo", tiny_model_dir=tiny_model_dir)
+@pytest.mark.parametrize("backend", ["memory", "s3vectors"])
+def test_the_demo_runs_end_to_end_and_stops_everything(tiny_model_dir, backend):
+    result = run_tool("local.demo", "-c", f"index_backend={backend}", tiny_model_dir=tiny_model_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert 'search "a man riding a bicycle" via clip-search -> clip-inference' in out
     assert out.count("packed 6 frames") == 4  # three samples and the late video, all by the stream
+    # with s3vectors the stream also put every frame into the index
+    assert out.count("6 vectors in the S3 Vectors index") == (4 if backend == "s3vectors" else 0)
     assert 'search "a man riding a bicycle" in late-bicycle' in out
     assert "work queue: 0 waiting; batch failure queue: 0" in out
     assert "rank    score  video" in out

@@ -35,12 +35,14 @@ class Recorder:
 class SearchWorld:
     app: ModuleType
     clip: ModuleType
+    batch: ModuleType
     s3: Any
     dynamodb: Any
     local: LocalLambda
     batch_calls: Recorder
     clip_calls: Recorder
     queue: SqsEventSource  # the work queue's event source mapping, driven by the test
+    backend: str  # the index backend: "memory" or "s3vectors"
 
     def drain(self) -> None:
         """Run the batch function on everything queued so far, as its event source mapping would."""
@@ -92,7 +94,9 @@ class SearchWorld:
             vectors=vectors.astype(np.float16),
         )
         store = CacheStore(self.s3, BUCKET)
-        store.write_packed(packed, replacing=store.read_packed(video_id).etag)
+        etag = store.write_packed(packed, replacing=store.read_packed(video_id).etag)
+        if self.backend == "s3vectors":  # what batch does after packing
+            self.batch.service.index.sync(packed, etag)
         return packed
 
     @property
@@ -111,15 +115,42 @@ def unit_rows(rng: np.random.Generator, rows: int, dim: int) -> np.ndarray:
     return vectors.astype(np.float16).astype(np.float32)
 
 
+BACKENDS = ("memory", "s3vectors")
+
+
+@pytest.fixture(params=BACKENDS)
+def world(request: pytest.FixtureRequest) -> SearchWorld:
+    """The search function on either index backend: a test using it holds for both."""
+    return request.getfixturevalue(f"{request.param}_world")
+
+
 @pytest.fixture
-def world(s3, tiny_runtime_dir, work_queue, videos_table, monkeypatch) -> Iterator[SearchWorld]:
-    dynamodb = videos_table
+def memory_world(s3, tiny_runtime_dir, work_queue, videos_table, monkeypatch) -> Iterator[SearchWorld]:
+    yield from _world("memory", {}, tiny_runtime_dir, work_queue, videos_table, s3, monkeypatch)
+
+
+# For what only the memory backend has (per-frame files, the held shelf, its S3 reads).
+memory_only = pytest.mark.parametrize("world", ["memory"], indirect=True)
+
+
+@pytest.fixture
+def s3vectors_world(
+    s3, tiny_runtime_dir, work_queue, videos_table, vector_index, monkeypatch
+) -> Iterator[SearchWorld]:
+    yield from _world("s3vectors", vector_index, tiny_runtime_dir, work_queue, videos_table, s3, monkeypatch)
+
+
+def _world(
+    backend: str, backend_env: dict[str, str], tiny_runtime_dir, work_queue, dynamodb, s3, monkeypatch
+) -> Iterator[SearchWorld]:
     common = {
         "BUCKET_NAME": BUCKET,
         "MODEL_DIR": str(tiny_runtime_dir),
         "VIDEOS_TABLE": TABLE,
         "WORK_QUEUE_URL": work_queue,
+        **backend_env,
     }
+    monkeypatch.delenv("INDEX_BACKEND", raising=False)
     clip = fresh_handler("lambda_clip.app", monkeypatch, **common)
     batch = fresh_handler("lambda_batch.app", monkeypatch, **common)
     clip_calls, batch_calls = Recorder(clip.handler), Recorder(batch.handler)
@@ -140,4 +171,4 @@ def world(s3, tiny_runtime_dir, work_queue, videos_table, monkeypatch) -> Iterat
         queue = SqsEventSource(
             boto3.client("sqs", region_name=REGION), work_queue, local, "clip-batch-embed", region=REGION
         )
-        yield SearchWorld(app, clip, s3, dynamodb, local, batch_calls, clip_calls, queue)
+        yield SearchWorld(app, clip, batch, s3, dynamodb, local, batch_calls, clip_calls, queue, backend)

@@ -13,7 +13,7 @@ from clipsearch.cache_store import PackedVideo
 from tests.conftest import BUCKET
 from tests.faults import Outage
 from tests.sample_images import frame_bytes
-from tests.search.conftest import SearchWorld, unit_rows
+from tests.search.conftest import SearchWorld, memory_only, unit_rows
 from tests.search.test_search import DIM
 
 
@@ -53,6 +53,7 @@ def search(world: SearchWorld, context, **request) -> dict[str, Any]:
     return body
 
 
+@memory_only
 @pytest.mark.parametrize("kind", ["truncated", "not an archive", "shape", "nan"])
 def test_a_damaged_packed_object_is_a_missing_video_and_batch_rebuilds_it(
     world: SearchWorld, lambda_context, monkeypatch, kind
@@ -82,12 +83,13 @@ def test_a_damaged_packed_object_is_a_missing_video_and_batch_rebuilds_it(
         world.s3.get_object(Bucket=BUCKET, Key=packed_key("hurt"))["Body"].read()
     )
     assert len(rebuilt.frame_ids) == 3
-    monkeypatch.setattr(world.app.service.vectors, "clock", lambda: 10**9)
+    monkeypatch.setattr(world.app.service.backend.vectors, "clock", lambda: 10**9)
     body = search(world, lambda_context)
     assert {r["video_id"] for r in body["results"]} == {"good", "hurt"}
     assert body["degraded_videos"] == []
 
 
+@memory_only
 def test_a_frame_file_deleted_between_list_and_get_counts_as_missing(world: SearchWorld, lambda_context):
     world.add_video("loose")
     add_frames(world, "loose", 3)
@@ -97,7 +99,7 @@ def test_a_frame_file_deleted_between_list_and_get_counts_as_missing(world: Sear
             lambda_context,
         )
     gone = Outage(
-        world.app.service.vectors.store.s3, "GetObject", "NoSuchKey", 404, matching="frame_000001.npy"
+        world.app.service.backend.vectors.store.s3, "GetObject", "NoSuchKey", 404, matching="frame_000001.npy"
     )
     body = search(world, lambda_context)
     assert gone.calls == 1
@@ -105,6 +107,7 @@ def test_a_frame_file_deleted_between_list_and_get_counts_as_missing(world: Sear
     assert body["degraded_videos"] == []
 
 
+@memory_only
 def test_a_video_whose_frames_changed_upstream_is_searched_and_requeued(world: SearchWorld, lambda_context):
     world.add_video("grew", frames_count=4)
     add_frames(world, "grew", 3)
@@ -121,6 +124,7 @@ def test_a_video_whose_frames_changed_upstream_is_searched_and_requeued(world: S
     assert rebuilt.frame_ids == [f"frame_{i:06d}" for i in range(4)]
 
 
+@memory_only
 def test_a_frame_deleted_upstream_leaves_the_packed_object_on_repack(world: SearchWorld, lambda_context):
     world.add_video("shrank", frames_count=2)
     add_frames(world, "shrank", 3)
@@ -135,6 +139,7 @@ def test_a_frame_deleted_upstream_leaves_the_packed_object_on_repack(world: Sear
     assert rebuilt.frame_keys == ["frames/shrank/frame_000000.webp", "frames/shrank/frame_000001.webp"]
 
 
+@memory_only
 def test_one_video_s3_cannot_serve_is_degraded_the_rest_answer(
     world: SearchWorld, lambda_context, monkeypatch
 ):
@@ -142,7 +147,7 @@ def test_one_video_s3_cannot_serve_is_degraded_the_rest_answer(
     for video_id in ("a", "b"):
         world.add_video(video_id)
         world.pack(video_id, unit_rows(rng, 3, DIM))
-    s3 = world.app.service.vectors.store.s3
+    s3 = world.app.service.backend.vectors.store.s3
     outage = Outage(s3, "GetObject", "InternalError", 500, matching="/b/packed.npz")
     body = search(world, lambda_context)
     assert {r["video_id"] for r in body["results"]} == {"a"}
@@ -154,7 +159,7 @@ def test_one_video_s3_cannot_serve_is_degraded_the_rest_answer(
     outage.matching = "no such key"
     search(world, lambda_context)
     outage.matching = "/a/packed.npz"
-    monkeypatch.setattr(world.app.service.vectors, "clock", lambda: 10**9)
+    monkeypatch.setattr(world.app.service.backend.vectors, "clock", lambda: 10**9)
     body = search(world, lambda_context)
     assert {r["video_id"] for r in body["results"]} == {"a", "b"}
     (degraded,) = body["degraded_videos"]
@@ -162,10 +167,11 @@ def test_one_video_s3_cannot_serve_is_degraded_the_rest_answer(
     assert "serving vectors checked" in degraded["reason"]
 
 
+@memory_only
 def test_access_denied_on_the_cache_is_reported_not_hidden(world: SearchWorld, lambda_context):
     world.add_video("a")
     world.pack("a", unit_rows(np.random.default_rng(4), 3, DIM))
-    Outage(world.app.service.vectors.store.s3, "GetObject", "AccessDenied", 403)
+    Outage(world.app.service.backend.vectors.store.s3, "GetObject", "AccessDenied", 403)
     body = search(world, lambda_context)
     assert body["results"] == []
     assert body["missing_videos"] == []  # not "missing": search may list the cache, so 403 is a denial
@@ -234,3 +240,47 @@ def test_a_refill_sqs_refuses_is_sent_again_by_the_next_search(world: SearchWorl
     assert outage.calls == 1
     assert (body["missing_videos"], body["queued_videos"]) == (["gone"], [])  # not remembered as sent
     assert search(world, lambda_context)["queued_videos"] == ["gone"]
+
+
+s3vectors_only = pytest.mark.parametrize("world", ["s3vectors"], indirect=True)
+
+
+@s3vectors_only
+def test_an_index_outage_is_a_503_the_caller_may_retry(world: SearchWorld, lambda_context):
+    world.add_video("a")
+    world.pack("a", unit_rows(np.random.default_rng(15), 3, DIM))
+    Outage(
+        world.app.service.backend.index.client, "QueryVectors", "ServiceUnavailableException", 503, times=1
+    )
+    status, body = world.search({"query": "a cat"}, lambda_context)
+    assert status == 503
+    assert body["error"].startswith("the vector index is unavailable, try again shortly")
+    assert search(world, lambda_context)["searched_videos"] == 1  # it recovered
+
+
+@s3vectors_only
+def test_when_the_ledgers_cannot_be_listed_the_index_answers_and_nothing_is_queued(
+    world: SearchWorld, lambda_context
+):
+    world.add_video("a")
+    world.pack("a", unit_rows(np.random.default_rng(16), 3, DIM))
+    world.add_video("not-indexed")
+    Outage(world.app.service.backend.indexed.ledgers.s3, "ListObjectsV2", "InternalError", 500)
+    body = search(world, lambda_context)  # a cold container: no listing held
+    assert {r["video_id"] for r in body["results"]} == {"a"}
+    # not known to be missing: requeueing every video on an S3 fault would flood the work queue
+    assert (body["missing_videos"], body["queued_videos"]) == ([], [])
+
+
+@s3vectors_only
+def test_vectors_of_a_video_no_longer_processed_are_never_returned(world: SearchWorld, lambda_context):
+    rng = np.random.default_rng(17)
+    query = unit_rows(rng, 1, DIM)[0]
+    world.add_video("kept")
+    world.pack("kept", unit_rows(rng, 3, DIM))
+    world.add_video("withdrawn")
+    world.pack("withdrawn", np.stack([query, query]))  # the best frames of all
+    world.add_video("withdrawn", status="processing")  # re-extracting: the sweep has not run yet
+    status, body = world.search({"embedding": query.tolist(), "top_k": 5}, lambda_context)
+    assert status == 200
+    assert {r["video_id"] for r in body["results"]} == {"kept"}

@@ -1,0 +1,162 @@
+"""Issue #14 in the batch function: with the S3 Vectors backend every packed object also goes into
+the index (with its ledger), frames that left `frames/` leave the index, an expired cache is not
+embedded again, and the sweep takes gone videos out of the index."""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+
+from clipsearch.vector_index import IndexedFrame, Ledger, Ledgers, VectorIndex
+from tests.batch.conftest import FRAMES, VIDEO, invoke, packed
+from tests.batch.test_work import add
+from tests.conftest import BUCKET, REGION, VECTOR_BUCKET, VECTOR_INDEX
+from tests.faults import Outage
+
+
+@pytest.fixture
+def indexing(video, batch_handler, vector_index, videos_table) -> ModuleType:
+    """The batch function of a stack with `index_backend=s3vectors`; the video is processed, a
+    frame every 0.5 s (30 fps, every 15th frame)."""
+    videos_table.put_item(
+        TableName="videos",
+        Item={
+            "video_id": {"S": VIDEO},
+            "status": {"S": "processed"},
+            "video_fps": {"N": "30"},
+            "frame_step": {"N": "15"},
+            "frames_count": {"N": str(len(FRAMES))},
+        },
+    )
+    return batch_handler(BATCH_SIZE="3", **vector_index)
+
+
+def stored(video_id: str = VIDEO) -> dict[str, dict[str, Any]]:
+    """key -> {metadata, data} of every vector of this video in the index."""
+    client = boto3.client("s3vectors", region_name=REGION)
+    listed = client.list_vectors(
+        vectorBucketName=VECTOR_BUCKET, indexName=VECTOR_INDEX, returnMetadata=True, returnData=True
+    )
+    return {v["key"]: v for v in listed["vectors"] if v["key"].startswith(f"{video_id}/")}
+
+
+def test_a_video_goes_into_the_index_with_its_metadata_and_a_ledger(indexing, s3):
+    status, result = invoke(indexing, {"video_id": VIDEO})
+    assert (status, result["status"], result["indexed"]) == (200, "complete", len(FRAMES))
+    vectors = stored()
+    assert sorted(vectors) == [f"{VIDEO}/frame_{i:06d}" for i in range(len(FRAMES))]
+    third = vectors[f"{VIDEO}/frame_000003"]
+    assert third["metadata"] == {
+        "video_id": VIDEO,
+        "frame_index": 3,
+        "time_s": 1.5,
+        "frame_key": f"frames/{VIDEO}/frame_000003.webp",
+        "model": result["model"],
+    }
+    cached = packed(s3)
+    row = cached.frame_ids.index("frame_000003")
+    assert np.array_equal(np.float32(third["data"]["float32"]), cached.vectors[row].astype(np.float32))
+    ledger = Ledgers(s3, BUCKET).read(VIDEO)
+    assert ledger is not None
+    assert (ledger.covered_frames, ledger.timing, ledger.model) == (len(FRAMES), (30.0, 15), result["model"])
+    # a second run finds the index in line with the packed object: it writes nothing
+    status, again = invoke(indexing, {"video_id": VIDEO})
+    assert (status, again["indexed"], again["embedded"]) == (200, 0, 0)
+
+
+def test_a_frame_that_left_frames_leaves_the_index(indexing, s3):
+    invoke(indexing, {"video_id": VIDEO})
+    s3.delete_object(Bucket=BUCKET, Key=f"frames/{VIDEO}/frame_000004.webp")
+    status, result = invoke(indexing, {"video_id": VIDEO})
+    assert (status, result["status"]) == (200, "complete")
+    assert f"{VIDEO}/frame_000004" not in stored()
+    assert len(stored()) == len(FRAMES) - 1
+    ledger = Ledgers(s3, BUCKET).read(VIDEO)
+    assert ledger is not None
+    assert "frame_000004" not in ledger.frame_ids
+
+
+def test_an_expired_cache_is_not_embedded_again_when_the_index_holds_the_video(indexing, s3):
+    invoke(indexing, {"video_id": VIDEO})
+    for key in [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="embeddings-cache/")["Contents"]]:
+        s3.delete_object(Bucket=BUCKET, Key=key)  # the 7-day rule
+    status, result = invoke(indexing, {"video_id": VIDEO})
+    assert (status, result["status"], result["embedded"], result["skipped"]) == (
+        200,
+        "complete",
+        0,
+        len(FRAMES),
+    )
+    # but a new frame means the video is embedded (what the cache lost, again) and re-indexed
+    s3.copy_object(
+        Bucket=BUCKET,
+        Key=f"frames/{VIDEO}/frame_000007.webp",
+        CopySource={"Bucket": BUCKET, "Key": f"frames/{VIDEO}/frame_000000.webp"},
+    )
+    status, result = invoke(indexing, {"video_id": VIDEO})
+    assert (status, result["embedded"], result["indexed"]) == (200, len(FRAMES) + 1, len(FRAMES) + 1)
+
+
+def test_an_index_outage_fails_the_run_and_the_retry_completes_it(indexing, s3):
+    Outage(indexing.index.index.client, "PutVectors", "ServiceUnavailableException", 503, times=1)
+    with pytest.raises(Exception, match="ServiceUnavailableException"):
+        invoke(indexing, {"video_id": VIDEO})  # raised: Lambda (async) or SQS runs it again
+    assert Ledgers(s3, BUCKET).read(VIDEO) is None  # nothing claims the index holds the video
+    status, result = invoke(indexing, {"video_id": VIDEO})  # the retry: cached frames, written now
+    assert (status, result["embedded"], result["indexed"]) == (200, 0, len(FRAMES))
+    assert len(stored()) == len(FRAMES)
+
+
+def test_vectors_are_written_and_deleted_at_most_500_per_call(vector_index):
+    client = boto3.client("s3vectors", region_name=REGION)
+    calls: list[int] = []
+    client.meta.events.register(
+        "provide-client-params.s3vectors.PutVectors", lambda params, **_: calls.append(len(params["vectors"]))
+    )
+    client.meta.events.register(
+        "provide-client-params.s3vectors.DeleteVectors", lambda params, **_: calls.append(len(params["keys"]))
+    )
+    index = VectorIndex(client, bucket_name=VECTOR_BUCKET, index_name=VECTOR_INDEX)
+    vector = np.full(16, 0.25, np.float32)
+    frames = [
+        IndexedFrame(f"frame_{i:06d}", f"frames/v/frame_{i:06d}.webp", i, None, vector) for i in range(1201)
+    ]
+    index.put("v", "m", frames)
+    assert calls == [500, 500, 201]
+    index.delete("v", [frame.frame_id for frame in frames])
+    assert calls[3:] == [500, 500, 201]
+    assert stored("v") == {}
+
+
+def test_the_sweep_takes_gone_and_unprocessed_videos_out_of_the_index(indexing, s3, videos_table, work_queue):
+    invoke(indexing, {"video_id": VIDEO})
+    index = indexing.index
+    rows = np.full((2, 16), 0.25, np.float32)
+    for video_id in ("deleted-video", "reprocessing"):  # indexed earlier
+        index.index.put(
+            video_id,
+            "m",
+            [IndexedFrame(f"f{i}", f"frames/{video_id}/f{i}.webp", i, None, rows[i]) for i in range(2)],
+        )
+        index.ledgers.write(Ledger(video_id, "m", "etag", None, ("f0", "f1"), ()))
+    add(videos_table, "reprocessing", "processing", 2)
+    add(videos_table, "never-indexed", "processed", 3)
+    status, report = invoke(indexing, {"sweep": True})
+    assert status == 200
+    assert report == {
+        "videos": 2,
+        "queued": ["never-indexed"],
+        "failed": [],
+        "removed": ["deleted-video", "reprocessing"],
+    }
+    assert stored("deleted-video") == stored("reprocessing") == {}
+    assert Ledgers(s3, BUCKET).video_ids() == {VIDEO}
+    messages = boto3.client("sqs", region_name=REGION).receive_message(
+        QueueUrl=work_queue, MaxNumberOfMessages=10
+    )
+    assert [json.loads(m["Body"])["video_id"] for m in messages["Messages"]] == ["never-indexed"]

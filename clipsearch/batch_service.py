@@ -119,14 +119,14 @@ class BatchService:
             )
         result.ignored = state.ignored
         wanted = self._wanted(request, state, result)
-        if (
-            self.index
-            and request.whole_video
-            and not request.force
-            and state.packed.packed is None
-            and self.index.holds_all(request.video_id, embedder.model_id, set(state.frames))
-        ):  # the cache expired, the index did not: nothing to embed
+        held = (
+            self.index.holding_all(request.video_id, embedder.model_id, state.frames, state.etags)
+            if self.index and request.whole_video and not request.force and state.packed.packed is None
+            else None
+        )
+        if held:  # the cache expired, the index did not: nothing to embed
             result.total = result.skipped = len(wanted)
+            result.rejected += [{"frame": r.key, "error": r.error} for r in held.rejected]
             result.seconds = time.perf_counter() - started
             return result
         recorded = {} if request.force else state.recorded_rejects()
@@ -154,7 +154,7 @@ class BatchService:
                 request.video_id, embedder, state, done.vectors, list(rejected.values()), result
             )
             if self.index and packed:
-                result.indexed = self.index.sync(*packed).written
+                result.indexed = self.index.sync(*packed, state.etags)
         elif result.status == "complete":
             self._pack_when_all_chunks_are_done(request.video_id, state, set(rejected))
         result.seconds = time.perf_counter() - started

@@ -20,6 +20,7 @@ THROTTLED = frozenset(
         "503",
     }
 )
+TIMED_OUT = frozenset({"RequestTimeout", "RequestTimeoutException", "408"})
 CONDITION_FAILED = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
@@ -36,11 +37,12 @@ def is_not_found(error: ClientError) -> bool:
 
 
 def is_transient(error: Exception) -> bool:
-    """Throttling, a 5xx, or no connection: trying again later may work."""
+    """Throttling, a timeout, a 5xx, or no connection: trying again later may work."""
     if isinstance(error, BotoCoreError):
         return True
     if isinstance(error, ClientError):
-        return error_code(error) in THROTTLED or http_status(error) >= 500
+        status = http_status(error)
+        return error_code(error) in THROTTLED | TIMED_OUT or status == 408 or status >= 500
     return False
 
 

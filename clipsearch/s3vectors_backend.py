@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from clipsearch.errors import RequestError, bad_request
-from clipsearch.faults import describe, error_code, is_transient
+from clipsearch.faults import describe, is_transient
 from clipsearch.ranking import collapse_neighbours
 from clipsearch.search_backend import Found, FrameHit, reason, untimed_reason
 from clipsearch.search_request import SearchRequest
@@ -25,14 +25,16 @@ from clipsearch.vectors import Vector
 from clipsearch.video_catalog import VideoInfo
 
 CONFIRM_AT_MOST = 100  # HEADs of ledgers per search for videos the held listing does not have
+T = TypeVar("T")
 
 
 class IndexedVideos:
-    """The videos the index holds (their ledgers), listed at most once per `ttl_seconds`. A video
-    the catalog has that the held listing does not is confirmed with one HEAD of its ledger (up to
-    CONFIRM_AT_MOST per search; the rest wait for the next listing), so a video indexed since the
-    listing is searched, not requeued. When S3 fails, the last listing answers, and before any
-    there is none (None: not known)."""
+    """Which videos the index lacks (they have no ledger). The ledgers are listed at most once per
+    `ttl_seconds`; what a listing made for this search lacks is missing. A held listing may predate
+    a video's indexing: a video it lacks is confirmed with one HEAD of its ledger (up to
+    CONFIRM_AT_MOST per search, answers kept until the next listing), so a video indexed since is
+    searched, not requeued. Nothing is called missing on an S3 fault: requeueing every video then
+    would flood the work queue."""
 
     def __init__(
         self,
@@ -47,27 +49,30 @@ class IndexedVideos:
         self.concurrency = concurrency
         self.clock = clock
         self._listed: tuple[float, set[str]] | None = None
+        self._absent: set[str] = set()  # confirmed without a ledger since the listing
 
-    def holding(self, video_ids: list[str]) -> set[str] | None:
-        """Which of `video_ids` the index holds (None: not known)."""
+    def missing(self, video_ids: list[str]) -> list[str]:
+        held = self._listed
         listed = self._listing()
         if listed is None:
-            return None
-        unlisted = [video_id for video_id in video_ids if video_id not in listed][:CONFIRM_AT_MOST]
-        if unlisted:
+            return []
+        unknown = [v for v in video_ids if v not in listed and v not in self._absent]
+        if self._listed is not held:  # listed just now: what it lacks is missing
+            self._absent.update(unknown)
+        elif unknown := unknown[:CONFIRM_AT_MOST]:
             with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-                listed.update(
-                    v
-                    for v, present in zip(unlisted, pool.map(self._confirm, unlisted), strict=True)
-                    if present
-                )
-        return {video_id for video_id in video_ids if video_id in listed}
+                for video_id, present in zip(unknown, pool.map(self._confirm, unknown), strict=True):
+                    if present is True:
+                        listed.add(video_id)
+                    elif present is False:
+                        self._absent.add(video_id)
+        return [video_id for video_id in video_ids if video_id in self._absent]
 
-    def _confirm(self, video_id: str) -> bool:
+    def _confirm(self, video_id: str) -> bool | None:
         try:
             return self.ledgers.exists(video_id)
         except (ClientError, BotoCoreError):
-            return True  # not known to be missing: never requeue on an S3 fault
+            return None  # not known
 
     def _listing(self) -> set[str] | None:
         if self._listed and self.clock() - self._listed[0] < self.ttl_seconds:
@@ -76,6 +81,7 @@ class IndexedVideos:
             self._listed = (self.clock(), self.ledgers.video_ids())
         except (ClientError, BotoCoreError):
             return self._listed[1] if self._listed else None
+        self._absent = set()
         return self._listed[1]
 
 
@@ -85,20 +91,21 @@ class S3VectorsBackend:
         index: VectorIndex,
         indexed: IndexedVideos,
         *,
+        dimension: int,
         measure: Callable[[str, float], None] = lambda name, value: None,
     ) -> None:
         self.index = index
         self.indexed = indexed
+        self.dimension = dimension  # the index's
         self.measure = measure  # IndexLatency in ms
 
     def find(
         self, query: Vector, model: str | None, videos: list[VideoInfo], request: SearchRequest
     ) -> Found:
-        indexed = self.indexed.holding([video.video_id for video in videos])
-        in_index = [video for video in videos if indexed is None or video.video_id in indexed]
-        missing = [
-            video.video_id for video in videos if indexed is not None and video.video_id not in indexed
-        ]
+        if len(query) != self.dimension:
+            raise bad_request(f"embedding has {len(query)} numbers; the vector index is {self.dimension}-d")
+        missing = self.indexed.missing([video.video_id for video in videos])
+        in_index = [video for video in videos if video.video_id not in set(missing)]
         skipped = []
         if request.time_range:
             skipped = [reason(video.video_id, untimed_reason()) for video in in_index if not video.timed]
@@ -124,14 +131,15 @@ class S3VectorsBackend:
         # Best first; equal scores by video id then frame id, as the memory backend orders them.
         hits.sort(key=lambda hit: (-hit.score, hit.video_id, hit.frame_id))
         if request.dedupe and hits:
-            vectors = self.index.vectors([hit.key for hit in hits])
+            vectors = self._call(self.index.vectors, [hit.key for hit in hits])
+            hits = [hit for hit in hits if hit.key in vectors]  # deleted since the query: gone
             hits = collapse_neighbours(hits, lambda hit: (hit.video_id, hit.frame_index, vectors[hit.key]))
         return Found(
             hits=[
                 FrameHit(hit.video_id, hit.frame_id, hit.frame_key, hit.frame_index, hit.score)
                 for hit in hits[: request.top_k]
             ],
-            searched_videos=len(in_index),
+            searched_videos=len(searched - set(other_models)),
             searched_frames=None,
             missing=missing,
             to_queue=missing,
@@ -141,19 +149,21 @@ class S3VectorsBackend:
     def _query(self, query: Vector, request: SearchRequest, videos: list[VideoInfo]) -> list[IndexHit]:
         started = time.perf_counter()
         try:
-            return self.index.query(query, top_k=MAX_TOP_K, filter=_filter(request, videos))
-        except ClientError as error:
-            if error_code(error) == "ValidationException" and request.mode == "embedding":
-                raise bad_request(
-                    f"embedding has {len(query)} numbers; the vector index refused it ({describe(error)})"
-                ) from None
-            if is_transient(error):
-                raise _unavailable(error) from None
-            raise
-        except BotoCoreError as error:
-            raise _unavailable(error) from None
+            return self._call(self.index.query, query, top_k=MAX_TOP_K, filter=_filter(request, videos))
         finally:
             self.measure("IndexLatency", (time.perf_counter() - started) * 1000)
+
+    @staticmethod
+    def _call(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """An index call; throttling, a timeout, a 5xx or no connection is a 503 the caller may retry."""
+        try:
+            return call(*args, **kwargs)
+        except (ClientError, BotoCoreError) as error:
+            if is_transient(error):
+                raise RequestError(
+                    503, f"the vector index is unavailable, try again shortly ({describe(error)})"
+                ) from None
+            raise
 
 
 def _filter(request: SearchRequest, videos: list[VideoInfo]) -> dict[str, Any] | None:
@@ -167,7 +177,3 @@ def _filter(request: SearchRequest, videos: list[VideoInfo]) -> dict[str, Any] |
     if not conditions:
         return None
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
-
-
-def _unavailable(error: Exception) -> RequestError:
-    return RequestError(503, f"the vector index is unavailable, try again shortly ({describe(error)})")

@@ -35,6 +35,7 @@ class IndexBackend:
     name: str = "memory"
     vector_bucket: str | None = None
     vector_index: str | None = None
+    dimension: int = 0  # the index's (s3vectors)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IndexBackend:
@@ -43,8 +44,12 @@ class IndexBackend:
             raise ValueError(f"INDEX_BACKEND must be one of {', '.join(INDEX_BACKENDS)}, got {name!r}")
         if name == "memory":
             return cls()
+        dimension = required(env, "VECTOR_DIMENSION", "the S3 Vectors index's dimension")
+        if not dimension.isdigit() or int(dimension) < 1:
+            raise ValueError(f"VECTOR_DIMENSION must be a whole number of at least 1, got {dimension!r}")
         return cls(
             name,
             required(env, "VECTOR_BUCKET_NAME", "the S3 Vectors bucket of the index"),
             required(env, "VECTOR_INDEX_NAME", "the S3 Vectors index of the frames' vectors"),
+            int(dimension),
         )

@@ -14,9 +14,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from clipsearch.faults import describe
 from clipsearch.index_sync import IndexSync
+from clipsearch.vector_index import DamagedLedger
 from clipsearch.video_catalog import VideoCatalog, VideoInfo
 from clipsearch.work_messages import WorkItem
 from clipsearch.work_queue import WorkQueue
+
+EMPTY_CATALOG = (
+    "the videos table lists no processed video: nothing was removed from the index (a wrong or "
+    "emptied table would otherwise empty it); remove the vectors by hand if that is what is meant"
+)
 
 
 @dataclass(frozen=True)
@@ -30,23 +36,38 @@ class SweepReport:
         return {"videos": self.videos, "queued": self.queued, "failed": self.failed, "removed": self.removed}
 
 
+def cache_wants(covered_frames: Callable[[str], int | None]) -> Callable[[VideoInfo], bool]:
+    """The memory backend's question for a processed video: is its packed object missing, or does it
+    account for other than `frames_count` frames? (`covered_frames`: CacheStore's, one HEAD)"""
+
+    def wants(video: VideoInfo) -> bool:
+        covered = covered_frames(video.video_id)
+        if covered is None:
+            return True
+        return video.frames_count is not None and covered != video.frames_count
+
+    return wants
+
+
 class Sweep:
     def __init__(
         self,
         catalog: VideoCatalog,
-        covered_frames: Callable[[str], int | None],
+        wants: Callable[[VideoInfo], bool],
         queue: WorkQueue,
         *,
         index: IndexSync | None = None,
         concurrency: int = 32,
     ) -> None:
         self.catalog = catalog
-        self.covered_frames = covered_frames  # frames a video's vectors account for; None: none
+        self.wants = wants  # does batch need to run for this processed video?
         self.queue = queue
         self.index = index
         self.concurrency = concurrency
 
     def run(self) -> SweepReport:
+        # The index's videos before the Scan: a video indexed after this listing is never a candidate.
+        indexed = self.index.video_ids() if self.index else set()
         videos = self.catalog.processed()
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             wanting = [
@@ -54,7 +75,12 @@ class Sweep:
                 for video, wants in zip(videos, pool.map(self._wants, videos), strict=True)
                 if wants
             ]
-            removed, failed = self._remove_stale({video.video_id for video in videos}, pool)
+            stale = sorted(indexed - {video.video_id for video in videos})
+            removed: list[str]
+            if stale and not videos:
+                removed, failed = [], [{"video_id": "*", "error": EMPTY_CATALOG}]
+            else:
+                removed, failed = self._remove(stale, pool)
         sent = self.queue.send([WorkItem(video_id) for video_id in wanting])
         return SweepReport(
             videos=len(videos),
@@ -64,30 +90,32 @@ class Sweep:
         )
 
     def _wants(self, video: VideoInfo) -> bool:
-        covered = self.covered_frames(video.video_id)
-        if covered is None:
-            return True
-        return video.frames_count is not None and covered != video.frames_count
+        try:
+            return self.wants(video)
+        except DamagedLedger:
+            return True  # batch then fails on it, loudly: the dead-letter queue and its alarm
 
-    def _remove_stale(
-        self, processed: set[str], pool: ThreadPoolExecutor
-    ) -> tuple[list[str], list[dict[str, str]]]:
-        if self.index is None:
-            return [], []
+    def _remove(self, stale: list[str], pool: ThreadPoolExecutor) -> tuple[list[str], list[dict[str, str]]]:
+        """Take each stale video out of the index, unless the catalog lists it as processed now
+        (it became so since the Scan). (removed, failed)"""
         index = self.index
-        stale = sorted(index.ledgers.video_ids() - processed)
+        if index is None:
+            return [], []
 
-        def remove(video_id: str) -> str | None:
+        def remove(video_id: str) -> bool | str:  # True: removed, False: kept, str: why it failed
             try:
+                found, _ = self.catalog.lookup([video_id])
+                if found:
+                    return False
                 index.remove(video_id)
-            except (ClientError, BotoCoreError) as error:
+            except (ClientError, BotoCoreError, DamagedLedger) as error:
                 return describe(error)
-            return None
+            return True
 
         removed, failed = [], []
-        for video_id, problem in zip(stale, pool.map(remove, stale), strict=True):
-            if problem is None:
+        for video_id, outcome in zip(stale, pool.map(remove, stale), strict=True):
+            if outcome is True:
                 removed.append(video_id)
-            else:
-                failed.append({"video_id": video_id, "error": f"not removed from the index: {problem}"})
+            elif isinstance(outcome, str):
+                failed.append({"video_id": video_id, "error": f"not removed from the index: {outcome}"})
         return removed, failed

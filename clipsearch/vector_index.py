@@ -16,13 +16,27 @@ from typing import Any
 import numpy as np
 from botocore.exceptions import ClientError
 
-from clipsearch.faults import is_not_found
+from clipsearch.cache_store import RejectedFrame
+from clipsearch.faults import CONDITION_FAILED, error_code, is_not_found
 from clipsearch.layout import INDEX_LEDGER_PREFIX, index_ledger_key, ledger_video_id, vector_key
 from clipsearch.vectors import Vector
 
-WRITE_BATCH = 500  # PutVectors takes at most 500 vectors per call, DeleteVectors 500 keys
-MAX_TOP_K = 100  # QueryVectors' topK limit
+# S3 Vectors' limits (AWS's "Limitations and restrictions"; local/s3vectors.py enforces the same).
+WRITE_BATCH = 500  # vectors per PutVectors, keys per DeleteVectors
+GET_BATCH = 100  # keys per GetVectors
+MAX_TOP_K = 100  # the candidates a search asks for (the contract's top_k maximum)
+MAX_KEY_LENGTH = 1024
+MAX_FILTERABLE_METADATA_BYTES = 2048
 LEDGER_FORMAT = 1
+
+
+class DamagedLedger(ValueError):
+    """A ledger that cannot be read: what the index holds of that video is unknown, so nothing may
+    be deleted on its word (or the ledger's absence); the run fails and says which."""
+
+
+class LedgerChanged(Exception):
+    """Another run wrote the ledger since we read it (a conditional write failed)."""
 
 
 @dataclass(frozen=True)
@@ -88,19 +102,25 @@ class VectorIndex:
             self.client.delete_vectors(**self.where, keys=keys[start : start + WRITE_BATCH])
 
     def query(self, vector: Vector, *, top_k: int, filter: dict[str, Any] | None) -> list[IndexHit]:
-        """The `top_k` nearest frames (at most MAX_TOP_K), nearest first, as S3 Vectors ranks them."""
+        """The `top_k` nearest frames, nearest first, as S3 Vectors ranks them (every page)."""
         arguments: dict[str, Any] = {
             **self.where,
-            "topK": min(top_k, MAX_TOP_K),
+            "topK": top_k,
             "queryVector": {"float32": np.asarray(vector, dtype=np.float32).tolist()},
             "returnMetadata": True,
             "returnDistance": True,
         }
         if filter:
-            arguments["filter"] = filter
-        found = self.client.query_vectors(**arguments)
+            # Filter before the nearest-neighbour search (a CLASSIC index filters during it, and a
+            # narrow `video_ids` or `time_range` can then come back short or empty).
+            arguments |= {"filter": filter, "queryMode": "ENHANCED"}
+        items = [
+            item
+            for page in self.client.get_paginator("query_vectors").paginate(**arguments)
+            for item in page.get("vectors", [])
+        ]
         hits = []
-        for item in found.get("vectors", []):
+        for item in items[:top_k]:
             metadata = item.get("metadata") or {}
             video_id, _, frame_id = str(item["key"]).partition("/")
             hits.append(
@@ -117,11 +137,11 @@ class VectorIndex:
         return hits
 
     def vectors(self, keys: Sequence[str]) -> dict[str, Vector]:
-        """The stored vectors of these keys (GetVectors; 100 keys per call)."""
+        """The stored vectors of these keys that still exist (GetVectors, 100 keys per call)."""
         found: dict[str, Vector] = {}
-        for start in range(0, len(keys), MAX_TOP_K):
+        for start in range(0, len(keys), GET_BATCH):
             answer = self.client.get_vectors(
-                **self.where, keys=list(keys[start : start + MAX_TOP_K]), returnData=True
+                **self.where, keys=list(keys[start : start + GET_BATCH]), returnData=True
             )
             for item in answer.get("vectors", []):
                 found[str(item["key"])] = np.asarray(item["data"]["float32"], dtype=np.float32)
@@ -136,8 +156,13 @@ class Ledger:
     model: str
     source_etag: str  # the packed object the vectors were written from
     timing: tuple[float, int] | None  # (video_fps, frame_step) the times were computed with
-    frame_ids: tuple[str, ...]  # the vectors in the index
-    rejected: tuple[str, ...]  # frame ids rejected for good (not embeddable as they are)
+    frame_etags: dict[str, str]  # frame id -> the ETag its frame had when its vector was written
+    rejected: tuple[RejectedFrame, ...]  # frames rejected for good, with the ETag they had
+
+    @property
+    def frame_ids(self) -> tuple[str, ...]:
+        """The frames whose vectors are in the index."""
+        return tuple(self.frame_etags)
 
     @property
     def covered_frames(self) -> int:
@@ -152,29 +177,36 @@ class Ledger:
                 "model": self.model,
                 "source_etag": self.source_etag,
                 "timing": list(self.timing) if self.timing else None,
-                "frame_ids": list(self.frame_ids),
-                "rejected": list(self.rejected),
+                "frames": self.frame_etags,
+                "rejected": [[r.key, r.etag, r.error] for r in self.rejected],
             },
             separators=(",", ":"),
         )
 
     @classmethod
-    def from_json(cls, text: bytes | str) -> Ledger | None:
-        """The ledger, or None when it is not one (damaged or another format): it is rewritten."""
+    def from_json(cls, text: bytes | str) -> Ledger:
+        """DamagedLedger when it is not one this code can read."""
         try:
             data = json.loads(text)
+            if data["format"] != LEDGER_FORMAT:
+                raise ValueError(f"format {data['format']!r}, this code reads {LEDGER_FORMAT}")
             timing = data["timing"]
-            ledger = cls(
+            return cls(
                 video_id=str(data["video_id"]),
                 model=str(data["model"]),
                 source_etag=str(data["source_etag"]),
                 timing=(float(timing[0]), int(timing[1])) if timing else None,
-                frame_ids=tuple(str(frame_id) for frame_id in data["frame_ids"]),
-                rejected=tuple(str(frame_id) for frame_id in data["rejected"]),
+                frame_etags={str(frame_id): str(etag) for frame_id, etag in data["frames"].items()},
+                rejected=tuple(RejectedFrame(str(k), str(e), str(why)) for k, e, why in data["rejected"]),
             )
-        except (ValueError, KeyError, TypeError, IndexError):
-            return None
-        return ledger if data.get("format") == LEDGER_FORMAT else None
+        except (ValueError, KeyError, TypeError, IndexError) as error:
+            raise DamagedLedger(f"unreadable ledger: {error}") from None
+
+
+@dataclass(frozen=True)
+class LedgerRead:
+    ledger: Ledger | None  # None: there is none
+    etag: str | None
 
 
 class Ledgers:
@@ -182,15 +214,22 @@ class Ledgers:
         self.s3 = s3
         self.bucket = bucket
 
-    def read(self, video_id: str) -> Ledger | None:
+    def read(self, video_id: str) -> LedgerRead:
+        """The video's ledger and its ETag; DamagedLedger when one exists that cannot be read."""
+        key = index_ledger_key(video_id)
         try:
-            stored = self.s3.get_object(Bucket=self.bucket, Key=index_ledger_key(video_id))
+            stored = self.s3.get_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
             if is_not_found(error):
-                return None
+                return LedgerRead(None, None)
             raise
-        ledger = Ledger.from_json(stored["Body"].read())
-        return ledger if ledger and ledger.video_id == video_id else None
+        try:
+            ledger = Ledger.from_json(stored["Body"].read())
+        except DamagedLedger as damage:
+            raise DamagedLedger(f"s3://{self.bucket}/{key}: {damage}") from None
+        if ledger.video_id != video_id:
+            raise DamagedLedger(f"s3://{self.bucket}/{key} holds video {ledger.video_id!r}")
+        return LedgerRead(ledger, str(stored["ETag"]))
 
     def exists(self, video_id: str) -> bool:
         """One HEAD: does the video have a ledger (is it in the index)?"""
@@ -202,13 +241,22 @@ class Ledgers:
             raise
         return True
 
-    def write(self, ledger: Ledger) -> None:
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=index_ledger_key(ledger.video_id),
-            Body=ledger.to_json().encode(),
-            ContentType="application/json",
-        )
+    def write(self, ledger: Ledger, *, replacing: str | None) -> None:
+        """Only if the ledger is still the one read (`replacing`: its ETag; None: only if there is
+        none): LedgerChanged when another run wrote it meanwhile."""
+        condition = {"IfMatch": replacing} if replacing else {"IfNoneMatch": "*"}
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=index_ledger_key(ledger.video_id),
+                Body=ledger.to_json().encode(),
+                ContentType="application/json",
+                **condition,
+            )
+        except ClientError as error:
+            if error_code(error) in CONDITION_FAILED:
+                raise LedgerChanged(ledger.video_id) from None
+            raise
 
     def delete(self, video_id: str) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=index_ledger_key(video_id))

@@ -29,7 +29,7 @@ from clipsearch.events import parse_request_value, response
 from clipsearch.index_sync import IndexSync
 from clipsearch.onnx_model import load_embedder
 from clipsearch.settings import IndexBackend, required
-from clipsearch.sweep import Sweep
+from clipsearch.sweep import Sweep, cache_wants
 from clipsearch.vector_index import Ledgers, VectorIndex
 from clipsearch.video_catalog import VideoCatalog
 from clipsearch.work_messages import SWEEP_EVENT
@@ -52,6 +52,7 @@ index = (
         ),
         Ledgers(_s3, settings.bucket),
         catalog,
+        CacheStore(_s3, settings.bucket),
     )
     if backend.name == "s3vectors"
     else None
@@ -66,10 +67,10 @@ service = BatchService(
     index=index,
     log=lambda message, extra: logger.info(message, extra=extra),
 )
-# The schedule's event (SWEEP_EVENT): coverage from the index's ledgers when there is an index.
+# The schedule's event (SWEEP_EVENT): with an index, its ledgers say what each video needs.
 sweep = Sweep(
     catalog,
-    index.covered_frames if index else CacheStore(_s3, settings.bucket).covered_frames,
+    index.wants if index else cache_wants(CacheStore(_s3, settings.bucket).covered_frames),
     work_queue,
     index=index,
 )

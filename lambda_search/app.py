@@ -63,6 +63,7 @@ def _backend() -> SearchBackend:
                 index_name=str(index_backend.vector_index),
             ),
             IndexedVideos(Ledgers(s3, settings.bucket), ttl_seconds=settings.revalidate_seconds),
+            dimension=index_backend.dimension,
             measure=_measure,
         )
     return MemoryBackend(

@@ -19,8 +19,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from clipsearch.layout import index_ledger_key, packed_key
-from clipsearch.vector_index import Ledger
+from clipsearch.layout import packed_key
+from clipsearch.vector_index import Ledgers
 from local.http_api import LocalWeb, serve_web
 from local.models import choose_model
 from local.report import results_table
@@ -127,12 +127,10 @@ def search(system: LocalSystem, query: str, **options: Any) -> dict[str, Any]:
 def packed_line(system: LocalSystem, video_id: str) -> str:
     head = system.s3.head_object(Bucket=system.bucket, Key=packed_key(video_id))
     line = f"  {video_id:<18} packed {head['Metadata']['frames']} frames ({head['ContentLength']:,} bytes)"
-    try:
-        stored = system.s3.get_object(Bucket=system.bucket, Key=index_ledger_key(video_id))
-    except system.s3.exceptions.NoSuchKey:
+    ledger = Ledgers(system.s3, system.bucket).read(video_id).ledger
+    if ledger is None:
         return line  # the memory backend: no index
-    ledger = Ledger.from_json(stored["Body"].read())
-    return f"{line}, {len(ledger.frame_ids) if ledger else 0} vectors in the S3 Vectors index"
+    return f"{line}, {len(ledger.frame_ids)} vectors in the S3 Vectors index"
 
 
 def queue_line(system: LocalSystem) -> str:

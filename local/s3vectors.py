@@ -13,11 +13,15 @@ What is emulated (AWS's S3 Vectors documentation; tests/local/test_s3vectors.py 
 - Filters: `{"key": value}` (equality) and the operators `$eq $ne $gt $gte $lt $lte $in $nin
   $exists $and $or`; a key that is missing from a vector never matches a comparison; filtering on a
   non-filterable key, an unknown operator or a malformed filter is a ValidationException.
-- PutVectors: 1-500 vectors, float32 data of the index's dimension, finite numbers.
+- PutVectors: 1-500 vectors, float32 data of the index's dimension, finite numbers, keys of at
+  most 1,024 characters, filterable metadata of at most 2 KB (as JSON); GetVectors 1-100 keys,
+  DeleteVectors 1-500. QueryVectors returns one page (no `nextToken`); `queryMode` is taken and the
+  filter is always applied before the search (what ENHANCED does).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -29,10 +33,15 @@ from moto.s3vectors.models import Index
 from moto.s3vectors.responses import S3VectorsResponse
 
 from clipsearch.layout import INDEX_NON_FILTERABLE_KEYS
+from clipsearch.vector_index import (
+    GET_BATCH,
+    MAX_FILTERABLE_METADATA_BYTES,
+    MAX_KEY_LENGTH,
+    MAX_TOP_K,
+    WRITE_BATCH,
+)
 from stacks.components.vector_index import DATA_TYPE, DISTANCE_METRIC
 
-MAX_TOP_K = 100
-MAX_PUT_VECTORS = 500
 _COMPARISONS = {
     "$gt": lambda stored, value: stored > value,
     "$gte": lambda stored, value: stored >= value,
@@ -48,6 +57,7 @@ def install() -> None:
         return
     urls.url_paths["{0}/QueryVectors$"] = S3VectorsResponse.dispatch
     create_index, put_vectors = S3VectorsResponse.create_index, S3VectorsResponse.put_vectors
+    get_vectors, delete_vectors = S3VectorsResponse.get_vectors, S3VectorsResponse.delete_vectors
 
     def create_index_keeping_metadata_configuration(self: S3VectorsResponse) -> Any:
         answer = create_index(self)
@@ -60,14 +70,38 @@ def install() -> None:
 
     def put_vectors_within_limits(self: S3VectorsResponse) -> Any:
         vectors = self._get_param("vectors") or []
-        if not 1 <= len(vectors) <= MAX_PUT_VECTORS:
-            raise ValidationError(f"vectors must hold 1 to {MAX_PUT_VECTORS} vectors, got {len(vectors)}")
+        if not 1 <= len(vectors) <= WRITE_BATCH:
+            raise ValidationError(f"vectors must hold 1 to {WRITE_BATCH} vectors, got {len(vectors)}")
+        index = self.s3vectors_backend.get_index(
+            self._get_param("vectorBucketName"), self._get_param("indexName"), self._get_param("indexArn")
+        )
+        non_filterable: frozenset[str] = getattr(index, _NON_FILTERABLE, frozenset())
         for vector in vectors:
-            _float32(vector.get("data"), f"vector {vector.get('key')!r}")
+            key = str(vector.get("key", ""))
+            if not 1 <= len(key) <= MAX_KEY_LENGTH:
+                raise ValidationError(f"a key must have 1 to {MAX_KEY_LENGTH} characters, got {len(key)}")
+            _float32(vector.get("data"), f"vector {key!r}")
+            filterable = {k: v for k, v in (vector.get("metadata") or {}).items() if k not in non_filterable}
+            size = len(json.dumps(filterable, separators=(",", ":")).encode())
+            if size > (limit := MAX_FILTERABLE_METADATA_BYTES):
+                raise ValidationError(
+                    f"vector {key!r}: filterable metadata of {size} bytes (at most {limit})"
+                )
         return put_vectors(self)
+
+    def within(limit: int, call: Any) -> Any:
+        def checked(self: S3VectorsResponse) -> Any:
+            keys = self._get_param("keys") or []
+            if not 1 <= len(keys) <= limit:
+                raise ValidationError(f"keys must hold 1 to {limit} keys, got {len(keys)}")
+            return call(self)
+
+        return checked
 
     S3VectorsResponse.create_index = create_index_keeping_metadata_configuration  # type: ignore[method-assign]
     S3VectorsResponse.put_vectors = put_vectors_within_limits  # type: ignore[method-assign]
+    S3VectorsResponse.get_vectors = within(GET_BATCH, get_vectors)  # type: ignore[method-assign]
+    S3VectorsResponse.delete_vectors = within(WRITE_BATCH, delete_vectors)  # type: ignore[method-assign]
     S3VectorsResponse.query_vectors = _query_vectors  # type: ignore[attr-defined]
     S3VectorsResponse._emulated = True  # type: ignore[attr-defined]
 
@@ -97,6 +131,9 @@ def _query_vectors(self: S3VectorsResponse) -> ActionResult:
         raise ValidationError(
             f"Query vector has dimension {len(query)}, the index's dimension is {index.dimension}"
         )
+    mode = self._get_param("queryMode")
+    if mode not in (None, "CLASSIC", "ENHANCED"):
+        raise ValidationError(f"queryMode must be CLASSIC or ENHANCED, got {mode!r}")
     condition = self._get_param("filter")
     if condition is not None:
         _check_filter(condition, getattr(index, _NON_FILTERABLE, frozenset()))

@@ -61,6 +61,11 @@ LOCAL_VISIBILITY_TIMEOUT_S = 30
 WORK_MAX_RECEIVES = 3
 
 
+def runtime_dim(model_dir: str) -> int:
+    """The embedding dimension of a runtime model folder (the index is made for it)."""
+    return int(json.loads((Path(model_dir) / "runtime.json").read_text())["dim"])
+
+
 @dataclass
 class LocalSystem:
     bucket: str
@@ -186,6 +191,7 @@ def local_system(
             "AWS_ENDPOINT_URL_S3VECTORS": moto_url,
             "VECTOR_BUCKET_NAME": config.physical_vector_bucket_name,
             "VECTOR_INDEX_NAME": config.vector_index_name,
+            "VECTOR_DIMENSION": str(runtime_dim(environment["MODEL_DIR"])),
         }
     if quiet:
         environment |= {
@@ -220,12 +226,11 @@ def local_system(
                 StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
             )["TableDescription"]["LatestStreamArn"]
             if config.index_backend == "s3vectors":
-                runtime = json.loads((Path(environment["MODEL_DIR"]) / "runtime.json").read_text())
                 create_index_as_the_stack_does(
                     boto3.client("s3vectors"),
                     bucket=config.physical_vector_bucket_name,
                     index=config.vector_index_name,
-                    dimension=int(runtime["dim"]),
+                    dimension=int(environment["VECTOR_DIMENSION"]),
                 )
             sqs = boto3.client("sqs")
             work_queue_url, failure_queue_url = _queues(sqs, config.service_stack_name)

@@ -85,6 +85,7 @@ def function_environments(config: AppConfig, *, work_queue_url: str) -> dict[str
         index |= {
             "VECTOR_BUCKET_NAME": config.physical_vector_bucket_name,
             "VECTOR_INDEX_NAME": config.vector_index_name,
+            "VECTOR_DIMENSION": str(EMBEDDING_DIM),
         }
 
     return {

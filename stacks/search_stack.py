@@ -162,10 +162,10 @@ class FrameSearchStack(Stack):
                 INDEX_LEDGER_PREFIX,
                 "Reads, writes and deletes the per-video ledgers of the vector index, under vector-index/.",
             )
-            self.frame_bucket.grant_list(self.batch.role, INDEX_LEDGER_PREFIX, exact=True)
+            self.frame_bucket.grant_list(self.batch.role, INDEX_LEDGER_PREFIX)
             self.videos_table.grant_get_item(self.batch.role)
             self.vector_index.grant_query(self.search.role)
-            self.frame_bucket.grant_list(self.search.role, INDEX_LEDGER_PREFIX, exact=True)
+            self.frame_bucket.grant_list(self.search.role, INDEX_LEDGER_PREFIX)
             self.frame_bucket.grant_read(
                 self.search.role,
                 INDEX_LEDGER_PREFIX,

@@ -206,6 +206,7 @@ def vector_index(s3) -> dict[str, str]:
         "INDEX_BACKEND": "s3vectors",
         "VECTOR_BUCKET_NAME": VECTOR_BUCKET,
         "VECTOR_INDEX_NAME": VECTOR_INDEX,
+        "VECTOR_DIMENSION": str(PROJECTION_DIM),
     }
 
 

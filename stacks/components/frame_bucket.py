@@ -229,12 +229,10 @@ class FrameBucket(Construct):
         """`s3:GetObject`, `s3:PutObject` and `s3:DeleteObject` on objects under `prefix` only."""
         self._grant_objects(role, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], prefix, why)
 
-    def grant_list(self, role: iam.IRole, prefix: str, *, exact: bool = False) -> None:
-        """`s3:ListBucket`, only for keys under `prefix` (an `s3:prefix` condition); `exact`: only
-        listings whose prefix is `prefix` itself (StringEquals), not one of its sub-prefixes."""
-        condition = (
-            {"StringEquals": {"s3:prefix": prefix}} if exact else {"StringLike": {"s3:prefix": f"{prefix}*"}}
-        )
+    def grant_list(self, role: iam.IRole, prefix: str) -> None:
+        """`s3:ListBucket`, only for keys under `prefix` (an `s3:prefix` condition): a listing there,
+        and a 404 (not a 403) for a missing object there."""
+        condition = {"StringLike": {"s3:prefix": f"{prefix}*"}}
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn], conditions=condition

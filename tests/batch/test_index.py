@@ -12,11 +12,14 @@ import boto3
 import numpy as np
 import pytest
 
-from clipsearch.vector_index import IndexedFrame, Ledger, Ledgers, VectorIndex
+from clipsearch.cache_store import CacheStore, PackedVideo
+from clipsearch.index_sync import IndexSync
+from clipsearch.vector_index import DamagedLedger, IndexedFrame, Ledger, Ledgers, VectorIndex
 from tests.batch.conftest import FRAMES, VIDEO, invoke, packed
 from tests.batch.test_work import add
 from tests.conftest import BUCKET, REGION, VECTOR_BUCKET, VECTOR_INDEX
 from tests.faults import Outage
+from tests.sample_images import frame_bytes
 
 
 @pytest.fixture
@@ -61,7 +64,7 @@ def test_a_video_goes_into_the_index_with_its_metadata_and_a_ledger(indexing, s3
     cached = packed(s3)
     row = cached.frame_ids.index("frame_000003")
     assert np.array_equal(np.float32(third["data"]["float32"]), cached.vectors[row].astype(np.float32))
-    ledger = Ledgers(s3, BUCKET).read(VIDEO)
+    ledger = Ledgers(s3, BUCKET).read(VIDEO).ledger
     assert ledger is not None
     assert (ledger.covered_frames, ledger.timing, ledger.model) == (len(FRAMES), (30.0, 15), result["model"])
     # a second run finds the index in line with the packed object: it writes nothing
@@ -76,7 +79,7 @@ def test_a_frame_that_left_frames_leaves_the_index(indexing, s3):
     assert (status, result["status"]) == (200, "complete")
     assert f"{VIDEO}/frame_000004" not in stored()
     assert len(stored()) == len(FRAMES) - 1
-    ledger = Ledgers(s3, BUCKET).read(VIDEO)
+    ledger = Ledgers(s3, BUCKET).read(VIDEO).ledger
     assert ledger is not None
     assert "frame_000004" not in ledger.frame_ids
 
@@ -106,7 +109,7 @@ def test_an_index_outage_fails_the_run_and_the_retry_completes_it(indexing, s3):
     Outage(indexing.index.index.client, "PutVectors", "ServiceUnavailableException", 503, times=1)
     with pytest.raises(Exception, match="ServiceUnavailableException"):
         invoke(indexing, {"video_id": VIDEO})  # raised: Lambda (async) or SQS runs it again
-    assert Ledgers(s3, BUCKET).read(VIDEO) is None  # nothing claims the index holds the video
+    assert Ledgers(s3, BUCKET).read(VIDEO).ledger is None  # nothing claims the index holds the video
     status, result = invoke(indexing, {"video_id": VIDEO})  # the retry: cached frames, written now
     assert (status, result["embedded"], result["indexed"]) == (200, 0, len(FRAMES))
     assert len(stored()) == len(FRAMES)
@@ -143,7 +146,7 @@ def test_the_sweep_takes_gone_and_unprocessed_videos_out_of_the_index(indexing, 
             "m",
             [IndexedFrame(f"f{i}", f"frames/{video_id}/f{i}.webp", i, None, rows[i]) for i in range(2)],
         )
-        index.ledgers.write(Ledger(video_id, "m", "etag", None, ("f0", "f1"), ()))
+        index.ledgers.write(Ledger(video_id, "m", "etag", None, {"f0": "", "f1": ""}, ()), replacing=None)
     add(videos_table, "reprocessing", "processing", 2)
     add(videos_table, "never-indexed", "processed", 3)
     status, report = invoke(indexing, {"sweep": True})
@@ -160,3 +163,115 @@ def test_the_sweep_takes_gone_and_unprocessed_videos_out_of_the_index(indexing, 
         QueueUrl=work_queue, MaxNumberOfMessages=10
     )
     assert [json.loads(m["Body"])["video_id"] for m in messages["Messages"]] == ["never-indexed"]
+
+
+def _expire_cache(s3) -> None:
+    for key in [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="embeddings-cache/")["Contents"]]:
+        s3.delete_object(Bucket=BUCKET, Key=key)  # the 7-day rule
+
+
+def test_a_frame_replaced_or_fixed_after_the_cache_expired_is_embedded_again(indexing, s3):
+    broken, replaced = f"frames/{VIDEO}/frame_000001.webp", f"frames/{VIDEO}/frame_000003.webp"
+    s3.put_object(Bucket=BUCKET, Key=broken, Body=b"not an image")
+    status, result = invoke(indexing, {"video_id": VIDEO})
+    assert [r["frame"] for r in result["rejected"]] == [broken]
+    old = stored()[f"{VIDEO}/frame_000003"]["data"]["float32"]
+    _expire_cache(s3)
+    status, result = invoke(indexing, {"video_id": VIDEO})  # nothing changed: nothing embedded
+    assert (result["embedded"], [r["frame"] for r in result["rejected"]]) == (0, [broken])
+    s3.put_object(Bucket=BUCKET, Key=broken, Body=frame_bytes(1))  # upstream fixes one ...
+    s3.put_object(Bucket=BUCKET, Key=replaced, Body=frame_bytes(99))  # ... and re-extracts another
+    status, result = invoke(indexing, {"video_id": VIDEO})
+    assert (status, result["embedded"], result["rejected"]) == (200, len(FRAMES), [])
+    assert f"{VIDEO}/frame_000001" in stored()
+    assert stored()[f"{VIDEO}/frame_000003"]["data"]["float32"] != old
+
+
+def test_timing_that_changes_after_indexing_reaches_the_index_through_the_sweep(
+    indexing, s3, videos_table, work_queue
+):
+    invoke(indexing, {"video_id": VIDEO})
+    videos_table.update_item(  # the extractor corrects the timing; no stream in this deployment
+        TableName="videos",
+        Key={"video_id": {"S": VIDEO}},
+        UpdateExpression="SET video_fps = :fps",
+        ExpressionAttributeValues={":fps": {"N": "60"}},
+    )
+    status, report = invoke(indexing, {"sweep": True})
+    assert (status, report["queued"]) == (200, [VIDEO])
+    status, result = invoke(indexing, {"video_id": VIDEO})  # what the queue delivers
+    assert (status, result["embedded"], result["indexed"]) == (200, 0, len(FRAMES))
+    assert stored()[f"{VIDEO}/frame_000003"]["metadata"]["time_s"] == 0.75  # 3 x 15 / 60
+
+
+def test_a_damaged_ledger_fails_the_run_and_deletes_nothing(indexing, s3, work_queue):
+    invoke(indexing, {"video_id": VIDEO})
+    s3.put_object(Bucket=BUCKET, Key=f"vector-index/{VIDEO}.json", Body=b"{not json")
+    s3.delete_object(Bucket=BUCKET, Key=f"frames/{VIDEO}/frame_000004.webp")
+    with pytest.raises(DamagedLedger, match=f"vector-index/{VIDEO}.json"):  # retried, then the DLQ
+        invoke(indexing, {"video_id": VIDEO})
+    assert len(stored()) == len(FRAMES)  # nothing deleted on a ledger nobody can read
+    status, report = invoke(indexing, {"sweep": True})  # the sweep queues it: the same loud failure
+    assert (status, report["queued"]) == (200, [VIDEO])
+
+
+def test_the_sweep_removes_nothing_when_the_catalog_lists_no_processed_video(indexing, s3, videos_table):
+    invoke(indexing, {"video_id": VIDEO})
+    videos_table.delete_item(TableName="videos", Key={"video_id": {"S": VIDEO}})  # a wrong or emptied table
+    with pytest.raises(Exception, match="lists no processed video"):  # the sweep fails, loudly
+        invoke(indexing, {"sweep": True})
+    assert len(stored()) == len(FRAMES)
+    assert Ledgers(s3, BUCKET).video_ids() == {VIDEO}
+
+
+def test_a_video_indexed_while_the_sweep_runs_is_kept(indexing, s3, videos_table, work_queue):
+    sweep = indexing.sweep
+    index: IndexSync = indexing.index
+    wants = sweep.wants
+
+    def slow_wants(video: Any) -> bool:  # minutes of per-video reads on a large catalog
+        add(videos_table, "late", "processed", 1)
+        packed = PackedVideo(
+            "late", "m", 16, 0.0, ["f1"], ["frames/late/f1.webp"], np.full((1, 16), 0.25, np.float16)
+        )
+        etag = CacheStore(s3, BUCKET).write_packed(packed, replacing=None)
+        index.sync(packed, etag, {})  # batch, meanwhile, indexes it
+        return wants(video)
+
+    sweep.wants = slow_wants
+    report = sweep.run()
+    assert report.removed == []
+    assert "late/f1" in stored("late")
+
+
+def test_two_runs_syncing_one_video_leave_what_the_packed_object_holds_now(indexing, s3):
+    invoke(indexing, {"video_id": VIDEO})
+    index: IndexSync = indexing.index
+    store = CacheStore(s3, BUCKET)
+    older = store.read_packed(VIDEO)
+    assert older.packed is not None
+    assert older.etag is not None
+    keep = [i for i, frame_id in enumerate(older.packed.frame_ids) if frame_id != "frame_000004"]
+    newer = PackedVideo(
+        VIDEO,
+        older.packed.model,
+        older.packed.dim,
+        1.0,
+        [older.packed.frame_ids[i] for i in keep],
+        [older.packed.frame_keys[i] for i in keep],
+        older.packed.vectors[keep],
+    )
+    raced = {"done": False}
+
+    def the_other_run_first(**_: Any) -> None:  # B: frame 4 left frames/, B packs and syncs it all
+        if not raced["done"]:
+            raced["done"] = True
+            index.sync(newer, store.write_packed(newer, replacing=older.etag), {})
+
+    index.index.client.meta.events.register("before-call.s3vectors.PutVectors", the_other_run_first)
+    index.sync(older.packed, "an older packed object", {})  # A, with what it read before B
+    assert raced["done"]
+    assert f"{VIDEO}/frame_000004" not in stored()  # A's write of frame 4 was taken back
+    ledger = Ledgers(s3, BUCKET).read(VIDEO).ledger
+    assert ledger is not None
+    assert ledger.source_etag == store.read_packed(VIDEO).etag

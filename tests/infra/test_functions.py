@@ -75,6 +75,7 @@ def test_each_function_gets_exactly_the_variables_it_reads(any_app, role):
             "INDEX_BACKEND": "s3vectors",
             "VECTOR_BUCKET_NAME": "clip-frame-vectors",
             "VECTOR_INDEX_NAME": "frames",
+            "VECTOR_DIMENSION": "512",
         }
     if any_app.context["tracing"]:
         del expected["POWERTOOLS_TRACE_DISABLED"]

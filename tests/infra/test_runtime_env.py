@@ -72,4 +72,5 @@ def test_search_and_batch_learn_the_index_backend_and_where_an_s3_vectors_index_
         assert vectors[role]["INDEX_BACKEND"] == "s3vectors"
         assert vectors[role]["VECTOR_BUCKET_NAME"] == "clip-frame-vectors-dev"  # the environment's own
         assert vectors[role]["VECTOR_INDEX_NAME"] == "frames"
+        assert vectors[role]["VECTOR_DIMENSION"] == "512"  # the model's, as the index is made
     assert not {"INDEX_BACKEND", "VECTOR_BUCKET_NAME", "VECTOR_INDEX_NAME"} & set(vectors["clip"])

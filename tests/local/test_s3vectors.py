@@ -106,3 +106,21 @@ def test_put_vectors_takes_at_most_500_of_the_index_dimension(vector_index):
         client.put_vectors(**where, vectors=[{"key": "k", "data": {"float32": [1.0] * 3}}])
     client.put_vectors(**where, vectors=many[:500])
     assert len(client.list_vectors(**where)["vectors"]) == 500
+
+
+def test_the_write_and_read_limits(vector_index):
+    client = boto3.client("s3vectors", region_name=REGION)
+    where = {"vectorBucketName": VECTOR_BUCKET, "indexName": VECTOR_INDEX}
+    data = {"float32": [1.0] * DIM}
+    with pytest.raises(ClientError, match="1 to 1024 characters"):
+        client.put_vectors(**where, vectors=[{"key": "k" * 1025, "data": data}])
+    with pytest.raises(ClientError, match="filterable metadata of"):
+        client.put_vectors(
+            **where, vectors=[{"key": "k", "data": data, "metadata": {"video_id": "v" * 2100}}]
+        )
+    # the non-filterable keys do not count against the 2 KB
+    client.put_vectors(**where, vectors=[{"key": "k", "data": data, "metadata": {"frame_key": "f" * 2100}}])
+    with pytest.raises(ClientError, match="1 to 100 keys"):
+        client.get_vectors(**where, keys=[f"k{i}" for i in range(101)])
+    with pytest.raises(ClientError, match="1 to 500 keys"):
+        client.delete_vectors(**where, keys=[f"k{i}" for i in range(501)])

@@ -96,7 +96,7 @@ class SearchWorld:
         store = CacheStore(self.s3, BUCKET)
         etag = store.write_packed(packed, replacing=store.read_packed(video_id).etag)
         if self.backend == "s3vectors":  # what batch does after packing
-            self.batch.service.index.sync(packed, etag)
+            self.batch.service.index.sync(packed, etag, {})
         return packed
 
     @property

@@ -6,11 +6,12 @@ import io
 import json
 from typing import Any
 
+import boto3
 import numpy as np
 import pytest
 
 from clipsearch.cache_store import PackedVideo
-from tests.conftest import BUCKET
+from tests.conftest import BUCKET, REGION
 from tests.faults import Outage
 from tests.sample_images import frame_bytes
 from tests.search.conftest import SearchWorld, memory_only, unit_rows
@@ -284,3 +285,40 @@ def test_vectors_of_a_video_no_longer_processed_are_never_returned(world: Search
     status, body = world.search({"embedding": query.tolist(), "top_k": 5}, lambda_context)
     assert status == 200
     assert {r["video_id"] for r in body["results"]} == {"kept"}
+
+
+@s3vectors_only
+@pytest.mark.parametrize(
+    ("operation", "code", "status"),
+    [
+        ("QueryVectors", "RequestTimeoutException", 408),
+        ("GetVectors", "TooManyRequestsException", 429),  # dedupe reads the candidates' vectors
+    ],
+)
+def test_a_timed_out_or_throttled_index_call_is_a_503(
+    world: SearchWorld, lambda_context, operation, code, status
+):
+    world.add_video("a")
+    rows = unit_rows(np.random.default_rng(18), 4, DIM)
+    world.pack("a", rows)
+    Outage(world.app.service.backend.index.client, operation, code, status, times=1)
+    answer, body = world.search({"embedding": rows[0].tolist(), "dedupe": True}, lambda_context)
+    assert answer == 503, body
+    assert body["error"].startswith("the vector index is unavailable, try again shortly")
+
+
+@s3vectors_only
+def test_a_vector_deleted_between_the_query_and_its_read_is_left_out(world: SearchWorld, lambda_context):
+    world.add_video("a")
+    rows = unit_rows(np.random.default_rng(19), 4, DIM)
+    world.pack("a", rows)
+    index = world.app.service.backend.index
+    other = boto3.client("s3vectors", region_name=REGION)
+
+    def meanwhile(**_: Any) -> None:  # batch deletes a frame that left frames/
+        other.delete_vectors(**index.where, keys=["a/frame_000003"])
+
+    index.client.meta.events.register("before-call.s3vectors.GetVectors", meanwhile)
+    status, body = world.search({"embedding": rows[0].tolist(), "dedupe": True}, lambda_context)
+    assert status == 200, body
+    assert "frame_000003" not in {r["frame_id"] for r in body["results"]}

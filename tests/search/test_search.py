@@ -485,3 +485,25 @@ def test_search_reports_cache_hits_misses_and_clip_latency(world, lambda_context
     world.search({"query": "a dog"}, lambda_context)
     warm = emitted(capsys)
     assert (warm["CacheHits"], warm["CacheMisses"]) == (2, 0)
+
+
+def test_a_time_range_boundary_is_the_same_on_both_backends(world: SearchWorld, lambda_context):
+    world.add_video("v", fps=30, step=1)  # frame 1 is at 0.0333... s
+    rows = unit_rows(np.random.default_rng(20), 3, DIM)
+    world.pack("v", rows)
+    request = {"embedding": rows[1].tolist(), "time_range": [0.0333, 10], "top_k": 3}
+    status, body = world.search(request, lambda_context)
+    assert status == 200
+    assert sorted(r["frame_id"] for r in body["results"]) == ["frame_000001", "frame_000002"]
+
+
+def test_a_video_of_another_model_is_skipped_not_searched(world: SearchWorld, lambda_context):
+    rng = np.random.default_rng(21)
+    world.add_video("mine")
+    world.pack("mine", unit_rows(rng, 3, DIM))
+    world.add_video("theirs")
+    world.pack("theirs", unit_rows(rng, 3, DIM), model="someone/else")
+    status, body = world.search({"query": "a cat"}, lambda_context)
+    assert status == 200
+    assert [entry["video_id"] for entry in body["skipped_videos"]] == ["theirs"]
+    assert body["searched_videos"] == 1

@@ -46,8 +46,8 @@ class WebSite(Construct):
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            # Deleted with the stack: the files go first (the deployment below, retain_on_delete=False).
             removal_policy=RemovalPolicy.DESTROY,
-            auto_delete_objects=False,
         )
         acknowledge(
             self.bucket,
@@ -130,6 +130,7 @@ class WebSite(Construct):
             distribution=self.distribution,
             distribution_paths=["/*"],
             memory_limit=256,
+            retain_on_delete=False,  # on stack deletion it empties the bucket, which is then deleted
             log_retention=None,
             log_group=logs.LogGroup(
                 self, "PublishLogs", retention=self.log_retention, removal_policy=RemovalPolicy.DESTROY

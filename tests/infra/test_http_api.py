@@ -172,6 +172,8 @@ def test_the_page_client_uses_the_code_flow_with_pkce_and_no_secret(default_app)
 def test_the_page_config_is_written_at_deploy_time(default_app, jwt_app):
     for app, mode in ((default_app, "cognito"), (jwt_app, "jwt")):
         (deployment,) = resources(app, "Custom::CDKBucketDeployment").values()
+        # the files go with the stack: the deployment empties the page's bucket before its deletion
+        assert deployment["Properties"]["RetainOnDelete"] is False
         markers = json.dumps(deployment["Properties"]["SourceMarkers"])
         assert "ApiEndpoint" in markers
         if mode == "cognito":

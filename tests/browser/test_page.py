@@ -5,6 +5,7 @@ API call without a token refused."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -139,6 +140,31 @@ def test_an_image_query_from_the_file_picker(signed_in: Page, tmp_path: Path):
     assert hits[0].find_element(By.CLASS_NAME, "video").text == "sample-bicycle"
     element(page, "clear-image").click()
     assert not element(page, "image-chosen").is_displayed()
+
+
+def test_an_image_dropped_on_the_drop_zone(signed_in: Page):
+    """A drop (a DragEvent carrying the file, as the browser makes for a file dragged in)."""
+    page = signed_in
+    data = base64.b64encode(sample_videos()["sample-boat"][1]).decode()
+    page.driver.execute_script(
+        """
+        const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "boat.webp", {type: "image/webp"}));
+        const zone = document.getElementById("drop-zone");
+        const options = {dataTransfer: transfer, bubbles: true, cancelable: true};
+        zone.dispatchEvent(new DragEvent("dragover", options));
+        zone.dispatchEvent(new DragEvent("drop", options));
+        """,
+        data,
+    )
+    wait(page, lambda: element(page, "image-chosen").is_displayed())
+    assert element(page, "image-name").text == "boat.webp"
+    search(page, "")
+    hits = results(page)
+    assert hits, message(page)
+    assert hits[0].find_element(By.CLASS_NAME, "video").text == "sample-boat"
+    element(page, "clear-image").click()
 
 
 def test_a_refused_request_shows_its_message(signed_in: Page):

@@ -14,7 +14,7 @@ from clipsearch.layout import is_valid_id
 from clipsearch.vectors import Vector, unit_vector
 
 QUERY_FIELDS = ("query", "image", "embedding")
-OPTION_FIELDS = ("top_k", "video_ids", "min_score", "dedupe", "time_range", "model")
+OPTION_FIELDS = ("top_k", "video_ids", "min_score", "dedupe", "time_range", "model", "frame_urls")
 MODES = {"query": "text", "image": "image", "embedding": "embedding"}
 MAX_QUERY_CHARS = 1_000
 MAX_VIDEO_IDS = 1_000
@@ -31,6 +31,7 @@ class SearchRequest:
     dedupe: bool
     time_range: tuple[float, float] | None
     model: str | None
+    frame_urls: bool = False  # a presigned URL per result (clipsearch/frame_links.py)
 
 
 def is_finite_number(value: Any) -> bool:
@@ -60,6 +61,9 @@ def parse_search_request(request: dict[str, Any], *, default_top_k: int, max_top
     model = request.get("model")
     if model is not None and (not isinstance(model, str) or not model):
         raise bad_request("model must be a model id string")
+    frame_urls = request.get("frame_urls", False)
+    if not isinstance(frame_urls, bool):
+        raise bad_request(f"frame_urls must be true or false, got {frame_urls!r}")
     return SearchRequest(
         mode=MODES[kind],
         query=query,
@@ -69,6 +73,7 @@ def parse_search_request(request: dict[str, Any], *, default_top_k: int, max_top
         dedupe=dedupe,
         time_range=_time_range(request.get("time_range")),
         model=model,
+        frame_urls=frame_urls,
     )
 
 

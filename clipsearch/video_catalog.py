@@ -18,7 +18,7 @@ from clipsearch.errors import RequestError
 from clipsearch.faults import describe, is_transient
 
 PROCESSED = "processed"
-_FIELDS = "video_id, #status, video_fps, frame_step, extract_fps, frames_count"
+_FIELDS = "video_id, #status, video_fps, frame_step, extract_fps, frames_count, duration_seconds"
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -29,6 +29,7 @@ class VideoInfo:
     video_fps: float | None = None
     frame_step: int | None = None  # source frames between two extracted frames, where known
     frames_count: int | None = None  # frames the extractor uploaded
+    duration_s: float | None = None  # the source video's length, where the table has it
 
     @property
     def timed(self) -> bool:
@@ -56,6 +57,7 @@ def _info(item: dict[str, Any]) -> VideoInfo:
         video_fps=fps,
         frame_step=int(step) if step else None,
         frames_count=int(count) if isinstance(count, Decimal) and count >= 0 else None,
+        duration_s=_positive(record.get("duration_seconds")),
     )
 
 

@@ -1,8 +1,9 @@
 """Search function: a text, image or vector query in, the best matching video frames out.
 
 Request: {"query": "a man riding a bicycle"} | {"image": ...} | {"embedding": [...]}, with options
-top_k, video_ids, min_score, dedupe, time_range (README: Search function). No torch here: the query
-vector comes from the CLIP function, the frames' vectors from the cache batch writes.
+top_k, video_ids, min_score, dedupe, time_range, frame_urls (README: Search function). No torch here:
+the query vector comes from the CLIP function, the frames' vectors from the cache batch writes.
+Behind the HTTP API (payload 2.0 events): POST /search and GET /videos (clipsearch/http_api.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from botocore.config import Config
 
 from clipsearch.cache_store import CacheStore
 from clipsearch.clip_client import ClipClient
-from clipsearch.deadline import LambdaDeadline
+from clipsearch.deadline import Deadline, LambdaDeadline
 from clipsearch.entry import count, lambda_entry, logger
 from clipsearch.events import parse_request, response
+from clipsearch.frame_links import FrameLinks, expiry_from_env
+from clipsearch.http_api import HttpApi, is_http_api_event, timeout_from_env, video_listing
 from clipsearch.memory_backend import MemoryBackend
 from clipsearch.refill import RecentlyQueued, Refill
 from clipsearch.s3vectors_backend import IndexedVideos, S3VectorsBackend
@@ -89,14 +92,35 @@ service = SearchService(
 )
 
 
-@lambda_entry()
-def handler(event: Any, context: Any) -> dict[str, Any]:
+# Presigned frame URLs: on request (`frame_urls`), always through the HTTP API.
+frame_links = FrameLinks(
+    boto3.client("s3", config=Config(signature_version="s3v4")),
+    settings.bucket,
+    expires_s=expiry_from_env(os.environ),
+)
+
+
+def search(request_value: dict[str, Any], deadline: Deadline, *, frame_urls: bool = False) -> dict[str, Any]:
     request = parse_search_request(
-        parse_request(event), default_top_k=settings.default_top_k, max_top_k=settings.max_top_k
+        request_value, default_top_k=settings.default_top_k, max_top_k=settings.max_top_k
     )
-    body = service.search(request, LambdaDeadline(context))
+    body = service.search(request, deadline)
     if body["searched_frames"] is not None:  # the S3 Vectors index does not say
         count("SearchedFrames", body["searched_frames"])
     count("MissingVideos", len(body["missing_videos"]))
     count("DegradedVideos", len(body["degraded_videos"]))
-    return response(200, body)
+    return frame_links.add_urls(body) if frame_urls or request.frame_urls else body
+
+
+http_api = HttpApi(
+    search=lambda request, deadline: search(request, deadline, frame_urls=True),
+    videos=lambda: video_listing(service.catalog.processed()),
+    timeout_s=timeout_from_env(os.environ),
+)
+
+
+@lambda_entry()
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    if is_http_api_event(event):
+        return http_api.handle(event, LambdaDeadline(context))
+    return response(200, search(parse_request(event), LambdaDeadline(context)))

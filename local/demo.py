@@ -15,10 +15,13 @@ import argparse
 import json
 import sys
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 from clipsearch.layout import packed_key
 from clipsearch.vector_index import Ledgers
+from local.http_api import LocalWeb, serve_web
 from local.models import choose_model
 from local.report import results_table
 from local.sample_frames import sample_videos
@@ -68,8 +71,50 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{queue_line(system)}")
         if not model.meaningful:
             print("\nNOTE: the model is tiny and random, so this ranking is meaningless (see above).")
+        serve_page(system)
     print(f"\nstopped the local servers; demo took {time.perf_counter() - started:.1f}s")
     return 0
+
+
+def serve_page(system: LocalSystem) -> None:
+    """The page, the HTTP API and the sign-in stand-in (local/http_api.py); checked, then kept up
+    until Ctrl-C when a person is at the terminal (a run without one, CI's or a test's, goes on)."""
+    with serve_web(
+        lambda_endpoint=system.lambda_client.meta.endpoint_url,
+        moto_url=system.s3.meta.endpoint_url,
+        search_function=system.functions["search"],
+        region=system.local.region,
+    ) as web:
+        print(
+            f"\nthe search page: {web.page_url}  (HTTP API {web.api_url}; sign in with the button, any email)"
+        )
+        check_page(web)
+        if sys.stdin.isatty():
+            print("open it in a browser; Ctrl-C stops everything")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                print()
+
+
+def check_page(web: LocalWeb) -> None:
+    """The page loads, and the API refuses a call without a token and answers one with a token."""
+    with urllib.request.urlopen(web.page_url) as page:  # noqa: S310 - our own 127.0.0.1 server
+        if b"CLIP frame search" not in page.read():
+            raise RuntimeError("the page did not load")
+    try:
+        urllib.request.urlopen(web.api_url + "videos")  # noqa: S310
+    except urllib.error.HTTPError as refused:
+        if refused.code != 401:
+            raise
+    else:
+        raise RuntimeError("the HTTP API answered a call without a token")
+    token = web.issuer.token("demo")
+    signed = urllib.request.Request(web.api_url + "videos", headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    with urllib.request.urlopen(signed) as answer:  # noqa: S310
+        count = json.loads(answer.read())["count"]
+    print(f"HTTP API: GET /videos lists {count} videos with a token, 401 without one")
 
 
 def search(system: LocalSystem, query: str, **options: Any) -> dict[str, Any]:

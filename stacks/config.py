@@ -47,6 +47,10 @@ _STACK_NAME = r"^[A-Za-z][A-Za-z0-9-]{0,120}$"
 # names (64 characters at most).
 _ENVIRONMENT = r"^$|^[a-z][a-z0-9]{0,9}$"
 _IMAGE_DIGEST = r"^sha256:[0-9a-f]{64}$"
+# A Cognito domain prefix: lower case letters, digits and hyphens (it must not hold aws, amazon or
+# cognito: checked below).
+_COGNITO_PREFIX = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+_HTTPS_URL = r"^https://[A-Za-z0-9.-]+(?::\d+)?(?:/\S*)?$"
 # S3 Vectors names (vector bucket and index): 3-63 lower-case letters, digits and hyphens, starting and
 # ending with a letter or digit. Vector bucket names are unique per account and region, not globally.
 _VECTOR_NAME = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
@@ -148,6 +152,17 @@ class AppConfig(BaseModel):
     search_image_digest: str | None = Field(default=None, pattern=_IMAGE_DIGEST)
     batch_image_digest: str | None = Field(default=None, pattern=_IMAGE_DIGEST)
 
+    # The HTTP API in front of the search function and the page (README: Search from a browser).
+    # cognito: a user pool + app client (PKCE) + managed login domain the stack creates; jwt: an existing
+    # issuer and audience; iam: SigV4-signed calls only (no page: a browser has no AWS credentials).
+    api_auth: Literal["cognito", "jwt", "iam"]
+    api_jwt_issuer: str | None = None  # jwt: the issuer URL (https://...), as the tokens' `iss` names it
+    api_jwt_audience: str | None = None  # jwt: the accepted `aud` / `client_id` values, comma separated
+    cognito_domain_prefix: str | None = Field(default=None, pattern=_COGNITO_PREFIX)  # "": derived
+    api_throttle_rate: int = Field(ge=1, le=10000)  # requests per second, steady (the stage's)
+    api_throttle_burst: int = Field(ge=1, le=5000)  # requests at once
+    frame_url_seconds: int = Field(ge=60, le=3600)  # lifetime of a result's presigned frame URL
+
     ci_setup: bool
     github_repository: str = Field(pattern=r"^$|^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
     github_branch: str = Field(pattern=r"^[A-Za-z0-9_./-]+$")
@@ -159,7 +174,14 @@ class AppConfig(BaseModel):
     ci_image_push: bool
 
     @field_validator(
-        "image_tag", "clip_image_digest", "search_image_digest", "batch_image_digest", mode="before"
+        "image_tag",
+        "clip_image_digest",
+        "search_image_digest",
+        "batch_image_digest",
+        "api_jwt_issuer",
+        "api_jwt_audience",
+        "cognito_domain_prefix",
+        mode="before",
     )
     @classmethod
     def _empty_tag_is_none(cls, tag: object) -> object:
@@ -228,6 +250,7 @@ class AppConfig(BaseModel):
                 f"videos_stream_arn: the stream of table {stream['table']} in {stream['region']}, "
                 f"not of {self.table_name} in {self.region}"
             )
+        self._check_api_auth()
         names = [self.clip_function_name, self.search_function_name, self.batch_function_name]
         if len(set(names)) != len(names):
             raise ValueError("clip_function_name, search_function_name, batch_function_name: must differ")
@@ -247,6 +270,51 @@ class AppConfig(BaseModel):
                 "than 63"
             )
         return self
+
+    def _check_api_auth(self) -> None:
+        jwt_keys = {"api_jwt_issuer": self.api_jwt_issuer, "api_jwt_audience": self.api_jwt_audience}
+        if self.api_auth == "jwt":
+            for key, value in jwt_keys.items():
+                if not value:
+                    raise ValueError(f"{key}: required when api_auth is 'jwt'")
+            if not re.fullmatch(_HTTPS_URL, self.api_jwt_issuer or ""):
+                raise ValueError(
+                    f"api_jwt_issuer: must be an https:// URL (the tokens' iss), got {self.api_jwt_issuer!r}"
+                )
+            if not all(self.jwt_audience):
+                raise ValueError("api_jwt_audience: comma-separated values, none of them empty")
+        else:
+            for key, value in jwt_keys.items():
+                if value:
+                    raise ValueError(f"{key}: only with api_auth=jwt (api_auth is {self.api_auth!r})")
+        prefix = self.cognito_domain_prefix or ""
+        derived = f"{self.service_stack_name.lower()}-" + "0" * 12  # <stack name>-<account id>
+        if self.api_auth == "cognito" and not prefix and len(derived) > 63:
+            raise ValueError(
+                f"cognito_domain_prefix: the derived prefix {self.service_stack_name.lower()}-<account id> "
+                "is longer than 63 characters; set one"
+            )
+        if self.api_auth != "cognito" and prefix:
+            raise ValueError("cognito_domain_prefix: only with api_auth=cognito")
+        forbidden = [word for word in ("aws", "amazon", "cognito") if word in (prefix or derived)]
+        if self.api_auth == "cognito" and forbidden:
+            raise ValueError(
+                "cognito_domain_prefix: must not contain aws, amazon or cognito (Cognito's rule)"
+            )
+
+    @property
+    def jwt_audience(self) -> list[str]:
+        """api_jwt_audience as a list (empty unless api_auth is jwt)."""
+        return (
+            [part.strip() for part in (self.api_jwt_audience or "").split(",")]
+            if self.api_jwt_audience
+            else []
+        )
+
+    @property
+    def web_page(self) -> bool:
+        """The page is deployed with a JWT mode only: a browser cannot sign requests with SigV4."""
+        return self.api_auth != "iam"
 
     @property
     def log_retention(self) -> logs.RetentionDays:

@@ -25,6 +25,9 @@ VECTOR_BYTES = 2
 PEAK_FACTOR = 2.2
 # The search gives up on the CLIP call this long before its own timeout (a 502, not silence).
 CLIP_CALL_MARGIN_S = 5
+# API Gateway's integration timeout for the HTTP API (30 s is API Gateway's maximum, 29 s the CDK
+# construct's): the search caps a request that came through the API to it (clipsearch/http_api.py).
+HTTP_API_TIMEOUT_S = 29
 # Frames per second one vCPU embeds with ViT-B/32 fp32 at batch 32: 17 images/s measured on 2 vCPUs
 # (ONNX and torch; torch 13-19, 16.9 in one run). Lambda gives 1 vCPU per 1,769 MB, at most 6.
 FRAMES_PER_SECOND_PER_VCPU = 8.5
@@ -94,6 +97,8 @@ def function_environments(config: AppConfig, *, work_queue_url: str) -> dict[str
             "WORK_QUEUE_URL": work_queue_url,
             "CLIP_READ_TIMEOUT_S": str(clip_read_timeout_s(config.search_timeout_s)),
             "MAX_CACHED_VECTORS": str(max_cached_vectors(config.search_memory_mb)),
+            "FRAME_URL_SECONDS": str(config.frame_url_seconds),
+            "HTTP_API_TIMEOUT_S": str(HTTP_API_TIMEOUT_S),
             **index,
             **powertools(config.search.function_name),
         },

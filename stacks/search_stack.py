@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Aws, CfnOutput, Stack
 from aws_cdk import aws_ecr as ecr
 from constructs import Construct
 
@@ -15,14 +15,17 @@ from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX, INDEX_LEDGER_PREFIX
 from stacks.components.container_function import AssetImage, ContainerFunction, RegistryImage
 from stacks.components.failure_queue import FailureQueue
 from stacks.components.frame_bucket import FrameBucket
+from stacks.components.http_api import ApiAuth, SearchHttpApi
 from stacks.components.monitoring import Monitored, Monitoring, WorkQueueAlarms
 from stacks.components.sweep_schedule import SweepSchedule
 from stacks.components.table_stream_pipe import TableStreamPipe
+from stacks.components.user_pool import SignIn
 from stacks.components.vector_index import VectorIndex
 from stacks.components.videos_table import VideosTable
+from stacks.components.web_site import WebSite
 from stacks.components.work_queue import WorkQueue
 from stacks.config import AppConfig
-from stacks.runtime_env import EMBEDDING_DIM, function_environments
+from stacks.runtime_env import EMBEDDING_DIM, HTTP_API_TIMEOUT_S, function_environments
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -194,6 +197,9 @@ class FrameSearchStack(Stack):
             else None
         )
 
+        # Search from a browser: the HTTP API, and with a JWT mode the page and (cognito) its sign-in.
+        self.browser_access(config)
+
         monitored = {
             role: Monitored(
                 role=role,
@@ -233,5 +239,66 @@ class FrameSearchStack(Stack):
             container: ContainerFunction = getattr(self, role)
             outputs[f"{role.capitalize()}FunctionName"] = container.function.function_name
             outputs[f"{role.capitalize()}FunctionArn"] = container.function.function_arn
+        outputs["ApiUrl"] = self.http_api.url
+        if self.web_site:
+            outputs["PageUrl"] = self.web_site.url
+        if self.sign_in:
+            outputs["UserPoolId"] = self.sign_in.user_pool.user_pool_id
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
+
+    def browser_access(self, config: AppConfig) -> None:
+        """`http_api` (SearchHttpApi), `web_site` (WebSite or None with api_auth=iam) and `sign_in`
+        (SignIn, api_auth=cognito only). README: Search from a browser."""
+        bucket = self.frame_bucket.bucket
+        region = config.region
+        # Deviation (README table): the search presigns GET URLs of the frames it returns.
+        self.frame_bucket.grant_read_frames(self.search.role)
+        self.web_site: WebSite | None = None
+        self.sign_in: SignIn | None = None
+        domain_prefix = (
+            config.cognito_domain_prefix or f"{config.service_stack_name.lower()}-{Aws.ACCOUNT_ID}"
+        )
+        sign_in_url = f"https://{domain_prefix}.auth.{region}.amazoncognito.com"
+        if config.web_page:
+            connect = [f"https://*.execute-api.{region}.amazonaws.com"]
+            if config.api_auth == "cognito":
+                connect.append(sign_in_url)
+            self.web_site = WebSite(
+                self,
+                "WebSite",
+                connect_sources=connect,
+                # presigned URLs name the bucket's regional or global virtual-hosted endpoint
+                image_sources=[
+                    f"https://{bucket.bucket_regional_domain_name}",
+                    f"https://{bucket.bucket_domain_name}",
+                ],
+                log_retention=config.log_retention,
+                assets_qualifier=config.cdk_qualifier,
+            )
+        if config.api_auth == "cognito":
+            assert self.web_site is not None
+            self.sign_in = SignIn(
+                self, "SignIn", domain_prefix=domain_prefix, region=region, page_url=self.web_site.url
+            )
+            auth = ApiAuth(mode="cognito", user_pool=self.sign_in.user_pool, client=self.sign_in.client)
+        elif config.api_auth == "jwt":
+            auth = ApiAuth(mode="jwt", issuer=config.api_jwt_issuer, audience=tuple(config.jwt_audience))
+        else:
+            auth = ApiAuth(mode="iam")
+        self.http_api = SearchHttpApi(
+            self,
+            "HttpApi",
+            function=self.search.function,
+            auth=auth,
+            allowed_origins=[self.web_site.url.rstrip("/")] if self.web_site else [],
+            throttle_rate=config.api_throttle_rate,
+            throttle_burst=config.api_throttle_burst,
+            timeout_s=HTTP_API_TIMEOUT_S,
+            log_retention=config.log_retention,
+        )
+        if self.web_site:
+            page_auth: dict[str, str] = {"mode": config.api_auth}
+            if self.sign_in:
+                page_auth |= {"domain": sign_in_url, "clientId": self.sign_in.client.user_pool_client_id}
+            self.web_site.publish({"apiUrl": self.http_api.url, "auth": page_auth})

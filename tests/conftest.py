@@ -41,6 +41,7 @@ LAYER_OF_FOLDER: Final = {
     "batch": "unit",
     "search": "unit",
     "local": "integration",
+    "browser": "integration",  # headless Chromium on the local page (tests/browser/conftest.py)
     "infra": "infra",
     "ci": "infra",
 }

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import BUCKET, FakeLambdaContext
 from tests.sample_images import frame_bytes
-from tests.search.conftest import world  # noqa: F401  # the search function's fixture, used here too
+
+# the search function's fixture, used here too, with the backend fixtures it picks from by name
+from tests.search.conftest import memory_world, s3vectors_world, world  # noqa: F401
 
 
 def property_test(examples: int) -> settings:

@@ -42,6 +42,16 @@ OPTIONS: dict[str, Any] = {
 }
 
 
+# The page's bucket (stacks/components/web_site.py) holds only files deployed from web/: created and
+# deleted with the stack, never one of the retained or existing data buckets the storage tests mean.
+PAGE_PREFIX = "WebSite"
+
+
+def without_page(resources: Any) -> dict[str, Any]:
+    """`find_resources` output less the page's own resources (logical ids under WebSite)."""
+    return {key: value for key, value in resources.items() if not key.startswith(PAGE_PREFIX)}
+
+
 # The S3 Vectors index backend, its vector bucket encrypted with the frame bucket's SSE-KMS key.
 S3VECTORS: dict[str, Any] = {"index_backend": "s3vectors", "bucket_kms_key_arn": BUCKET_KMS_KEY_ARN}
 

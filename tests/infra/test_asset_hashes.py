@@ -25,6 +25,7 @@ SOURCES = (
     "requirements-export.txt",
     "stacks",
     "clipsearch",
+    "web",  # the page's files (a file asset, not an image)
 )
 FUNCTIONS = ("lambda_clip", "lambda_search", "lambda_batch")
 JUNK = (

@@ -78,6 +78,30 @@ def test_command_line_strings_are_coerced():
             {"github_oidc_provider_arn": "arn:aws:iam::1:oidc/x"},
             "github_oidc_provider_arn: String should match",
         ),
+        ({"api_auth": "none"}, "api_auth: Input should be 'cognito', 'jwt' or 'iam'"),
+        ({"api_auth": "jwt"}, "api_jwt_issuer: required when api_auth is 'jwt'"),
+        (
+            {"api_auth": "jwt", "api_jwt_issuer": "https://id.example.com"},
+            "api_jwt_audience: required when api_auth is 'jwt'",
+        ),
+        (
+            {"api_auth": "jwt", "api_jwt_issuer": "http://id.example.com", "api_jwt_audience": "a"},
+            "api_jwt_issuer: must be an https:// URL",
+        ),
+        (
+            {"api_auth": "jwt", "api_jwt_issuer": "https://id.example.com", "api_jwt_audience": "a,,b"},
+            "api_jwt_audience: comma-separated values, none of them empty",
+        ),
+        ({"api_jwt_issuer": "https://id.example.com"}, "api_jwt_issuer: only with api_auth=jwt"),
+        ({"api_auth": "iam", "cognito_domain_prefix": "frames"}, "cognito_domain_prefix: only with"),
+        ({"cognito_domain_prefix": "my-aws-frames"}, "must not contain aws, amazon or cognito"),
+        ({"cognito_domain_prefix": "Frames"}, "cognito_domain_prefix: String should match pattern"),
+        ({"stack_name": "Frames" + "x" * 50}, "cognito_domain_prefix: the derived prefix"),
+        ({"stack_name": "AwsFrames"}, "must not contain aws, amazon or cognito"),
+        ({"api_throttle_rate": 0}, "api_throttle_rate: Input should be greater than or equal to 1"),
+        ({"api_throttle_burst": 0}, "api_throttle_burst: Input should be greater than or equal to 1"),
+        ({"frame_url_seconds": 30}, "frame_url_seconds: Input should be greater than or equal to 60"),
+        ({"frame_url_seconds": 7200}, "frame_url_seconds: Input should be less than or equal to 3600"),
     ],
 )
 def test_invalid_values_fail_naming_the_key(overrides, message):

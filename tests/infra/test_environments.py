@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stacks.config import load_config
-from tests.infra.conftest import CDK_CONTEXT, CI_SETUP, Synthesized, synthesize
+from tests.infra.conftest import CDK_CONTEXT, CI_SETUP, Synthesized, synthesize, without_page
 
 # Properties that name a resource physically; anything else gets a unique name from CloudFormation.
 # (An S3 Vectors IndexName is not one: it is unique only within its vector bucket, which is named.)
@@ -110,12 +110,12 @@ def test_the_bucket_name_carries_the_region_in_a_named_environment():
 
 
 def test_retained_buckets_keep_their_policies_and_the_log_bucket_is_named(default_app):
-    policies = default_app.service.find_resources("AWS::S3::BucketPolicy")
+    policies = without_page(default_app.service.find_resources("AWS::S3::BucketPolicy"))
     assert len(policies) == 2  # the bucket's (SSL only) and the log bucket's (logging grant)
     for policy in policies.values():
         assert policy["DeletionPolicy"] == "Retain"
         assert policy["UpdateReplacePolicy"] == "Retain"
-    buckets = default_app.service.find_resources("AWS::S3::Bucket")
+    buckets = without_page(default_app.service.find_resources("AWS::S3::Bucket"))
     assert {bucket["Properties"].get("BucketName") for bucket in buckets.values()} == {
         "totgo1",
         "totgo1-access-logs",
@@ -147,7 +147,7 @@ def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(
     app = synthesize(Path(tmp_path), environment=environment, index_backend=index_backend, **context)
 
     for kept in (*RETAINED, *RETAINED_VECTOR_INDEX):
-        assert not app.service.find_resources(kept), kept
+        assert not without_page(app.service.find_resources(kept)), kept
         assert not app.images.find_resources(kept), kept
     service = str(app.service.to_json())
     if vector_index:

@@ -1,0 +1,35 @@
+"""The page's security headers, without the CDK: the distribution's response headers policy
+(stacks/components/web_site.py) and the local page server (local/http_api.py) send the same."""
+
+from __future__ import annotations
+
+HSTS_MAX_AGE_S = 365 * 24 * 3600
+
+
+def content_security_policy(*, connect: list[str], images: list[str]) -> str:
+    """Scripts, styles and everything else from the page's own origin only; `connect` for fetch()
+    (the API, the sign-in domain); `images` for the frames (presigned S3 URLs), plus blob: and data:
+    for the preview of an image query the person dropped."""
+    directives = {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "blob:", "data:", *images],
+        "connect-src": ["'self'", *connect],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    }
+    return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
+
+
+def security_headers(csp: str) -> dict[str, str]:
+    """Every header the distribution adds (HSTS only means something over HTTPS)."""
+    return {
+        "Content-Security-Policy": csp,
+        "Strict-Transport-Security": f"max-age={HSTS_MAX_AGE_S}; includeSubDomains",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "X-XSS-Protection": "0",
+    }

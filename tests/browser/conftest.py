@@ -1,0 +1,84 @@
+"""Headless Chromium (Debian's chromium and chromium-driver, driven by Selenium) on the local page:
+the local system and its page, HTTP API and sign-in stand-in started once per module."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.http_api import LocalWeb, serve_web
+from local.sample_frames import sample_videos
+from local.stack import LocalSystem, local_system
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / ".local" / "artifacts"
+BROWSER_PATHS = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
+DRIVER_PATHS = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+GROWING = "sample-growing"  # a video still being indexed (see `page`)
+INSTALL = "apt-get install -y --no-install-recommends chromium chromium-driver (.ci/run does it)"
+
+
+def _found(candidates: tuple[str, ...], name: str, *others: str) -> str:
+    for path in (*(shutil.which(each) for each in (name, *others)), *candidates):
+        if path and Path(path).is_file():
+            return path
+    # CI installs them: a missing browser is a broken set-up, never a skipped test.
+    pytest.fail(f"{name} is not installed: {INSTALL}", pytrace=False)
+
+
+@dataclass
+class Page:
+    system: LocalSystem
+    web: LocalWeb
+    driver: Any
+
+
+@pytest.fixture(scope="module")
+def page(tiny_model_dir: Path) -> Iterator[Page]:
+    browser = _found(BROWSER_PATHS, "chromium", "chromium-browser", "google-chrome")
+    driver_path = _found(DRIVER_PATHS, "chromedriver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,1000",
+        "--lang=en-US",
+    ):
+        options.add_argument(argument)
+    with local_system(tiny_model_dir) as system:
+        for video_id in system.add_samples():
+            system.invoke("batch", {"video_id": video_id})
+        # A video whose extractor says 9 frames while 6 are uploaded: packed as it is, searched, and
+        # listed as still being indexed (incomplete_videos), as a video mid-upload would be.
+        frames = sample_videos()["sample-bicycle"]
+        system.add_video(GROWING, [(f"frame_{i:06d}.webp", data) for i, data in enumerate(frames)])
+        system.dynamodb.update_item(
+            TableName=system.table,
+            Key={"video_id": {"S": GROWING}},
+            UpdateExpression="SET frames_count = :n",
+            ExpressionAttributeValues={":n": {"N": str(len(frames) + 3)}},
+        )
+        system.settle()
+        with serve_web(
+            lambda_endpoint=system.lambda_client.meta.endpoint_url,
+            moto_url=system.s3.meta.endpoint_url,
+            search_function=system.functions["search"],
+            region=system.local.region,
+        ) as web:
+            driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+            driver.set_page_load_timeout(30)
+            try:
+                yield Page(system, web, driver)
+            finally:
+                driver.quit()

@@ -1,0 +1,196 @@
+"""The local HTTP API and sign-in stand-in (local/http_api.py) on their own, in front of stub
+functions: what API Gateway's authorizer, router, CORS and integration timeout answer."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local.http_api import CLIENT_ID, LocalIssuer, LocalWeb, serve_web
+from local.lambda_server import LocalFunction, LocalLambda, serve
+
+REGION = "ap-southeast-1"
+
+
+def echo(event: Any, context: Any) -> dict[str, Any]:
+    """A stand-in search function: answers with the event it was sent."""
+    if json.loads(event.get("body") or "{}").get("sleep"):
+        time.sleep(2)
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(event)}
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[LocalWeb]:
+    local = LocalLambda([LocalFunction("clip-search", echo, timeout_s=60)], region=REGION)
+    with (
+        serve(local) as endpoint,
+        serve_web(
+            lambda_endpoint=endpoint,
+            moto_url="http://127.0.0.1:9",
+            search_function="clip-search",
+            region=REGION,
+            integration_timeout_s=1,
+        ) as running,
+    ):
+        yield running
+
+
+def call(
+    url: str, *, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_function_gets_the_payload_2_event_with_the_claims(web: LocalWeb):
+    token = web.issuer.token("someone", email="someone@example.com")
+    status, _, body = call(web.api_url + "search", method="POST", body={"query": "a"}, headers=bearer(token))
+    assert status == 200
+    event = json.loads(body)
+    assert (event["version"], event["routeKey"], event["rawPath"]) == ("2.0", "POST /search", "/search")
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] == "someone"
+    assert json.loads(event["body"]) == {"query": "a"}
+    assert event["headers"]["authorization"].startswith("Bearer ")
+
+
+@pytest.mark.parametrize(
+    "case", ["none", "not bearer", "garbage", "forged", "expired", "other issuer", "other client"]
+)
+def test_the_authorizer_stand_in_refuses(web: LocalWeb, case: str):
+    issuer = web.issuer
+    tokens = {
+        "none": None,
+        "not bearer": f"Basic {base64.b64encode(b'a:b').decode()}",
+        "garbage": "Bearer abc.def",
+        "forged": "Bearer " + issuer.token("x").rsplit(".", 1)[0] + ".AAAA",
+        "expired": "Bearer " + issuer.token("x", lifetime_s=-5),
+        "other issuer": "Bearer " + LocalIssuer("http://elsewhere", secret=issuer.secret).token("x"),
+        "other client": "Bearer " + LocalIssuer(issuer.issuer, "other", secret=issuer.secret).token("x"),
+    }
+    token = tokens[case]
+    headers = {"Authorization": token} if token else {}
+    status, _, body = call(web.api_url + "videos", headers=headers)
+    assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
+
+
+def test_no_route_is_a_404_before_the_authorizer(web: LocalWeb):
+    for method, path in (("GET", "search"), ("POST", "videos"), ("GET", "admin")):
+        status, _, body = call(web.api_url + path, method=method, body={} if method == "POST" else None)
+        assert (status, json.loads(body)) == (404, {"message": "Not Found"}), (method, path)
+
+
+def test_cors_only_for_the_page(web: LocalWeb):
+    preflight = {"Origin": web.page_origin, "Access-Control-Request-Method": "POST"}
+    status, headers, _ = call(web.api_url + "search", method="OPTIONS", headers=preflight)
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == web.page_origin
+    assert headers["Access-Control-Allow-Headers"] == "authorization,content-type"
+    other = {"Origin": "http://127.0.0.1:1", "Access-Control-Request-Method": "POST"}
+    _, headers, _ = call(web.api_url + "search", method="OPTIONS", headers=other)
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+def test_the_integration_timeout_is_api_gateways_503(web: LocalWeb):
+    token = web.issuer.token("x")
+    status, _, body = call(web.api_url + "search", method="POST", body={"sleep": True}, headers=bearer(token))
+    assert (status, json.loads(body)) == (503, {"message": "Service Unavailable"})
+
+
+def test_the_page_has_the_distributions_headers_and_its_config(web: LocalWeb):
+    status, headers, _ = call(web.page_url)
+    assert status == 200
+    assert "connect-src 'self' " + web.api_url.rstrip("/") in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
+    _, _, config = call(web.page_url + "config.json")
+    assert json.loads(config) == {
+        "apiUrl": web.api_url,
+        "auth": {"mode": "cognito", "domain": web.auth_url, "clientId": CLIENT_ID},
+    }
+    assert call(web.page_url + "../cdk.json")[0] == 404
+
+
+def pkce() -> tuple[str, str]:
+    verifier = "v" * 50
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def sign_in(web: LocalWeb, challenge: str) -> str:
+    """Post the sign-in form; the code from the redirect to the page."""
+    form = {"code_challenge": challenge, "state": "s1", "email": "a@example.com"}
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    request = urllib.request.Request(
+        web.auth_url + "/oauth2/authorize", data=urllib.parse.urlencode(form).encode(), method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as redirected:
+        opener.open(request)
+    location = redirected.value.headers["Location"]
+    assert location.startswith(web.page_url + "?")
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+    assert query["state"] == "s1"
+    return query["code"]
+
+
+def exchange(web: LocalWeb, code: str, verifier: str) -> tuple[int, dict[str, Any]]:
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": CLIENT_ID,
+        "code": code,
+        "redirect_uri": web.page_url,
+        "code_verifier": verifier,
+    }
+    request = urllib.request.Request(
+        web.auth_url + "/oauth2/token", data=urllib.parse.urlencode(form).encode(), method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_sign_in_checks_pkce_and_a_code_is_good_once(web: LocalWeb):
+    verifier, challenge = pkce()
+    code = sign_in(web, challenge)
+    assert exchange(web, code, "wrong verifier") == (400, {"error": "invalid_grant"})
+    code = sign_in(web, challenge)
+    status, tokens = exchange(web, code, verifier)
+    assert status == 200
+    claims = web.issuer.claims(f"Bearer {tokens['access_token']}")
+    assert claims is not None
+    assert claims["email"] == "a@example.com"
+    assert exchange(web, code, verifier)[0] == 400  # used
+
+
+def test_the_authorize_page_refuses_another_redirect_or_no_pkce(web: LocalWeb):
+    base = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": web.page_url}
+    _, challenge = pkce()
+    good = base | {"code_challenge": challenge, "code_challenge_method": "S256"}
+    assert call(f"{web.auth_url}/oauth2/authorize?{urllib.parse.urlencode(good)}")[0] == 200
+    evil = good | {"redirect_uri": "http://127.0.0.1:1/"}
+    assert call(f"{web.auth_url}/oauth2/authorize?{urllib.parse.urlencode(evil)}")[0] == 400
+    assert call(f"{web.auth_url}/oauth2/authorize?{urllib.parse.urlencode(base)}")[0] == 400

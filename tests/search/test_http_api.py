@@ -1,0 +1,213 @@
+"""The HTTP API adaptation (clipsearch/http_api.py) and presigned frame links (frame_links.py): on
+their own (unit), then through the search handler with payload 2.0 events (the `world` fixture)."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+from botocore.config import Config
+
+from clipsearch.errors import RequestError
+from clipsearch.frame_links import FrameLinks, expiry_from_env
+from clipsearch.http_api import (
+    CappedDeadline,
+    HttpApi,
+    is_http_api_event,
+    timeout_from_env,
+    video_listing,
+)
+from clipsearch.video_catalog import VideoInfo
+from local.tiny_clip import PROJECTION_DIM
+from tests.conftest import BUCKET, REGION
+from tests.search.conftest import SearchWorld, unit_rows
+
+
+def v2_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """What API Gateway sends for an HTTP API route with payload format 2.0 (the parts we read)."""
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+            "authorizer": {"jwt": {"claims": {"sub": "user"}, "scopes": []}},
+        },
+        "isBase64Encoded": False,
+    }
+    if body is not None:
+        event["body"] = json.dumps(body)
+    return event
+
+
+class FixedDeadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def remaining_seconds(self) -> float:
+        return self.seconds
+
+
+def api(**overrides: Any) -> tuple[HttpApi, list[Any]]:
+    calls: list[Any] = []
+
+    def search(request: dict[str, Any], deadline: Any) -> dict[str, Any]:
+        calls.append((request, deadline.remaining_seconds()))
+        return {"results": []}
+
+    def videos() -> dict[str, Any]:
+        calls.append("videos")
+        return {"videos": [], "count": 0}
+
+    return HttpApi(search=search, videos=videos, **overrides), calls
+
+
+def test_only_payload_2_events_are_http_api_events():
+    assert is_http_api_event(v2_event("POST", "/search", {}))
+    assert not is_http_api_event({"query": "a"})
+    assert not is_http_api_event({"requestContext": {"http": {"method": "POST"}}, "body": "{}"})
+    assert not is_http_api_event({"version": "1.0", "rawPath": "/", "requestContext": {}})
+
+
+def test_post_search_passes_the_body_and_a_deadline_within_the_integration_timeout():
+    handler, calls = api(timeout_s=30)
+    result = handler.handle(
+        v2_event("POST", "/search", {"query": "a man riding a bicycle"}), FixedDeadline(55)
+    )
+    assert result["statusCode"] == 200
+    assert json.loads(result["body"]) == {"results": []}
+    ((request, remaining),) = calls
+    assert request == {"query": "a man riding a bicycle"}
+    assert 27 < remaining <= 28.5  # 30 s less the answer margin, not the function's 55 s
+
+
+def test_the_lambda_deadline_wins_when_it_is_sooner():
+    handler, calls = api(timeout_s=30)
+    handler.handle(v2_event("POST", "/search", {"query": "a"}), FixedDeadline(4))
+    assert calls[0][1] == 4
+
+
+def test_get_videos_and_a_trailing_slash():
+    handler, calls = api()
+    assert handler.handle(v2_event("GET", "/videos/"), FixedDeadline(10))["statusCode"] == 200
+    assert calls == ["videos"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message"),
+    [
+        ("GET", "/search", 405, "GET /search is not allowed; use POST"),
+        ("DELETE", "/videos", 405, "use GET"),
+        ("GET", "/", 404, "no route GET /; this API has POST /search, GET /videos"),
+        ("POST", "/admin", 404, "no route POST /admin"),
+    ],
+)
+def test_unknown_routes_are_json_errors(method, path, status, message):
+    handler, calls = api()
+    with pytest.raises(RequestError) as raised:
+        handler.handle(v2_event(method, path), FixedDeadline(10))
+    assert (raised.value.status, message in raised.value.message) == (status, True)
+    assert calls == []
+
+
+def test_a_search_without_a_body_is_a_400():
+    handler, _ = api()
+    with pytest.raises(RequestError, match="no body"):
+        handler.handle(v2_event("POST", "/search"), FixedDeadline(10))
+
+
+def test_capped_deadline_counts_down():
+    now = [100.0]
+    capped = CappedDeadline(FixedDeadline(60), 10, clock=lambda: now[0])
+    now[0] += 4
+    assert capped.remaining_seconds() == 6
+
+
+def test_video_listing_gives_the_duration_from_the_table_or_the_frames():
+    videos = [
+        VideoInfo("a", "processed", video_fps=30, frame_step=15, frames_count=8, duration_s=4.2),
+        VideoInfo("b", "processed", video_fps=30, frame_step=15, frames_count=8),
+        VideoInfo("c", "processed", frames_count=3),
+    ]
+    assert video_listing(videos) == {
+        "videos": [
+            {"video_id": "a", "frames": 8, "duration_s": 4.2},
+            {"video_id": "b", "frames": 8, "duration_s": 4.0},
+            {"video_id": "c", "frames": 3, "duration_s": None},
+        ],
+        "count": 3,
+    }
+
+
+def test_settings_from_the_environment():
+    assert timeout_from_env({}) == 29
+    assert timeout_from_env({"HTTP_API_TIMEOUT_S": "20"}) == 20
+    with pytest.raises(ValueError, match="at most 30"):
+        timeout_from_env({"HTTP_API_TIMEOUT_S": "45"})
+    assert expiry_from_env({}) == 600
+    assert expiry_from_env({"FRAME_URL_SECONDS": "300"}) == 300
+    with pytest.raises(ValueError, match="60 to 3600"):
+        expiry_from_env({"FRAME_URL_SECONDS": "7200"})
+
+
+def test_frame_links_presign_frames_only(s3):
+    s3.put_object(Bucket=BUCKET, Key="frames/v/frame_000001.webp", Body=b"pixels")
+    signer = boto3.client("s3", region_name=REGION, config=Config(signature_version="s3v4"))
+    links = FrameLinks(signer, BUCKET, expires_s=300)
+    body = links.add_urls(
+        {
+            "results": [
+                {"frame_key": "frames/v/frame_000001.webp"},
+                {"frame_key": "embeddings-cache/v/packed.npz"},
+            ]
+        }
+    )
+    first, second = body["results"]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(first["url"]).query)
+    assert query["X-Amz-Expires"] == ["300"]
+    assert first["url_expires_s"] == 300
+    assert "url" not in second
+
+
+# Through the handler: payload 2.0 events as API Gateway sends them.
+
+
+def test_post_search_through_the_handler_carries_frame_urls(world: SearchWorld, lambda_context):
+    world.add_video("v", frames_count=3)
+    world.pack("v", unit_rows(np.random.default_rng(21), 3, PROJECTION_DIM))
+    result = world.app.handler(v2_event("POST", "/search", {"query": "a cat", "top_k": 2}), lambda_context)
+    assert result["statusCode"] == 200
+    body = json.loads(result["body"])
+    assert [r["url"].split("?")[0].endswith(r["frame_key"]) for r in body["results"]] == [True, True]
+    # a direct invoke gets URLs only when it asks
+    _, plain = world.search({"query": "a cat"}, lambda_context)
+    assert all("url" not in r for r in plain["results"])
+    _, asked = world.search({"query": "a cat", "frame_urls": True}, lambda_context)
+    assert all("url" in r for r in asked["results"])
+
+
+def test_get_videos_and_errors_through_the_handler(world: SearchWorld, lambda_context):
+    world.add_video("v", frames_count=6)
+    world.add_video("pending", status="extracting")
+    result = world.app.handler(v2_event("GET", "/videos"), lambda_context)
+    assert json.loads(result["body"]) == {
+        "videos": [{"video_id": "v", "frames": 6, "duration_s": 3.0}],
+        "count": 1,
+    }
+    bad = world.app.handler(v2_event("POST", "/search", {"query": ""}), lambda_context)
+    assert bad["statusCode"] == 400
+    assert "query must be a non-empty string" in json.loads(bad["body"])["error"]
+    missing = world.app.handler(v2_event("GET", "/nothing"), lambda_context)
+    assert missing["statusCode"] == 404
+    refused = world.app.handler(
+        v2_event("POST", "/search", {"query": "a", "frame_urls": "yes"}), lambda_context
+    )
+    assert "frame_urls must be true or false" in json.loads(refused["body"])["error"]

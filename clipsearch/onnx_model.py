@@ -120,10 +120,6 @@ class OnnxEmbedder:
         self.threads = threads or available_cpus()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
-        # Batch decodes frames on other threads of the same vCPUs: with ORT's default static
-        # split, one busy core stalls the whole operator; dynamic blocks let the free core take
-        # more (bench_batch: int8 end to end / model only 0.77 -> 0.94 on the same shared run).
-        options.add_session_config_entry("session.dynamic_block_base", "4")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._folder, self._options = folder, options
         # The text tower now (a search's query), the vision tower on the first image: a cold

@@ -2,8 +2,9 @@
 loading vectors into this container. The catalog stays the source of truth: only processed videos'
 frames are returned, and a processed video with no ledger (nothing in the index) is requeued.
 
-QueryVectors returns at most 100 frames, so `min_score`, `dedupe` and dropping frames of videos no
-longer processed all work on those 100 candidates: a search may return fewer than `top_k`.
+A search asks QueryVectors for 100 candidates (the contract's `top_k` maximum), so `min_score`,
+`dedupe` and dropping frames of videos no longer processed all work on those 100: a search may
+return fewer than `top_k`.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ class S3VectorsBackend:
         if len(query) != self.dimension:
             raise bad_request(f"embedding has {len(query)} numbers; the vector index is {self.dimension}-d")
         missing = self.indexed.missing([video.video_id for video in videos])
-        in_index = [video for video in videos if video.video_id not in set(missing)]
+        absent = set(missing)
+        in_index = [video for video in videos if video.video_id not in absent]
         skipped = []
         if request.time_range:
             skipped = [reason(video.video_id, untimed_reason()) for video in in_index if not video.timed]

@@ -106,17 +106,19 @@ class HttpApi:
         search: Callable[[dict[str, Any], Deadline], dict[str, Any]],
         videos: Callable[[], dict[str, Any]],
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        epoch_clock: Callable[[], float] = time.time,
     ) -> None:
         self.search = search
         self.videos = videos
         self.timeout_s = timeout_s
+        self.epoch_clock = epoch_clock
 
     def handle(self, event: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
         route = route_of(event)
         if route == SEARCH:
             if not event.get("body"):  # API Gateway leaves `body` out when there is none
                 raise bad_request('POST /search has no body: send a JSON object such as {"query": "..."}')
-            capped = CappedDeadline(deadline, self.timeout_s - ANSWER_MARGIN_S)
+            capped = CappedDeadline(deadline, self.timeout_s - ANSWER_MARGIN_S - self._waited_s(event))
             return response(200, self.search(parse_request(event), capped))
         if route == VIDEOS:
             return response(200, self.videos())
@@ -126,3 +128,11 @@ class HttpApi:
             raise RequestError(405, f"{method} {path} is not allowed; use {' or '.join(allowed)}")
         known = ", ".join(f"{m} {p}" for m, p in ROUTES)
         raise RequestError(404, f"no route {method} {path}; this API has {known}")
+
+    def _waited_s(self, event: dict[str, Any]) -> float:
+        """Seconds since API Gateway got the request (`requestContext.timeEpoch`): its integration
+        timeout runs from then, this function's cold start included."""
+        received_ms = event["requestContext"].get("timeEpoch")
+        if not isinstance(received_ms, (int, float)) or isinstance(received_ms, bool):
+            return 0.0
+        return max(0.0, self.epoch_clock() - received_ms / 1000)

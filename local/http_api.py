@@ -44,10 +44,11 @@ from botocore.exceptions import ReadTimeoutError
 
 from clipsearch.http_api import ROUTES
 from stacks.runtime_env import HTTP_API_TIMEOUT_S
-from stacks.web_policy import content_security_policy, security_headers
+from stacks.web_policy import SEARCH_SCOPE, content_security_policy, security_headers
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 CLIENT_ID = "local-page"
+CLIENT_SCOPES = ("openid", "email", SEARCH_SCOPE)  # what the stack's app client may ask for
 TOKEN_LIFETIME_S = 3600
 CODE_LIFETIME_S = 300
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript"}
@@ -76,7 +77,7 @@ class LocalIssuer:
             "iss": self.issuer,
             "client_id": self.client_id,
             "token_use": "access",
-            "scope": "openid email",
+            "scope": f"openid email {SEARCH_SCOPE}",
             "iat": now,
             "exp": now + lifetime_s,
             **claims,
@@ -87,8 +88,10 @@ class LocalIssuer:
         return f"{header}.{body}.{_b64url(signature)}"
 
     def claims(self, authorization: str | None) -> dict[str, Any] | None:
-        """The claims of a valid `Bearer <jwt>` header, None for anything API Gateway would refuse."""
-        if not authorization or not authorization.startswith("Bearer "):
+        """The claims of a valid JWT in the header (`Bearer <jwt>` or the token alone, as API
+        Gateway takes it), None for anything API Gateway would refuse: a bad signature, issuer,
+        audience, expiry or not-before, or no `clipsearch/search` scope (an ID token)."""
+        if not authorization:
             return None
         parts = authorization.removeprefix("Bearer ").strip().split(".")
         if len(parts) != 3:
@@ -99,6 +102,8 @@ class LocalIssuer:
             signature = _b64url_decode(parts[2])
         except (ValueError, UnicodeDecodeError):
             return None
+        if not isinstance(header, dict) or not isinstance(payload, dict):
+            return None
         expected = hmac.new(self.secret, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
         if header.get("alg") != "HS256" or not hmac.compare_digest(signature, expected):
             return None
@@ -106,7 +111,15 @@ class LocalIssuer:
         audiences = audience if isinstance(audience, list) else [audience]
         if payload.get("iss") != self.issuer or self.client_id not in audiences:
             return None
-        if not isinstance(payload.get("exp"), int) or payload["exp"] <= time.time():
+        now = time.time()
+        if not isinstance(payload.get("exp"), int) or payload["exp"] <= now:
+            return None
+        if any(
+            not isinstance(payload.get(claim, 0), int) or payload.get(claim, 0) > now
+            for claim in ("nbf", "iat")
+        ):
+            return None
+        if SEARCH_SCOPE not in str(payload.get("scope", "")).split():
             return None
         return dict(payload)
 
@@ -154,7 +167,7 @@ def _site_handler(web: LocalWeb, moto_url: str, auth_mode: str) -> type[BaseHTTP
     csp = content_security_policy(connect=[_origin(web.api_url), web.auth_url], images=[_origin(moto_url)])
     auth: dict[str, str] = {"mode": auth_mode}
     if auth_mode == "cognito":
-        auth |= {"domain": web.auth_url, "clientId": CLIENT_ID}
+        auth |= {"domain": web.auth_url, "clientId": CLIENT_ID, "scope": f"openid email {SEARCH_SCOPE}"}
     config = {"apiUrl": web.api_url, "auth": auth}
 
     class Site(_Quiet):
@@ -335,6 +348,8 @@ def _auth_handler(web: LocalWeb) -> type[BaseHTTPRequestHandler]:
                         "challenge": form.get("code_challenge"),
                         "email": form.get("email") or "demo@example.com",
                         "expires": time.time() + CODE_LIFETIME_S,
+                        # Cognito grants the scopes asked for that the client may have
+                        "scope": " ".join(s for s in form.get("scope", "").split() if s in CLIENT_SCOPES),
                     }
                 query = urllib.parse.urlencode({"code": code, "state": form.get("state", "")})
                 self.send(302, b"", {"Location": f"{redirect}?{query}"})
@@ -355,10 +370,10 @@ def _auth_handler(web: LocalWeb) -> type[BaseHTTPRequestHandler]:
             ):
                 self.send_json(400, {"error": "invalid_grant"}, self.cors())
                 return
-            token = web.issuer.token(grant["email"], email=grant["email"])
+            email = grant["email"]
             tokens = {
-                "access_token": token,
-                "id_token": token,
+                "access_token": web.issuer.token(email, email=email, scope=grant["scope"]),
+                "id_token": web.issuer.token(email, email=email, token_use="id", scope="", aud=CLIENT_ID),  # noqa: S106 - a claim, not a password
                 "token_type": "Bearer",
                 "expires_in": TOKEN_LIFETIME_S,
             }

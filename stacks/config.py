@@ -158,6 +158,9 @@ class AppConfig(BaseModel):
     api_auth: Literal["cognito", "jwt", "iam"]
     api_jwt_issuer: str | None = None  # jwt: the issuer URL (https://...), as the tokens' `iss` names it
     api_jwt_audience: str | None = None  # jwt: the accepted `aud` / `client_id` values, comma separated
+    # jwt: scopes one of which every route requires (comma separated; "" requires none: then every
+    # token the issuer makes for the audience, ID tokens included, gets in)
+    api_jwt_scopes: str | None = None
     cognito_domain_prefix: str | None = Field(default=None, pattern=_COGNITO_PREFIX)  # "": derived
     api_throttle_rate: int = Field(ge=1, le=10000)  # requests per second, steady (the stage's)
     api_throttle_burst: int = Field(ge=1, le=5000)  # requests at once
@@ -180,6 +183,7 @@ class AppConfig(BaseModel):
         "batch_image_digest",
         "api_jwt_issuer",
         "api_jwt_audience",
+        "api_jwt_scopes",
         "cognito_domain_prefix",
         mode="before",
     )
@@ -273,6 +277,8 @@ class AppConfig(BaseModel):
 
     def _check_api_auth(self) -> None:
         jwt_keys = {"api_jwt_issuer": self.api_jwt_issuer, "api_jwt_audience": self.api_jwt_audience}
+        if self.api_auth != "jwt" and self.api_jwt_scopes:
+            raise ValueError("api_jwt_scopes: only with api_auth=jwt")
         if self.api_auth == "jwt":
             for key, value in jwt_keys.items():
                 if not value:
@@ -310,6 +316,11 @@ class AppConfig(BaseModel):
             if self.api_jwt_audience
             else []
         )
+
+    @property
+    def jwt_scopes(self) -> list[str]:
+        """api_jwt_scopes as a list (empty: no scope required)."""
+        return [part.strip() for part in (self.api_jwt_scopes or "").split(",") if part.strip()]
 
     @property
     def web_page(self) -> bool:

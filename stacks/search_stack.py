@@ -26,6 +26,7 @@ from stacks.components.web_site import WebSite
 from stacks.components.work_queue import WorkQueue
 from stacks.config import AppConfig
 from stacks.runtime_env import EMBEDDING_DIM, HTTP_API_TIMEOUT_S, function_environments
+from stacks.web_policy import SEARCH_SCOPE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -268,10 +269,12 @@ class FrameSearchStack(Stack):
                 self,
                 "WebSite",
                 connect_sources=connect,
-                # presigned URLs name the bucket's regional or global virtual-hosted endpoint
+                # presigned URLs name the bucket's regional or global virtual-hosted endpoint; a
+                # name with a dot cannot be a TLS host name, so boto3 signs path-style URLs for it
                 image_sources=[
                     f"https://{bucket.bucket_regional_domain_name}",
                     f"https://{bucket.bucket_domain_name}",
+                    *([f"https://s3.{region}.amazonaws.com"] if "." in config.physical_bucket_name else []),
                 ],
                 log_retention=config.log_retention,
                 assets_qualifier=config.cdk_qualifier,
@@ -281,9 +284,19 @@ class FrameSearchStack(Stack):
             self.sign_in = SignIn(
                 self, "SignIn", domain_prefix=domain_prefix, region=region, page_url=self.web_site.url
             )
-            auth = ApiAuth(mode="cognito", user_pool=self.sign_in.user_pool, client=self.sign_in.client)
+            auth = ApiAuth(
+                mode="cognito",
+                user_pool=self.sign_in.user_pool,
+                client=self.sign_in.client,
+                scopes=(SEARCH_SCOPE,),
+            )
         elif config.api_auth == "jwt":
-            auth = ApiAuth(mode="jwt", issuer=config.api_jwt_issuer, audience=tuple(config.jwt_audience))
+            auth = ApiAuth(
+                mode="jwt",
+                issuer=config.api_jwt_issuer,
+                audience=tuple(config.jwt_audience),
+                scopes=tuple(config.jwt_scopes),
+            )
         else:
             auth = ApiAuth(mode="iam")
         self.http_api = SearchHttpApi(
@@ -300,5 +313,9 @@ class FrameSearchStack(Stack):
         if self.web_site:
             page_auth: dict[str, str] = {"mode": config.api_auth}
             if self.sign_in:
-                page_auth |= {"domain": sign_in_url, "clientId": self.sign_in.client.user_pool_client_id}
+                page_auth |= {
+                    "domain": sign_in_url,
+                    "clientId": self.sign_in.client.user_pool_client_id,
+                    "scope": f"openid email {SEARCH_SCOPE}",
+                }
             self.web_site.publish({"apiUrl": self.http_api.url, "auth": page_auth})

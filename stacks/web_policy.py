@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 HSTS_MAX_AGE_S = 365 * 24 * 3600
+# The scope every route requires with api_auth=cognito: only access tokens the page's sign-in gets
+# carry it (an ID token has no scope; API Gateway's JWT authorizer cannot tell them apart otherwise).
+SEARCH_SCOPE_SERVER, SEARCH_SCOPE_NAME = "clipsearch", "search"
+SEARCH_SCOPE = f"{SEARCH_SCOPE_SERVER}/{SEARCH_SCOPE_NAME}"
 
 
 def content_security_policy(*, connect: list[str], images: list[str]) -> str:

@@ -59,7 +59,7 @@ async function signIn() {
     response_type: "code",
     client_id: config.auth.clientId,
     redirect_uri: redirectUri(),
-    scope: "openid email",
+    scope: config.auth.scope,
     state,
     code_challenge: base64url(digest),
     code_challenge_method: "S256",
@@ -78,31 +78,34 @@ function signOut() {
 }
 
 // Back from the sign-in page with ?code=...&state=...: exchange the code (and the PKCE verifier).
+// Returns what went wrong, in plain words, or null when signed in.
 async function finishSignIn(params) {
   const saved = JSON.parse(sessionStorage.getItem(PKCE) || "null");
   sessionStorage.removeItem(PKCE);
   history.replaceState(null, "", redirectUri());
   if (!saved || saved.state !== params.get("state")) {
-    say("Sign-in did not complete (the answer does not belong to this page's request). Try again.", "error");
-    return;
+    return "Sign-in did not complete (the answer does not belong to this page's request). Try again.";
   }
-  const response = await fetch(`${config.auth.domain}/oauth2/token`, {
-    method: "POST",
-    headers: { "Content-Type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "authorization_code",
-      client_id: config.auth.clientId,
-      code: params.get("code"),
-      redirect_uri: redirectUri(),
-      code_verifier: saved.verifier,
-    }),
-  });
-  if (!response.ok) {
-    say(`Sign-in failed (${response.status}). Try again.`, "error");
-    return;
+  let response;
+  try {
+    response = await fetch(`${config.auth.domain}/oauth2/token`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        client_id: config.auth.clientId,
+        code: params.get("code"),
+        redirect_uri: redirectUri(),
+        code_verifier: saved.verifier,
+      }),
+    });
+  } catch (error) {
+    return "Sign-in failed: the sign-in service could not be reached. Try again.";
   }
+  if (!response.ok) return `Sign-in failed (${response.status}). Try again.`;
   const tokens = await response.json();
   keepToken(tokens.access_token, tokens.expires_in);
+  return null;
 }
 
 function showAccount() {
@@ -358,10 +361,17 @@ async function start() {
     return;
   }
   const params = new URLSearchParams(location.search);
-  if (params.has("code")) await finishSignIn(params);
-  else if (params.has("error")) say(`Sign-in failed: ${params.get("error_description") || params.get("error")}`, "error");
-  if (showAccount()) {
-    say("Type what the frame should show, or drop an image.");
+  let problem = null;
+  if (params.has("code")) problem = await finishSignIn(params);
+  else if (params.has("error")) {
+    // A fixed text: the address (error_description included) is anyone's to write in a link.
+    history.replaceState(null, "", redirectUri());
+    problem = "Sign-in was refused or cancelled. Try again.";
+  }
+  const signedIn = showAccount();
+  if (problem) say(problem, "error"); // after showAccount, which would say "Sign in to search."
+  if (signedIn) {
+    if (!problem) say("Type what the frame should show, or drop an image.");
     await loadVideos();
   }
 }

@@ -25,6 +25,8 @@ ACCESS_LOG_FORMAT = json.dumps(
     {
         "requestId": "$context.requestId",
         "ip": "$context.identity.sourceIp",
+        "caller": "$context.authorizer.claims.sub",
+        "iamCaller": "$context.identity.userArn",
         "requestTime": "$context.requestTime",
         "routeKey": "$context.routeKey",
         "status": "$context.status",
@@ -49,6 +51,7 @@ class ApiAuth:
     client: cognito.IUserPoolClient | None = None
     issuer: str | None = None
     audience: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()  # every route requires one of these in the token (JWT modes)
 
     def authorizer(self) -> apigw.IHttpRouteAuthorizer:
         if self.mode == "cognito":
@@ -126,6 +129,10 @@ class SearchHttpApi(Construct):
         self.routes: list[apigw.HttpRoute] = []
         for method, path in ROUTES:
             self.routes += self.api.add_routes(
-                path=path, methods=[method], integration=integration, authorizer=authorizer
+                path=path,
+                methods=[method],
+                integration=integration,
+                authorizer=authorizer,
+                authorization_scopes=list(auth.scopes) or None,
             )
         self.url = f"{self.api.api_endpoint}/"

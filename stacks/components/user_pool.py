@@ -8,6 +8,7 @@ from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
 from stacks.components.nag import acknowledge
+from stacks.web_policy import SEARCH_SCOPE_NAME, SEARCH_SCOPE_SERVER
 
 
 class SignIn(Construct):
@@ -51,13 +52,22 @@ class SignIn(Construct):
                 "Threat protection (advanced security) needs the Plus feature plan, billed per active "
                 "user; the pool has no self sign-up, MFA is required and passwords are strong.",
             )
+        search = cognito.ResourceServerScope(
+            scope_name=SEARCH_SCOPE_NAME, scope_description="Search video frames"
+        )
+        self.api_scopes = self.user_pool.add_resource_server(
+            "Api", identifier=SEARCH_SCOPE_SERVER, scopes=[search]
+        )
         self.client = self.user_pool.add_client(
             "Page",
             generate_secret=False,  # a browser cannot keep a secret: PKCE instead
-            auth_flows=cognito.AuthFlow(user_srp=True),
             o_auth=cognito.OAuthSettings(
                 flows=cognito.OAuthFlows(authorization_code_grant=True),
-                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL],
+                scopes=[
+                    cognito.OAuthScope.OPENID,
+                    cognito.OAuthScope.EMAIL,
+                    cognito.OAuthScope.resource_server(self.api_scopes, search),
+                ],
                 callback_urls=[page_url],
                 logout_urls=[page_url],
             ),
@@ -66,6 +76,12 @@ class SignIn(Construct):
             id_token_validity=Duration.hours(1),
             refresh_token_validity=Duration.days(1),
         )
+        # Sign-in only through the managed login page (the code flow): no direct SRP or password
+        # sign-in with the page's public client id. CDK's AuthFlow cannot say "none" (it then
+        # leaves Cognito's defaults, SRP and custom auth included), so the list is set here.
+        client = self.client.node.default_child
+        assert isinstance(client, cognito.CfnUserPoolClient)
+        client.explicit_auth_flows = ["ALLOW_REFRESH_TOKEN_AUTH"]
         self.domain = self.user_pool.add_domain(
             "Domain",
             cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix),

@@ -18,7 +18,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from local.http_api import serve_web
 from local.sample_frames import sample_videos
-from tests.browser.conftest import ARTIFACTS, GROWING, ROOT, Page
+from tests.browser.conftest import ARTIFACTS, GROWING, Page
 
 QUERY = "a man riding a bicycle"
 VIDEOS = {*sample_videos(), GROWING}
@@ -211,7 +211,21 @@ def test_sign_out_returns_to_the_signed_out_page(signed_in: Page):
     element(page, "sign-out").click()
     wait(page, lambda: element(page, "auth-status").text == "Not signed in")
     assert message(page) == "Sign in to search."
-    assert ROOT.is_dir()
+    assert page.driver.execute_script("return sessionStorage.getItem('clipsearch.token')") is None
+
+
+def test_a_refused_sign_in_says_so_in_its_own_words(signed_in: Page):
+    """Back from the sign-in page with an error: a fixed message, never the address's
+    error_description (anyone can write that into a link), and Sign in offered."""
+    page = signed_in
+    page.driver.execute_script("sessionStorage.clear()")  # whatever the tests before left
+    page.driver.get(page.web.page_url + "?error=access_denied&error_description=Call+0800+to+unlock")
+    wait(page, lambda: "refused or cancelled" in message(page))
+    assert "0800" not in page.driver.find_element(By.TAG_NAME, "body").text
+    assert element(page, "sign-in").is_displayed()
+    assert "?" not in page.driver.current_url  # the error is gone from the address
+    page.driver.get(page.web.page_url + "?code=made-up&state=not-ours")  # not this page's request
+    wait(page, lambda: "does not belong to this page's request" in message(page))
 
 
 def test_with_an_existing_issuer_the_page_takes_a_pasted_token(signed_in: Page):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.web_policy import content_security_policy
+from stacks.web_policy import SEARCH_SCOPE, content_security_policy
 from tests.infra.conftest import Synthesized, synthesize
 from tests.infra.test_compliance import BIN
 
@@ -18,6 +18,7 @@ JWT = {
     "api_auth": "jwt",
     "api_jwt_issuer": "https://login.example.com/tenant/",
     "api_jwt_audience": "frame-search, frame-search-cli",
+    "api_jwt_scopes": "frames.search",
 }
 
 
@@ -52,19 +53,23 @@ def test_every_route_has_an_authorizer(auth_app: Synthesized, any_app: Synthesiz
                 assert "Ref" in properties["AuthorizerId"]
 
 
-def test_an_unauthorized_route_would_fail(default_app: Synthesized):
-    template = default_app.service.to_json()
-    template["Resources"]["Open"] = {
-        "Type": "AWS::ApiGatewayV2::Route",
-        "Properties": {"RouteKey": "GET /open", "AuthorizationType": "NONE"},
-    }
-    open_routes = [
-        key
-        for key, value in template["Resources"].items()
-        if value["Type"] == "AWS::ApiGatewayV2::Route"
-        and value["Properties"].get("AuthorizationType") not in ("JWT", "AWS_IAM")
-    ]
-    assert open_routes == ["Open"]
+def test_routes_take_only_tokens_with_the_search_scope(default_app: Synthesized, jwt_app: Synthesized):
+    """An ID token has no scope: requiring one refuses it (API Gateway's JWT authorizer takes any
+    token of the issuer and audience otherwise); and the page's client signs in only through the
+    managed login page (no SRP or password flow with its public client id)."""
+    for route in resources(default_app, "AWS::ApiGatewayV2::Route").values():
+        assert route["Properties"]["AuthorizationScopes"] == [SEARCH_SCOPE]
+    for route in resources(jwt_app, "AWS::ApiGatewayV2::Route").values():
+        assert route["Properties"]["AuthorizationScopes"] == ["frames.search"]
+    (client,) = resources(default_app, "AWS::Cognito::UserPoolClient").values()
+    assert client["Properties"]["ExplicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]
+    ((server_id, server),) = resources(default_app, "AWS::Cognito::UserPoolResourceServer").items()
+    assert server["Properties"]["Identifier"] == SEARCH_SCOPE.split("/")[0]  # its Ref
+    scopes = json.dumps(client["Properties"]["AllowedOAuthScopes"])
+    assert f'{{"Ref": "{server_id}"}}, "/{SEARCH_SCOPE.split("/")[1]}"' in scopes
+    # the access logs say who searched
+    (stage,) = resources(default_app, "AWS::ApiGatewayV2::Stage").values()
+    assert "$context.authorizer.claims.sub" in stage["Properties"]["AccessLogSettings"]["Format"]
 
 
 def test_the_authorizer_of_each_mode(default_app, jwt_app, iam_app):

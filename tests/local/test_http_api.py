@@ -17,6 +17,7 @@ import pytest
 
 from local.http_api import CLIENT_ID, LocalIssuer, LocalWeb, serve_web
 from local.lambda_server import LocalFunction, LocalLambda, serve
+from stacks.web_policy import SEARCH_SCOPE
 
 REGION = "ap-southeast-1"
 
@@ -123,7 +124,12 @@ def test_the_page_has_the_distributions_headers_and_its_config(web: LocalWeb):
     _, _, config = call(web.page_url + "config.json")
     assert json.loads(config) == {
         "apiUrl": web.api_url,
-        "auth": {"mode": "cognito", "domain": web.auth_url, "clientId": CLIENT_ID},
+        "auth": {
+            "mode": "cognito",
+            "domain": web.auth_url,
+            "clientId": CLIENT_ID,
+            "scope": f"openid email {SEARCH_SCOPE}",
+        },
     }
     assert call(web.page_url + "../cdk.json")[0] == 404
 
@@ -134,9 +140,9 @@ def pkce() -> tuple[str, str]:
     return verifier, challenge
 
 
-def sign_in(web: LocalWeb, challenge: str) -> str:
+def sign_in(web: LocalWeb, challenge: str, scope: str = f"openid email {SEARCH_SCOPE}") -> str:
     """Post the sign-in form; the code from the redirect to the page."""
-    form = {"code_challenge": challenge, "state": "s1", "email": "a@example.com"}
+    form = {"code_challenge": challenge, "state": "s1", "email": "a@example.com", "scope": scope}
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: Any) -> None:
@@ -184,6 +190,20 @@ def test_sign_in_checks_pkce_and_a_code_is_good_once(web: LocalWeb):
     assert claims is not None
     assert claims["email"] == "a@example.com"
     assert exchange(web, code, verifier)[0] == 400  # used
+    # the ID token, and an access token without the API's scope, are refused as API Gateway would
+    assert web.issuer.claims(f"Bearer {tokens['id_token']}") is None
+    _, unscoped = exchange(web, sign_in(web, challenge, scope="openid email"), verifier)
+    assert web.issuer.claims(f"Bearer {unscoped['access_token']}") is None
+
+
+def test_the_token_check_refuses_what_api_gateway_refuses(web: LocalWeb):
+    good = web.issuer.token("someone")
+    assert web.issuer.claims(good) is not None  # the token alone, without "Bearer ", as API Gateway takes it
+    _, body, _ = good.split(".")
+    not_an_object = base64.urlsafe_b64encode(b"[]").rstrip(b"=").decode()
+    assert web.issuer.claims(f"Bearer {not_an_object}.{body}.x") is None  # not a crash
+    assert web.issuer.claims(f"Bearer {web.issuer.token('someone', nbf=int(time.time()) + 600)}") is None
+    assert web.issuer.claims(f"Bearer {web.issuer.token('someone', lifetime_s=-1)}") is None
 
 
 def test_the_authorize_page_refuses_another_redirect_or_no_pkce(web: LocalWeb):

@@ -89,6 +89,14 @@ def test_post_search_passes_the_body_and_a_deadline_within_the_integration_timeo
     assert 27 < remaining <= 28.5  # 30 s less the answer margin, not the function's 55 s
 
 
+def test_the_cap_counts_from_when_api_gateway_got_the_request():
+    handler, calls = api(timeout_s=29, epoch_clock=lambda: 1_000_008.0)
+    event = v2_event("POST", "/search", {"query": "a"})
+    event["requestContext"]["timeEpoch"] = 1_000_000_000  # 8 s ago: a cold start, say
+    handler.handle(event, FixedDeadline(55))
+    assert calls[0][1] == pytest.approx(29 - 1.5 - 8, abs=0.1)
+
+
 def test_the_lambda_deadline_wins_when_it_is_sooner():
     handler, calls = api(timeout_s=30)
     handler.handle(v2_event("POST", "/search", {"query": "a"}), FixedDeadline(4))

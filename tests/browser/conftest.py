@@ -3,6 +3,7 @@ the local system and its page, HTTP API and sign-in stand-in started once per mo
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,12 @@ from local.stack import LocalSystem, local_system
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / ".local" / "artifacts"
 BROWSER_PATHS = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
-DRIVER_PATHS = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+# Debian's; and GitHub's Ubuntu runners', whose Chrome comes with a matching driver in $CHROMEWEBDRIVER
+DRIVER_PATHS = (
+    "/usr/bin/chromedriver",
+    "/usr/lib/chromium/chromedriver",
+    f"{os.environ.get('CHROMEWEBDRIVER', '/nonexistent')}/chromedriver",
+)
 GROWING = "sample-growing"  # a video still being indexed (see `page`)
 INSTALL = "apt-get install -y --no-install-recommends chromium chromium-driver (.ci/run does it)"
 

@@ -30,8 +30,7 @@ def expiry_from_env(env: Mapping[str, str]) -> int:
 class FrameLinks:
     """Adds `url` (and `url_expires_s`) to each result whose `frame_key` is a frame of `bucket`.
 
-    `s3` is built once per container by the handler (a SigV4 client: S3 accepts nothing else for
-    presigned GETs in newer regions and for SSE-KMS objects)."""
+    `s3` is built once per container by the handler (a SigV4 client)."""
 
     def __init__(self, s3: Any, bucket: str, *, expires_s: int = DEFAULT_EXPIRES_S) -> None:
         self.s3 = s3

@@ -82,9 +82,7 @@ def video_listing(videos: list[VideoInfo]) -> dict[str, Any]:
     the table's `duration_seconds`, else frames x step / fps; null when unknown)."""
     listed = []
     for video in videos:
-        duration = video.duration_s
-        if duration is None and video.frames_count and video.video_fps and video.frame_step:
-            duration = video.frames_count * video.frame_step / video.video_fps
+        duration = video.length_s
         listed.append(
             {
                 "video_id": video.video_id,

@@ -35,6 +35,14 @@ class VideoInfo:
     def timed(self) -> bool:
         return bool(self.video_fps and self.frame_step)
 
+    @property
+    def length_s(self) -> float | None:
+        """The video's length: the table's `duration_seconds`, else when its last frame was taken
+        (`frames_count` frames in); None when unknown."""
+        if self.duration_s is not None or not self.frames_count or not self.timed:
+            return self.duration_s
+        return float(self.frame_seconds(np.array([self.frames_count], dtype=np.int64))[0])
+
     def frame_seconds(self, indices: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         """When each frame was taken: index * step / fps (NaN where unknown: no timing, no index)."""
         if not (self.video_fps and self.frame_step):

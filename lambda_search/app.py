@@ -37,6 +37,9 @@ from clipsearch.work_queue import WorkQueue
 
 settings = SearchSettings.from_env(os.environ)
 index_backend = IndexBackend.from_env(os.environ)
+# One S3 client for the cache reads and the frame URLs (SigV4: S3 takes nothing else for presigned
+# GETs in newer regions and for SSE-KMS objects).
+s3 = boto3.client("s3", config=Config(max_pool_connections=settings.s3_concurrency, signature_version="s3v4"))
 
 
 def _measure(name: str, value: float) -> None:
@@ -54,7 +57,6 @@ def _clip_lambda(read_timeout_s: int) -> Any:
 
 
 def _backend() -> SearchBackend:
-    s3 = boto3.client("s3", config=Config(max_pool_connections=settings.s3_concurrency))
     if index_backend.name == "s3vectors":
         return S3VectorsBackend(
             VectorIndex(
@@ -93,11 +95,7 @@ service = SearchService(
 
 
 # Presigned frame URLs: on request (`frame_urls`), always through the HTTP API.
-frame_links = FrameLinks(
-    boto3.client("s3", config=Config(signature_version="s3v4")),
-    settings.bucket,
-    expires_s=expiry_from_env(os.environ),
-)
+frame_links = FrameLinks(s3, settings.bucket, expires_s=expiry_from_env(os.environ))
 
 
 def search(request_value: dict[str, Any], deadline: Deadline, *, frame_urls: bool = False) -> dict[str, Any]:

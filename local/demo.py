@@ -21,7 +21,7 @@ from typing import Any
 
 from clipsearch.layout import packed_key
 from clipsearch.vector_index import Ledgers
-from local.http_api import LocalWeb, serve_web
+from local.http_api import LocalWeb, serve_system_web
 from local.models import choose_model
 from local.report import results_table
 from local.sample_frames import sample_videos
@@ -79,12 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 def serve_page(system: LocalSystem) -> None:
     """The page, the HTTP API and the sign-in stand-in (local/http_api.py); checked, then kept up
     until Ctrl-C when a person is at the terminal (a run without one, CI's or a test's, goes on)."""
-    with serve_web(
-        lambda_endpoint=system.lambda_client.meta.endpoint_url,
-        moto_url=system.s3.meta.endpoint_url,
-        search_function=system.functions["search"],
-        region=system.local.region,
-    ) as web:
+    with serve_system_web(system) as web:
         print(
             f"\nthe search page: {web.page_url}  (HTTP API {web.api_url}; sign in with the button, any email)"
         )

@@ -31,7 +31,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,12 +43,13 @@ from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 
 from clipsearch.http_api import ROUTES
+from local.stack import LocalSystem
 from stacks.runtime_env import HTTP_API_TIMEOUT_S
-from stacks.web_policy import SEARCH_SCOPE, content_security_policy, security_headers
+from stacks.web_policy import PAGE_SCOPES, SEARCH_SCOPE, content_security_policy, security_headers
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 CLIENT_ID = "local-page"
-CLIENT_SCOPES = ("openid", "email", SEARCH_SCOPE)  # what the stack's app client may ask for
+CLIENT_SCOPES = tuple(PAGE_SCOPES.split())  # what the stack's app client may ask for
 TOKEN_LIFETIME_S = 3600
 CODE_LIFETIME_S = 300
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript"}
@@ -77,7 +78,7 @@ class LocalIssuer:
             "iss": self.issuer,
             "client_id": self.client_id,
             "token_use": "access",
-            "scope": f"openid email {SEARCH_SCOPE}",
+            "scope": PAGE_SCOPES,
             "iat": now,
             "exp": now + lifetime_s,
             **claims,
@@ -167,7 +168,7 @@ def _site_handler(web: LocalWeb, moto_url: str, auth_mode: str) -> type[BaseHTTP
     csp = content_security_policy(connect=[_origin(web.api_url), web.auth_url], images=[_origin(moto_url)])
     auth: dict[str, str] = {"mode": auth_mode}
     if auth_mode == "cognito":
-        auth |= {"domain": web.auth_url, "clientId": CLIENT_ID, "scope": f"openid email {SEARCH_SCOPE}"}
+        auth |= {"domain": web.auth_url, "clientId": CLIENT_ID, "scope": PAGE_SCOPES}
     config = {"apiUrl": web.api_url, "auth": auth}
 
     class Site(_Quiet):
@@ -421,3 +422,14 @@ def serve_web(
             threading.Thread(target=server.serve_forever, name=f"local-{name}", daemon=True).start()
             stack.callback(server.shutdown)
         yield web
+
+
+def serve_system_web(system: LocalSystem, *, auth_mode: str = "cognito") -> AbstractContextManager[LocalWeb]:
+    """serve_web in front of a running local system's search function (the demo, the browser tests)."""
+    return serve_web(
+        lambda_endpoint=system.lambda_client.meta.endpoint_url,
+        moto_url=system.s3.meta.endpoint_url,
+        search_function=system.functions["search"],
+        region=system.local.region,
+        auth_mode=auth_mode,
+    )

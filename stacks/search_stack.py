@@ -26,7 +26,7 @@ from stacks.components.web_site import WebSite
 from stacks.components.work_queue import WorkQueue
 from stacks.config import AppConfig
 from stacks.runtime_env import EMBEDDING_DIM, HTTP_API_TIMEOUT_S, function_environments
-from stacks.web_policy import SEARCH_SCOPE
+from stacks.web_policy import PAGE_SCOPES, SEARCH_SCOPE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -316,6 +316,6 @@ class FrameSearchStack(Stack):
                 page_auth |= {
                     "domain": sign_in_url,
                     "clientId": self.sign_in.client.user_pool_client_id,
-                    "scope": f"openid email {SEARCH_SCOPE}",
+                    "scope": PAGE_SCOPES,
                 }
             self.web_site.publish({"apiUrl": self.http_api.url, "auth": page_auth})

@@ -8,6 +8,7 @@ HSTS_MAX_AGE_S = 365 * 24 * 3600
 # carry it (an ID token has no scope; API Gateway's JWT authorizer cannot tell them apart otherwise).
 SEARCH_SCOPE_SERVER, SEARCH_SCOPE_NAME = "clipsearch", "search"
 SEARCH_SCOPE = f"{SEARCH_SCOPE_SERVER}/{SEARCH_SCOPE_NAME}"
+PAGE_SCOPES = f"openid email {SEARCH_SCOPE}"  # what the page's sign-in asks for
 
 
 def content_security_policy(*, connect: list[str], images: list[str]) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from local.http_api import LocalWeb, serve_web
+from local.http_api import LocalWeb, serve_system_web
 from local.sample_frames import sample_videos
 from local.stack import LocalSystem, local_system
 
@@ -76,12 +76,7 @@ def page(tiny_model_dir: Path) -> Iterator[Page]:
             ExpressionAttributeValues={":n": {"N": str(len(frames) + 3)}},
         )
         system.settle()
-        with serve_web(
-            lambda_endpoint=system.lambda_client.meta.endpoint_url,
-            moto_url=system.s3.meta.endpoint_url,
-            search_function=system.functions["search"],
-            region=system.local.region,
-        ) as web:
+        with serve_system_web(system) as web:
             driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
             driver.set_page_load_timeout(30)
             try:

@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from local.http_api import serve_web
+from local.http_api import serve_system_web
 from local.sample_frames import sample_videos
 from tests.browser.conftest import ARTIFACTS, GROWING, Page
 
@@ -232,13 +232,7 @@ def test_with_an_existing_issuer_the_page_takes_a_pasted_token(signed_in: Page):
     """api_auth=jwt: no sign-in button; a token from the identity provider, pasted, then a search."""
     page = signed_in
     system = page.system
-    with serve_web(
-        lambda_endpoint=system.lambda_client.meta.endpoint_url,
-        moto_url=system.s3.meta.endpoint_url,
-        search_function=system.functions["search"],
-        region=system.local.region,
-        auth_mode="jwt",
-    ) as web:
+    with serve_system_web(system, auth_mode="jwt") as web:
         page.driver.get(web.page_url)
         wait(page, lambda: element(page, "token-form").is_displayed())
         assert not element(page, "sign-in").is_displayed()

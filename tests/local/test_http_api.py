@@ -17,7 +17,7 @@ import pytest
 
 from local.http_api import CLIENT_ID, LocalIssuer, LocalWeb, serve_web
 from local.lambda_server import LocalFunction, LocalLambda, serve
-from stacks.web_policy import SEARCH_SCOPE
+from stacks.web_policy import PAGE_SCOPES
 
 REGION = "ap-southeast-1"
 
@@ -128,7 +128,7 @@ def test_the_page_has_the_distributions_headers_and_its_config(web: LocalWeb):
             "mode": "cognito",
             "domain": web.auth_url,
             "clientId": CLIENT_ID,
-            "scope": f"openid email {SEARCH_SCOPE}",
+            "scope": PAGE_SCOPES,
         },
     }
     assert call(web.page_url + "../cdk.json")[0] == 404
@@ -140,7 +140,7 @@ def pkce() -> tuple[str, str]:
     return verifier, challenge
 
 
-def sign_in(web: LocalWeb, challenge: str, scope: str = f"openid email {SEARCH_SCOPE}") -> str:
+def sign_in(web: LocalWeb, challenge: str, scope: str = PAGE_SCOPES) -> str:
     """Post the sign-in form; the code from the redirect to the page."""
     form = {"code_challenge": challenge, "state": "s1", "email": "a@example.com", "scope": scope}
 

@@ -12,6 +12,7 @@ from clipsearch.vectors import Vector
 class Embedder(Protocol):
     dim: int
     model_id: str
+    calls_at_once: int  # embed_prepared calls that may run side by side, each on its share of the vCPUs
 
     def embed_texts(self, texts: list[str]) -> Vector: ...
     def embed_images(self, images: list[Image]) -> Vector: ...

@@ -1,6 +1,7 @@
 """Embed frames as fast as the model allows: S3 reads and decoding run ahead of the model on a
-thread pool (a bounded prefetch), images go through the model a batch at a time, each vector's
-`.npy` is written in parallel. A deadline stops it between batches; nothing finished is lost."""
+thread pool (a bounded prefetch), images go through the model a batch at a time (as many batches
+at once as the embedder runs side by side), each vector's `.npy` is written in parallel. A deadline
+stops it between batches; nothing finished is lost."""
 
 from __future__ import annotations
 
@@ -51,9 +52,13 @@ class Pipeline:
         with (
             ThreadPoolExecutor(self.concurrency) as readers,
             ThreadPoolExecutor(self.concurrency) as writers,
+            ThreadPoolExecutor(embedder.calls_at_once) as models,
         ):
             queue: deque[tuple[Frame, Future[Any]]] = deque()
             upcoming: Iterator[Frame] = iter(todo)
+            # Batches in the model, oldest first, at most calls_at_once (each on its share of the
+            # vCPUs): (frames, their vectors to come, when the batch went in).
+            embedding: deque[tuple[list[Frame], Future[Vector], float]] = deque()
             writes: list[tuple[Frame, Vector, Future[str]]] = []
 
             def prepare(frame: Frame) -> Any:  # read, decode and preprocess, ahead of the model
@@ -66,33 +71,28 @@ class Pipeline:
                         return
 
             refill()
-            while queue:
-                if deadline.remaining_seconds() < self.reserve_seconds + 1.5 * batch_seconds:
-                    done.remaining = [frame.key for frame, _ in queue] + [frame.key for frame in upcoming]
-                    for _, future in queue:
-                        future.cancel()
-                    self.log("deadline near: stopping", {"video_id": video_id, "left": len(done.remaining)})
-                    break
-                batch_started = time.perf_counter()
-                frames: list[Frame] = []
-                images: list[Any] = []
-                while queue and len(images) < self.batch_size:
-                    frame, future = queue.popleft()
-                    try:
-                        images.append(future.result())
-                        frames.append(frame)
-                    except ItemGone:
-                        done.gone.append(frame)
-                    except ItemUnavailable as error:
-                        done.failed.append((frame.key, str(error)))
-                    except ItemError as error:
-                        done.rejected.append((frame, str(error)))
-                    refill()
-                if images:
-                    for frame, vector in zip(frames, embedder.embed_prepared(images), strict=True):
-                        write = writers.submit(self.cache.write_frame, frame, vector, model=embedder.model_id)
-                        writes.append((frame, vector, write))
-                batch_seconds = max(batch_seconds, time.perf_counter() - batch_started)
+            while queue or embedding:
+                if queue and len(embedding) < embedder.calls_at_once:
+                    if deadline.remaining_seconds() < self.reserve_seconds + 1.5 * batch_seconds:
+                        done.remaining = [frame.key for frame, _ in queue] + [frame.key for frame in upcoming]
+                        for _, future in queue:
+                            future.cancel()
+                        queue.clear()
+                        self.log(
+                            "deadline near: stopping", {"video_id": video_id, "left": len(done.remaining)}
+                        )
+                        continue  # the batches in the model still finish and are written
+                    frames, images = self._next_batch(queue, refill, done)
+                    if images:
+                        embedding.append(
+                            (frames, models.submit(embedder.embed_prepared, images), time.perf_counter())
+                        )
+                    continue
+                frames, vectors, submitted = embedding.popleft()
+                for frame, vector in zip(frames, vectors.result(), strict=True):
+                    write = writers.submit(self.cache.write_frame, frame, vector, model=embedder.model_id)
+                    writes.append((frame, vector, write))
+                batch_seconds = max(batch_seconds, time.perf_counter() - submitted)
                 self.log(
                     "progress",
                     {
@@ -109,3 +109,24 @@ class Pipeline:
                 except (ClientError, BotoCoreError) as error:
                     done.failed.append((frame.key, f"cache write failed: {describe(error)}"))
         return done
+
+    def _next_batch(
+        self, queue: deque[tuple[Frame, Future[Any]]], refill: Callable[[], None], done: Embedded
+    ) -> tuple[list[Frame], list[Any]]:
+        """Up to batch_size prepared images from the front of the queue; the frames that could not
+        be prepared go to `done` (gone, failed for now, or rejected)."""
+        frames: list[Frame] = []
+        images: list[Any] = []
+        while queue and len(images) < self.batch_size:
+            frame, future = queue.popleft()
+            try:
+                images.append(future.result())
+                frames.append(frame)
+            except ItemGone:
+                done.gone.append(frame)
+            except ItemUnavailable as error:
+                done.failed.append((frame.key, str(error)))
+            except ItemError as error:
+                done.rejected.append((frame, str(error)))
+            refill()
+        return frames, images

@@ -27,7 +27,7 @@ from clipsearch.entry import count, lambda_entry, logger
 from clipsearch.errors import RequestError
 from clipsearch.events import parse_request_value, response
 from clipsearch.index_sync import IndexSync
-from clipsearch.onnx_model import load_embedder
+from clipsearch.onnx_model import available_cpus, load_embedder
 from clipsearch.settings import IndexBackend, required
 from clipsearch.sweep import Sweep, cache_wants
 from clipsearch.vector_index import Ledgers, VectorIndex
@@ -61,8 +61,10 @@ service = BatchService(
     settings=settings,
     s3=_s3,
     queue=work_queue,
-    embedder=functools.partial(
-        load_embedder, required(os.environ, "MODEL_DIR", "the CLIP model baked into the image")
+    embedder=functools.partial(  # throughput: one single-threaded model call per vCPU at once
+        load_embedder,
+        required(os.environ, "MODEL_DIR", "the CLIP model baked into the image"),
+        calls_at_once=available_cpus(),
     ),
     index=index,
     log=lambda message, extra: logger.info(message, extra=extra),

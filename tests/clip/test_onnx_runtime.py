@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,21 @@ def test_load_embedder_loads_once_with_a_thread_per_cpu(tiny_runtime_dir, monkey
         assert first.vision.get_session_options().intra_op_num_threads == 3
     finally:
         load_embedder.cache_clear()
+
+
+def test_side_by_side_calls_split_the_cpus_and_equal_one_call_at_a_time(tiny_runtime_dir, monkeypatch):
+    monkeypatch.setattr("clipsearch.onnx_model.available_cpus", lambda: 4)
+    side_by_side = OnnxEmbedder(tiny_runtime_dir, calls_at_once=4)
+    assert (side_by_side.calls_at_once, side_by_side.threads) == (4, 1)
+    assert side_by_side.vision.get_session_options().intra_op_num_threads == 1
+    assert OnnxEmbedder(tiny_runtime_dir, calls_at_once=2).threads == 2
+    assert OnnxEmbedder(tiny_runtime_dir, calls_at_once=8).threads == 1  # never none
+    batches = [[picture(seed + 10 * batch, (60, 40)) for seed in range(5)] for batch in range(8)]
+    one_at_a_time = [OnnxEmbedder(tiny_runtime_dir).embed_images(batch) for batch in batches]
+    with ThreadPoolExecutor(4) as calls:  # one session, four runs at once
+        together = list(calls.map(side_by_side.embed_images, batches))
+    for alone, concurrent in zip(one_at_a_time, together, strict=True):
+        assert cosines(alone, concurrent).min() >= 0.99999
 
 
 def test_the_runtime_imports_neither_torch_nor_transformers(tiny_runtime_dir):

@@ -33,6 +33,14 @@ class Embedded:
     remaining: list[str] = field(default_factory=list)  # not reached before the deadline
 
 
+@dataclass
+class SlowestBatch:
+    """The slowest model batch this container has run, in seconds: it predicts the next one, also
+    the first batches of a later run (an invocation may embed several videos one after another)."""
+
+    seconds: float = 0.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class Pipeline:
     load: Callable[[Frame], Image]  # raises ItemError (rejected), ItemGone, ItemUnavailable
@@ -42,12 +50,12 @@ class Pipeline:
     concurrency: int
     reserve_seconds: float  # kept for the packed object and the response
     log: Callable[[str, dict[str, Any]], None]
+    slowest: SlowestBatch = field(default_factory=SlowestBatch)
 
     def run(self, todo: list[Frame], embedder: Embedder, deadline: Deadline, video_id: str) -> Embedded:
         done = Embedded()
         if not todo:
             return done
-        batch_seconds = 0.0  # the slowest batch so far predicts the next
         started = time.perf_counter()
         with (
             ThreadPoolExecutor(self.concurrency) as readers,
@@ -56,8 +64,9 @@ class Pipeline:
         ):
             queue: deque[tuple[Frame, Future[Any]]] = deque()
             upcoming: Iterator[Frame] = iter(todo)
-            # Batches in the model, oldest first, at most calls_at_once (each on its share of the
-            # vCPUs): (frames, their vectors to come, when the batch went in).
+            queued = 0  # frames taken from `upcoming` so far
+            # Batches in the model, oldest first, at most calls_at_once: (frames, their vectors to
+            # come, when the batch went in).
             embedding: deque[tuple[list[Frame], Future[Vector], float]] = deque()
             writes: list[tuple[Frame, Vector, Future[str]]] = []
 
@@ -65,15 +74,17 @@ class Pipeline:
                 return embedder.prepare_image(self.load(frame))
 
             def refill() -> None:
+                nonlocal queued
                 for frame in upcoming:
                     queue.append((frame, readers.submit(prepare, frame)))
+                    queued += 1
                     if len(queue) >= self.prefetch:
                         return
 
             refill()
             while queue or embedding:
                 if queue and len(embedding) < embedder.calls_at_once:
-                    if deadline.remaining_seconds() < self.reserve_seconds + 1.5 * batch_seconds:
+                    if deadline.remaining_seconds() < self.reserve_seconds + 1.5 * self.slowest.seconds:
                         done.remaining = [frame.key for frame, _ in queue] + [frame.key for frame in upcoming]
                         for _, future in queue:
                             future.cancel()
@@ -82,7 +93,12 @@ class Pipeline:
                             "deadline near: stopping", {"video_id": video_id, "left": len(done.remaining)}
                         )
                         continue  # the batches in the model still finish and are written
-                    frames, images = self._next_batch(queue, refill, done)
+                    # Full batches while there are enough for every free call; then the rest
+                    # shared among them, so that a short video does not run on one vCPU.
+                    unbatched = len(todo) - queued + len(queue)
+                    free_calls = embedder.calls_at_once - len(embedding)
+                    size = min(self.batch_size, -(-unbatched // free_calls))
+                    frames, images = self._next_batch(queue, refill, done, size)
                     if images:
                         embedding.append(
                             (frames, models.submit(embedder.embed_prepared, images), time.perf_counter())
@@ -92,7 +108,7 @@ class Pipeline:
                 for frame, vector in zip(frames, vectors.result(), strict=True):
                     write = writers.submit(self.cache.write_frame, frame, vector, model=embedder.model_id)
                     writes.append((frame, vector, write))
-                batch_seconds = max(batch_seconds, time.perf_counter() - submitted)
+                self.slowest.seconds = max(self.slowest.seconds, time.perf_counter() - submitted)
                 self.log(
                     "progress",
                     {
@@ -111,13 +127,13 @@ class Pipeline:
         return done
 
     def _next_batch(
-        self, queue: deque[tuple[Frame, Future[Any]]], refill: Callable[[], None], done: Embedded
+        self, queue: deque[tuple[Frame, Future[Any]]], refill: Callable[[], None], done: Embedded, size: int
     ) -> tuple[list[Frame], list[Any]]:
-        """Up to batch_size prepared images from the front of the queue; the frames that could not
-        be prepared go to `done` (gone, failed for now, or rejected)."""
+        """Up to `size` prepared images from the front of the queue; the frames that could not be
+        prepared go to `done` (gone, failed for now, or rejected)."""
         frames: list[Frame] = []
         images: list[Any] = []
-        while queue and len(images) < self.batch_size:
+        while queue and len(images) < size:
             frame, future = queue.popleft()
             try:
                 images.append(future.result())

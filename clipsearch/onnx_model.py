@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,8 @@ class OnnxEmbedder:
         # The text tower now (a search's query), the vision tower on the first image: a cold
         # container answering a text query never waits for the larger one.
         self.text = self._session("text.onnx")
+        self._vision: ort.InferenceSession | None = None
+        self._vision_lock = threading.Lock()
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         # Truncate at the model's window, pad to the longest item of a call (not to the window).
         self.tokenizer.enable_truncation(max_length=self.max_tokens)
@@ -146,9 +149,14 @@ class OnnxEmbedder:
             str(self._folder / name), self._options, providers=["CPUExecutionProvider"]
         )
 
-    @functools.cached_property
+    @property
     def vision(self) -> ort.InferenceSession:
-        return self._session("vision.onnx")
+        # Under a lock: the batch function's first calls_at_once calls arrive together, and
+        # functools.cached_property has no lock since Python 3.12 (each would build a session).
+        with self._vision_lock:
+            if self._vision is None:
+                self._vision = self._session("vision.onnx")
+            return self._vision
 
     def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         encodings = self.tokenizer.encode_batch(list(texts))

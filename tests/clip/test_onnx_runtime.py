@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -167,6 +170,28 @@ def test_side_by_side_calls_split_the_cpus_and_equal_one_call_at_a_time(tiny_run
         together = list(calls.map(side_by_side.embed_images, batches))
     for alone, concurrent in zip(one_at_a_time, together, strict=True):
         assert cosines(alone, concurrent).min() >= 0.99999
+
+
+def test_calls_arriving_together_open_the_vision_tower_once(tiny_runtime_dir, monkeypatch):
+    embedder = OnnxEmbedder(tiny_runtime_dir, calls_at_once=4)
+    opened: list[str] = []
+    open_session = OnnxEmbedder._session
+
+    def slow_open(self: OnnxEmbedder, name: str) -> Any:
+        opened.append(name)
+        time.sleep(0.2)  # long enough for every call to arrive while the first one opens it
+        return open_session(self, name)
+
+    monkeypatch.setattr(OnnxEmbedder, "_session", slow_open)
+    start = threading.Barrier(4)
+
+    def first_call(_: int) -> np.ndarray:
+        start.wait(timeout=10)
+        return embedder.embed_images([picture(1, (40, 30))])
+
+    with ThreadPoolExecutor(4) as calls:
+        list(calls.map(first_call, range(4)))
+    assert opened == ["vision.onnx"]
 
 
 def test_the_runtime_imports_neither_torch_nor_transformers(tiny_runtime_dir):

@@ -67,7 +67,7 @@ search-folder: install ## Index a folder of your images as a video and search it
 
 onnx-model: install ## Convert a CLIP save_pretrained folder to the runtime folder: make onnx-model SOURCE=dir TARGET=dir [PRECISION=int8]
 	@test -n "$(SOURCE)" -a -n "$(TARGET)" || { echo "usage: make onnx-model SOURCE=<save_pretrained dir> TARGET=<runtime dir> [PRECISION=fp32|int8]"; exit 2; }
-	$(BIN)/python -m clipsearch.export_onnx "$(SOURCE)" "$(TARGET)" --precision "$(or $(PRECISION),fp32)"
+	$(BIN)/python -m clipsearch.model.export_onnx "$(SOURCE)" "$(TARGET)" --precision "$(or $(PRECISION),fp32)"
 
 sweep: install ## Run the scheduled sweep once on the local system (processed videos without a cache get queued)
 	$(BIN)/python -m local.sweep
@@ -89,13 +89,14 @@ test-integration: install ## Integration tests: functions through the local Lamb
 test-infra: install ## Infra tests: CDK synth, IAM, cdk-nag, cfn-lint, hadolint, the CI workflow
 	$(BIN)/pytest -m infra
 
-lint: install ## ruff (lint + format check) and mypy
+lint: install ## ruff (lint + format check), mypy and the import contracts (.importlinter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 check-config: install-deploy ## Validate the configuration (and IMAGE_SOURCE, IMAGE_TAG, CDK_ARGS) without the CDK
-	$(BIN)/python -m stacks.config $(CONTEXT) --print image_source service_stack_name
+	$(BIN)/python -m deployment.cli $(CONTEXT) --print image_source service_stack_name
 
 synth: install-deploy ## Synthesize both stacks into cdk.out/ (offline)
 	$(CDK) synth --quiet $(CONTEXT)
@@ -110,7 +111,7 @@ deploy: install-deploy ## Deploy both stacks (asset mode builds the images with 
 	$(CDK) deploy $(STACKS) --require-approval $(APPROVAL) $(CONTEXT) $$digests
 
 deploy-images: install-deploy ## Deploy only the image repositories stack (before the first make images)
-	stack="$$($(BIN)/python -m stacks.config $(CDK_ARGS) --print images_stack_name)"; \
+	stack="$$($(BIN)/python -m deployment.cli $(CDK_ARGS) --print images_stack_name)"; \
 	$(CDK) deploy "$$stack" --require-approval $(APPROVAL) $(CDK_ARGS)
 
 destroy: install-deploy ## Delete the stacks (bucket, table, repositories and their policies are retained)

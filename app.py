@@ -10,8 +10,9 @@ from pathlib import Path
 from aws_cdk import App, DefaultStackSynthesizer, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from deployment.config import AppConfig, ConfigError
+from deployment.context import load_config, read_cdk_json_context
 from stacks.ci_setup_stack import CiSetupStack
-from stacks.config import AppConfig, ConfigError, load_config, read_cdk_json_context
 from stacks.images_stack import ImageRepositoriesStack
 from stacks.search_stack import FrameSearchStack
 

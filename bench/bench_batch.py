@@ -6,7 +6,7 @@ vCPUs (as the CLIP function runs it), and one single-threaded batch per vCPU sid
 batch function runs it, `calls_at_once`), each call preprocessing its own images.
 
 Full-size ViT-B/32 with random weights, run as the images run it (ONNX Runtime, the folder
-`clipsearch.export_onnx` writes, fp32 or int8); frames are 640x360 WebP at quality 80 like the
+`clipsearch.model.export_onnx` writes, fp32 or int8); frames are 640x360 WebP at quality 80 like the
 pipeline's. Decoding WebP costs CPU in proportion to the bytes, so the frames' content matters:
 `natural` (default) frames have a natural image's 1/f^a spectrum (luminance-led colour, a = 2.6),
 calibrated to the size of real photos (two real 640x360 photos at q80: 34 and 54 KB; these 49 KB);
@@ -34,13 +34,13 @@ from PIL import Image
 from urllib3.response import HTTPResponse
 
 from bench.bench_clip import runtime_folder
-from clipsearch.batch_request import VideoRequest
-from clipsearch.batch_service import BatchService, BatchSettings
-from clipsearch.cache_store import CacheStore
-from clipsearch.images import decode_image
+from clipsearch.batch.request import VideoRequest
+from clipsearch.batch.service import BatchService, BatchSettings
+from clipsearch.cache.store import CacheStore
 from clipsearch.layout import parse_frame_key
-from clipsearch.onnx_model import IMAGE_BATCH, OnnxEmbedder, available_cpus
-from clipsearch.work_queue import WorkQueue
+from clipsearch.media.images import decode_image
+from clipsearch.model.onnx_model import IMAGE_BATCH, OnnxEmbedder, available_cpus
+from clipsearch.work.queue import WorkQueue
 from tests.sample_images import encode, picture
 
 BUCKET = "bench-frames"

@@ -2,7 +2,7 @@
 run, as ratios: cold start, text query latency, images/s at batch 1 and 32, installed runtime size.
 
 Full-size ViT-B/32 architecture (CLIPConfig defaults) with random weights: the same shapes and cost
-as openai/clip-vit-base-patch32, converted with `clipsearch.export_onnx` like the images do (int8
+as openai/clip-vit-base-patch32, converted with `clipsearch.model.export_onnx` like the images do (int8
 through its probe-set gate, whose numbers it prints). The tokenizer is the tests' tiny byte-level
 one, so a query has more tokens than the real BPE would give it (about 3x); both paths tokenize
 alike. The model and its exports are kept in .local/bench/ (delete it to rebuild).
@@ -30,9 +30,9 @@ from packaging.requirements import Requirement
 from PIL.Image import Image
 from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTokenizer
 
-from clipsearch.export_onnx import GateFailed, compare, export
-from clipsearch.onnx_model import OnnxEmbedder, available_cpus
-from clipsearch.probe_set import probe_images, probe_texts
+from clipsearch.model.export_onnx import GateFailed, compare, export
+from clipsearch.model.onnx_model import OnnxEmbedder, available_cpus
+from clipsearch.model.probe_set import probe_images, probe_texts
 from local.tiny_clip import build_tiny_clip
 from tests.sample_images import picture
 
@@ -105,7 +105,7 @@ with torch.no_grad():
 ONNX_COLD = """
 import sys
 sys.path.insert(0, sys.argv[3])
-from clipsearch.onnx_model import load_embedder
+from clipsearch.model.onnx_model import load_embedder
 load_embedder(sys.argv[1]).embed_texts([sys.argv[2]])
 """
 

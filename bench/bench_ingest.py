@@ -19,9 +19,9 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from clipsearch.refill import RecentlyQueued, Refill
-from clipsearch.work_messages import WorkItem
-from clipsearch.work_queue import WorkQueue
+from clipsearch.work.messages import WorkItem
+from clipsearch.work.queue import WorkQueue
+from clipsearch.work.refill import RecentlyQueued, Refill
 
 REGION = "us-east-1"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/000000000000/work.fifo"

@@ -23,11 +23,11 @@ import faiss
 import numpy as np
 from moto import mock_aws
 
-from clipsearch.cache_store import CacheStore, PackedVideo
+from clipsearch.cache.store import CacheStore, PackedVideo
+from clipsearch.cache.vector_cache import VectorCache
+from clipsearch.cache.video_vectors import Shelf, VideoVectors
+from clipsearch.index.ranking import RankOptions, rank
 from clipsearch.layout import Frame
-from clipsearch.ranking import RankOptions, rank
-from clipsearch.vector_cache import VectorCache
-from clipsearch.video_vectors import Shelf, VideoVectors
 
 DIM = 512
 FRAMES_PER_VIDEO = 500

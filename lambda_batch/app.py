@@ -4,176 +4,24 @@ Direct or asynchronous invoke: {"video_id": "...", "frames": [...]?, "frame_rang
 "force": bool?} or a list of those; {"sweep": true} (the schedule) runs the sweep. SQS (the work
 queue): each message body is such a request (or a list). A video left unfinished (the deadline,
 or frames S3 could not serve) is a failure Lambda or SQS retries: a function error on an invoke, a
-batch item failure on SQS. Each retry continues where the last run stopped.
+batch item failure on SQS. Each retry continues where the last run stopped. The parts are built
+once per container (clipsearch/batch/wiring.py).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 from typing import Any
 
-import boto3
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from botocore.config import Config
+from clipsearch.batch.wiring import BatchFunction, UnfinishedVideos
+from clipsearch.runtime.entry import lambda_entry
 
-from clipsearch.batch_request import VideoResult, parse_video_request
-from clipsearch.batch_service import BatchService, BatchSettings
-from clipsearch.cache_store import CacheStore
-from clipsearch.deadline import LambdaDeadline
-from clipsearch.entry import count, lambda_entry, logger
-from clipsearch.errors import RequestError
-from clipsearch.events import parse_request_value, response
-from clipsearch.index_sync import IndexSync
-from clipsearch.onnx_model import available_cpus, load_embedder
-from clipsearch.settings import IndexBackend, required
-from clipsearch.sweep import Sweep, cache_wants
-from clipsearch.vector_index import Ledgers, VectorIndex
-from clipsearch.video_catalog import VideoCatalog
-from clipsearch.work_messages import SWEEP_EVENT
-from clipsearch.work_queue import WorkQueue
+__all__ = ["UnfinishedVideos", "handler"]
 
-settings = BatchSettings.from_env(os.environ)
-# A wholly failed batch is reported item by item too (same redelivery, no invocation error).
-sqs_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-_s3 = boto3.client("s3", config=Config(max_pool_connections=2 * settings.s3_concurrency))
-work_queue = WorkQueue(boto3.client("sqs"), settings.work_queue_url)
-# A fresh Scan each time (the sweep's): nothing is held between sweeps or runs.
-catalog = VideoCatalog(boto3.client("dynamodb"), settings.table, scan_ttl_seconds=0)
-backend = IndexBackend.from_env(os.environ)
-index = (
-    IndexSync(
-        VectorIndex(
-            boto3.client("s3vectors"),
-            bucket_name=str(backend.vector_bucket),
-            index_name=str(backend.vector_index),
-        ),
-        Ledgers(_s3, settings.bucket),
-        catalog,
-        CacheStore(_s3, settings.bucket),
-    )
-    if backend.name == "s3vectors"
-    else None
-)
-service = BatchService(
-    settings=settings,
-    s3=_s3,
-    queue=work_queue,
-    embedder=functools.partial(  # throughput: one single-threaded model call per vCPU at once
-        load_embedder,
-        required(os.environ, "MODEL_DIR", "the CLIP model baked into the image"),
-        calls_at_once=available_cpus(),
-    ),
-    index=index,
-    log=lambda message, extra: logger.info(message, extra=extra),
-)
-# The schedule's event (SWEEP_EVENT): with an index, its ledgers say what each video needs.
-sweep = Sweep(
-    catalog,
-    index.wants if index else cache_wants(CacheStore(_s3, settings.bucket).covered_frames),
-    work_queue,
-    index=index,
-)
-
-
-class UnfinishedVideos(Exception):
-    """Some videos are not complete yet: raised so that Lambda (async) or SQS retries the event."""
-
-
-def _run(request: Any, context: Any) -> VideoResult:
-    result = service.run(parse_video_request(request), LambdaDeadline(context))
-    count("FramesEmbedded", result.embedded)
-    count("FramesSkipped", result.skipped)
-    count("FramesFailed", len(result.failed))
-    count("FramesRejected", len(result.rejected))
-    logger.info(
-        "video done",
-        extra=result.as_dict() | {k: len(v) for k, v in result.as_dict().items() if isinstance(v, list)},
-    )
-    return result
-
-
-def _summary(results: list[VideoResult]) -> str:
-    """Why these videos are unfinished, as one line (Lambda's errorMessage)."""
-    return "; ".join(
-        f"{r.video_id}: {len(r.remaining)} frames remaining, {len(r.failed)} failed"
-        + (f" ({r.failed[0]['error']})" if r.failed else "")
-        for r in results
-    )
+function = BatchFunction(os.environ)
+service, settings, work_queue = function.service, function.settings, function.work_queue
 
 
 @lambda_entry(raise_unexpected=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    if event == SWEEP_EVENT:
-        report = sweep.run()
-        count("VideosSwept", report.videos)
-        count("VideosQueued", len(report.queued))
-        logger.info("sweep done", extra=report.as_dict() | {"queued": len(report.queued)})
-        if report.failed:
-            raise UnfinishedVideos(
-                f"the sweep could not queue {len(report.failed)} videos: {report.failed[0]}"
-            )
-        return response(200, report.as_dict())
-    if _is_sqs(event):
-        return process_partial_response(  # type: ignore[return-value]  # a TypedDict of the same shape
-            event=event,
-            record_handler=functools.partial(_sqs_record, context=context),
-            processor=sqs_processor,
-            context=context,
-        )
-    request = parse_request_value(event)
-    if not isinstance(request, list):
-        result = _run(request, context)
-        if result.status == "partial":
-            raise UnfinishedVideos(_summary([result]))
-        return response(200, result.as_dict())
-    outcomes = [_run_one_of_many(item, context) for item in request]
-    unfinished = [
-        outcome for outcome in outcomes if isinstance(outcome, VideoResult) and outcome.status == "partial"
-    ]
-    if unfinished:
-        raise UnfinishedVideos(_summary(unfinished))
-    return response(200, {"results": [o.as_dict() if isinstance(o, VideoResult) else o for o in outcomes]})
-
-
-def _is_sqs(event: Any) -> bool:
-    records = event.get("Records") if isinstance(event, dict) else None
-    return (
-        isinstance(records, list)
-        and bool(records)
-        and all(isinstance(record, dict) and record.get("eventSource") == "aws:sqs" for record in records)
-    )
-
-
-def _run_one_of_many(request: Any, context: Any) -> VideoResult | dict[str, Any]:
-    try:
-        return _run(request, context)
-    except RequestError as error:
-        video_id = request.get("video_id") if isinstance(request, dict) else None
-        return {
-            "video_id": video_id if isinstance(video_id, str) else None,  # never echo a NaN
-            "status": "error",
-            "statusCode": error.status,
-            "error": error.message,
-        }
-
-
-def _sqs_record(record: SQSRecord, context: Any) -> None:
-    """Raise unless every video of the message is complete: SQS then redelivers it."""
-    try:
-        body = json.loads(record.body)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"message {record.message_id} is not JSON: {error.msg}") from None
-    problems = []
-    for request in body if isinstance(body, list) else [body]:
-        try:
-            result = _run(request, context)
-        except RequestError as error:
-            problems.append(f"{error.status}: {error.message}")
-            continue
-        if result.status == "partial":
-            problems.append(_summary([result]))
-    if problems:
-        raise UnfinishedVideos("; ".join(problems))
+    return function.handle(event, context)

@@ -19,14 +19,14 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from clipsearch.index.vector_index import Ledgers
 from clipsearch.layout import packed_key
-from clipsearch.vector_index import Ledgers
+from deployment.context import config_with_overrides
 from local.http_api import LocalWeb, serve_system_web
 from local.models import choose_model
 from local.report import results_table
 from local.sample_frames import sample_videos
 from local.stack import LocalSystem, local_system
-from stacks.config import config_with_overrides
 
 QUERY = "a man riding a bicycle"
 

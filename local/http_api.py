@@ -2,7 +2,7 @@
 
 Three local servers, three origins, as in AWS:
 - the page (web/ and a config.json naming the two below), with the distribution's security headers
-  (the same CSP, from stacks/web_policy.py; connect-src names the exact local origins);
+  (the same CSP, from deployment/web_policy.py; connect-src names the exact local origins);
 - the HTTP API: `POST /search` and `GET /videos` only (else 404 {"message": "Not Found"}, as API
   Gateway answers for no route), each behind a JWT check standing in for the authorizer (signature,
   issuer, audience or client_id, expiry; else 401 {"message": "Unauthorized"}), CORS for the page's
@@ -42,10 +42,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 
-from clipsearch.http_api import ROUTES
+from clipsearch.search.routes import INTEGRATION_TIMEOUT_S, ROUTES
+from deployment.web_policy import PAGE_SCOPES, SEARCH_SCOPE, content_security_policy, security_headers
 from local.stack import LocalSystem
-from stacks.runtime_env import HTTP_API_TIMEOUT_S
-from stacks.web_policy import PAGE_SCOPES, SEARCH_SCOPE, content_security_policy, security_headers
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 CLIENT_ID = "local-page"
@@ -391,7 +390,7 @@ def serve_web(
     search_function: str,
     region: str,
     ports: tuple[int, int, int] = (0, 0, 0),
-    integration_timeout_s: float = HTTP_API_TIMEOUT_S,
+    integration_timeout_s: float = INTEGRATION_TIMEOUT_S,
     auth_mode: str = "cognito",
 ) -> Iterator[LocalWeb]:
     """The page, the HTTP API and the sign-in stand-in on 127.0.0.1 (free ports unless `ports`),

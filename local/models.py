@@ -33,7 +33,7 @@ def choose_model(env: dict[str, str] | None = None) -> ModelChoice:
     note = ""
     if env.get("DOWNLOAD_MODEL") == "1":
         try:
-            from clipsearch.fetch_model import fetch
+            from clipsearch.model.fetch_model import fetch
 
             os.environ["HF_HUB_OFFLINE"] = "0"
             fetch(REAL_MODEL, str(real))
@@ -55,10 +55,10 @@ def choose_model(env: dict[str, str] | None = None) -> ModelChoice:
 
 def runtime_model(model_dir: Path, *, cache: Path | None = None) -> Path:
     """The ONNX runtime folder of a `save_pretrained` folder (what the images bake), converted once
-    with `clipsearch.export_onnx` and kept under `.local/models/onnx/`, keyed by the source's files."""
+    with `clipsearch.model.export_onnx` and kept under `.local/models/onnx/`, keyed by the source's files."""
     import hashlib
 
-    from clipsearch.export_onnx import RUNTIME_FORMAT, export
+    from clipsearch.model.export_onnx import RUNTIME_FORMAT, export
 
     digest = hashlib.sha256(f"format {RUNTIME_FORMAT}".encode())
     for file in sorted(p for p in Path(model_dir).iterdir() if p.is_file()):

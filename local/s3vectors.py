@@ -32,15 +32,16 @@ from moto.s3vectors.exceptions import ValidationError
 from moto.s3vectors.models import Index
 from moto.s3vectors.responses import S3VectorsResponse
 
-from clipsearch.layout import INDEX_NON_FILTERABLE_KEYS
-from clipsearch.vector_index import (
+from clipsearch.index.limits import (
+    DATA_TYPE,
+    DISTANCE_METRIC,
     GET_BATCH,
     MAX_FILTERABLE_METADATA_BYTES,
     MAX_KEY_LENGTH,
     MAX_TOP_K,
     WRITE_BATCH,
 )
-from stacks.components.vector_index import DATA_TYPE, DISTANCE_METRIC
+from clipsearch.layout import INDEX_NON_FILTERABLE_KEYS
 
 _COMPARISONS = {
     "$gt": lambda stored, value: stored > value,

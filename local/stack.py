@@ -28,16 +28,16 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from clipsearch.work_messages import STREAM_FILTERS, STREAM_MESSAGE_TEMPLATE
+from clipsearch.cache.expiry import GUIDE_EXPIRY
+from clipsearch.work.messages import STREAM_FILTERS, STREAM_MESSAGE_TEMPLATE
+from deployment.config import AppConfig
+from deployment.context import load_config, read_cdk_json_context
 from local.event_sources import Poller, SqsEventSource, StreamPipe, deduplicate_like_sqs
 from local.lambda_server import LocalFunction, LocalLambda, serve
 from local.models import runtime_model
 from local.s3vectors import create_index_as_the_stack_does
 from local.s3vectors import install as emulate_query_vectors
 from local.sample_frames import FPS, STEP, sample_videos
-from stacks.cache_expiry import GUIDE_EXPIRY
-from stacks.config import AppConfig, load_config, read_cdk_json_context
-from stacks.lifecycle_rule_handler.index import put_rule
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = {"clip": "lambda_clip.app", "search": "lambda_search.app", "batch": "lambda_batch.app"}
@@ -216,7 +216,9 @@ def local_system(
             if region != "us-east-1":  # S3 refuses a LocationConstraint that names us-east-1
                 create_bucket["CreateBucketConfiguration"] = {"LocationConstraint": region}
             s3.create_bucket(**create_bucket)
-            put_rule(s3, bucket, GUIDE_EXPIRY.as_s3_api_rule())
+            # A new bucket: the rule is its whole lifecycle configuration (as a created bucket's is).
+            lifecycle: Any = {"Rules": [GUIDE_EXPIRY.as_s3_api_rule()]}
+            s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=lifecycle)
             dynamodb = boto3.client("dynamodb")
             stream_arn = dynamodb.create_table(
                 TableName=table,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from clipsearch.work_messages import SWEEP_EVENT
+from clipsearch.work.messages import SWEEP_EVENT
 from local.models import choose_model
 from local.stack import local_system
 

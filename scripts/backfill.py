@@ -17,10 +17,10 @@ from typing import Any, TextIO
 
 import boto3
 
-from clipsearch.video_catalog import PROCESSED
-from clipsearch.work_messages import WorkItem
-from clipsearch.work_queue import WorkQueue
-from stacks.config import config_with_overrides
+from clipsearch.catalog.videos import PROCESSED
+from clipsearch.work.messages import WorkItem
+from clipsearch.work.queue import WorkQueue
+from deployment.context import config_with_overrides
 
 PAGE = 500  # videos sent between two progress lines
 

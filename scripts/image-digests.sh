@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/aws-profile.sh
 . scripts/aws-profile.sh "$@"
 
-config=$(.venv/bin/python -m stacks.config "$@" --print image_source region image_tag \
+config=$(.venv/bin/python -m deployment.cli "$@" --print image_source region image_tag \
   clip.repository_name search.repository_name batch.repository_name)
 line() { printf '%s\n' "$config" | sed -n "$1p"; }
 [ "$(line 1)" = ecr ] || exit 0

@@ -17,7 +17,7 @@ shift
 
 # shellcheck source=scripts/aws-profile.sh
 . scripts/aws-profile.sh "$@"
-config=$(.venv/bin/python -m stacks.config "$@" --print region images_stack_name repository_tag_mutability precision)
+config=$(.venv/bin/python -m deployment.cli "$@" --print region images_stack_name repository_tag_mutability precision)
 region=$(printf '%s\n' "$config" | sed -n 1p)
 stack=$(printf '%s\n' "$config" | sed -n 2p)
 mutability=$(printf '%s\n' "$config" | sed -n 3p)

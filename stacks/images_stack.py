@@ -7,8 +7,8 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from deployment.derived import FunctionSettings
 from stacks.components.image_repositories import ImageRepository
-from stacks.config import FunctionSettings
 
 
 class ImageRepositoriesStack(Stack):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 
-from stacks.config import AppConfig
+from clipsearch.search.routes import INTEGRATION_TIMEOUT_S
+from deployment.config import AppConfig
 
 # The CloudWatch namespace of the handlers' EMF metrics (Powertools), and of the dashboard.
 METRICS_NAMESPACE = "ClipFrameSearch"
@@ -25,9 +26,6 @@ VECTOR_BYTES = 2
 PEAK_FACTOR = 2.2
 # The search gives up on the CLIP call this long before its own timeout (a 502, not silence).
 CLIP_CALL_MARGIN_S = 5
-# API Gateway's integration timeout for the HTTP API (30 s is API Gateway's maximum, 29 s the CDK
-# construct's): the search caps a request that came through the API to it (clipsearch/http_api.py).
-HTTP_API_TIMEOUT_S = 29
 # Frames per second one vCPU embeds with ViT-B/32 fp32 at batch 32: 17 images/s measured on 2 vCPUs
 # (ONNX and torch; torch 13-19, 16.9 in one run). Lambda gives 1 vCPU per 1,769 MB, at most 6.
 FRAMES_PER_SECOND_PER_VCPU = 8.5
@@ -98,7 +96,7 @@ def function_environments(config: AppConfig, *, work_queue_url: str) -> dict[str
             "CLIP_READ_TIMEOUT_S": str(clip_read_timeout_s(config.search_timeout_s)),
             "MAX_CACHED_VECTORS": str(max_cached_vectors(config.search_memory_mb)),
             "FRAME_URL_SECONDS": str(config.frame_url_seconds),
-            "HTTP_API_TIMEOUT_S": str(HTTP_API_TIMEOUT_S),
+            "HTTP_API_TIMEOUT_S": str(INTEGRATION_TIMEOUT_S),
             **index,
             **powertools(config.search.function_name),
         },

@@ -9,9 +9,13 @@ from typing import Any
 
 from aws_cdk import Aws, CfnOutput, Stack
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX, INDEX_LEDGER_PREFIX
+from clipsearch.search.routes import INTEGRATION_TIMEOUT_S
+from deployment.config import LOG_RETENTION, AppConfig
+from deployment.web_policy import PAGE_SCOPES, SEARCH_SCOPE
 from stacks.components.container_function import AssetImage, ContainerFunction, RegistryImage
 from stacks.components.failure_queue import FailureQueue
 from stacks.components.frame_bucket import FrameBucket
@@ -24,9 +28,7 @@ from stacks.components.vector_index import VectorIndex
 from stacks.components.videos_table import VideosTable
 from stacks.components.web_site import WebSite
 from stacks.components.work_queue import WorkQueue
-from stacks.config import AppConfig
-from stacks.runtime_env import EMBEDDING_DIM, HTTP_API_TIMEOUT_S, function_environments
-from stacks.web_policy import PAGE_SCOPES, SEARCH_SCOPE
+from stacks.runtime_env import EMBEDDING_DIM, function_environments
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +48,7 @@ class FrameSearchStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        retention = config.log_retention
+        retention = log_retention(config)
 
         self.frame_bucket = FrameBucket(
             self,
@@ -249,6 +251,7 @@ class FrameSearchStack(Stack):
             CfnOutput(self, name, value=value)
 
     def browser_access(self, config: AppConfig) -> None:
+        retention = log_retention(config)
         """`http_api` (SearchHttpApi), `web_site` (WebSite or None with api_auth=iam) and `sign_in`
         (SignIn, api_auth=cognito only). README: Search from a browser."""
         bucket = self.frame_bucket.bucket
@@ -276,7 +279,7 @@ class FrameSearchStack(Stack):
                     f"https://{bucket.bucket_domain_name}",
                     *([f"https://s3.{region}.amazonaws.com"] if "." in config.physical_bucket_name else []),
                 ],
-                log_retention=config.log_retention,
+                log_retention=retention,
                 assets_qualifier=config.cdk_qualifier,
             )
         if config.api_auth == "cognito":
@@ -307,8 +310,8 @@ class FrameSearchStack(Stack):
             allowed_origins=[self.web_site.url.rstrip("/")] if self.web_site else [],
             throttle_rate=config.api_throttle_rate,
             throttle_burst=config.api_throttle_burst,
-            timeout_s=HTTP_API_TIMEOUT_S,
-            log_retention=config.log_retention,
+            timeout_s=INTEGRATION_TIMEOUT_S,
+            log_retention=retention,
         )
         if self.web_site:
             page_auth: dict[str, str] = {"mode": config.api_auth}
@@ -319,3 +322,10 @@ class FrameSearchStack(Stack):
                     "scope": PAGE_SCOPES,
                 }
             self.web_site.publish({"apiUrl": self.http_api.url, "auth": page_auth})
+
+
+def log_retention(config: AppConfig) -> logs.RetentionDays:
+    """CloudWatch Logs' retention of `log_retention_days`, looked up by name (the configuration
+    never loads the CDK)."""
+    retention: logs.RetentionDays = getattr(logs.RetentionDays, LOG_RETENTION[config.log_retention_days])
+    return retention

@@ -81,7 +81,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _no_metrics_left_over() -> None:
     """Powertools keeps metrics process-wide: a test starts with none an earlier test added (the local
     system, for one, adds metrics with flushing disabled)."""
-    from clipsearch.entry import metrics
+    from clipsearch.runtime.entry import metrics
 
     metrics.clear_metrics()
 
@@ -132,7 +132,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_runtime_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model converted once per session, as the images convert theirs (ONNX, fp32)."""
-    from clipsearch.export_onnx import export
+    from clipsearch.model.export_onnx import export
 
     return export(tiny_model_dir, tmp_path_factory.mktemp("tiny-runtime") / "model")
 

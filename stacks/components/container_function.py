@@ -13,8 +13,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.aws_ecr_assets import Platform
 from constructs import Construct
 
+from deployment.derived import FunctionSettings
 from stacks.components.nag import acknowledge_wildcard_resource
-from stacks.config import FunctionSettings
 
 
 def dockerignore_patterns(path: Path) -> list[str]:

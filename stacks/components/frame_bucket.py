@@ -13,8 +13,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from clipsearch.cache.expiry import GUIDE_EXPIRY, CacheExpiry
 from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX
-from stacks.cache_expiry import GUIDE_EXPIRY, CacheExpiry
 from stacks.components.nag import acknowledge, acknowledge_wildcard_resource
 
 _HANDLER_DIR = Path(__file__).resolve().parent.parent / "lifecycle_rule_handler"

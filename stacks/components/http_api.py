@@ -16,8 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-# (method, path) of every route; clipsearch/http_api.py routes the same pairs.
-ROUTES = ((apigw.HttpMethod.POST, "/search"), (apigw.HttpMethod.GET, "/videos"))
+from clipsearch.search.routes import ROUTES
 
 # One JSON line per request: who, what, how it ended, and why when the authorizer or the function
 # failed (API Gateway's $context variables for HTTP APIs).
@@ -130,7 +129,7 @@ class SearchHttpApi(Construct):
         for method, path in ROUTES:
             self.routes += self.api.add_routes(
                 path=path,
-                methods=[method],
+                methods=[apigw.HttpMethod(method)],
                 integration=integration,
                 authorizer=authorizer,
                 authorization_scopes=list(auth.scopes) or None,

@@ -1,5 +1,5 @@
 """The scheduled sweep: an EventBridge Scheduler schedule invoking the batch function with
-`{"sweep": true}` (clipsearch.work_messages.SWEEP_EVENT), which queues every processed video whose
+`{"sweep": true}` (clipsearch.work.messages.SWEEP_EVENT), which queues every processed video whose
 cache is missing, incomplete or stale.
 
 Scheduler rather than an EventBridge rule: it is AWS's service for scheduled invocations, with its
@@ -18,7 +18,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from clipsearch.work_messages import SWEEP_EVENT
+from clipsearch.work.messages import SWEEP_EVENT
 
 # An invocation Scheduler cannot make (throttled, the function missing) is retried this often within
 # this age, then sent to the dead-letter queue; a sweep is worth running late, never twice a day.

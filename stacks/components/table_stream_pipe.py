@@ -1,6 +1,6 @@
 """Indexing on change: an EventBridge Pipe from the `videos` table's stream to the work queue.
 
-The filter (clipsearch.work_queue.STREAM_FILTERS) keeps the records that make a video need
+The filter (clipsearch.work.queue.STREAM_FILTERS) keeps the records that make a video need
 embedding (it becomes `processed`, or a processed video changes), so other writes send nothing;
 each kept record becomes one work message `{"video_id": ...}` in the video's message group, with
 the video id as deduplication id (what every producer uses for a whole video).
@@ -16,7 +16,7 @@ from aws_cdk import aws_pipes as pipes
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from clipsearch.work_messages import STREAM_FILTERS, STREAM_GROUP_ID_PATH, STREAM_MESSAGE_TEMPLATE
+from clipsearch.work.messages import STREAM_FILTERS, STREAM_GROUP_ID_PATH, STREAM_MESSAGE_TEMPLATE
 from stacks.components.nag import acknowledge_wildcard_resource
 
 STREAM_READ_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")

@@ -7,8 +7,8 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
+from deployment.web_policy import SEARCH_SCOPE_NAME, SEARCH_SCOPE_SERVER
 from stacks.components.nag import acknowledge
-from stacks.web_policy import SEARCH_SCOPE_NAME, SEARCH_SCOPE_SERVER
 
 
 class SignIn(Construct):

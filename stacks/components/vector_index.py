@@ -8,11 +8,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3vectors as s3vectors
 from constructs import Construct
 
+from clipsearch.index.limits import DATA_TYPE, DISTANCE_METRIC
 from clipsearch.layout import INDEX_NON_FILTERABLE_KEYS
-
-# What S3 Vectors offers for CLIP's L2-normalised vectors: float32 (its only data type) and cosine.
-DATA_TYPE = "float32"
-DISTANCE_METRIC = "cosine"
 
 
 class VectorIndex(Construct):

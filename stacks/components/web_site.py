@@ -15,8 +15,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as deployment
 from constructs import Construct
 
+from deployment.web_policy import HSTS_MAX_AGE_S, content_security_policy
 from stacks.components.nag import acknowledge, acknowledge_wildcard_resource
-from stacks.web_policy import HSTS_MAX_AGE_S, content_security_policy
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 CONFIG_FILE = "config.json"  # written at deploy time, read by web/app.js

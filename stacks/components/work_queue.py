@@ -1,4 +1,4 @@
-"""The work queue in front of the batch function (clipsearch/work_queue.py is its runtime side).
+"""The work queue in front of the batch function (clipsearch/work/queue.py is its runtime side).
 
 One SQS FIFO queue every producer sends to: the table stream's pipe, the scheduled sweep, search's
 refill, batch's own chunks of long videos, a person's backfill. Message group = video (or chunk),

@@ -7,7 +7,7 @@ on stack deletion take only our rule out again.
 
 Properties (all strings, CloudFormation stringifies scalars): BucketName, Rule (the S3 API rule as
 JSON; its ID names it). Runs on the Lambda Python runtime behind a CDK `custom_resources.Provider`
-(`on_event`); needs only boto3. `put_rule` is also what the local stack applies (local/stack.py).
+(`on_event`); needs only boto3.
 """
 
 from __future__ import annotations

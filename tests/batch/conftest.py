@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from clipsearch.cache_store import PackedVideo
+from clipsearch.cache.store import PackedVideo
 from tests.conftest import BUCKET, FakeLambdaContext
 from tests.sample_images import frame_bytes
 

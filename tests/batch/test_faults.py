@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clipsearch.batch_request import VideoRequest, VideoResult
-from clipsearch.batch_service import BatchService
+from clipsearch.batch.request import VideoRequest, VideoResult
+from clipsearch.batch.service import BatchService
 from tests.batch.conftest import FRAMES, VIDEO, invoke, packed, sqs_event
 from tests.conftest import BUCKET, FakeLambdaContext
 from tests.faults import Outage

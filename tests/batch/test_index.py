@@ -12,9 +12,9 @@ import boto3
 import numpy as np
 import pytest
 
-from clipsearch.cache_store import CacheStore, PackedVideo
-from clipsearch.index_sync import IndexSync
-from clipsearch.vector_index import DamagedLedger, IndexedFrame, Ledger, Ledgers, VectorIndex
+from clipsearch.cache.store import CacheStore, PackedVideo
+from clipsearch.index.sync import IndexSync
+from clipsearch.index.vector_index import DamagedLedger, IndexedFrame, Ledger, Ledgers, VectorIndex
 from tests.batch.conftest import FRAMES, VIDEO, invoke, packed
 from tests.batch.test_work import add
 from tests.conftest import BUCKET, REGION, VECTOR_BUCKET, VECTOR_INDEX
@@ -106,7 +106,7 @@ def test_an_expired_cache_is_not_embedded_again_when_the_index_holds_the_video(i
 
 
 def test_an_index_outage_fails_the_run_and_the_retry_completes_it(indexing, s3):
-    Outage(indexing.index.index.client, "PutVectors", "ServiceUnavailableException", 503, times=1)
+    Outage(indexing.service.index.index.client, "PutVectors", "ServiceUnavailableException", 503, times=1)
     with pytest.raises(Exception, match="ServiceUnavailableException"):
         invoke(indexing, {"video_id": VIDEO})  # raised: Lambda (async) or SQS runs it again
     assert Ledgers(s3, BUCKET).read(VIDEO).ledger is None  # nothing claims the index holds the video
@@ -138,7 +138,7 @@ def test_vectors_are_written_and_deleted_at_most_500_per_call(vector_index):
 
 def test_the_sweep_takes_gone_and_unprocessed_videos_out_of_the_index(indexing, s3, videos_table, work_queue):
     invoke(indexing, {"video_id": VIDEO})
-    index = indexing.index
+    index = indexing.service.index
     rows = np.full((2, 16), 0.25, np.float32)
     for video_id in ("deleted-video", "reprocessing"):  # indexed earlier
         index.index.put(
@@ -225,8 +225,8 @@ def test_the_sweep_removes_nothing_when_the_catalog_lists_no_processed_video(ind
 
 
 def test_a_video_indexed_while_the_sweep_runs_is_kept(indexing, s3, videos_table, work_queue):
-    sweep = indexing.sweep
-    index: IndexSync = indexing.index
+    sweep = indexing.function.sweep
+    index: IndexSync = indexing.service.index
     wants = sweep.wants
 
     def slow_wants(video: Any) -> bool:  # minutes of per-video reads on a large catalog
@@ -246,7 +246,7 @@ def test_a_video_indexed_while_the_sweep_runs_is_kept(indexing, s3, videos_table
 
 def test_two_runs_syncing_one_video_leave_what_the_packed_object_holds_now(indexing, s3):
     invoke(indexing, {"video_id": VIDEO})
-    index: IndexSync = indexing.index
+    index: IndexSync = indexing.service.index
     store = CacheStore(s3, BUCKET)
     older = store.read_packed(VIDEO)
     assert older.packed is not None

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipsearch.cache_store import CacheStore
-from clipsearch.frame_pipeline import Pipeline
+from clipsearch.batch.pipeline import Pipeline
+from clipsearch.cache.store import CacheStore
 from clipsearch.layout import Frame
 from clipsearch.vectors import Vector
 from tests.conftest import BUCKET

@@ -11,9 +11,9 @@ from typing import Any
 import boto3
 import pytest
 
-from clipsearch.cache_store import CacheStore
-from clipsearch.work_messages import WorkItem
-from clipsearch.work_queue import WorkQueue
+from clipsearch.cache.store import CacheStore
+from clipsearch.work.messages import WorkItem
+from clipsearch.work.queue import WorkQueue
 from local.event_sources import SqsEventSource
 from local.lambda_server import LocalFunction, LocalLambda
 from tests.batch.conftest import FRAMES, VIDEO, invoke, packed

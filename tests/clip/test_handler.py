@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipsearch.model import ClipEmbedder
+from clipsearch.model.torch_reference import ClipEmbedder
 from clipsearch.vectors import from_f16_b64, from_npy
 from local.tiny_clip import PROJECTION_DIM
 from tests.conftest import BUCKET
@@ -38,7 +38,7 @@ def reference(tiny_model_dir):
 
 
 def image_vector(reference, data: bytes) -> np.ndarray:
-    from clipsearch.images import decode_image
+    from clipsearch.media.images import decode_image
 
     return reference.embed_images([decode_image(data, max_pixels=10**9)])[0]
 
@@ -228,7 +228,7 @@ def test_cache_refuses_items_outside_frames_per_item(clip_app, lambda_context, s
 
 
 def test_a_response_over_6_mb_is_refused_not_truncated(clip_app, lambda_context, monkeypatch):
-    monkeypatch.setattr("clipsearch.clip_service.MAX_RESPONSE_BYTES", 2_000)
+    monkeypatch.setattr("clipsearch.clip.service.MAX_RESPONSE_BYTES", 2_000)
     status, body = invoke(clip_app, {"items": ["a"] * 8}, lambda_context)
     assert status == 413
     assert "over Lambda's 6 MB limit" in body["error"]
@@ -317,7 +317,7 @@ def test_bad_image_items_are_per_item_errors(clip_app, lambda_context, item, mes
 
 
 def test_limits_come_from_the_environment():
-    from clipsearch.clip_service import ClipSettings
+    from clipsearch.clip.service import ClipSettings
 
     settings = ClipSettings.from_env({"BUCKET_NAME": "b", "MAX_ITEMS": "3", "MAX_IMAGE_PIXELS": "100"})
     assert (settings.max_items, settings.max_image_pixels, settings.max_text_chars) == (3, 100, 2000)

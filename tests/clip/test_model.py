@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers import CLIPModel, CLIPProcessor
 
-from clipsearch.fetch_model import fetch
-from clipsearch.model import ClipEmbedder
+from clipsearch.model.fetch_model import fetch
+from clipsearch.model.torch_reference import ClipEmbedder
 from local.tiny_clip import PROJECTION_DIM
 from tests.sample_images import picture
 
@@ -95,7 +95,7 @@ def test_fetch_model_saves_float32_and_records_the_source(tiny_model_dir, tmp_pa
 
 
 def test_torch_uses_every_cpu_the_function_gets(tiny_model_dir, monkeypatch):
-    monkeypatch.setattr("clipsearch.model.available_cpus", lambda: 3)
+    monkeypatch.setattr("clipsearch.model.torch_reference.available_cpus", lambda: 3)
     previous = torch.get_num_threads()
     try:
         ClipEmbedder(tiny_model_dir)

@@ -1,5 +1,6 @@
-"""The ONNX runtime (clipsearch/onnx_model.py, clipsearch/export_onnx.py) against transformers' own
-processor, tokenizer and forward pass, on the tests' tiny model converted once per session."""
+"""The ONNX runtime (clipsearch/model/onnx_model.py, clipsearch/model/export_onnx.py) against
+transformers' own processor, tokenizer and forward pass, on the tests' tiny model converted once
+per session."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ import torch
 from PIL import Image
 from transformers import CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTokenizer
 
-from clipsearch import export_onnx
-from clipsearch.export_onnx import GateFailed, export
-from clipsearch.onnx_model import ImagePreprocessor, OnnxEmbedder, load_embedder
-from clipsearch.probe_set import probe_images, probe_texts
+from clipsearch.model import export_onnx
+from clipsearch.model.export_onnx import GateFailed, export
+from clipsearch.model.onnx_model import ImagePreprocessor, OnnxEmbedder, load_embedder
+from clipsearch.model.probe_set import probe_images, probe_texts
 from local.tiny_clip import PROJECTION_DIM
 from tests.sample_images import picture
 
@@ -145,7 +146,7 @@ def test_image_batches_past_32_and_empty_calls(embedder):
 
 
 def test_load_embedder_loads_once_with_a_thread_per_cpu(tiny_runtime_dir, monkeypatch):
-    monkeypatch.setattr("clipsearch.onnx_model.available_cpus", lambda: 3)
+    monkeypatch.setattr("clipsearch.model.onnx_model.available_cpus", lambda: 3)
     load_embedder.cache_clear()
     try:
         first = load_embedder(str(tiny_runtime_dir))
@@ -158,7 +159,7 @@ def test_load_embedder_loads_once_with_a_thread_per_cpu(tiny_runtime_dir, monkey
 
 
 def test_side_by_side_calls_split_the_cpus_and_equal_one_call_at_a_time(tiny_runtime_dir, monkeypatch):
-    monkeypatch.setattr("clipsearch.onnx_model.available_cpus", lambda: 4)
+    monkeypatch.setattr("clipsearch.model.onnx_model.available_cpus", lambda: 4)
     side_by_side = OnnxEmbedder(tiny_runtime_dir, calls_at_once=4)
     assert (side_by_side.calls_at_once, side_by_side.threads) == (4, 1)
     assert side_by_side.vision.get_session_options().intra_op_num_threads == 1
@@ -197,7 +198,7 @@ def test_calls_arriving_together_open_the_vision_tower_once(tiny_runtime_dir, mo
 def test_the_runtime_imports_neither_torch_nor_transformers(tiny_runtime_dir):
     """Nor what the image's final stage deletes (numpy's tests, ONNX Runtime's offline tooling)."""
     script = (
-        "import sys; from clipsearch.onnx_model import load_embedder; from PIL import Image; "
+        "import sys; from clipsearch.model.onnx_model import load_embedder; from PIL import Image; "
         f"e = load_embedder({str(tiny_runtime_dir)!r}); e.embed_texts(['a dog']); "
         "e.embed_images([Image.new('RGB', (9, 9))]); import lambda_clip.app, lambda_batch.app; "
         "trimmed = ('onnxruntime.quantization', 'onnxruntime.transformers', 'onnxruntime.tools'); "
@@ -267,7 +268,7 @@ def test_the_gate_compares_cosines_and_neighbours():
 
 def test_the_command_line_converts_a_save_pretrained_folder(tiny_model_dir, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "clipsearch.export_onnx", str(tiny_model_dir), str(tmp_path / "out")],
+        [sys.executable, "-m", "clipsearch.model.export_onnx", str(tiny_model_dir), str(tmp_path / "out")],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
 from app import build_app
-from stacks.config import load_config, read_cdk_json_context
+from deployment.context import load_config, read_cdk_json_context
 from tests.infra.iam_policy import BUCKET_KMS_KEY_ARN, VIDEOS_STREAM_ARN
 
 ROOT = Path(__file__).resolve().parents[2]

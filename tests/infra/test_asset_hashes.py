@@ -24,6 +24,7 @@ SOURCES = (
     "requirements-model.txt",
     "requirements-export.txt",
     "stacks",
+    "deployment",
     "clipsearch",
     "web",  # the page's files (a file asset, not an image)
 )

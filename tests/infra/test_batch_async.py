@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stacks.config import ConfigError
+from deployment.config import ConfigError
 from tests.infra.conftest import Synthesized, synthesize
 from tests.infra.test_config import config_with
 

@@ -135,7 +135,7 @@ def covered(source: str, includes: set[str]) -> bool:
     """A COPY source (file, or folder ending in /) is what an include pattern lets in."""
 
     def lets_in(include: str) -> bool:
-        if "*" in include:  # clipsearch/**/*.py lets in clipsearch/ and clipsearch/fetch_model.py
+        if "*" in include:  # clipsearch/**/*.py lets in clipsearch/ and clipsearch/model/fetch_model.py
             folder = include.split("*", 1)[0]
             return source == folder or fnmatch.fnmatch(source, include.replace("**/", ""))
         return source == include or source.startswith(include)
@@ -194,8 +194,8 @@ def test_the_model_images_export_in_a_build_stage_and_run_without_torch(role):
     runs = " ".join(argument for keyword, argument in export if keyword == "RUN")
     assert "torch==" in runs
     assert "-r /build/requirements-export.txt" in runs
-    assert "python -m clipsearch.fetch_model" in runs
-    assert 'python -m clipsearch.export_onnx /build/saved /opt/model --precision "${PRECISION}"' in runs
+    assert "python -m clipsearch.model.fetch_model" in runs
+    assert 'python -m clipsearch.model.export_onnx /build/saved /opt/model --precision "${PRECISION}"' in runs
     assert ("ARG", "PRECISION=fp32") in export
     final_text = " ".join(argument for _, argument in final).replace("onnxruntime/transformers", "")
     assert "torch" not in final_text

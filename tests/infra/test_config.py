@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from stacks.config import AppConfig, ConfigError, load_config
+from deployment.config import AppConfig, ConfigError
+from deployment.context import load_config
 from tests.infra.conftest import CDK_CONTEXT, ROOT
 
 

@@ -1,11 +1,11 @@
-"""`python -m stacks.config --print`: validated values for the shell (scripts/push-images.sh, make)."""
+"""`python -m deployment.cli --print`: validated values for the shell (scripts/push-images.sh, make)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from stacks.config import main
+from deployment.cli import main
 from tests.infra.conftest import ROOT
 
 
@@ -29,11 +29,14 @@ def test_an_invalid_value_or_unknown_key_fails_naming_it(capsys):
 def test_runs_as_a_module_without_loading_the_cdk():
     check = "import sys; assert 'aws_cdk' not in sys.modules"
     result = subprocess.run(
-        [sys.executable, "-c", f"import stacks.config; {check}"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-c", f"import deployment.cli; {check}"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     result = subprocess.run(
-        [sys.executable, "-m", "stacks.config", "--print", "region"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "deployment.cli", "--print", "region"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.stdout == "ap-southeast-1\n"
 

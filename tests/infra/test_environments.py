@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stacks.config import load_config
+from deployment.context import load_config
 from tests.infra.conftest import CDK_CONTEXT, CI_SETUP, Synthesized, synthesize, without_page
 
 # Properties that name a resource physically; anything else gets a unique name from CloudFormation.
@@ -180,7 +180,7 @@ def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(
     ],
 )
 def test_an_environment_name_fits_every_name_it_goes_into(overrides, message):
-    from stacks.config import ConfigError
+    from deployment.config import ConfigError
 
     with pytest.raises(ConfigError, match=message):
         load_config({**CDK_CONTEXT, **overrides})

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.web_policy import SEARCH_SCOPE, content_security_policy
+from deployment.web_policy import SEARCH_SCOPE, content_security_policy
 from tests.infra.conftest import Synthesized, synthesize
 from tests.infra.test_compliance import BIN
 

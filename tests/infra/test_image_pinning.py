@@ -44,7 +44,8 @@ def test_ecr_mode_with_digests_deploys_the_exact_images(pinned_app, role, name):
 
 
 def test_a_digest_must_be_a_sha256_digest():
-    from stacks.config import ConfigError, load_config
+    from deployment.config import ConfigError
+    from deployment.context import load_config
     from tests.infra.conftest import CDK_CONTEXT
 
     with pytest.raises(ConfigError, match="clip_image_digest: String should match pattern"):

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from stacks.cache_expiry import CacheExpiry
+from clipsearch.cache.expiry import CacheExpiry
 from stacks.lifecycle_rule_handler import index
 
 BUCKET = "totgo1"

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from deployment.context import load_config
 from stacks import runtime_env
-from stacks.config import load_config
 from stacks.runtime_env import clip_read_timeout_s, function_environments, max_cached_vectors
 from tests.infra.conftest import CDK_CONTEXT, ROOT
 

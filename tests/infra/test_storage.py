@@ -161,7 +161,7 @@ def test_the_rule_goes_through_cdks_provider_framework(existing_app):
 
 def test_the_rule_is_the_same_in_both_modes():
     """The L2 rule and the custom resource's rule come from one definition."""
-    from stacks.cache_expiry import CacheExpiry
+    from clipsearch.cache.expiry import CacheExpiry
 
     expiry = CacheExpiry()
     rule = expiry.as_s3_api_rule()

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from clipsearch.work_messages import STREAM_FILTERS, STREAM_GROUP_ID_PATH, STREAM_MESSAGE_TEMPLATE, WorkItem
-from stacks.config import ConfigError
+from clipsearch.work.messages import STREAM_FILTERS, STREAM_GROUP_ID_PATH, STREAM_MESSAGE_TEMPLATE, WorkItem
+from deployment.config import ConfigError
 from stacks.runtime_env import chunk_frames, vcpus
 from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized, synthesize
 from tests.infra.iam_policy import VIDEOS_STREAM_ARN

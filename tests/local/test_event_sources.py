@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from clipsearch.work_messages import STREAM_FILTERS, WorkItem
+from clipsearch.work.messages import STREAM_FILTERS, WorkItem
 from local.event_sources import SqsEventSource, StreamPipe, deduplicate_like_sqs, matches
 from local.lambda_server import LocalFunction, LocalLambda
 from tests.conftest import REGION

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from deployment.web_policy import PAGE_SCOPES
 from local.http_api import CLIENT_ID, LocalIssuer, LocalWeb, serve_web
 from local.lambda_server import LocalFunction, LocalLambda, serve
-from stacks.web_policy import PAGE_SCOPES
 
 REGION = "ap-southeast-1"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from deployment.context import load_config, read_cdk_json_context
 from local.lambda_server import LocalFunction
 from local.stack import local_system
-from stacks.config import load_config, read_cdk_json_context
 
 ROOT = Path(__file__).resolve().parents[2]
 

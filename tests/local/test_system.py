@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from deployment.context import load_config, read_cdk_json_context
 from local.stack import LocalSystem, local_system
-from stacks.config import load_config, read_cdk_json_context
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = sorted((ROOT / "events").glob("*.json"))

@@ -13,7 +13,7 @@ import boto3
 import numpy as np
 import pytest
 
-from clipsearch.cache_store import CacheStore, PackedVideo
+from clipsearch.cache.store import CacheStore, PackedVideo
 from local.event_sources import SqsEventSource
 from local.lambda_server import LocalFunction, LocalLambda, serve
 from tests.conftest import BUCKET, REGION, TABLE, fresh_handler

@@ -16,8 +16,8 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
-from clipsearch.clip_client import ANSWER_RESERVE_S, ClipClient
-from clipsearch.errors import RequestError
+from clipsearch.runtime.errors import RequestError
+from clipsearch.search.clip_client import ANSWER_RESERVE_S, ClipClient
 from clipsearch.vectors import to_f16_b64
 from local.lambda_server import LocalFunction, LocalLambda, serve
 from tests.conftest import REGION

@@ -10,7 +10,7 @@ import boto3
 import numpy as np
 import pytest
 
-from clipsearch.cache_store import PackedVideo
+from clipsearch.cache.store import PackedVideo
 from tests.conftest import BUCKET, REGION
 from tests.faults import Outage
 from tests.sample_images import frame_bytes

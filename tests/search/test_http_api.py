@@ -1,4 +1,4 @@
-"""The HTTP API adaptation (clipsearch/http_api.py) and presigned frame links (frame_links.py): on
+"""The HTTP API adaptation (clipsearch/search/http_api.py) and presigned frame links (frame_links.py): on
 their own (unit), then through the search handler with payload 2.0 events (the `world` fixture)."""
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 from botocore.config import Config
 
-from clipsearch.errors import RequestError
-from clipsearch.frame_links import FrameLinks, expiry_from_env
-from clipsearch.http_api import (
+from clipsearch.catalog.videos import VideoInfo
+from clipsearch.runtime.errors import RequestError
+from clipsearch.search.frame_links import FrameLinks, expiry_from_env
+from clipsearch.search.http_api import (
     CappedDeadline,
     HttpApi,
     is_http_api_event,
     timeout_from_env,
     video_listing,
 )
-from clipsearch.video_catalog import VideoInfo
 from local.tiny_clip import PROJECTION_DIM
 from tests.conftest import BUCKET, REGION
 from tests.search.conftest import SearchWorld, unit_rows

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clipsearch.ranking import RankOptions, rank
-from clipsearch.video_vectors import Shelf, VideoVectors, frame_indices
+from clipsearch.cache.video_vectors import Shelf, VideoVectors, frame_indices
+from clipsearch.index.ranking import RankOptions, rank
 
 DIM = 512
 PER_VIDEO = 250

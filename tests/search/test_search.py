@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from clipsearch.cache_store import CacheStore
+from clipsearch.cache.store import CacheStore
 from clipsearch.vectors import from_f16_b64
 from local.tiny_clip import PROJECTION_DIM
 from tests.conftest import BUCKET

@@ -8,11 +8,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from clipsearch.cache_store import CacheStore, PackedVideo
-from clipsearch.ranking import RankOptions, rank
-from clipsearch.refill import RecentlyQueued
-from clipsearch.vector_cache import VectorCache
-from clipsearch.video_vectors import Shelf, VideoVectors, frame_indices
+from clipsearch.cache.store import CacheStore, PackedVideo
+from clipsearch.cache.vector_cache import VectorCache
+from clipsearch.cache.video_vectors import Shelf, VideoVectors, frame_indices
+from clipsearch.index.ranking import RankOptions, rank
+from clipsearch.work.refill import RecentlyQueued
 from tests.conftest import BUCKET
 from tests.search.conftest import unit_rows
 

@@ -1,0 +1,104 @@
+"""A batch request (one video, optionally some of its frames) and what a run did with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from clipsearch.layout import is_valid_id
+from clipsearch.runtime.errors import bad_request
+
+FIELDS = ("video_id", "frames", "frame_range", "force")
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    video_id: str
+    frames: list[Any] | None  # None: every frame under frames/{video_id}/
+    force: bool
+    frame_range: tuple[str, str] | None = None  # a chunk: the frames whose ids are in [first, last]
+
+    @property
+    def whole_video(self) -> bool:
+        return self.frames is None and self.frame_range is None
+
+
+def parse_video_request(request: Any) -> VideoRequest:
+    if not isinstance(request, dict):
+        raise bad_request(
+            f'a request must be an object like {{"video_id": "..."}}, not {type(request).__name__}'
+        )
+    unknown = sorted(set(request) - set(FIELDS))
+    if unknown:
+        raise bad_request(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
+    video_id = request.get("video_id")
+    if not isinstance(video_id, str) or not is_valid_id(video_id):
+        raise bad_request(f"video_id must be a string of letters, digits, '_', '.', '-', got {video_id!r}")
+    frames = request.get("frames")
+    if frames is not None and (not isinstance(frames, list) or not frames):
+        raise bad_request("frames must be a non-empty list of frame keys (frames/{video_id}/...)")
+    force = request.get("force", False)
+    if not isinstance(force, bool):
+        raise bad_request(f"force must be true or false, got {force!r}")
+    frame_range = request.get("frame_range")
+    if frame_range is not None:
+        if (
+            frames is not None
+            or not isinstance(frame_range, list)
+            or len(frame_range) != 2
+            or not all(isinstance(frame_id, str) and is_valid_id(frame_id) for frame_id in frame_range)
+            or frame_range[0] > frame_range[1]
+        ):
+            raise bad_request(
+                'frame_range must be ["first_frame_id", "last_frame_id"] (in order), without frames'
+            )
+        frame_range = (frame_range[0], frame_range[1])
+    return VideoRequest(video_id, frames, force, frame_range)
+
+
+@dataclass
+class VideoResult:
+    """`status`: `complete`, `split` (queued as `chunks` chunk messages) or `partial` (unfinished).
+    `failed`: frames that could not be done now (S3 failed or denied): the video is unfinished
+    and is retried. `rejected`: frames that can never be embedded as they are (recorded in the
+    packed object, not retried until they change). `ignored`: files that are not frames."""
+
+    video_id: str
+    model: str
+    total: int = 0
+    embedded: int = 0
+    skipped: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    remaining: list[str] = field(default_factory=list)
+    packed_key: str | None = None
+    packed_frames: int = 0
+    chunks: int = 0  # a long video: queued as this many chunks instead of embedded here
+    indexed: int = 0  # vectors written into the S3 Vectors index (that backend only)
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        if self.failed or self.remaining:
+            return "partial"
+        return "split" if self.chunks else "complete"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "video_id": self.video_id,
+            "status": self.status,
+            "model": self.model,
+            "total": self.total,
+            "embedded": self.embedded,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "rejected": self.rejected,
+            "ignored": self.ignored,
+            "remaining": self.remaining,
+            "packed_key": self.packed_key,
+            "packed_frames": self.packed_frames,
+            "chunks": self.chunks,
+            "indexed": self.indexed,
+            "seconds": round(self.seconds, 3),
+        }

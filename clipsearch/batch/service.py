@@ -1,0 +1,286 @@
+"""The batch function's logic: embed a video's frames into the cache, resumably, within a deadline.
+
+Per video: list `frames/{video_id}/`, take what is cached for this model (the packed object, then
+`.npy` files) unless `force`, embed the rest (frame_pipeline), then write the packed object from
+everything cached for the frames listed now, so that it reflects `frames/` exactly. The packed
+object is written conditionally on the version read: when another run wrote it meanwhile, this
+run reads again and merges, so a packed object never loses a completed frame.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL.Image import Image
+
+from clipsearch.batch.pipeline import Pipeline
+from clipsearch.batch.request import VideoRequest, VideoResult
+from clipsearch.batch.video_state import VideoState, VideoStates
+from clipsearch.cache.store import CacheStore, PackedChanged, PackedVideo, RejectedFrame
+from clipsearch.index.sync import IndexSync
+from clipsearch.layout import (
+    Frame,
+    frames_prefix,
+    packed_key,
+    parse_s3_uri,
+)
+from clipsearch.media.image_source import ImageSource
+from clipsearch.media.images import decode_image
+from clipsearch.model.embedder import Embedder
+from clipsearch.runtime.deadline import Deadline
+from clipsearch.runtime.errors import RequestError
+from clipsearch.runtime.settings import positive_ints, required
+from clipsearch.vectors import Vector
+from clipsearch.work.messages import WorkItem
+from clipsearch.work.queue import WorkQueue
+
+PACK_ATTEMPTS = 5  # conditional writes lost to other runs before this run gives up (and is retried)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchSettings:
+    bucket: str
+    table: str  # the videos table (the sweep reads it)
+    work_queue_url: str
+    chunk_frames: int = 10_000  # more frames to embed than this: split into chunks (the stack sets it)
+    batch_size: int = 32  # images per model call
+    prefetch: int = 64  # images read and decoded ahead of the model
+    s3_concurrency: int = 16
+    max_image_bytes: int = 15_000_000
+    max_image_pixels: int = 40_000_000
+    reserve_seconds: float = 10.0  # kept for the packed object and the response
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BatchSettings:
+        limits = positive_ints(
+            env,
+            {
+                "batch_size": "BATCH_SIZE",
+                "prefetch": "PREFETCH",
+                "s3_concurrency": "S3_CONCURRENCY",
+                "max_image_bytes": "MAX_IMAGE_BYTES",
+                "max_image_pixels": "MAX_IMAGE_PIXELS",
+                "chunk_frames": "CHUNK_FRAMES",
+            },
+        )
+        return cls(
+            bucket=required(env, "BUCKET_NAME", "the bucket holding frames/ and embeddings-cache/"),
+            table=required(env, "VIDEOS_TABLE", "the videos table"),
+            work_queue_url=required(env, "WORK_QUEUE_URL", "the work queue (chunks of long videos go there)"),
+            **limits,
+        )
+
+
+class BatchService:
+    def __init__(
+        self,
+        *,
+        settings: BatchSettings,
+        s3: Any,
+        queue: WorkQueue,
+        embedder: Callable[[], Embedder],
+        index: IndexSync | None = None,
+        log: Callable[[str, dict[str, Any]], None] = lambda message, extra: None,
+    ) -> None:
+        self.settings = settings
+        self.index = index  # the S3 Vectors backend: every packed object also goes into the index
+        self.s3 = s3
+        self.queue = queue
+        self.embedder = embedder
+        self.log = log
+        self.cache = CacheStore(s3, settings.bucket)
+        self.images = ImageSource(s3, bucket=settings.bucket, max_bytes=settings.max_image_bytes)
+        self.states = VideoStates(s3, settings.bucket, self.cache, concurrency=settings.s3_concurrency)
+        self.pipeline = Pipeline(
+            load=self._load,
+            cache=self.cache,
+            batch_size=settings.batch_size,
+            prefetch=settings.prefetch,
+            concurrency=settings.s3_concurrency,
+            reserve_seconds=settings.reserve_seconds,
+            log=log,
+        )
+
+    def run(self, request: VideoRequest, deadline: Deadline) -> VideoResult:
+        """Embed one video; RequestError(404) when it has no frames at all."""
+        started = time.perf_counter()
+        embedder = self.embedder()
+        result = VideoResult(request.video_id, embedder.model_id)
+        state = self.states.read(request.video_id, embedder)
+        if not state.etags:
+            raise RequestError(
+                404,
+                f"no frames under {frames_prefix(request.video_id)} (unknown video, or its frames "
+                "are not extracted yet)",
+            )
+        result.ignored = state.ignored
+        wanted = self._wanted(request, state, result)
+        held = (
+            self.index.holding_all(request.video_id, embedder.model_id, state.frames, state.etags)
+            if self.index and request.whole_video and not request.force and state.packed.packed is None
+            else None
+        )
+        if held:  # the cache expired, the index did not: nothing to embed
+            result.total = result.skipped = len(wanted)
+            result.rejected += [{"frame": r.key, "error": r.error} for r in held.rejected]
+            result.seconds = time.perf_counter() - started
+            return result
+        recorded = {} if request.force else state.recorded_rejects()
+        todo = [
+            frame
+            for frame in wanted
+            if frame.key not in recorded and (request.force or frame.frame_id not in state.cached)
+        ]
+        result.total = len(wanted)
+        result.skipped = len(wanted) - len(todo)
+        if request.whole_video and len(todo) > self.settings.chunk_frames:
+            result.chunks = self._split(request.video_id, todo)
+            result.seconds = time.perf_counter() - started
+            return result
+        done = self.pipeline.run(todo, embedder, deadline, request.video_id)
+        result.embedded = len(done.vectors)
+        result.failed = [{"frame": key, "error": error} for key, error in done.failed]
+        result.remaining = done.remaining
+        rejected = {r.key: r for r in (*state.listing_rejects, *recorded.values())}
+        for frame, error in done.rejected:
+            rejected[frame.key] = RejectedFrame(frame.key, state.etags.get(frame.key, ""), error)
+        result.rejected += [{"frame": r.key, "error": r.error} for r in rejected.values()]
+        if request.frame_range is None:
+            packed = self._pack(
+                request.video_id, embedder, state, done.vectors, list(rejected.values()), result
+            )
+            if self.index and packed:
+                result.indexed = self.index.sync(*packed, state.etags)
+        elif result.status == "complete":
+            self._pack_when_all_chunks_are_done(request.video_id, state, set(rejected))
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _split(self, video_id: str, todo: list[Frame]) -> int:
+        """Queue `todo` as chunks of `chunk_frames` frames, which run side by side; the number queued.
+        A chunk is its first and last frame id: it embeds the frames between them that are missing."""
+        size = self.settings.chunk_frames
+        chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
+        items = [WorkItem(video_id, (chunk[0].frame_id, chunk[-1].frame_id)) for chunk in chunks]
+        sent = self.queue.send(items)
+        if sent.failed:  # the whole request is retried; chunks already sent are deduplicated
+            raise RuntimeError(f"could not queue the chunks of {video_id}: {sent.failed[0][1]}")
+        self.log("long video split into chunks", {"video_id": video_id, "chunks": len(items)})
+        return len(items)
+
+    def _pack_when_all_chunks_are_done(self, video_id: str, state: VideoState, rejected: set[str]) -> None:
+        """A chunk writes no packed object (a long video's is written once): the chunk that finds
+        every frame of the video cached (or rejected by itself) asks for the whole video, which
+        then finds nothing left to embed and packs. Chunks finishing together ask twice: the
+        queue's deduplication delivers it once (see WorkItem.after_chunks)."""
+        cached = self.cache.list_frames(video_id)
+        left = [
+            frame
+            for frame_id, frame in state.frames.items()
+            if frame_id not in cached and frame.key not in rejected
+        ]
+        if not left:
+            sent = self.queue.send([WorkItem(video_id, after_chunks=True)])
+            if sent.failed:  # this chunk is retried: it finds its frames cached and asks again
+                raise RuntimeError(f"could not ask for the packed object of {video_id}: {sent.failed[0][1]}")
+
+    def _wanted(self, request: VideoRequest, state: VideoState, result: VideoResult) -> list[Frame]:
+        """The frames this request asks for: every valid frame listed, or those of `request.frames`
+        (each one that is not a listed frame of this video is rejected with the reason)."""
+        if request.frames is None:
+            first, last = request.frame_range or ("", "\uffff")
+            return sorted(
+                (frame for frame in state.frames.values() if first <= frame.frame_id <= last),
+                key=lambda frame: frame.frame_id,
+            )
+        by_key = {frame.key: frame for frame in state.frames.values()}
+        wanted: dict[str, Frame] = {}
+        for item in request.frames:
+            problem = None
+            key = item if isinstance(item, str) else ""
+            if not isinstance(item, str):
+                problem = "a frame must be a key string"
+            elif item.startswith("s3://"):
+                try:
+                    bucket, key = parse_s3_uri(item)
+                except ValueError as error:
+                    problem = str(error)
+                else:
+                    if bucket != self.settings.bucket:
+                        problem = (
+                            f"bucket {bucket!r} is not allowed; frames live in s3://{self.settings.bucket}/"
+                        )
+            if problem is None and not key.startswith(frames_prefix(request.video_id)):
+                problem = f"not a frame of this video: expected {frames_prefix(request.video_id)}..."
+            if problem is None and key not in by_key:
+                listed = [r.error for r in state.listing_rejects if r.key == key]
+                problem = listed[0] if listed else f"s3://{self.settings.bucket}/{key} does not exist"
+            if problem is not None:
+                result.rejected.append(
+                    {"frame": item if isinstance(item, str) else repr(item), "error": problem}
+                )
+            else:
+                wanted[key] = by_key[key]  # a frame listed twice is embedded once
+        return sorted(wanted.values(), key=lambda frame: frame.frame_id)
+
+    def _load(self, frame: Frame) -> Image:
+        return decode_image(self.images.read_key(frame.key), max_pixels=self.settings.max_image_pixels)
+
+    def _pack(
+        self,
+        video_id: str,
+        embedder: Embedder,
+        state: VideoState,
+        embedded: dict[str, tuple[str, Vector]],
+        rejected: list[RejectedFrame],
+        result: VideoResult,
+    ) -> tuple[PackedVideo, str] | None:
+        """Write the packed object: every vector cached for a frame listed now, this run's first,
+        and the rejected frames still listed. Left alone when that is what it already holds (its
+        ETag is what searches revalidate against). The packed object now and its ETag (None: the
+        video has nothing to pack)."""
+        for _ in range(PACK_ATTEMPTS):
+            vectors = {
+                frame_id: vector
+                for frame_id, vector in {**state.cached, **embedded}.items()
+                if frame_id in state.frames and state.frames[frame_id].key == vector[0]
+            }
+            kept = tuple(sorted((r for r in rejected if r.key in state.etags), key=lambda r: r.key))
+            current = state.packed.packed
+            if (
+                current is not None
+                and not embedded
+                and set(current.frame_ids) == set(vectors)
+                and current.model == embedder.model_id
+                and set(current.rejected) == set(kept)
+            ):
+                result.packed_key, result.packed_frames = packed_key(video_id), len(vectors)
+                return (current, state.packed.etag) if state.packed.etag else None
+            if not vectors and not kept:
+                return None
+            frame_ids = sorted(vectors)
+            packed = PackedVideo(
+                video_id=video_id,
+                model=embedder.model_id,
+                dim=embedder.dim,
+                created_at=time.time(),
+                frame_ids=frame_ids,
+                frame_keys=[vectors[frame_id][0] for frame_id in frame_ids],
+                vectors=np.stack([vectors[frame_id][1] for frame_id in frame_ids]).astype(np.float16)
+                if frame_ids
+                else np.zeros((0, embedder.dim), np.float16),
+                rejected=kept,
+            )
+            try:
+                etag = self.cache.write_packed(packed, replacing=state.packed.etag)
+            except PackedChanged:  # another run packed meanwhile: merge with what it holds now
+                self.log("packed object changed meanwhile: merging", {"video_id": video_id})
+                state = self.states.read(video_id, embedder)
+                continue
+            result.packed_key, result.packed_frames = packed_key(video_id), len(frame_ids)
+            return packed, etag
+        raise RuntimeError(f"the packed object of {video_id} kept changing under {PACK_ATTEMPTS} attempts")

@@ -1,0 +1,92 @@
+"""What S3 holds for one video now: its frames (listed, sorted into frames, rejects and other
+files), its packed object, and the vectors cached for a model. Batch reads it at the start of a run
+and again when another run packed the video meanwhile."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from clipsearch.cache.store import CacheStore, PackedRead, RejectedFrame
+from clipsearch.layout import IMAGE_EXTENSIONS, Frame, frames_prefix, parse_frame_key
+from clipsearch.model.embedder import Embedder
+from clipsearch.vectors import Vector
+
+
+@dataclass(frozen=True)
+class VideoState:
+    """What S3 holds for one video now."""
+
+    frames: dict[str, Frame]  # frame_id -> frame, every valid frame listed
+    etags: dict[str, str]  # key -> ETag of every object listed under frames/{video_id}/
+    listing_rejects: list[RejectedFrame]  # image files listed that can never be frames as they are
+    ignored: list[str]  # files that are not frames (a manifest, anything in a sub-folder)
+    packed: PackedRead
+    cached: dict[str, tuple[str, Vector]]  # frame_id -> (frame key, vector) cached for this model
+
+    def recorded_rejects(self) -> dict[str, RejectedFrame]:
+        """Frames the packed object records as rejected and that have not changed since."""
+        rejected = self.packed.packed.rejected if self.packed.packed else ()
+        return {r.key: r for r in rejected if self.etags.get(r.key) == r.etag}
+
+
+def _preferred_first(key: str) -> tuple[str, int]:
+    """Listing order in which, of two files of one frame id, the pipeline's own format (WebP, then
+    the other IMAGE_EXTENSIONS in order) is the frame and the other is rejected as a duplicate."""
+    stem, _, extension = key.rpartition(".")
+    rank = (
+        IMAGE_EXTENSIONS.index(f".{extension.lower()}") if f".{extension.lower()}" in IMAGE_EXTENSIONS else 99
+    )
+    return stem, rank
+
+
+class VideoStates:
+    def __init__(self, s3: Any, bucket: str, cache: CacheStore, *, concurrency: int) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.cache = cache
+        self.concurrency = concurrency
+
+    def read(self, video_id: str, embedder: Embedder) -> VideoState:
+        """List `frames/{video_id}/`, read the packed object and the `.npy` files it lacks."""
+        prefix = frames_prefix(video_id)
+        etags: dict[str, str] = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            etags.update((entry["Key"], entry["ETag"]) for entry in page.get("Contents", []))
+        frames: dict[str, Frame] = {}
+        rejects, ignored = [], []
+        for key in sorted(etags, key=_preferred_first):
+            name = key.removeprefix(prefix)
+            if "/" in name or not name.lower().endswith(IMAGE_EXTENSIONS):
+                ignored.append(key)  # not one of the extractor's frames: reported, never embedded
+                continue
+            try:
+                frame = parse_frame_key(key)
+            except ValueError as error:
+                rejects.append(RejectedFrame(key, etags[key], str(error)))
+                continue
+            if frame.frame_id in frames:
+                duplicate = f"frame id {frame.frame_id!r} also names {frames[frame.frame_id].key}"
+                rejects.append(RejectedFrame(key, etags[key], duplicate))
+                continue
+            frames[frame.frame_id] = frame
+        packed = self.cache.read_packed(video_id)
+        return VideoState(frames, etags, rejects, ignored, packed, self._cached(video_id, embedder, packed))
+
+    def _cached(self, video_id: str, embedder: Embedder, packed: PackedRead) -> dict[str, tuple[str, Vector]]:
+        """frame_id -> (frame key, vector) cached for this model: the packed object, then `.npy` files."""
+        vectors: dict[str, tuple[str, Vector]] = {}
+        if packed.packed and packed.packed.model == embedder.model_id and packed.packed.dim == embedder.dim:
+            rows = zip(packed.packed.frame_keys, packed.packed.vectors.astype(np.float32), strict=True)
+            vectors.update(zip(packed.packed.frame_ids, rows, strict=True))
+        loose = [
+            key for frame_id, (key, _) in self.cache.list_frames(video_id).items() if frame_id not in vectors
+        ]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for cached in pool.map(self.cache.read_frame, loose):
+                if cached and cached.model == embedder.model_id and cached.vector.shape == (embedder.dim,):
+                    vectors[cached.frame_id] = (cached.frame_key, cached.vector)
+        return vectors

@@ -1,0 +1,256 @@
+"""The embeddings cache in S3: one `.npy` per frame, one packed `.npz` per video (formats and I/O).
+
+Per frame: `embeddings-cache/{video_id}/{frame_id}.npy`, float16, shape (dim,), L2-normalised, with
+S3 metadata `model`, `dim` and `frame-key`. Per video: `embeddings-cache/{video_id}/packed.npz`
+(see PackedVideo), so a search reads a whole video with one GET. Both load with `allow_pickle=False`
+and are validated on read, here and nowhere else: a damaged object reads as damaged, never as data.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from botocore.exceptions import ClientError
+
+from clipsearch.layout import FRAMES_PREFIX, Frame, cache_prefix, cached_frame_id, packed_key
+from clipsearch.runtime.faults import CONDITION_FAILED, error_code, is_not_found
+from clipsearch.vectors import Vector, to_npy_f16
+
+FORMAT_VERSION = 2  # 2 added the rejected frames; version 1 objects still read
+_UNIT_NORM = (0.98, 1.02)  # float16 storage keeps a unit vector's norm within about 1e-3
+
+
+class DamagedCache(ValueError):
+    """A cache object that is not what its format says (truncated, inconsistent, not finite)."""
+
+
+class PackedChanged(Exception):
+    """Another run wrote the packed object since we read it (a conditional write failed)."""
+
+
+@dataclass(frozen=True)
+class RejectedFrame:
+    """A frame that can never be embedded as it is (corrupt, a duplicate id, not in the layout);
+    recorded so that it is not retried until the object changes (its ETag)."""
+
+    key: str
+    etag: str
+    error: str
+
+
+@dataclass(frozen=True)
+class PackedVideo:
+    """Every cached frame of one video: `frame_ids[i]`, from `frame_keys[i]`, has vector `vectors[i]`."""
+
+    video_id: str
+    model: str
+    dim: int
+    created_at: float  # epoch seconds
+    frame_ids: list[str]
+    frame_keys: list[str]
+    vectors: npt.NDArray[np.float16]  # (n, dim)
+    rejected: tuple[RejectedFrame, ...] = ()
+
+    @property
+    def covered_frames(self) -> int:
+        """Frames this object accounts for: embedded or rejected for good."""
+        return len(self.frame_ids) + len(self.rejected)
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            format_version=np.int32(FORMAT_VERSION),
+            video_id=np.str_(self.video_id),
+            model=np.str_(self.model),
+            dim=np.int32(self.dim),
+            created_at=np.float64(self.created_at),
+            frame_ids=np.array(self.frame_ids, dtype=np.str_).reshape(-1),
+            frame_keys=np.array(self.frame_keys, dtype=np.str_).reshape(-1),
+            vectors=np.asarray(self.vectors, dtype="<f2").reshape(len(self.frame_ids), self.dim),
+            rejected_keys=np.array([r.key for r in self.rejected], dtype=np.str_).reshape(-1),
+            rejected_etags=np.array([r.etag for r in self.rejected], dtype=np.str_).reshape(-1),
+            rejected_errors=np.array([r.error for r in self.rejected], dtype=np.str_).reshape(-1),
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PackedVideo:
+        """The packed object, checked; DamagedCache saying what is wrong otherwise."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                fields = {name: archive[name] for name in archive.files}
+        except Exception as error:  # truncated zip, bad header, pickled data: all mean "damaged"
+            raise DamagedCache(f"not a readable packed object ({type(error).__name__}: {error})") from None
+        try:
+            packed = cls(
+                video_id=str(fields["video_id"]),
+                model=str(fields["model"]),
+                dim=int(fields["dim"]),
+                created_at=float(fields["created_at"]),
+                frame_ids=[str(frame_id) for frame_id in fields["frame_ids"]],
+                frame_keys=[str(key) for key in fields["frame_keys"]],
+                vectors=fields["vectors"],
+                rejected=tuple(
+                    RejectedFrame(str(key), str(etag), str(error))
+                    for key, etag, error in zip(
+                        fields.get("rejected_keys", ()),
+                        fields.get("rejected_etags", ()),
+                        fields.get("rejected_errors", ()),
+                        strict=True,
+                    )
+                ),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise DamagedCache(f"packed object is missing or has a bad field: {error}") from None
+        packed.check()
+        return packed
+
+    def check(self) -> None:
+        """DamagedCache unless the vectors are (n, dim), finite and unit length, one per frame."""
+        n = len(self.frame_ids)
+        if self.vectors.shape != (n, self.dim) or len(self.frame_keys) != n or self.dim < 1:
+            raise DamagedCache(
+                f"packed object holds vectors of shape {self.vectors.shape} for {n} frames "
+                f"({len(self.frame_keys)} keys) of dimension {self.dim}"
+            )
+        if n and not _unit_rows(self.vectors):
+            raise DamagedCache("packed object has vectors that are not finite unit vectors")
+
+
+def _unit_rows(vectors: npt.NDArray[Any]) -> bool:
+    norms = np.linalg.norm(vectors.astype(np.float32), axis=-1)
+    return bool(np.all(np.isfinite(norms)) and np.all((norms > _UNIT_NORM[0]) & (norms < _UNIT_NORM[1])))
+
+
+@dataclass(frozen=True)
+class PackedRead:
+    """What a read of the packed object found: `missing`, `unchanged` (the ETag we sent still
+    holds), `damaged` (exists but unusable: `problem` says why) or `ok`."""
+
+    status: str
+    etag: str | None = None
+    packed: PackedVideo | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class CachedFrame:
+    frame_id: str
+    frame_key: str  # the frame it was computed from
+    vector: Vector
+    model: str | None
+
+
+class CacheStore:
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+
+    def write_frame(self, frame: Frame, vector: Vector, *, model: str) -> str:
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=frame.cache_key,
+            Body=to_npy_f16(vector),
+            ContentType="application/x-npy",
+            Metadata={"model": model, "dim": str(len(vector)), "frame-key": frame.key},
+        )
+        return frame.cache_key
+
+    def list_frames(self, video_id: str) -> dict[str, tuple[str, str]]:
+        """frame_id -> (key, ETag) of every per-frame `.npy` of the video."""
+        found = {}
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=cache_prefix(video_id)):
+            for entry in page.get("Contents", []):
+                frame_id = cached_frame_id(entry["Key"], video_id)
+                if frame_id is not None:
+                    found[frame_id] = (entry["Key"], entry["ETag"])
+        return found
+
+    def read_frame(self, key: str) -> CachedFrame | None:
+        """The cached vector; None when it is gone (the 7-day rule deletes one object at a time) or
+        not a finite unit `.npy` (then it is redone). Other S3 errors propagate."""
+        try:
+            stored = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if is_not_found(error):
+                return None
+            raise
+        video_id, name = key.split("/")[-2:]
+        frame_id = name.removesuffix(".npy")
+        try:
+            vector = np.load(io.BytesIO(stored["Body"].read()), allow_pickle=False)
+        except Exception:
+            return None
+        if vector.ndim != 1 or vector.dtype.kind != "f" or not _unit_rows(vector):
+            return None
+        metadata = stored.get("Metadata", {})
+        # Written before frame keys were recorded: the upstream layout's WebP name.
+        frame_key = metadata.get("frame-key") or f"{FRAMES_PREFIX}{video_id}/{frame_id}.webp"
+        return CachedFrame(frame_id, frame_key, vector.astype(np.float32), metadata.get("model"))
+
+    def read_packed(self, video_id: str, *, unless_etag: str | None = None) -> PackedRead:
+        """The packed object; `unless_etag`: a conditional GET that answers `unchanged` cheaply."""
+        arguments = {"Bucket": self.bucket, "Key": packed_key(video_id)}
+        if unless_etag:
+            arguments["IfNoneMatch"] = unless_etag
+        try:
+            stored = self.s3.get_object(**arguments)
+        except ClientError as error:
+            if error_code(error) in ("304", "NotModified"):
+                return PackedRead("unchanged", etag=unless_etag)
+            if is_not_found(error):
+                return PackedRead("missing")
+            raise
+        etag = stored["ETag"]
+        try:
+            packed = PackedVideo.from_bytes(stored["Body"].read())
+        except DamagedCache as damage:
+            return PackedRead("damaged", etag=etag, problem=str(damage))
+        if packed.video_id != video_id:
+            return PackedRead("damaged", etag=etag, problem=f"holds video {packed.video_id!r}")
+        return PackedRead("ok", etag=etag, packed=packed)
+
+    def covered_frames(self, video_id: str) -> int | None:
+        """How many frames the packed object accounts for, from its metadata (one HEAD, no body);
+        None when there is none."""
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=packed_key(video_id))
+        except ClientError as error:
+            if is_not_found(error):
+                return None
+            raise
+        metadata = head.get("Metadata", {})
+        return int(metadata.get("covered") or metadata.get("frames") or 0)
+
+    def write_packed(self, packed: PackedVideo, *, replacing: str | None) -> str:
+        """Write the packed object only if it is still the one we read (`replacing`: its ETag;
+        None: only if there is none), so that two runs never overwrite each other's frames.
+        PackedChanged when another run got there first. Returns the new object's ETag."""
+        packed.check()
+        key = packed_key(packed.video_id)
+        condition = {"IfMatch": replacing} if replacing else {"IfNoneMatch": "*"}
+        try:
+            written = self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=packed.to_bytes(),
+                ContentType="application/x-npz",
+                Metadata={
+                    "model": packed.model,
+                    "dim": str(packed.dim),
+                    "frames": str(len(packed.frame_ids)),
+                    "covered": str(packed.covered_frames),
+                },
+                **condition,
+            )
+        except ClientError as error:
+            if error_code(error) in CONDITION_FAILED:
+                raise PackedChanged(key) from None
+            raise
+        return str(written["ETag"])

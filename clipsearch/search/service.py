@@ -1,0 +1,126 @@
+"""The search function's logic: query -> vector -> videos (the catalog) -> the backend's best frames."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from clipsearch.catalog.videos import VideoCatalog
+from clipsearch.index.backend import SearchBackend
+from clipsearch.index.query import SearchRequest
+from clipsearch.runtime.deadline import Deadline
+from clipsearch.runtime.errors import bad_request
+from clipsearch.runtime.settings import positive_ints, required
+from clipsearch.search.clip_client import ClipClient
+from clipsearch.vectors import Vector, unit_vector
+from clipsearch.work.refill import Refill
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchSettings:
+    bucket: str
+    table: str
+    clip_function: str
+    work_queue_url: str
+    default_top_k: int = 10
+    max_top_k: int = 100
+    max_cached_vectors: int = 200_000  # the stack derives it from the function's memory
+    revalidate_seconds: int = 60
+    requeue_seconds: int = 900  # do not ask batch for the same video again within this
+    s3_concurrency: int = 32
+    clip_read_timeout_s: int = 50
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SearchSettings:
+        limits = positive_ints(
+            env,
+            {
+                "default_top_k": "DEFAULT_TOP_K",
+                "max_top_k": "MAX_TOP_K",
+                "max_cached_vectors": "MAX_CACHED_VECTORS",
+                "revalidate_seconds": "REVALIDATE_SECONDS",
+                "requeue_seconds": "REQUEUE_SECONDS",
+                "s3_concurrency": "S3_CONCURRENCY",
+                "clip_read_timeout_s": "CLIP_READ_TIMEOUT_S",
+            },
+        )
+        return cls(
+            bucket=required(env, "BUCKET_NAME", "the bucket holding embeddings-cache/"),
+            table=required(env, "VIDEOS_TABLE", "the videos table"),
+            clip_function=required(env, "CLIP_FUNCTION_NAME", "the CLIP function that embeds queries"),
+            work_queue_url=required(env, "WORK_QUEUE_URL", "the work queue in front of the batch function"),
+            **limits,
+        )
+
+
+class SearchService:
+    def __init__(
+        self,
+        *,
+        clip: ClipClient,
+        catalog: VideoCatalog,
+        backend: SearchBackend,
+        refill: Refill,
+        measure: Callable[[str, float], None] = lambda name, value: None,
+    ) -> None:
+        self.clip = clip
+        self.catalog = catalog
+        self.backend = backend
+        self.refill = refill
+        self.measure = measure  # (metric name, value): ClipLatency in ms
+
+    def search(self, request: SearchRequest, deadline: Deadline) -> dict[str, Any]:
+        started = time.perf_counter()
+        query, model = self._query_vector(request, deadline)
+        if request.video_ids:
+            videos, unknown = self.catalog.lookup(request.video_ids)
+        else:
+            videos, unknown = self.catalog.processed(), []
+        found = self.backend.find(query, model, videos, request)
+        queued = self.refill.queue_videos(found.to_queue)
+        info = {video.video_id: video for video in videos}
+        results = []
+        for rank_number, hit in enumerate(found.hits, start=1):
+            result: dict[str, Any] = {
+                "video_id": hit.video_id,
+                "frame_id": hit.frame_id,
+                "frame_key": hit.frame_key,
+                "score": round(hit.score, 6),
+                "rank": rank_number,
+            }
+            (seconds,) = info[hit.video_id].frame_seconds(np.array([hit.frame_index], dtype=np.int64))
+            if not np.isnan(seconds):
+                result["timestamp_s"] = round(float(seconds), 3)
+            results.append(result)
+        return {
+            "results": results,
+            "model": model,
+            "searched_videos": found.searched_videos,
+            "searched_frames": found.searched_frames,
+            "missing_videos": found.missing,
+            "incomplete_videos": found.incomplete,
+            "queued_videos": queued,
+            "unknown_videos": unknown,
+            "skipped_videos": found.skipped,
+            "degraded_videos": found.degraded,
+            "took_ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+
+    def _query_vector(self, request: SearchRequest, deadline: Deadline) -> tuple[Vector, str | None]:
+        if request.mode == "embedding":
+            return request.query, request.model
+        started = time.perf_counter()
+        embedded = self.clip.embed(request.mode, request.query, deadline)
+        self.measure("ClipLatency", (time.perf_counter() - started) * 1000)
+        if request.model and request.model != embedded.model:
+            raise bad_request(
+                f"model {request.model!r} was asked for, but the CLIP function runs {embedded.model!r}"
+            )
+        vector = unit_vector(embedded.vector)
+        if vector is None:
+            raise bad_request("the CLIP function returned a vector with no direction for this query")
+        return vector, embedded.model

@@ -1,0 +1,121 @@
+"""The scheduled sweep: find processed videos whose vectors are missing, incomplete or stale
+against their `frames_count`, and queue them; with the S3 Vectors backend, also take out of the
+index the videos that are gone from the catalog or no longer processed. One Scan and one request
+per video: its cost grows with the number of videos, never with the number of frames."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from clipsearch.catalog.videos import VideoCatalog, VideoInfo
+from clipsearch.index.sync import IndexSync
+from clipsearch.index.vector_index import DamagedLedger
+from clipsearch.runtime.faults import describe
+from clipsearch.work.messages import WorkItem
+from clipsearch.work.queue import WorkQueue
+
+EMPTY_CATALOG = (
+    "the videos table lists no processed video: nothing was removed from the index (a wrong or "
+    "emptied table would otherwise empty it); remove the vectors by hand if that is what is meant"
+)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    videos: int
+    queued: list[str]
+    failed: list[dict[str, str]]
+    removed: list[str] = field(default_factory=list)  # taken out of the S3 Vectors index
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"videos": self.videos, "queued": self.queued, "failed": self.failed, "removed": self.removed}
+
+
+def cache_wants(covered_frames: Callable[[str], int | None]) -> Callable[[VideoInfo], bool]:
+    """The memory backend's question for a processed video: is its packed object missing, or does it
+    account for other than `frames_count` frames? (`covered_frames`: CacheStore's, one HEAD)"""
+
+    def wants(video: VideoInfo) -> bool:
+        covered = covered_frames(video.video_id)
+        if covered is None:
+            return True
+        return video.frames_count is not None and covered != video.frames_count
+
+    return wants
+
+
+class Sweep:
+    def __init__(
+        self,
+        catalog: VideoCatalog,
+        wants: Callable[[VideoInfo], bool],
+        queue: WorkQueue,
+        *,
+        index: IndexSync | None = None,
+        concurrency: int = 32,
+    ) -> None:
+        self.catalog = catalog
+        self.wants = wants  # does batch need to run for this processed video?
+        self.queue = queue
+        self.index = index
+        self.concurrency = concurrency
+
+    def run(self) -> SweepReport:
+        # The index's videos before the Scan: a video indexed after this listing is never a candidate.
+        indexed = self.index.video_ids() if self.index else set()
+        videos = self.catalog.processed()
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            wanting = [
+                video.video_id
+                for video, wants in zip(videos, pool.map(self._wants, videos), strict=True)
+                if wants
+            ]
+            stale = sorted(indexed - {video.video_id for video in videos})
+            removed: list[str]
+            if stale and not videos:
+                removed, failed = [], [{"video_id": "*", "error": EMPTY_CATALOG}]
+            else:
+                removed, failed = self._remove(stale, pool)
+        sent = self.queue.send([WorkItem(video_id) for video_id in wanting])
+        return SweepReport(
+            videos=len(videos),
+            queued=sorted(item.video_id for item in sent.sent),
+            failed=failed + [{"video_id": item.video_id, "error": reason} for item, reason in sent.failed],
+            removed=removed,
+        )
+
+    def _wants(self, video: VideoInfo) -> bool:
+        try:
+            return self.wants(video)
+        except DamagedLedger:
+            return True  # batch then fails on it, loudly: the dead-letter queue and its alarm
+
+    def _remove(self, stale: list[str], pool: ThreadPoolExecutor) -> tuple[list[str], list[dict[str, str]]]:
+        """Take each stale video out of the index, unless the catalog lists it as processed now
+        (it became so since the Scan). (removed, failed)"""
+        index = self.index
+        if index is None:
+            return [], []
+
+        def remove(video_id: str) -> bool | str:  # True: removed, False: kept, str: why it failed
+            try:
+                found, _ = self.catalog.lookup([video_id])
+                if found:
+                    return False
+                index.remove(video_id)
+            except (ClientError, BotoCoreError, DamagedLedger) as error:
+                return describe(error)
+            return True
+
+        removed, failed = [], []
+        for video_id, outcome in zip(stale, pool.map(remove, stale), strict=True):
+            if outcome is True:
+                removed.append(video_id)
+            elif isinstance(outcome, str):
+                failed.append({"video_id": video_id, "error": f"not removed from the index: {outcome}"})
+        return removed, failed

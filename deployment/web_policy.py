@@ -1,5 +1,5 @@
 """The page's security headers, without the CDK: the distribution's response headers policy
-(stacks/components/web_site.py) and the local page server (local/http_api.py) send the same."""
+(stacks/components/web_site.py) and the local page server (local/page_server.py) send the same."""
 
 from __future__ import annotations
 

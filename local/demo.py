@@ -22,11 +22,11 @@ from typing import Any
 from clipsearch.index.vector_index import Ledgers
 from clipsearch.layout import packed_key
 from deployment.context import config_with_overrides
-from local.http_api import LocalWeb, serve_system_web
 from local.models import choose_model
 from local.report import results_table
 from local.sample_frames import sample_videos
 from local.stack import LocalSystem, local_system
+from local.web import LocalWeb, serve_system_web
 
 QUERY = "a man riding a bicycle"
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve_page(system: LocalSystem) -> None:
-    """The page, the HTTP API and the sign-in stand-in (local/http_api.py); checked, then kept up
+    """The page, the HTTP API and the sign-in stand-in (local/web.py); checked, then kept up
     until Ctrl-C when a person is at the terminal (a run without one, CI's or a test's, goes on)."""
     with serve_system_web(system) as web:
         print(
@@ -105,7 +105,7 @@ def check_page(web: LocalWeb) -> None:
             raise
     else:
         raise RuntimeError("the HTTP API answered a call without a token")
-    token = web.issuer.token("demo")
+    token = web.user_pool.token("demo@example.com")
     signed = urllib.request.Request(web.api_url + "videos", headers={"Authorization": f"Bearer {token}"})  # noqa: S310
     with urllib.request.urlopen(signed) as answer:  # noqa: S310
         count = json.loads(answer.read())["count"]

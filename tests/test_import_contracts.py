@@ -101,7 +101,8 @@ def test_importing_every_local_tool_loads_no_cdk():
     tools = sorted(f"local.{path.stem}" for path in (ROOT / "local").glob("*.py") if path.stem != "__init__")
     code = (
         f"import {', '.join(tools)}, sys\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('aws_cdk', 'jsii', 'constructs', 'stacks'))\n"
+        "cdk = ('aws_cdk', 'jsii', 'constructs', 'stacks')\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in cdk)\n"
         "print(loaded)\n"
     )
     result = subprocess.run(

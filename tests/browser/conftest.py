@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from local.http_api import LocalWeb, serve_system_web
 from local.sample_frames import sample_videos
 from local.stack import LocalSystem, local_system
+from local.web import LocalWeb, serve_system_web
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / ".local" / "artifacts"

@@ -16,8 +16,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from local.http_api import serve_system_web
 from local.sample_frames import sample_videos
+from local.web import serve_system_web
 from tests.browser.conftest import ARTIFACTS, GROWING, Page
 
 QUERY = "a man riding a bicycle"
@@ -198,7 +198,7 @@ def test_the_api_refuses_a_call_without_a_token(signed_in: Page):
     """
     status, body = page.driver.execute_async_script(script, page.web.api_url + "search")
     assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
-    forged = page.web.issuer.token("me").rsplit(".", 1)[0] + ".forged"
+    forged = page.web.user_pool.token("me@example.com").rsplit(".", 1)[0] + ".forged"
     script_with_token = script.replace('"Content-Type": "application/json"', '"Authorization": arguments[1]')
     status, _ = page.driver.execute_async_script(
         script_with_token, page.web.api_url + "search", f"Bearer {forged}"
@@ -237,7 +237,7 @@ def test_with_an_existing_issuer_the_page_takes_a_pasted_token(signed_in: Page):
         wait(page, lambda: element(page, "token-form").is_displayed())
         assert not element(page, "sign-in").is_displayed()
         assert message(page) == "Paste a token to search."
-        element(page, "token").send_keys(web.issuer.token("someone"))
+        element(page, "token").send_keys(web.user_pool.token("someone@example.com"))
         page.driver.find_element(By.CSS_SELECTOR, "#token-form button").click()
         wait(page, lambda: element(page, "auth-status").text == "Signed in")
         search(page)

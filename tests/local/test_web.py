@@ -1,5 +1,6 @@
-"""The local HTTP API and sign-in stand-in (local/http_api.py) on their own, in front of stub
-functions: what API Gateway's authorizer, router, CORS and integration timeout answer."""
+"""The local page, HTTP API and sign-in stand-in (local/web.py) on their own, in front of a stub
+function and moto's Cognito: what API Gateway's authorizer, router, CORS, payload limit and
+integration timeout answer, and what the managed login hands the page."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import jwt
 import pytest
+from moto.server import ThreadedMotoServer
 
 from deployment.web_policy import PAGE_SCOPES
-from local.http_api import CLIENT_ID, LocalIssuer, LocalWeb, serve_web
 from local.lambda_server import LocalFunction, LocalLambda, serve
+from local.sign_in import LocalUserPool
+from local.stack import free_port
+from local.web import LocalWeb, serve_web
 
 REGION = "ap-southeast-1"
 
@@ -30,13 +35,23 @@ def echo(event: Any, context: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def web() -> Iterator[LocalWeb]:
+def moto_url() -> Iterator[str]:
+    """moto's server, for Cognito (the user pool, its token signing and its JWKS)."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def web(moto_url: str) -> Iterator[LocalWeb]:
     local = LocalLambda([LocalFunction("clip-search", echo, timeout_s=60)], region=REGION)
     with (
         serve(local) as endpoint,
         serve_web(
             lambda_endpoint=endpoint,
-            moto_url="http://127.0.0.1:9",
+            moto_url=moto_url,
             search_function="clip-search",
             region=REGION,
             integration_timeout_s=1,
@@ -62,13 +77,14 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def test_the_function_gets_the_payload_2_event_with_the_claims(web: LocalWeb):
-    token = web.issuer.token("someone", email="someone@example.com")
+    token = web.user_pool.token("someone@example.com", email="someone@example.com")
     status, _, body = call(web.api_url + "search", method="POST", body={"query": "a"}, headers=bearer(token))
     assert status == 200
     event = json.loads(body)
     assert (event["version"], event["routeKey"], event["rawPath"]) == ("2.0", "POST /search", "/search")
     assert event["requestContext"]["http"]["method"] == "POST"
-    assert event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] == "someone"
+    claims = event["requestContext"]["authorizer"]["jwt"]["claims"]
+    assert (claims["email"], claims["client_id"]) == ("someone@example.com", web.user_pool.client_id)
     assert json.loads(event["body"]) == {"query": "a"}
     assert event["headers"]["authorization"].startswith("Bearer ")
 
@@ -76,16 +92,18 @@ def test_the_function_gets_the_payload_2_event_with_the_claims(web: LocalWeb):
 @pytest.mark.parametrize(
     "case", ["none", "not bearer", "garbage", "forged", "expired", "other issuer", "other client"]
 )
-def test_the_authorizer_stand_in_refuses(web: LocalWeb, case: str):
-    issuer = web.issuer
+def test_the_authorizer_stand_in_refuses(web: LocalWeb, moto_url: str, case: str):
+    pool = web.user_pool
+    # Another pool of the same moto signs with the same key: only its issuer differs.
+    other_pool = LocalUserPool.create(pool.cognito, page_url=web.page_url, moto_url=moto_url)
     tokens = {
         "none": None,
         "not bearer": f"Basic {base64.b64encode(b'a:b').decode()}",
         "garbage": "Bearer abc.def",
-        "forged": "Bearer " + issuer.token("x").rsplit(".", 1)[0] + ".AAAA",
-        "expired": "Bearer " + issuer.token("x", lifetime_s=-5),
-        "other issuer": "Bearer " + LocalIssuer("http://elsewhere", secret=issuer.secret).token("x"),
-        "other client": "Bearer " + LocalIssuer(issuer.issuer, "other", secret=issuer.secret).token("x"),
+        "forged": "Bearer " + pool.token("x@example.com").rsplit(".", 1)[0] + ".AAAA",
+        "expired": "Bearer " + pool.token("x@example.com", lifetime_s=-5),
+        "other issuer": "Bearer " + other_pool.token("x@example.com"),
+        "other client": "Bearer " + pool.token("x@example.com", client_id="other"),
     }
     token = tokens[case]
     headers = {"Authorization": token} if token else {}
@@ -110,8 +128,17 @@ def test_cors_only_for_the_page(web: LocalWeb):
     assert "Access-Control-Allow-Origin" not in headers
 
 
+def test_a_body_over_lambdas_payload_limit_is_api_gateways_413(web: LocalWeb):
+    token = web.user_pool.token("x@example.com")
+    body = {"image": "A" * (6 * 1024 * 1024)}
+    status, _, answer = call(web.api_url + "search", method="POST", body=body, headers=bearer(token))
+    assert (status, json.loads(answer)) == (413, {"message": "Request Entity Too Large"})
+    # the connection is answered, not dropped, and the API goes on serving
+    assert call(web.api_url + "videos", headers=bearer(token))[0] == 200
+
+
 def test_the_integration_timeout_is_api_gateways_503(web: LocalWeb):
-    token = web.issuer.token("x")
+    token = web.user_pool.token("x@example.com")
     status, _, body = call(web.api_url + "search", method="POST", body={"sleep": True}, headers=bearer(token))
     assert (status, json.loads(body)) == (503, {"message": "Service Unavailable"})
 
@@ -127,7 +154,7 @@ def test_the_page_has_the_distributions_headers_and_its_config(web: LocalWeb):
         "auth": {
             "mode": "cognito",
             "domain": web.auth_url,
-            "clientId": CLIENT_ID,
+            "clientId": web.user_pool.client_id,
             "scope": PAGE_SCOPES,
         },
     }
@@ -164,7 +191,7 @@ def sign_in(web: LocalWeb, challenge: str, scope: str = PAGE_SCOPES) -> str:
 def exchange(web: LocalWeb, code: str, verifier: str) -> tuple[int, dict[str, Any]]:
     form = {
         "grant_type": "authorization_code",
-        "client_id": CLIENT_ID,
+        "client_id": web.user_pool.client_id,
         "code": code,
         "redirect_uri": web.page_url,
         "code_verifier": verifier,
@@ -186,28 +213,33 @@ def test_sign_in_checks_pkce_and_a_code_is_good_once(web: LocalWeb):
     code = sign_in(web, challenge)
     status, tokens = exchange(web, code, verifier)
     assert status == 200
-    claims = web.issuer.claims(f"Bearer {tokens['access_token']}")
+    claims = web.authorizer.claims(f"Bearer {tokens['access_token']}")
     assert claims is not None
-    assert claims["email"] == "a@example.com"
+    assert claims["scope"].split() == PAGE_SCOPES.split()
+    identity = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    assert identity["email"] == "a@example.com"
     assert exchange(web, code, verifier)[0] == 400  # used
     # the ID token, and an access token without the API's scope, are refused as API Gateway would
-    assert web.issuer.claims(f"Bearer {tokens['id_token']}") is None
+    assert web.authorizer.claims(f"Bearer {tokens['id_token']}") is None
     _, unscoped = exchange(web, sign_in(web, challenge, scope="openid email"), verifier)
-    assert web.issuer.claims(f"Bearer {unscoped['access_token']}") is None
+    assert web.authorizer.claims(f"Bearer {unscoped['access_token']}") is None
 
 
 def test_the_token_check_refuses_what_api_gateway_refuses(web: LocalWeb):
-    good = web.issuer.token("someone")
-    assert web.issuer.claims(good) is not None  # the token alone, without "Bearer ", as API Gateway takes it
+    pool, authorizer = web.user_pool, web.authorizer
+    good = pool.token("someone@example.com")
+    assert authorizer.claims(good) is not None  # the token alone, without "Bearer ", as API Gateway takes it
     _, body, _ = good.split(".")
     not_an_object = base64.urlsafe_b64encode(b"[]").rstrip(b"=").decode()
-    assert web.issuer.claims(f"Bearer {not_an_object}.{body}.x") is None  # not a crash
-    assert web.issuer.claims(f"Bearer {web.issuer.token('someone', nbf=int(time.time()) + 600)}") is None
-    assert web.issuer.claims(f"Bearer {web.issuer.token('someone', lifetime_s=-1)}") is None
+    assert authorizer.claims(f"Bearer {not_an_object}.{body}.x") is None  # not a crash
+    later = int(time.time()) + 600
+    assert authorizer.claims(pool.token("someone@example.com", nbf=later)) is None
+    assert authorizer.claims(pool.token("someone@example.com", iat=later)) is None
+    assert authorizer.claims(pool.token("someone@example.com", lifetime_s=-1)) is None
 
 
 def test_the_authorize_page_refuses_another_redirect_or_no_pkce(web: LocalWeb):
-    base = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": web.page_url}
+    base = {"response_type": "code", "client_id": web.user_pool.client_id, "redirect_uri": web.page_url}
     _, challenge = pkce()
     good = base | {"code_challenge": challenge, "code_challenge_method": "S256"}
     assert call(f"{web.auth_url}/oauth2/authorize?{urllib.parse.urlencode(good)}")[0] == 200

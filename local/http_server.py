@@ -1,0 +1,36 @@
+"""The base of the local page, API and sign-in servers: a request handler that logs nothing and
+answers in one call, and the origin of a URL (CORS and CSP name origins)."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+
+def origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    server_version = "local"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
+        self.send(status, json.dumps(value).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+    def read_body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -1,0 +1,45 @@
+"""The search page on 127.0.0.1 as CloudFront serves it: the files of web/ and a config.json naming
+the API and the sign-in domain, with the distribution's security headers (deployment/web_policy.py;
+connect-src names the exact local origins)."""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from deployment.web_policy import PAGE_SCOPES, content_security_policy, security_headers
+from local.http_server import QuietHandler, origin
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript"}
+
+
+def page_handler(
+    *, api_url: str, auth_url: str, client_id: str, moto_url: str, auth_mode: str
+) -> type[QuietHandler]:
+    """`auth_mode`: `cognito` (the page signs in through the stand-in) or `jwt` (a pasted token)."""
+    csp = content_security_policy(connect=[origin(api_url), auth_url], images=[origin(moto_url)])
+    auth: dict[str, str] = {"mode": auth_mode}
+    if auth_mode == "cognito":
+        auth |= {"domain": auth_url, "clientId": client_id, "scope": PAGE_SCOPES}
+    config: dict[str, Any] = {"apiUrl": api_url, "auth": auth}
+
+    class Page(QuietHandler):
+        def do_GET(self) -> None:
+            path = urllib.parse.urlsplit(self.path).path
+            headers = security_headers(csp)
+            if path == "/config.json":
+                self.send_json(200, config, headers | {"Cache-Control": "no-store"})
+                return
+            name = "index.html" if path == "/" else path.lstrip("/")
+            file = WEB_DIR / name
+            if "/" in name or not file.is_file():
+                self.send(404, b"Not Found", headers | {"Content-Type": "text/plain"})
+                return
+            content_type = CONTENT_TYPES.get(file.suffix, "application/octet-stream")
+            self.send(200, file.read_bytes(), headers | {"Content-Type": content_type})
+
+        do_HEAD = do_GET
+
+    return Page

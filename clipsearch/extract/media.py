@@ -10,7 +10,10 @@ Sampling (the upstream extractor's contract, made exact):
   muxer rounds a frame's time when it stores it, and a frame qualifies when pts - start_pts <= T_i.
   (Without that rounding a 23.976 fps WebM, whose time base is 1 ms, stores frame 12 at 501 ms, after
   t_1 = 500.5 ms, and extracting 2 frames a second would drift one frame early.)
-- i runs over 0 .. n-1, n = min(max_frames, the number of i with t_i < duration).
+- i runs over 0 .. n-1, n = min(max_frames, the number of i with i * step < F), F = duration *
+  video_fps rounded to the nearest whole frame: t_i before the end, give or take the container's own
+  rounding (a constant-rate video's F is its frame count; a Matroska of 29 frames at 15 fps states
+  1.934 s, 29.01 frames, and t_29 = 1.9333 s would otherwise sample its last frame twice).
 
 For constant frame rate that is every step-th source frame; for variable frame rate it is what a viewer
 sees at t_i, so the search's formula i * step / video_fps stays right either way.
@@ -42,6 +45,7 @@ from av.container import InputContainer
 from av.sidedata.sidedata import SideDataContainer
 from av.sidedata.sidedata import Type as SideDataType
 from av.video.frame import VideoFrame
+from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 from PIL import Image
 
@@ -174,15 +178,15 @@ class Sampling:
 
     def ticks(self, index: int, time_base: Fraction) -> int:
         """T_i: t_i in ticks of `time_base`, rounded to the nearest tick (halves up)."""
-        return math.floor(self.time(index) / time_base + Fraction(1, 2))
+        return _nearest(self.time(index) / time_base)
 
 
 def plan_sampling(facts: VideoFacts, *, extract_fps: Fraction | float, max_frames: int) -> Sampling:
-    """The sampling of a video: step from its frame rate, count = min(max_frames, #{i : t_i < duration})."""
+    """The sampling of a video: step from its frame rate, count = min(max_frames, #{i : i x step < F})."""
     if max_frames < 0:
         raise ValueError(f"max_frames must be >= 0, got {max_frames}")
     step = frame_step(facts.fps, extract_fps)
-    within = math.ceil(facts.duration * facts.fps / step)
+    within = -(-_frame_periods(facts.duration, facts.fps) // step)  # ceil(F / step)
     return Sampling(fps=facts.fps, step=step, count=min(max_frames, within))
 
 
@@ -230,6 +234,8 @@ class Video:
                 "too_large", f"the file is {self._size:,} bytes; the limit is {limits.max_bytes:,}"
             )
         _check_iso_boxes(file, self._size)
+        self._thumbnails = scenes.Thumbnails()
+        self._pictures = VideoReformatter()  # one swscale context for all sampled frames
         self._container = _open_container(file)
         try:
             self._stream = _video_stream(self._container)
@@ -293,9 +299,9 @@ class Video:
             if index >= stop:
                 return
             if index >= start and index > 0 and shown is not None:  # a pair whose cut `index` reports
-                thumb = scenes.thumbnail(frame)
+                thumb = self._thumbnails(frame)
                 score = scenes.cut_score(
-                    scenes.thumbnail(shown) if shown_thumb is None else shown_thumb, thumb
+                    self._thumbnails(shown) if shown_thumb is None else shown_thumb, thumb
                 )
                 if score >= cut_threshold:
                     cut = Cut(index, self._seconds(pts), score)
@@ -349,7 +355,7 @@ class Video:
         facts = VideoFacts(
             duration=duration,
             fps=Fraction(fps),
-            total_frames=stream.frames or round(duration * fps),
+            total_frames=stream.frames or _frame_periods(duration, fps),
             frames_estimated=not stream.frames,
             width=width,
             height=height,
@@ -378,8 +384,8 @@ class Video:
         self, sampling: Sampling, index: int, frame: VideoFrame, cut: Cut | None, max_side: int
     ) -> SampledFrame:
         width, height = fit_within((frame.width, frame.height), max_side)
-        rgb = frame.reformat(
-            width, height, "rgb24", interpolation="AREA", src_color_range=frame.color_range
+        rgb = self._pictures.reformat(
+            frame, width, height, "rgb24", interpolation="AREA", src_color_range=frame.color_range
         )  # the stream's own range: full-range (JPEG) YUV is not stretched again
         image = Image.fromarray(rgb.to_ndarray())
         if self._transpose is not None:
@@ -390,8 +396,9 @@ class Video:
         """Decoded frames from a keyframe whose pts is at or before `target` (ticks from the start) on.
 
         A backward seek finds a keyframe by the demuxer's index, which some demuxers keep by decode time
-        or only approximately (MPEG-TS): when the first frame shown is still after `target`, seek again
-        earlier, doubling the distance, down to the stream's start.
+        or only approximately: MPEG-TS lands on the keyframe after the target (even for the stream's
+        own start time), or near the end past the last keyframe, where nothing decodes. Then seek again
+        earlier, doubling the distance, until before the stream's start.
         """
         back = math.ceil(1 / self.facts.time_base)  # a second
         at = target
@@ -399,18 +406,18 @@ class Video:
             self._seek(at)
             frames = self._decode()
             first = next(frames, None)
-            if first is None or self._pts(first) <= target or at <= 0:
+            if at < 0 or (first is not None and self._pts(first) <= target):
                 if first is not None:
                     yield first
                     yield from frames
                 return
             frames.close()
-            at = min(at, self._pts(first)) - back
+            at = (at if first is None else min(at, self._pts(first))) - back
             back *= 2
 
     def _seek(self, ticks: int) -> None:
         try:
-            self._container.seek(self.facts.start_pts + max(ticks, 0), stream=self._stream, backward=True)
+            self._container.seek(self.facts.start_pts + ticks, stream=self._stream, backward=True)
         except av.error.FFmpegError as error:
             raise MediaError("corrupt", f"cannot seek in the video: {error}") from None
 
@@ -450,6 +457,16 @@ class Video:
                 f"the frames stop at {float(reached):.3f} s of the {float(self.facts.duration):.3f} s the "
                 "video states",
             )
+
+
+def _nearest(ticks: Fraction) -> int:
+    """The nearest whole tick, halves up, as FFmpeg rescales a time to store it (AV_ROUND_NEAR_INF)."""
+    return math.floor(ticks + Fraction(1, 2))
+
+
+def _frame_periods(duration: Fraction, fps: Fraction) -> int:
+    """F: the duration in frames at `fps`, to the nearest whole frame."""
+    return _nearest(duration * fps)
 
 
 def _measure(file: SeekableFile) -> int:

@@ -47,8 +47,9 @@ class Shot:
 
 @dataclass(frozen=True)
 class Format:
-    """How a video is encoded. `rotation` is written as a display matrix, degrees counter-clockwise (as
-    PyAV's VideoStream.set_display_rotation and VideoFrame.rotation count them); `faststart` puts an MP4's
+    """How a video is encoded. `rotation` and `hflip` are written as a display matrix: a player turns the
+    stored picture `rotation` degrees counter-clockwise (as PyAV's VideoStream.set_display_rotation and
+    VideoFrame.rotation count them), then mirrors it left to right if `hflip`. `faststart` puts an MP4's
     index (`moov`) before its data."""
 
     size: Size = (160, 90)
@@ -57,6 +58,7 @@ class Format:
     gop: int | None = None  # frames between keyframes; the encoder's default unless set
     b_frames: bool = True  # x264's B-frames (decode order != display order), as in most real files
     rotation: int = 0
+    hflip: bool = False
     faststart: bool = False
 
 
@@ -83,8 +85,8 @@ def encode(
                 stream.codec_context.gop_size = fmt.gop
             if not fmt.b_frames:
                 stream.codec_context.max_b_frames = 0
-            if fmt.rotation:
-                stream.set_display_rotation(fmt.rotation)
+            if fmt.rotation or fmt.hflip:
+                stream.set_display_rotation(fmt.rotation, hflip=fmt.hflip)
             for picture, pts in pictures:
                 frame = VideoFrame.from_ndarray(np.asarray(picture.convert("RGB")), format="rgb24")
                 frame.pts, frame.time_base = pts, time_base

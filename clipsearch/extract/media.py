@@ -4,10 +4,11 @@ of the extraction function (no AWS here; the handler passes a seekable file obje
 Sampling (the upstream extractor's contract, made exact):
 
 - `step = max(1, round(video_fps / extract_fps))`, `video_fps` the stream's average frame rate.
-- Sampled frame i is the frame on display at t_i = i * step / video_fps seconds from the stream's start:
-  the decoded frame with the largest presentation time <= t_i. Times are compared exactly, in the
-  stream's own ticks: t_i becomes T_i = floor(t_i / time_base + 1/2), rounded to the nearest tick as a
-  muxer rounds a frame's time when it stores it, and a frame qualifies when pts - start_pts <= T_i.
+- Sampled frame i is the frame on display at t_i = i * step / video_fps seconds from the stream's start
+  (its start_time, e.g. 1.4 s into an MPEG-TS): the decoded frame with the largest presentation time
+  <= t_i. Times are compared exactly, in the stream's own ticks: t_i becomes T_i = floor(t_i / time_base
+  + 1/2), rounded to the nearest tick as a muxer rounds a frame's time when it stores it, and a frame
+  qualifies when pts - start_pts <= T_i.
   (Without that rounding a 23.976 fps WebM, whose time base is 1 ms, stores frame 12 at 501 ms, after
   t_1 = 500.5 ms, and extracting 2 frames a second would drift one frame early.)
 - i runs over 0 .. n-1, n = min(max_frames, the number of i with i * step < F), F = duration *
@@ -24,8 +25,9 @@ different shots); index 0 has none. The score depends on the two frames only, so
 same cuts as the whole video: for a range [start, stop) decoding starts at the keyframe at or before
 T_{start-1}, so the cut at `start` is seen too.
 
-Failures are `MediaError(kind, reason)`, raised by `open_video` before anything is decoded where they
-can be known up front (all but a truncation or corruption that only shows in the middle of the data).
+Failures are `MediaError(kind, reason)` (kinds: `MediaErrorKind`), raised by `open_video`, which reads
+the header and decodes the first frame, wherever they can be known up front: all but a truncation or
+corruption that shows only later in the data, which `Video.frames` raises when it gets there.
 """
 
 from __future__ import annotations
@@ -53,12 +55,13 @@ from clipsearch.extract import scenes
 from clipsearch.extract.webp import fit_within
 
 MediaErrorKind = Literal[
-    "not_a_video",  # not a video container at all: random bytes, text, a still image
+    "not_a_video",  # no container FFmpeg knows (random bytes, text), or a still image (JPEG, PNG)
     "no_video_stream",  # a container without a video stream (audio only; cover art does not count)
     "empty",  # zero bytes, a container with no streams, or a video stream with no frame that decodes
     "truncated",  # the file stops before the data its container promises
     "corrupt",  # the data does not decode, or the stream states no frame rate or duration
     "unsupported_codec",  # a codec this FFmpeg build has no decoder for
+    "unsupported_container",  # a video in a container not in VIDEO_CONTAINERS (AVI, FLV, GIF, ...)
     "too_large",  # more bytes than Limits.max_bytes
     "too_long",  # longer than Limits.max_seconds
     "too_many_pixels",  # width x height over Limits.max_pixels, from the header
@@ -92,9 +95,10 @@ class Limits:
     max_pixels: int = 4096 * 2160  # DCI 4K; a decoded frame of it is 13 MB in YUV 4:2:0
 
 
-# Demuxers whose files are videos. FFmpeg also opens a JPEG, PNG or a text file (`tty`) as a one-stream
-# "video"; those are not uploads to index.
-VIDEO_CONTAINERS: Final = frozenset({"mov", "mp4", "matroska", "webm", "avi", "mpegts", "flv"})
+# The containers extracted from, tried with ranges here. AVI stores no presentation times (FFmpeg guesses
+# them, and with B-frames puts frames out of order and a frame late); FLV's stated duration counts from
+# 0, not from its first frame (2 frames in with B-frames), so the end check saw every FLV as truncated.
+VIDEO_CONTAINERS: Final = frozenset({"mov", "mp4", "matroska", "webm", "mpegts"})
 # Top-level ISO BMFF (MP4, MOV) boxes a file may start with; such a file is checked for truncation.
 _ISO_BOXES: Final = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"})
 
@@ -239,6 +243,7 @@ class Video:
         self._container = _open_container(file)
         try:
             self._stream = _video_stream(self._container)
+            _check_container(self._container)
             self.facts, self._transpose = self._read_facts(limits)
         except BaseException:
             self._container.close()
@@ -398,26 +403,32 @@ class Video:
         A backward seek finds a keyframe by the demuxer's index, which some demuxers keep by decode time
         or only approximately: MPEG-TS lands on the keyframe after the target (even for the stream's
         own start time), or near the end past the last keyframe, where nothing decodes. Then seek again
-        earlier, doubling the distance, until before the stream's start.
+        earlier, doubling the distance; last, to the container's time 0 (AVI and FLV refuse a time
+        before the stream's start with EPERM; MPEG-TS, whose start is after 0, lands on its first
+        keyframe only so).
         """
         back = math.ceil(1 / self.facts.time_base)  # a second
-        at = target
+        at: int | None = target  # ticks from the start; None: the container's time 0
         while True:
             self._seek(at)
             frames = self._decode()
             first = next(frames, None)
-            if at < 0 or (first is not None and self._pts(first) <= target):
+            if at is None or (first is not None and self._pts(first) <= target):
                 if first is not None:
                     yield first
                     yield from frames
                 return
             frames.close()
             at = (at if first is None else min(at, self._pts(first))) - back
+            at = None if at < 0 else at
             back *= 2
 
-    def _seek(self, ticks: int) -> None:
+    def _seek(self, ticks: int | None) -> None:
         try:
-            self._container.seek(self.facts.start_pts + ticks, stream=self._stream, backward=True)
+            if ticks is None:
+                self._container.seek(0, backward=True)
+            else:
+                self._container.seek(self.facts.start_pts + ticks, stream=self._stream, backward=True)
         except av.error.FFmpegError as error:
             raise MediaError("corrupt", f"cannot seek in the video: {error}") from None
 
@@ -513,13 +524,20 @@ def _open_container(file: SeekableFile) -> InputContainer:
         raise MediaError("truncated", f"the file ends inside its header: {error}") from None
     except av.error.FFmpegError as error:
         raise MediaError("not_a_video", f"no video container format recognised: {error}") from None
-    names = set(container.format.name.split(","))
-    if not names & VIDEO_CONTAINERS:
+    name = container.format.name
+    if name == "image2" or name.endswith("_pipe"):  # FFmpeg opens a JPEG or PNG as a 1-frame "video"
         container.close()
-        raise MediaError(
-            "not_a_video", f"FFmpeg reads it as {container.format.name!r}, not a video container"
-        )
+        raise MediaError("not_a_video", f"FFmpeg reads it as a still image ({name})")
     return container
+
+
+def _check_container(container: InputContainer) -> None:
+    name = container.format.name
+    if not set(name.split(",")) & VIDEO_CONTAINERS:
+        raise MediaError(
+            "unsupported_container",
+            f"FFmpeg reads it as {name!r}; videos are read from MP4/MOV, Matroska/WebM and MPEG-TS",
+        )
 
 
 def _video_stream(container: InputContainer) -> VideoStream:

@@ -70,6 +70,15 @@ def test_what_is_not_a_video_container(data):
     assert opening(data).kind == "not_a_video"
 
 
+@pytest.mark.parametrize("container", ["avi", "flv"])
+def test_avi_and_flv_are_unsupported_containers(container):
+    error = opening(encode_shots(SHOTS, fmt=Format(container=container)))
+    assert (error.kind, error.reason) == (
+        "unsupported_container",
+        f"FFmpeg reads it as {container!r}; videos are read from MP4/MOV, Matroska/WebM and MPEG-TS",
+    )
+
+
 def test_audio_only_has_no_video_stream():
     error = opening(audio_only())
     assert (error.kind, error.reason) == (

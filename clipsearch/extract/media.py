@@ -286,8 +286,13 @@ class Video:
         stop = sampling.count if stop is None else min(stop, sampling.count)
         if not 0 <= start <= stop:
             raise ValueError(f"range [{start}, {stop}) is not within [0, {sampling.count})")
-        if start == stop:
-            return
+        return self._frames(sampling, start, stop, cut_threshold, max_side) if start < stop else iter(())
+
+    # --- sampling ---
+
+    def _frames(
+        self, sampling: Sampling, start: int, stop: int, cut_threshold: float, max_side: int
+    ) -> Iterator[SampledFrame]:
         first = max(start - 1, 0)
         time_base = self.facts.time_base
         index = first
@@ -298,7 +303,7 @@ class Video:
             pts = self._pts(frame)
             while index < stop and sampling.ticks(index, time_base) < pts:
                 if index >= start:
-                    yield self._sample(sampling, index, shown or frame, cut, max_side)
+                    yield self._sample(sampling, index, frame if shown is None else shown, cut, max_side)
                 index += 1
                 cut = None
             if index >= stop:
@@ -403,9 +408,9 @@ class Video:
         A backward seek finds a keyframe by the demuxer's index, which some demuxers keep by decode time
         or only approximately: MPEG-TS lands on the keyframe after the target (even for the stream's
         own start time), or near the end past the last keyframe, where nothing decodes. Then seek again
-        earlier, doubling the distance; last, to the container's time 0 (AVI and FLV refuse a time
-        before the stream's start with EPERM; MPEG-TS, whose start is after 0, lands on its first
-        keyframe only so).
+        earlier, doubling the distance; last, to the container's time 0, before any stream's start
+        (MPEG-TS, whose streams start after 0, lands on its first keyframe only from there; some
+        demuxers refuse a negative time outright).
         """
         back = math.ceil(1 / self.facts.time_base)  # a second
         at: int | None = target  # ticks from the start; None: the container's time 0
@@ -470,9 +475,9 @@ class Video:
             )
 
 
-def _nearest(ticks: Fraction) -> int:
-    """The nearest whole tick, halves up, as FFmpeg rescales a time to store it (AV_ROUND_NEAR_INF)."""
-    return math.floor(ticks + Fraction(1, 2))
+def _nearest(value: Fraction) -> int:
+    """The nearest whole number, halves up, as FFmpeg rounds a time into ticks (AV_ROUND_NEAR_INF)."""
+    return math.floor(value + Fraction(1, 2))
 
 
 def _frame_periods(duration: Fraction, fps: Fraction) -> int:

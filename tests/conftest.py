@@ -40,6 +40,7 @@ LAYER_OF_FOLDER: Final = {
     "clip": "unit",
     "batch": "unit",
     "search": "unit",
+    "extract": "unit",
     "local": "integration",
     "browser": "integration",  # headless Chromium on the local page (tests/browser/conftest.py)
     "infra": "infra",

@@ -1,6 +1,8 @@
-"""Where things live in the bucket: the upstream frame layout, our cache layout, `s3://` URIs.
+"""Where things live in the bucket: the upstream upload and frame layout, our cache layout, `s3://` URIs.
 
-The one home of every key format: `frames/{video_id}/{frame_id}.{ext}` (upstream),
+The one home of every key format: `uploads/...` (a video file as uploaded; its video id is the
+upstream's sha256 of `bucket|key|etag`), `frames/{video_id}/{frame_id}.{ext}` (upstream; the
+extractor names frames `frame_{index:06d}.webp`),
 `embeddings-cache/{video_id}/{frame_id}.npy` and `embeddings-cache/{video_id}/packed.npz` (ours),
 and with the S3 Vectors backend `vector-index/{video_id}.json` (what the index holds of a video,
 kept out of the cache's 7-day expiry) and the index's vector keys `{video_id}/{frame_id}`.
@@ -8,9 +10,11 @@ kept out of the cache's 7-day expiry) and the index's vector keys `{video_id}/{f
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
+UPLOADS_PREFIX = "uploads/"
 FRAMES_PREFIX = "frames/"
 CACHE_PREFIX = "embeddings-cache/"
 PACKED_NAME = "packed.npz"
@@ -38,6 +42,17 @@ def frame_index(frame_id: str) -> int:
 
 def frames_prefix(video_id: str) -> str:
     return f"{FRAMES_PREFIX}{video_id}/"
+
+
+def extracted_frame_key(video_id: str, index: int) -> str:
+    """The upstream extractor's name for a video's index-th keyframe (WebP, counting from 0)."""
+    return f"{frames_prefix(video_id)}frame_{index:06d}.webp"
+
+
+def upload_video_id(bucket: str, key: str, etag: str) -> str:
+    """The upstream's video id of an uploaded file: sha256 of `bucket|key|etag` (the ETag without
+    quotes), so each version of an upload is a video of its own."""
+    return hashlib.sha256(f"{bucket}|{key}|{etag.strip(chr(34))}".encode()).hexdigest()
 
 
 def cache_prefix(video_id: str) -> str:

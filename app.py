@@ -30,7 +30,7 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
     images = ImageRepositoriesStack(
         app,
         config.images_stack_name,
-        functions={"clip": config.clip, "search": config.search, "batch": config.batch},
+        functions=config.functions,
         create=config.create_repositories,
         keep_images=config.repository_keep_images,
         tag_mutability=config.repository_tag_mutability,
@@ -62,7 +62,7 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
             cdk_qualifier=config.cdk_qualifier,
             image_push=(
                 images.stack_name,
-                [f.repository_name for f in (config.clip, config.search, config.batch)],
+                [f.repository_name for f in config.functions.values()],
             )
             if config.ci_image_push
             else None,

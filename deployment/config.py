@@ -107,6 +107,20 @@ class AppConfig(Derivations, BaseModel):
     batch_async_retries: int = Field(ge=0, le=2)
     batch_async_max_event_age_s: int = Field(ge=60, le=21600)
 
+    # Video in: uploads/ -> S3 notification -> ingest queue -> the extraction function -> frames/ and a
+    # `processed` row (off for users whose own frame pipeline writes those).
+    frame_extraction: bool
+    extract_function_name: str = Field(pattern=_FUNCTION_NAME)
+    extract_memory_mb: MemoryMB
+    extract_timeout_s: TimeoutS
+    extract_max_concurrency: int = Field(ge=2, le=1000)  # the ingest queue's mapping's MaximumConcurrency
+    extract_fps: float = Field(gt=0, le=60)  # frames kept per second of video (the step: round(fps / this))
+    extract_max_frames: int = Field(ge=1, le=1_000_000)
+    extract_max_seconds: int = Field(ge=1, le=86_400)  # longer videos end `failed` (too_long)
+    extract_max_upload_mb: int = Field(ge=1, le=5120)  # a presigned POST's and S3 single PUT's limit: 5 GB
+    extract_max_side: int = Field(ge=0, le=8192)  # a frame's long side in pixels (0: as decoded)
+    ingest_max_receives: int = Field(ge=1, le=10)  # receives before the ingest dead-letter queue
+
     # The work queue (SQS FIFO) in front of the batch function, and what feeds it.
     work_max_receives: int = Field(ge=1, le=10)  # receives before the dead-letter queue
     batch_max_concurrency: int = Field(ge=2, le=1000)  # the event source mapping's MaximumConcurrency range
@@ -127,12 +141,14 @@ class AppConfig(Derivations, BaseModel):
     clip_repository_name: str = Field(pattern=_REPOSITORY_NAME)
     search_repository_name: str = Field(pattern=_REPOSITORY_NAME)
     batch_repository_name: str = Field(pattern=_REPOSITORY_NAME)
+    extract_repository_name: str = Field(pattern=_REPOSITORY_NAME)
     repository_keep_images: int = Field(ge=1, le=1000)
     repository_tag_mutability: Literal["IMMUTABLE", "MUTABLE"]
     # ecr mode: the digests `make deploy` resolves image_tag to (scripts/image-digests.sh); "" = the tag
     clip_image_digest: str | None = Field(default=None, pattern=_IMAGE_DIGEST)
     search_image_digest: str | None = Field(default=None, pattern=_IMAGE_DIGEST)
     batch_image_digest: str | None = Field(default=None, pattern=_IMAGE_DIGEST)
+    extract_image_digest: str | None = Field(default=None, pattern=_IMAGE_DIGEST)
 
     # The HTTP API in front of the search function and the page (README: Search from a browser).
     # cognito: a user pool + app client (PKCE) + managed login domain the stack creates; jwt: an existing
@@ -163,6 +179,7 @@ class AppConfig(Derivations, BaseModel):
         "clip_image_digest",
         "search_image_digest",
         "batch_image_digest",
+        "extract_image_digest",
         "api_jwt_issuer",
         "api_jwt_audience",
         "api_jwt_scopes",
@@ -237,9 +254,9 @@ class AppConfig(Derivations, BaseModel):
                 f"not of {self.table_name} in {self.region}"
             )
         self._check_api_auth()
-        names = [self.clip_function_name, self.search_function_name, self.batch_function_name]
+        names = [getattr(self, f"{role}_function_name") for role in ROLES]
         if len(set(names)) != len(names):
-            raise ValueError("clip_function_name, search_function_name, batch_function_name: must differ")
+            raise ValueError(f"{', '.join(f'{role}_function_name' for role in ROLES)}: must differ")
         for role in ROLES:
             if len(getattr(self, role).function_name) > 64:
                 raise ValueError(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-ROLES = ("clip", "search", "batch")
+ROLES = ("clip", "search", "batch", "extract")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +36,7 @@ class Derivations:
         create_vector_index: bool
         create_repositories: bool
         api_auth: str
+        frame_extraction: bool
 
     @property
     def web_page(self) -> bool:
@@ -112,6 +113,19 @@ class Derivations:
         return self._function("batch")
 
     @property
+    def extract(self) -> FunctionSettings:
+        return self._function("extract")
+
+    @property
+    def functions(self) -> dict[str, FunctionSettings]:
+        """Every function the app deploys, by role (no extraction function with frame_extraction off)."""
+        return {role: self._function(role) for role in self.roles}
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return ROLES if self.frame_extraction else tuple(role for role in ROLES if role != "extract")
+
+    @property
     def redeploy_context(self) -> str:
         """The `-c` options that deploy onto what `cdk destroy` retained (bucket, table, vector bucket and
         index, repositories) instead of creating them again: create_*=false with the names they were
@@ -125,5 +139,8 @@ class Derivations:
             options += ["create_vector_index=false", f"vector_bucket_name={self.physical_vector_bucket_name}"]
         if self.create_repositories:
             options.append("create_repositories=false")
-            options += [f"{role}_repository_name={getattr(self, role).repository_name}" for role in ROLES]
+            options += [
+                f"{role}_repository_name={function.repository_name}"
+                for role, function in self.functions.items()
+            ]
         return " ".join(f"-c {option}" for option in options)

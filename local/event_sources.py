@@ -5,6 +5,8 @@
   stream's records in order, keeps those a filter matches, sends each as a message (input
   template, message group and deduplication ids from the record's key).
 - `deduplicate_like_sqs`: FIFO deduplication for 5 minutes after a send, as SQS does it.
+- `notify_like_s3`: S3's event notifications (moto delivers them to its SQS) with the key encoded
+  as S3 encodes it, and a sequencer.
 - `SqsEventSource`: Lambda's SQS event source mapping: receives up to `batch_size` messages,
   invokes the function with Lambda's SQS event, deletes what succeeded (ReportBatchItemFailures:
   all but the failures listed; a function error: none), and leaves the rest to reappear after the
@@ -13,9 +15,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -212,3 +216,26 @@ def deduplicate_like_sqs() -> None:
 
     add_message.remembers_deduplication_ids = True  # type: ignore[attr-defined]
     models.Queue.add_message = add_message  # type: ignore[method-assign,assignment]
+
+
+def notify_like_s3() -> None:
+    """Make moto's S3 event notifications carry what S3's do: the key URL-encoded as S3 encodes it
+    (spaces as '+', but '/' kept: moto encodes it as %2F) and a `sequencer` (S3's order of the
+    events of one key; moto sends none). Idempotent; affects this process's moto."""
+    from moto.s3 import notifications
+
+    if getattr(notifications._get_s3_event, "like_s3", False):
+        return
+    original = notifications._get_s3_event
+    sequence = itertools.count(1)
+
+    def event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+        built = original(event_name, bucket, key, notification_id)
+        for record in built["Records"]:
+            described = record["s3"]["object"]
+            described["key"] = urllib.parse.quote_plus(key.name, safe="/")
+            described["sequencer"] = f"{next(sequence):016X}"
+        return built
+
+    event.like_s3 = True  # type: ignore[attr-defined]
+    notifications._get_s3_event = event

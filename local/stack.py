@@ -20,7 +20,7 @@ import socket
 import sys
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,14 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from clipsearch.cache.expiry import GUIDE_EXPIRY
+from clipsearch.catalog.schema import KEY, ORIGINAL_KEY_INDEX
+from clipsearch.extract.routes import UPLOAD_EVENTS
+from clipsearch.layout import UPLOADS_PREFIX
 from clipsearch.work.messages import STREAM_FILTERS, STREAM_MESSAGE_TEMPLATE
 from deployment.config import AppConfig
 from deployment.context import load_config, read_cdk_json_context
-from local.event_sources import Poller, SqsEventSource, StreamPipe, deduplicate_like_sqs
+from deployment.runtime_env import function_environments
+from local.event_sources import Poller, SqsEventSource, StreamPipe, deduplicate_like_sqs, notify_like_s3
 from local.lambda_server import LocalFunction, LocalLambda, serve
 from local.models import runtime_model
 from local.s3vectors import create_index_as_the_stack_does
@@ -40,7 +44,12 @@ from local.s3vectors import install as emulate_query_vectors
 from local.sample_frames import FPS, STEP, sample_videos
 
 ROOT = Path(__file__).resolve().parent.parent
-HANDLERS = {"clip": "lambda_clip.app", "search": "lambda_search.app", "batch": "lambda_batch.app"}
+HANDLERS = {
+    "clip": "lambda_clip.app",
+    "search": "lambda_search.app",
+    "batch": "lambda_batch.app",
+    "extract": "lambda_extract.app",
+}
 
 
 def deployed_config() -> AppConfig:
@@ -70,7 +79,7 @@ def runtime_dim(model_dir: str) -> int:
 class LocalSystem:
     bucket: str
     table: str
-    functions: dict[str, str]  # "clip" / "search" / "batch" -> function name
+    functions: dict[str, str]  # "clip" / "search" / "batch" / "extract" -> function name
     s3: Any
     dynamodb: Any
     lambda_client: Any
@@ -80,7 +89,9 @@ class LocalSystem:
     failure_queue_url: str
     pipe: StreamPipe  # the table stream's Pipe to the work queue
     work_source: SqsEventSource  # the work queue's event source mapping (the batch function)
-    engines: Poller | None  # runs both in the background, with `auto_index`
+    ingest_queue_url: str | None  # with frame_extraction: S3 notifies it of uploads/
+    ingest_source: SqsEventSource | None  # the ingest queue's event source mapping (extraction)
+    engines: Poller | None  # runs them all in the background, with `auto_index`
 
     def settle(self, timeout_s: float = 120) -> None:
         """Wait until the stream, the work queue and asynchronous invocations have nothing to do."""
@@ -116,6 +127,10 @@ class LocalSystem:
                 "duration_seconds": {"N": str(len(frames) * STEP / FPS)},
             }
         self.dynamodb.put_item(TableName=self.table, Item=item)
+
+    def upload(self, key: str, data: bytes) -> str:
+        """Put a video file under uploads/ (S3 notifies the ingest queue, as in AWS); its ETag."""
+        return str(self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)["ETag"]).strip('"')
 
     def add_samples(self) -> list[str]:
         for video_id, frames in sample_videos().items():
@@ -157,7 +172,7 @@ def local_system(
     queue's event source mapping (off: work stays queued until `engines` or a test polls it)."""
     config = config or deployed_config()
     region, bucket, table = config.region, config.physical_bucket_name, config.physical_table_name
-    settings = {"clip": config.clip, "search": config.search, "batch": config.batch}
+    settings = config.functions
     functions = {role: function.function_name for role, function in settings.items()}
     moto_port, lambda_port = free_port(), free_port()
     moto_url, lambda_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{lambda_port}"
@@ -204,13 +219,15 @@ def local_system(
     # Function output (logs, EMF metrics) goes to CloudWatch in AWS: stderr here, or nowhere.
     logs = open(os.devnull, "w") if quiet else sys.stderr  # noqa: SIM115 - closed below
     deduplicate_like_sqs()
+    notify_like_s3()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
     # moto's backends live in this process: start from nothing, whatever an earlier system left.
     urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).close()  # noqa: S310
     engines: Poller | None = None
     try:
-        with _environment(environment):
+        with ExitStack() as scoped:
+            scoped.enter_context(_environment(environment))
             s3 = boto3.client("s3")
             create_bucket: dict[str, Any] = {"Bucket": bucket}
             if region != "us-east-1":  # S3 refuses a LocationConstraint that names us-east-1
@@ -220,13 +237,9 @@ def local_system(
             lifecycle: Any = {"Rules": [GUIDE_EXPIRY.as_s3_api_rule()]}
             s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=lifecycle)
             dynamodb = boto3.client("dynamodb")
-            stream_arn = dynamodb.create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-            )["TableDescription"]["LatestStreamArn"]
+            stream_arn = dynamodb.create_table(**_table_as_the_stack_makes_it(table))["TableDescription"][
+                "LatestStreamArn"
+            ]
             if config.index_backend == "s3vectors":
                 create_index_as_the_stack_does(
                     boto3.client("s3vectors"),
@@ -237,6 +250,18 @@ def local_system(
             sqs = boto3.client("sqs")
             work_queue_url, failure_queue_url = _queues(sqs, config.service_stack_name)
             os.environ["WORK_QUEUE_URL"] = work_queue_url  # read by the handlers at import
+            ingest_queue_url = None
+            if config.frame_extraction:
+                ingest_queue_url = _ingest_queue(sqs, config.service_stack_name, config.ingest_max_receives)
+                notify_ingest_queue(s3, bucket, sqs, ingest_queue_url)
+                environments = function_environments(
+                    config, work_queue_url=work_queue_url, ingest_queue_url=ingest_queue_url
+                )
+                # The extraction function's own variables, as the stack sets them (read at import).
+                extract = {
+                    k: v for k, v in environments["extract"].items() if not k.startswith("POWERTOOLS_")
+                }
+                scoped.enter_context(_environment(extract))
 
             def to_failure_queue(record: dict[str, Any]) -> None:  # Lambda's on-failure destination
                 sqs.send_message(QueueUrl=failure_queue_url, MessageBody=json.dumps(record))
@@ -263,7 +288,12 @@ def local_system(
                 message=_stream_message,
             )
             source = SqsEventSource(sqs, work_queue_url, local, functions["batch"], region=region)
-            engines = Poller([pipe.poll, source.poll])
+            ingest = (
+                SqsEventSource(sqs, ingest_queue_url, local, functions["extract"], region=region)
+                if ingest_queue_url
+                else None
+            )
+            engines = Poller([pipe.poll, source.poll, *([ingest.poll] if ingest else [])])
             with serve(local, port=lambda_port, function_logs=logs):
                 if auto_index:
                     engines.start()
@@ -280,6 +310,8 @@ def local_system(
                     failure_queue_url,
                     pipe,
                     source,
+                    ingest_queue_url,
+                    ingest,
                     engines if auto_index else None,
                 )
                 if auto_index:
@@ -306,6 +338,63 @@ def _queues(sqs: Any, stack_name: str) -> tuple[str, str]:
     )
     failed = sqs.create_queue(QueueName=f"{stack_name}-batch-failed")
     return work["QueueUrl"], failed["QueueUrl"]
+
+
+def _table_as_the_stack_makes_it(table: str) -> dict[str, Any]:
+    """The `videos` table: its key, its stream, and the index on original_key."""
+    return {
+        "TableName": table,
+        "KeySchema": [{"AttributeName": KEY, "KeyType": "HASH"}],
+        "AttributeDefinitions": [
+            {"AttributeName": KEY, "AttributeType": "S"},
+            {"AttributeName": "original_key", "AttributeType": "S"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": ORIGINAL_KEY_INDEX,
+                "KeySchema": [{"AttributeName": "original_key", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    }
+
+
+def _ingest_queue(sqs: Any, stack_name: str, max_receives: int) -> str:
+    """The ingest queue with its dead-letter queue, as the stack makes them (standard queues: S3
+    notifies no FIFO queue)."""
+    dlq = sqs.create_queue(QueueName=f"{stack_name}-ingest-dlq")
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"])
+    redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": max_receives}
+    ingest = sqs.create_queue(
+        QueueName=f"{stack_name}-ingest",
+        Attributes={
+            "VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT_S),
+            "RedrivePolicy": json.dumps(redrive),
+        },
+    )
+    return str(ingest["QueueUrl"])
+
+
+def notify_ingest_queue(s3: Any, bucket: str, sqs: Any, queue_url: str) -> None:
+    """The bucket's event notification the stack configures: objects created or removed under
+    uploads/ go to the ingest queue. moto delivers them to its SQS as S3 does, the key URL-encoded
+    (tests/local pin what arrives)."""
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "uploads-to-ingest",
+                    "QueueArn": arn,
+                    "Events": list(UPLOAD_EVENTS),
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": UPLOADS_PREFIX}]}},
+                }
+            ]
+        },
+    )
 
 
 def _stream_message(record: dict[str, Any]) -> tuple[str, str, str]:

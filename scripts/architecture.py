@@ -15,7 +15,7 @@ import grimp
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "developers" / "architecture.md"
 BEGIN, END = "<!-- architecture:begin (scripts/architecture.py writes this) -->", "<!-- architecture:end -->"
-HANDLERS = ("lambda_clip", "lambda_search", "lambda_batch")
+HANDLERS = ("lambda_clip", "lambda_search", "lambda_batch", "lambda_extract")
 
 
 def layers() -> list[list[str]]:

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from clipsearch.catalog.videos import PROCESSED
+from clipsearch.catalog.schema import PROCESSED
 from clipsearch.work.messages import WorkItem
 from clipsearch.work.queue import WorkQueue
 from deployment.context import config_with_overrides

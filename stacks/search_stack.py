@@ -15,6 +15,7 @@ from constructs import Construct
 from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX, INDEX_LEDGER_PREFIX
 from clipsearch.search.routes import INTEGRATION_TIMEOUT_S
 from deployment.config import LOG_RETENTION, AppConfig
+from deployment.runtime_env import EMBEDDING_DIM, function_environments
 from deployment.web_policy import PAGE_SCOPES, SEARCH_SCOPE
 from stacks.components.container_function import AssetImage, ContainerFunction, RegistryImage
 from stacks.components.failure_queue import FailureQueue
@@ -28,7 +29,6 @@ from stacks.components.vector_index import VectorIndex
 from stacks.components.videos_table import VideosTable
 from stacks.components.web_site import WebSite
 from stacks.components.work_queue import WorkQueue
-from stacks.runtime_env import EMBEDDING_DIM, function_environments
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,7 +104,7 @@ class FrameSearchStack(Stack):
                 context_dir=PROJECT_ROOT, dockerfile=f"lambda_{role}/Dockerfile", build_args=build_args
             )
 
-        # Each function gets only the variables its handler reads (stacks/runtime_env.py).
+        # Each function gets only the variables its handler reads (deployment/runtime_env.py).
         environments = function_environments(config, work_queue_url=self.work.queue.queue_url)
 
         def function(role: str, description: str) -> ContainerFunction:

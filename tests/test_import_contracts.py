@@ -18,6 +18,7 @@ PACKAGES = (
     "lambda_clip",
     "lambda_search",
     "lambda_batch",
+    "lambda_extract",
     "deployment",
     "stacks",
     "local",
@@ -33,7 +34,7 @@ def contracts() -> configparser.ConfigParser:
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(LINT_IMPORTS), "--config", str(tree / ".importlinter"), "--no-cache"],
+        [str(LINT_IMPORTS), str(tree / ".importlinter"), "--no-cache"],
         cwd=tree,
         env={**os.environ, "PYTHONPATH": str(tree)},
         capture_output=True,
@@ -85,7 +86,7 @@ def test_each_handler_is_kept_from_every_package_but_its_own_and_the_plumbing():
         f"clipsearch.{p.name}" for p in (ROOT / "clipsearch").iterdir() if (p / "__init__.py").exists()
     }
     modules = {f"clipsearch.{p.stem}" for p in (ROOT / "clipsearch").glob("*.py") if p.stem != "__init__"}
-    for function in ("clip", "search", "batch"):
+    for function in ("clip", "search", "batch", "extract"):
         forbidden = set(contracts()[f"importlinter:contract:{function}-handler"]["forbidden_modules"].split())
         assert forbidden == (packages | modules) - {f"clipsearch.{function}", "clipsearch.runtime"}, function
 

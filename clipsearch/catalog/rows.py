@@ -14,10 +14,10 @@ from typing import Any, Literal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from clipsearch.catalog.schema import FAILED, PROCESSED, PROCESSING
 from clipsearch.layout import frames_prefix
 from clipsearch.runtime.faults import error_code
 
-PROCESSING, PROCESSED, FAILED = "processing", "processed", "failed"
 # The ranges' bookkeeping, removed when the video is complete.
 _RANGES, _RANGES_DONE, _RANGE_CUTS = "extract_ranges", "extract_ranges_done", "extract_range_cuts"
 _serialize = TypeSerializer().serialize

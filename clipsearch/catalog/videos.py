@@ -14,10 +14,10 @@ import numpy.typing as npt
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from clipsearch.catalog.schema import PROCESSED
 from clipsearch.runtime.errors import RequestError
 from clipsearch.runtime.faults import describe, is_transient
 
-PROCESSED = "processed"
 _FIELDS = "video_id, #status, video_fps, frame_step, extract_fps, frames_count, duration_seconds"
 _deserialize = TypeDeserializer().deserialize
 

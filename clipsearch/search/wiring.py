@@ -1,5 +1,5 @@
 """The search function's parts, built once per container from its environment (the stack sets
-it: stacks/runtime_env.py), and what it does with each event: a direct invoke's search request,
+it: deployment/runtime_env.py), and what it does with each event: a direct invoke's search request,
 or an HTTP API route."""
 
 from __future__ import annotations

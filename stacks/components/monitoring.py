@@ -24,7 +24,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.runtime_env import METRICS_NAMESPACE
+from deployment.runtime_env import METRICS_NAMESPACE
 
 _ACCOUNT_ALARMS = f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
 PERIOD = Duration.minutes(5)

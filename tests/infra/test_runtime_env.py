@@ -1,4 +1,4 @@
-"""The values the stack derives for the functions' environments (stacks/runtime_env.py)."""
+"""The values the stack derives for the functions' environments (deployment/runtime_env.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from deployment import runtime_env
 from deployment.context import load_config
-from stacks import runtime_env
-from stacks.runtime_env import clip_read_timeout_s, function_environments, max_cached_vectors
+from deployment.runtime_env import clip_read_timeout_s, function_environments, max_cached_vectors
 from tests.infra.conftest import CDK_CONTEXT, ROOT
 
 
@@ -30,10 +30,11 @@ def test_max_cached_vectors_grows_with_memory_and_never_reaches_zero():
 def test_sizing_constants_are_defined_once(constant):
     hits = [
         path
-        for path in (ROOT / "stacks").rglob("*.py")
+        for folder in ("stacks", "deployment", "local")
+        for path in (ROOT / folder).rglob("*.py")
         if re.search(rf"^{constant} = ", path.read_text(), re.M)
     ]
-    assert hits == [ROOT / "stacks" / "runtime_env.py"]
+    assert hits == [ROOT / "deployment" / "runtime_env.py"]
     assert getattr(runtime_env, constant)
 
 
@@ -50,8 +51,13 @@ def test_search_memory_sets_max_cached_vectors():
 
 def test_the_metrics_namespace_is_written_once():
     literal = '"ClipFrameSearch"'
-    owners = [path for path in (ROOT / "stacks").rglob("*.py") if literal in path.read_text()]
-    assert owners == [ROOT / "stacks" / "runtime_env.py"]
+    owners = [
+        path
+        for folder in ("stacks", "deployment", "local")
+        for path in (ROOT / folder).rglob("*.py")
+        if literal in path.read_text()
+    ]
+    assert owners == [ROOT / "deployment" / "runtime_env.py"]
 
 
 def test_readme_states_the_default_cache_bound():

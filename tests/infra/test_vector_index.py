@@ -8,8 +8,8 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
+from deployment.runtime_env import EMBEDDING_DIM
 from stacks.components.vector_index import VectorIndex
-from stacks.runtime_env import EMBEDDING_DIM
 from tests.infra.conftest import CDK_CONTEXT, Synthesized
 from tests.infra.iam_policy import BUCKET_KMS_KEY_ARN
 

@@ -12,7 +12,7 @@ import pytest
 
 from clipsearch.work.messages import STREAM_FILTERS, STREAM_GROUP_ID_PATH, STREAM_MESSAGE_TEMPLATE, WorkItem
 from deployment.config import ConfigError
-from stacks.runtime_env import chunk_frames, vcpus
+from deployment.runtime_env import chunk_frames, vcpus
 from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized, synthesize
 from tests.infra.iam_policy import VIDEOS_STREAM_ARN
 from tests.infra.test_compliance import BIN

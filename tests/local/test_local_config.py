@@ -27,11 +27,17 @@ def test_another_configuration_is_run_as_given(tiny_model_dir):
         "clip_function_name": "my-clip",
         "search_function_name": "my-search",
         "batch_function_name": "my-batch",
+        "extract_function_name": "my-extract",
     }
     config = load_config(read_cdk_json_context(ROOT / "cdk.json") | overrides)
     with local_system(tiny_model_dir, config=config) as running:
         # THEN the resources and the functions' wiring use them
-        assert running.functions == {"clip": "my-clip", "search": "my-search", "batch": "my-batch"}
+        assert running.functions == {
+            "clip": "my-clip",
+            "search": "my-search",
+            "batch": "my-batch",
+            "extract": "my-extract",
+        }
         # (us-east-1 is the one region S3 reports as no LocationConstraint)
         assert running.s3.get_bucket_location(Bucket="my-frames")["LocationConstraint"] is None
         assert running.dynamodb.describe_table(TableName="my-videos")["Table"]["TableStatus"] == "ACTIVE"

@@ -1,4 +1,5 @@
-"""What each function's environment holds, and the values the stack derives for it (no CDK import).
+"""What each function's environment holds, and the values derived for it: the stack sets exactly
+these, and the local system runs its handlers with the same (no CDK import).
 
 Each function gets only the variables its handler reads; `MODEL_DIR` comes from the image
 (Dockerfile `ENV`), limits the handlers default themselves are not set here.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from clipsearch.catalog.schema import ORIGINAL_KEY_INDEX
 from clipsearch.search.routes import INTEGRATION_TIMEOUT_S
 from deployment.config import AppConfig
 
@@ -34,6 +36,12 @@ MAX_VCPUS = 6
 # A chunk is what one batch invocation embeds in its timeout at this share of the measured speed
 # (S3 reads, cold starts, a slower host): the rest of its timeout is margin.
 CHUNK_SPEED_SHARE = 0.5
+# Seconds of 1080p H.264 one vCPU decodes, samples and writes per second (bench/bench_extract.py
+# measures it; 720p is about twice as fast): a range of a long video is what one extraction
+# invocation does in RANGE_WALL_S, so that the ranges of an hour of video finish in about a minute
+# side by side (the time to searchable), and well within the function's timeout.
+SOURCE_SECONDS_PER_VCPU_SECOND = 2.0
+RANGE_WALL_S = 60
 
 
 def max_cached_vectors(memory_mb: int) -> int:
@@ -65,10 +73,20 @@ def tracing_variables(tracing: bool) -> dict[str, str]:
     return {"POWERTOOLS_TRACE_DISABLED": "true"}
 
 
-def function_environments(config: AppConfig, *, work_queue_url: str) -> dict[str, dict[str, str]]:
-    """Role (`clip`, `search`, `batch`) -> the exact environment of that function.
+def range_seconds(timeout_s: int, memory_mb: int) -> int:
+    """`EXTRACT_RANGE_SECONDS`: seconds of video one extraction invocation takes on; a longer video
+    is split into ranges of this length that run side by side."""
+    wall = min(RANGE_WALL_S, timeout_s * CHUNK_SPEED_SHARE)
+    return max(1, math.floor(wall * SOURCE_SECONDS_PER_VCPU_SECOND * vcpus(memory_mb)))
 
-    `work_queue_url`: the work queue's URL (a CloudFormation token in the stack)."""
+
+def function_environments(
+    config: AppConfig, *, work_queue_url: str, ingest_queue_url: str = ""
+) -> dict[str, dict[str, str]]:
+    """Role (`clip`, `search`, `batch`, `extract` with frame_extraction) -> the exact environment of
+    that function.
+
+    `work_queue_url`, `ingest_queue_url`: the queues' URLs (CloudFormation tokens in the stack)."""
 
     def powertools(function_name: str) -> dict[str, str]:
         return {
@@ -86,7 +104,7 @@ def function_environments(config: AppConfig, *, work_queue_url: str) -> dict[str
             "VECTOR_DIMENSION": str(EMBEDDING_DIM),
         }
 
-    return {
+    environments = {
         "clip": {"BUCKET_NAME": config.physical_bucket_name, **powertools(config.clip.function_name)},
         "search": {
             "BUCKET_NAME": config.physical_bucket_name,
@@ -109,3 +127,23 @@ def function_environments(config: AppConfig, *, work_queue_url: str) -> dict[str
             **powertools(config.batch.function_name),
         },
     }
+    if config.frame_extraction:
+        extract = config.extract
+        environments["extract"] = {
+            "BUCKET_NAME": config.physical_bucket_name,
+            "VIDEOS_TABLE": config.physical_table_name,
+            "INGEST_QUEUE_URL": ingest_queue_url,
+            "WORK_QUEUE_URL": work_queue_url,
+            "EXTRACT_FPS": f"{config.extract_fps:g}",
+            "EXTRACT_MAX_FRAMES": str(config.extract_max_frames),
+            "EXTRACT_MAX_SECONDS": str(config.extract_max_seconds),
+            "EXTRACT_MAX_UPLOAD_MB": str(config.extract_max_upload_mb),
+            "EXTRACT_MAX_SIDE": str(config.extract_max_side),
+            "EXTRACT_RANGE_SECONDS": str(range_seconds(extract.timeout_s, extract.memory_mb)),
+            # A run's claim is stale (it died) once twice its timeout has passed.
+            "EXTRACT_STALE_SECONDS": str(2 * extract.timeout_s),
+            "EXTRACT_CONCURRENCY": str(max(2, math.ceil(2 * vcpus(extract.memory_mb)))),
+            **({"VIDEOS_KEY_INDEX": ORIGINAL_KEY_INDEX} if config.create_table else {}),
+            **powertools(extract.function_name),
+        }
+    return environments

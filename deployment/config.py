@@ -159,6 +159,9 @@ class AppConfig(Derivations, BaseModel):
     # jwt: scopes one of which every route requires (comma separated; "" requires none: then every
     # token the issuer makes for the audience, ID tokens included, gets in)
     api_jwt_scopes: str | None = None
+    # jwt, with frame_extraction: scopes one of which the upload routes require (comma separated; ""
+    # requires the same as the search routes)
+    api_jwt_upload_scopes: str | None = None
     cognito_domain_prefix: str | None = Field(default=None, pattern=_COGNITO_PREFIX)  # "": derived
     api_throttle_rate: int = Field(ge=1, le=10000)  # requests per second, steady (the stage's)
     api_throttle_burst: int = Field(ge=1, le=5000)  # requests at once
@@ -183,6 +186,7 @@ class AppConfig(Derivations, BaseModel):
         "api_jwt_issuer",
         "api_jwt_audience",
         "api_jwt_scopes",
+        "api_jwt_upload_scopes",
         "cognito_domain_prefix",
         mode="before",
     )
@@ -278,6 +282,8 @@ class AppConfig(Derivations, BaseModel):
         jwt_keys = {"api_jwt_issuer": self.api_jwt_issuer, "api_jwt_audience": self.api_jwt_audience}
         if self.api_auth != "jwt" and self.api_jwt_scopes:
             raise ValueError("api_jwt_scopes: only with api_auth=jwt")
+        if self.api_auth != "jwt" and self.api_jwt_upload_scopes:
+            raise ValueError("api_jwt_upload_scopes: only with api_auth=jwt")
         if self.api_auth == "jwt":
             for key, value in jwt_keys.items():
                 if not value:
@@ -320,3 +326,8 @@ class AppConfig(Derivations, BaseModel):
     def jwt_scopes(self) -> list[str]:
         """api_jwt_scopes as a list (empty: no scope required)."""
         return [part.strip() for part in (self.api_jwt_scopes or "").split(",") if part.strip()]
+
+    @property
+    def jwt_upload_scopes(self) -> list[str]:
+        """api_jwt_upload_scopes as a list (empty: the search routes' scopes)."""
+        return [part.strip() for part in (self.api_jwt_upload_scopes or "").split(",") if part.strip()]

@@ -8,7 +8,11 @@ HSTS_MAX_AGE_S = 365 * 24 * 3600
 # carry it (an ID token has no scope; API Gateway's JWT authorizer cannot tell them apart otherwise).
 SEARCH_SCOPE_SERVER, SEARCH_SCOPE_NAME = "clipsearch", "search"
 SEARCH_SCOPE = f"{SEARCH_SCOPE_SERVER}/{SEARCH_SCOPE_NAME}"
-PAGE_SCOPES = f"openid email {SEARCH_SCOPE}"  # what the page's sign-in asks for
+# The upload routes require a scope of their own: a token with the search scope alone cannot upload
+# (an app client without it, or an issuer that grants only search, gives search-only users).
+UPLOAD_SCOPE_NAME = "upload"
+UPLOAD_SCOPE = f"{SEARCH_SCOPE_SERVER}/{UPLOAD_SCOPE_NAME}"
+PAGE_SCOPES = f"openid email {SEARCH_SCOPE} {UPLOAD_SCOPE}"  # what the page's sign-in asks for
 
 
 def content_security_policy(*, connect: list[str], images: list[str]) -> str:

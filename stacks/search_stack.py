@@ -4,6 +4,7 @@ and what feeds it (table stream pipe, sweep schedule), the batch failure queue, 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +13,17 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX, INDEX_LEDGER_PREFIX
+from clipsearch.extract.routes import ROUTES as UPLOAD_ROUTES
+from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX, INDEX_LEDGER_PREFIX, UPLOADS_PREFIX
 from clipsearch.search.routes import INTEGRATION_TIMEOUT_S
 from deployment.config import LOG_RETENTION, AppConfig
 from deployment.runtime_env import EMBEDDING_DIM, function_environments
-from deployment.web_policy import PAGE_SCOPES, SEARCH_SCOPE
+from deployment.web_policy import PAGE_SCOPES, SEARCH_SCOPE, UPLOAD_SCOPE
 from stacks.components.container_function import AssetImage, ContainerFunction, RegistryImage
 from stacks.components.failure_queue import FailureQueue
 from stacks.components.frame_bucket import FrameBucket
 from stacks.components.http_api import ApiAuth, SearchHttpApi
+from stacks.components.ingest_queue import IngestQueue
 from stacks.components.monitoring import Monitored, Monitoring, WorkQueueAlarms
 from stacks.components.sweep_schedule import SweepSchedule
 from stacks.components.table_stream_pipe import TableStreamPipe
@@ -86,6 +89,17 @@ class FrameSearchStack(Stack):
         self.work = WorkQueue(
             self, "Work", function_timeout_s=config.batch_timeout_s, max_receives=config.work_max_receives
         )
+        # Video in (frame_extraction): uploads/ -> S3 notification -> this queue -> the extraction function.
+        self.ingest = (
+            IngestQueue(
+                self,
+                "Ingest",
+                function_timeout_s=config.extract_timeout_s,
+                max_receives=config.ingest_max_receives,
+            )
+            if config.frame_extraction
+            else None
+        )
 
         def image(role: str) -> AssetImage | RegistryImage:
             if config.image_source == "ecr":
@@ -105,7 +119,11 @@ class FrameSearchStack(Stack):
             )
 
         # Each function gets only the variables its handler reads (deployment/runtime_env.py).
-        environments = function_environments(config, work_queue_url=self.work.queue.queue_url)
+        environments = function_environments(
+            config,
+            work_queue_url=self.work.queue.queue_url,
+            ingest_queue_url=self.ingest.queue.queue_url if self.ingest else "",
+        )
 
         def function(role: str, description: str) -> ContainerFunction:
             return ContainerFunction(
@@ -122,6 +140,11 @@ class FrameSearchStack(Stack):
         self.clip = function("clip", "CLIP ViT-B/32: text or frames -> normalised 512-d embeddings")
         self.search = function("search", "Text or image query -> top-k video frames from the cache")
         self.batch = function("batch", "Embeds a video's frames into embeddings-cache/, resumably")
+        self.extract = (
+            function("extract", "Uploaded video -> keyframes in frames/ and a processed videos row")
+            if self.ingest
+            else None
+        )
         # Re-embedding requests the search queues (async invoke) that still fail after Lambda's
         # retries land here instead of vanishing; the dashboard and an alarm watch the queue.
         self.batch_failures = FailureQueue(self, "BatchFailures")
@@ -175,6 +198,9 @@ class FrameSearchStack(Stack):
                 "Reads (HEADs) the per-video ledgers of the vector index, under vector-index/ only.",
             )
 
+        if self.ingest and self.extract:
+            self.video_in(config, self.ingest, self.extract)
+
         # Indexing on change: a pipe from the table's stream (created table, or videos_stream_arn).
         self.stream_pipe = (
             TableStreamPipe(
@@ -210,7 +236,7 @@ class FrameSearchStack(Stack):
                 function_name=getattr(config, role).function_name,
                 timeout_s=getattr(config, role).timeout_s,
             )
-            for role in ("clip", "search", "batch")
+            for role in config.roles
         }
         self.monitoring = Monitoring(
             self,
@@ -220,10 +246,15 @@ class FrameSearchStack(Stack):
             search=monitored["search"],
             failure_queue=self.batch_failures.queue,
             alarm_email=config.alarm_email,
-            work=WorkQueueAlarms(
-                queue=self.work.queue,
-                dead_letter_queue=self.work.dead_letter_queue,
-                max_age_s=config.work_max_age_s,
+            queues=tuple(
+                WorkQueueAlarms(
+                    name=name,
+                    queue=queue.queue,
+                    dead_letter_queue=queue.dead_letter_queue,
+                    max_age_s=config.work_max_age_s,
+                )
+                for name, queue in (("Work", self.work), ("Ingest", self.ingest))
+                if queue is not None
             ),
         )
 
@@ -238,7 +269,10 @@ class FrameSearchStack(Stack):
         }
         if self.vector_index:
             outputs["VectorIndexArn"] = self.vector_index.index_arn
-        for role in ("clip", "search", "batch"):
+        if self.ingest:
+            outputs["IngestQueueUrl"] = self.ingest.queue.queue_url
+            outputs["IngestDeadLetterQueueUrl"] = self.ingest.dead_letter_queue.queue_url
+        for role in config.roles:
             container: ContainerFunction = getattr(self, role)
             outputs[f"{role.capitalize()}FunctionName"] = container.function.function_name
             outputs[f"{role.capitalize()}FunctionArn"] = container.function.function_arn
@@ -250,11 +284,35 @@ class FrameSearchStack(Stack):
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
 
+    def video_in(self, config: AppConfig, ingest: IngestQueue, extract: ContainerFunction) -> None:
+        """The extraction function reads uploads/ and writes frames/ and the rows (README: Video in;
+        every statement is a row of the IAM deviation table)."""
+        role = extract.role
+        ingest.notify_from(self.frame_bucket.bucket)
+        ingest.feed(extract.function, max_concurrency=config.extract_max_concurrency)
+        ingest.grant_send(role)
+        self.work.grant_send(role)
+        self.frame_bucket.grant_objects(
+            role,
+            ["s3:GetObject", "s3:PutObject"],
+            UPLOADS_PREFIX,
+            "Reads uploaded videos, and signs the page's uploads (presigned POST), under uploads/ only.",
+        )
+        self.frame_bucket.grant_objects(
+            role,
+            ["s3:PutObject", "s3:DeleteObject"],
+            FRAMES_PREFIX,
+            "Writes the keyframes it extracts, deletes those of replaced or deleted uploads: frames/ only.",
+        )
+        self.frame_bucket.grant_list(role, UPLOADS_PREFIX)
+        self.frame_bucket.grant_list(role, FRAMES_PREFIX)
+        self.frame_bucket.grant_key(role, write=True)
+        self.videos_table.grant_rows(role)
+
     def browser_access(self, config: AppConfig) -> None:
         retention = log_retention(config)
         """`http_api` (SearchHttpApi), `web_site` (WebSite or None with api_auth=iam) and `sign_in`
         (SignIn, api_auth=cognito only). README: Search from a browser."""
-        bucket = self.frame_bucket.bucket
         region = config.region
         # Deviation (README table): the search presigns GET URLs of the frames it returns.
         self.frame_bucket.grant_read_frames(self.search.role)
@@ -265,20 +323,25 @@ class FrameSearchStack(Stack):
         )
         sign_in_url = f"https://{domain_prefix}.auth.{region}.amazoncognito.com"
         if config.web_page:
+            # Presigned URLs name the bucket's regional or global virtual-hosted endpoint; a name
+            # with a dot cannot be a TLS host name, so boto3 signs path-style URLs for it. By name,
+            # not by the bucket's attributes: the bucket's CORS names the page (no cycle).
+            name = config.physical_bucket_name
+            bucket_origins = [
+                f"https://{name}.s3.{region}.amazonaws.com",
+                f"https://{name}.s3.amazonaws.com",
+                *([f"https://s3.{region}.amazonaws.com"] if "." in name else []),
+            ]
             connect = [f"https://*.execute-api.{region}.amazonaws.com"]
             if config.api_auth == "cognito":
                 connect.append(sign_in_url)
+            if config.frame_extraction:
+                connect += bucket_origins  # the page POSTs uploads straight to the bucket
             self.web_site = WebSite(
                 self,
                 "WebSite",
                 connect_sources=connect,
-                # presigned URLs name the bucket's regional or global virtual-hosted endpoint; a
-                # name with a dot cannot be a TLS host name, so boto3 signs path-style URLs for it
-                image_sources=[
-                    f"https://{bucket.bucket_regional_domain_name}",
-                    f"https://{bucket.bucket_domain_name}",
-                    *([f"https://s3.{region}.amazonaws.com"] if "." in config.physical_bucket_name else []),
-                ],
+                image_sources=bucket_origins,
                 log_retention=retention,
                 assets_qualifier=config.cdk_qualifier,
             )
@@ -302,6 +365,13 @@ class FrameSearchStack(Stack):
             )
         else:
             auth = ApiAuth(mode="iam")
+        if self.extract:
+            auth = dataclasses.replace(
+                auth,
+                upload_scopes=(UPLOAD_SCOPE,)
+                if config.api_auth == "cognito"
+                else tuple(config.jwt_upload_scopes or config.jwt_scopes),
+            )
         self.http_api = SearchHttpApi(
             self,
             "HttpApi",
@@ -313,6 +383,12 @@ class FrameSearchStack(Stack):
             timeout_s=INTEGRATION_TIMEOUT_S,
             log_retention=retention,
         )
+        if self.extract:
+            self.http_api.add_routes(
+                "Uploads", self.extract.function, UPLOAD_ROUTES, scopes=auth.upload_scopes
+            )
+            if self.web_site:
+                self.frame_bucket.allow_uploads_from(self.web_site.url.rstrip("/"))
         if self.web_site:
             page_auth: dict[str, str] = {"mode": config.api_auth}
             if self.sign_in:

@@ -225,6 +225,21 @@ class FrameBucket(Construct):
         """`s3:GetObject` on objects under `prefix` only."""
         self._grant_objects(role, ["s3:GetObject"], prefix, why)
 
+    def grant_objects(self, role: iam.IRole, actions: list[str], prefix: str, why: str) -> None:
+        """These object actions on objects under `prefix` only (`why`: the cdk-nag reason)."""
+        self._grant_objects(role, actions, prefix, why)
+
+    def allow_uploads_from(self, origin: str) -> None:
+        """CORS for the page's uploads: a browser at `origin` may POST a presigned form to the bucket
+        (a created bucket only: an existing bucket's CORS is its owner's; README: Video in)."""
+        if isinstance(self.bucket, s3.Bucket):
+            self.bucket.add_cors_rule(
+                allowed_methods=[s3.HttpMethods.POST],
+                allowed_origins=[origin],
+                allowed_headers=["*"],
+                max_age=3600,
+            )
+
     def grant_read_write_delete(self, role: iam.IRole, prefix: str, why: str) -> None:
         """`s3:GetObject`, `s3:PutObject` and `s3:DeleteObject` on objects under `prefix` only."""
         self._grant_objects(role, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], prefix, why)

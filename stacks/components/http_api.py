@@ -5,6 +5,7 @@ JSON access logs to a log group with retention, CORS for the page's origin only.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
@@ -50,7 +51,8 @@ class ApiAuth:
     client: cognito.IUserPoolClient | None = None
     issuer: str | None = None
     audience: tuple[str, ...] = ()
-    scopes: tuple[str, ...] = ()  # every route requires one of these in the token (JWT modes)
+    scopes: tuple[str, ...] = ()  # the search routes require one of these in the token (JWT modes)
+    upload_scopes: tuple[str, ...] = ()  # the upload routes require one of these (JWT modes)
 
     def authorizer(self) -> apigw.IHttpRouteAuthorizer:
         if self.mode == "cognito":
@@ -118,20 +120,33 @@ class SearchHttpApi(Construct):
         cfn_stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(
             destination_arn=self.log_group.log_group_arn, format=ACCESS_LOG_FORMAT
         )
+        self.timeout_s = timeout_s
+        self.authorizer = auth.authorizer()
+        self.routes: list[apigw.HttpRoute] = []
+        self.add_routes("Search", function, ROUTES, scopes=auth.scopes)
+        self.url = f"{self.api.api_endpoint}/"
+
+    def add_routes(
+        self,
+        name: str,
+        function: lambda_.IFunction,
+        routes: Iterable[tuple[str, str]],
+        *,
+        scopes: tuple[str, ...],
+    ) -> None:
+        """`routes` ((method, path) pairs) to `function`, behind the authorizer, each requiring one
+        of `scopes` in the token (JWT modes; none: any token of the audience)."""
         integration = integrations.HttpLambdaIntegration(
-            "Search",
+            name,
             function,
             payload_format_version=apigw.PayloadFormatVersion.VERSION_2_0,
-            timeout=Duration.seconds(timeout_s),
+            timeout=Duration.seconds(self.timeout_s),
         )
-        authorizer = auth.authorizer()
-        self.routes: list[apigw.HttpRoute] = []
-        for method, path in ROUTES:
+        for method, path in routes:
             self.routes += self.api.add_routes(
                 path=path,
                 methods=[apigw.HttpMethod(method)],
                 integration=integration,
-                authorizer=authorizer,
-                authorization_scopes=list(auth.scopes) or None,
+                authorizer=self.authorizer,
+                authorization_scopes=list(scopes) or None,
             )
-        self.url = f"{self.api.api_endpoint}/"

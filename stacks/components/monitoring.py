@@ -46,8 +46,9 @@ class Monitored:
 
 @dataclass(frozen=True, kw_only=True)
 class WorkQueueAlarms:
-    """The work queue as the dashboard and alarms see it."""
+    """A queue of work (the work queue, the ingest queue) as the dashboard and alarms see it."""
 
+    name: str  # "Work", "Ingest": the alarms' and widgets' names
     queue: sqs.IQueue
     dead_letter_queue: sqs.IQueue
     max_age_s: int  # the oldest message waiting longer than this alarms
@@ -66,7 +67,7 @@ class Monitoring(Construct):
         search: Monitored,
         failure_queue: sqs.IQueue,
         alarm_email: str,
-        work: WorkQueueAlarms | None = None,
+        queues: tuple[WorkQueueAlarms, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = self._topic(alarm_email)
@@ -199,8 +200,8 @@ class Monitoring(Construct):
                 ),
             ]
         )
-        if work:
-            widgets.append(self._work_queue(work, alarm))
+        for queue in queues:
+            widgets.append(self._work_queue(queue, alarm))
         widgets.append(
             [
                 cloudwatch.AlarmStatusWidget(
@@ -214,7 +215,8 @@ class Monitoring(Construct):
 
     @staticmethod
     def _work_queue(work: WorkQueueAlarms, alarm: Callable[..., None]) -> list[cloudwatch.IWidget]:
-        """Alarms on a dead-lettered work message and on work waiting too long; their widgets."""
+        """Alarms on a dead-lettered message and on work waiting too long; their widgets."""
+        name, lower = work.name, work.name.lower()
         age = work.queue.metric_approximate_age_of_oldest_message(
             period=PERIOD, statistic="Maximum", label="oldest message age (s)"
         )
@@ -222,16 +224,16 @@ class Monitoring(Construct):
             period=PERIOD, statistic="Maximum", label="dead-lettered messages"
         )
         alarm(
-            "WorkDeadLetterQueueNotEmpty",
-            "Work messages failed every receive: see the work dead-letter queue (redrive when fixed)",
+            f"{name}DeadLetterQueueNotEmpty",
+            f"{name} messages failed every receive: see the {lower} dead-letter queue (redrive when fixed)",
             metric=dead_letters,
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
         )
         alarm(
-            "WorkQueueOldestMessageAge",
-            f"Work waited more than {work.max_age_s} s in the work queue (a backlog, or redelivered work)",
+            f"{name}QueueOldestMessageAge",
+            f"{name} waited more than {work.max_age_s} s in the {lower} queue (a backlog, or redelivered)",
             metric=age,
             threshold=work.max_age_s,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -239,7 +241,7 @@ class Monitoring(Construct):
         )
         return [
             cloudwatch.GraphWidget(
-                title="Work queue: messages waiting and in flight",
+                title=f"{name} queue: messages waiting and in flight",
                 left=[
                     work.queue.metric_approximate_number_of_messages_visible(
                         period=PERIOD, statistic="Maximum", label="waiting"
@@ -251,12 +253,12 @@ class Monitoring(Construct):
                 width=8,
             ),
             cloudwatch.GraphWidget(
-                title="Work queue: oldest message age (s)",
+                title=f"{name} queue: oldest message age (s)",
                 left=[age],
                 left_annotations=[cloudwatch.HorizontalAnnotation(value=work.max_age_s, label="alarm")],
                 width=8,
             ),
-            cloudwatch.GraphWidget(title="Work dead-letter queue", left=[dead_letters], width=8),
+            cloudwatch.GraphWidget(title=f"{name} dead-letter queue", left=[dead_letters], width=8),
         ]
 
     def _topic(self, alarm_email: str) -> sns.Topic:

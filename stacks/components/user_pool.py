@@ -7,7 +7,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
-from deployment.web_policy import SEARCH_SCOPE_NAME, SEARCH_SCOPE_SERVER
+from deployment.web_policy import SEARCH_SCOPE_NAME, SEARCH_SCOPE_SERVER, UPLOAD_SCOPE_NAME
 from stacks.components.nag import acknowledge
 
 
@@ -55,8 +55,9 @@ class SignIn(Construct):
         search = cognito.ResourceServerScope(
             scope_name=SEARCH_SCOPE_NAME, scope_description="Search video frames"
         )
+        upload = cognito.ResourceServerScope(scope_name=UPLOAD_SCOPE_NAME, scope_description="Upload videos")
         self.api_scopes = self.user_pool.add_resource_server(
-            "Api", identifier=SEARCH_SCOPE_SERVER, scopes=[search]
+            "Api", identifier=SEARCH_SCOPE_SERVER, scopes=[search, upload]
         )
         self.client = self.user_pool.add_client(
             "Page",
@@ -67,6 +68,7 @@ class SignIn(Construct):
                     cognito.OAuthScope.OPENID,
                     cognito.OAuthScope.EMAIL,
                     cognito.OAuthScope.resource_server(self.api_scopes, search),
+                    cognito.OAuthScope.resource_server(self.api_scopes, upload),
                 ],
                 callback_urls=[page_url],
                 logout_urls=[page_url],

@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_cdk.assertions import Template
 
-ROLES = ("clip", "search", "batch")
+ROLES = ("clip", "search", "batch", "extract")
 # Roles of services acting for the stack (README names -> the construct holding the role); they
 # exist only with their feature: the pipe with a table stream, the schedule with sweep_schedule.
 SERVICE_ROLES = {"pipe": "StreamPipeRole", "schedule": "SweepScheduleRole"}
@@ -26,6 +26,8 @@ QUEUES = {
     "BatchFailuresQueue": "<batch failure queue>",
     "WorkQueue": "<work queue>",
     "WorkDeadLetterQueue": "<work dead-letter queue>",
+    "IngestQueue": "<ingest queue>",
+    "IngestDeadLetterQueue": "<ingest dead-letter queue>",
 }
 # The SSE-KMS key of the options variant (tests/infra/conftest.py OPTIONS).
 BUCKET_KMS_KEY_ARN = "arn:aws:kms:ap-southeast-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -68,8 +70,8 @@ def readme_deviations(readme: Path, config: Mapping[str, Any]) -> dict[str, set[
     """Rows of the README's deviation table: | role | `actions` | `resource` | condition | why |.
 
     The role cell names one or more roles (`clip, batch`), optionally followed by "if `key`": the row
-    applies only when that configuration value is set (true or non-empty); or by "if `key=value`": only
-    when the value is that one.
+    applies only when that configuration value is set (true or non-empty); by "if `key=value`": only
+    when the value is that one; or by "if not `key`": only when it is not set.
     """
     text = readme.read_text()
     section = text.split("### Deviations from the guide's policies", 1)[1].split("\n#", 1)[0]
@@ -81,8 +83,9 @@ def readme_deviations(readme: Path, config: Mapping[str, Any]) -> dict[str, set[
         roles, actions, resource, condition, why = cells
         assert why, f"deviation without a reason: {line}"
         roles, _, when = roles.partition(" if ")
-        key, equals, value = when.strip("`").partition("=")
-        if when and not (str(config[key]) == value if equals else config[key]):
+        negated = when.startswith("not ")
+        key, equals, value = when.removeprefix("not ").strip("`").partition("=")
+        if when and (str(config[key]) == value if equals else bool(config[key])) == negated:
             continue
         statement = Statement(
             frozenset(re.findall(r"`([^`]+)`", actions)), resource.strip("`"), condition.strip("`")
@@ -110,21 +113,25 @@ class RoleReader:
                 self.symbols[f"${{{logical_id}.Arn}}"] = QUEUES[logical_id[:-8]]
         for role in ROLES:
             function = self.function_id(role)
-            self.symbols[f"${{{function}.Arn}}"] = f"<{role} function>"
+            if function is not None:
+                self.symbols[f"${{{function}.Arn}}"] = f"<{role} function>"
         # Imported bucket and table: ARNs built from names.
         self.symbols["arn:aws:s3:::totgo1"] = "<bucket>"
         self.symbols[BUCKET_KMS_KEY_ARN] = "<bucket key>"
         self.symbols[VIDEOS_STREAM_ARN] = "<videos table stream>"
         self.symbols["arn:aws:dynamodb:ap-southeast-1:${AWS::AccountId}:table/videos"] = "<videos table>"
 
-    def function_id(self, role: str) -> str:
+    def function_id(self, role: str) -> str | None:
+        """The function's logical id; None when the stack has no such function (extract, with
+        frame_extraction off)."""
         prefix = f"{role.capitalize()}Function"
-        (logical_id,) = [
+        found = [
             key
             for key, value in self.resources.items()
             if value["Type"] == "AWS::Lambda::Function" and key.startswith(prefix) and "Role" not in key
         ]
-        return logical_id
+        assert len(found) <= 1, found
+        return found[0] if found else None
 
     def service_role_id(self, role: str) -> str | None:
         """The logical id of a service role (`pipe`, `schedule`), None when the stack has none."""
@@ -142,7 +149,10 @@ class RoleReader:
                 return set()
             log_group_id = None
         else:
-            function = self.resources[self.function_id(role)]
+            function_id = self.function_id(role)
+            if function_id is None:
+                return set()
+            function = self.resources[function_id]
             role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
             log_group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         found: set[Statement] = set()

@@ -28,7 +28,7 @@ SOURCES = (
     "clipsearch",
     "web",  # the page's files (a file asset, not an image)
 )
-FUNCTIONS = ("lambda_clip", "lambda_search", "lambda_batch")
+FUNCTIONS = ("lambda_clip", "lambda_search", "lambda_batch", "lambda_extract")
 JUNK = (
     ".DS_Store",
     "clipsearch/.DS_Store",
@@ -69,7 +69,7 @@ def image_hashes(checkout: Path, outdir: Path) -> dict[str, str]:
     for manifest in outdir.glob("*.assets.json"):
         for asset_hash, asset in json.loads(manifest.read_text()).get("dockerImages", {}).items():
             hashes[asset["displayName"]] = asset_hash
-    assert len(hashes) == 3, hashes
+    assert len(hashes) == len(FUNCTIONS), hashes
     return hashes
 
 

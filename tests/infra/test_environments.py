@@ -142,7 +142,8 @@ def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(
     vector_index = {"create_vector_index", "vector_bucket_name"} if index_backend == "s3vectors" else set()
     assert set(context) == {
         "create_bucket", "bucket_name", "create_table", "table_name", "create_repositories",
-        "clip_repository_name", "search_repository_name", "batch_repository_name", *vector_index,
+        "clip_repository_name", "search_repository_name", "batch_repository_name", "extract_repository_name",
+        *vector_index,
     }  # fmt: skip
     app = synthesize(Path(tmp_path), environment=environment, index_backend=index_backend, **context)
 
@@ -159,8 +160,8 @@ def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(
     assert f"'BucketName': '{created.physical_bucket_name}'" in service  # the rule merged in
     assert f"table/{created.physical_table_name}" in service  # the search role reads that table
     images = str(app.images.to_json())
-    for role in ("clip", "search", "batch"):
-        assert f"/{getattr(created, role).repository_name}" in images
+    for function in created.functions.values():
+        assert f"/{function.repository_name}" in images
     # the functions keep the names they had
     functions = app.service.find_resources("AWS::Lambda::Function")
     names = {f["Properties"].get("FunctionName") for f in functions.values()}

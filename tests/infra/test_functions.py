@@ -13,6 +13,7 @@ FUNCTIONS = {
     "clip": ("clip-inference", "lambda-clip-inference"),
     "search": ("clip-search", "lambda-clip-search"),
     "batch": ("clip-batch-embed", "lambda-clip-batch"),
+    "extract": ("clip-extract", "lambda-clip-extract"),
 }
 
 
@@ -35,6 +36,7 @@ def test_function_sizing_and_architecture_come_from_config(any_app, role):
 
 # The work queue's URL, a CloudFormation reference to the queue (stacks/components/work_queue.py).
 WORK_QUEUE_URL = {"Ref": "WorkQueue1CAC4D2F"}
+INGEST_QUEUE_URL = {"Ref": "IngestQueue95F6DB49"}
 POWERTOOLS = {"POWERTOOLS_METRICS_NAMESPACE": "ClipFrameSearch", "POWERTOOLS_TRACE_DISABLED": "true"}
 # Exactly what each handler reads (MODEL_DIR comes from the image, limits have handler defaults).
 ENVIRONMENTS: dict[str, dict[str, Any]] = {
@@ -61,6 +63,23 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "POWERTOOLS_SERVICE_NAME": "clip-batch-embed",
         **POWERTOOLS,
     },
+    "extract": {
+        "BUCKET_NAME": "totgo1",
+        "VIDEOS_TABLE": "videos",
+        "WORK_QUEUE_URL": WORK_QUEUE_URL,
+        "INGEST_QUEUE_URL": INGEST_QUEUE_URL,
+        "VIDEOS_KEY_INDEX": "by-original-key",
+        "EXTRACT_FPS": "1",
+        "EXTRACT_MAX_FRAMES": "3600",
+        "EXTRACT_MAX_SECONDS": "3600",
+        "EXTRACT_MAX_UPLOAD_MB": "5120",
+        "EXTRACT_MAX_SIDE": "1280",
+        "EXTRACT_RANGE_SECONDS": "277",  # floor(min(60, 900 / 2) s * 2.0 s of video/vCPU-s * 4096/1769 vCPUs)
+        "EXTRACT_STALE_SECONDS": "1800",  # 2 x the timeout
+        "EXTRACT_CONCURRENCY": "5",  # ceil(2 x 4096/1769 vCPUs)
+        "POWERTOOLS_SERVICE_NAME": "clip-extract",
+        **POWERTOOLS,
+    },
 }
 
 
@@ -77,6 +96,8 @@ def test_each_function_gets_exactly_the_variables_it_reads(any_app, role):
             "VECTOR_INDEX_NAME": "frames",
             "VECTOR_DIMENSION": "512",
         }
+    if role == "extract" and not any_app.context["create_table"]:
+        del expected["VIDEOS_KEY_INDEX"]  # an existing table has no index on original_key: a Scan
     if any_app.context["tracing"]:
         del expected["POWERTOOLS_TRACE_DISABLED"]
         expected["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] = "false"
@@ -170,13 +191,15 @@ def test_service_outputs(any_app):
     }
     if any_app.context["index_backend"] == "s3vectors":
         expected.add("VectorIndexArn")
+    if any_app.context["frame_extraction"]:
+        expected |= {"IngestQueueUrl", "IngestDeadLetterQueueUrl"}
     assert set(outputs) == expected
     any_app.service.has_output("ClipFunctionArn", {"Value": {"Fn::GetAtt": [Match.any_value(), "Arn"]}})
 
 
 def test_repository_outputs(default_app):
     outputs = default_app.images.to_json()["Outputs"]
-    assert set(outputs) == {"ClipRepositoryUri", "SearchRepositoryUri", "BatchRepositoryUri"}
+    assert set(outputs) == {f"{role.capitalize()}RepositoryUri" for role in FUNCTIONS}
 
 
 def test_the_model_images_are_built_in_the_configured_precision(default_app, options_app):
@@ -193,4 +216,5 @@ def test_the_model_images_are_built_in_the_configured_precision(default_app, opt
             "lambda_clip/Dockerfile": {"PRECISION": precision},
             "lambda_batch/Dockerfile": {"PRECISION": precision},
             "lambda_search/Dockerfile": None,
+            "lambda_extract/Dockerfile": None,
         }

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from deployment.web_policy import SEARCH_SCOPE, content_security_policy
+from deployment.web_policy import SEARCH_SCOPE, UPLOAD_SCOPE, content_security_policy
 from tests.infra.conftest import Synthesized, synthesize
 from tests.infra.test_compliance import BIN
 
@@ -19,6 +19,7 @@ JWT = {
     "api_jwt_issuer": "https://login.example.com/tenant/",
     "api_jwt_audience": "frame-search, frame-search-cli",
     "api_jwt_scopes": "frames.search",
+    "api_jwt_upload_scopes": "frames.upload",
 }
 
 
@@ -45,7 +46,8 @@ def test_every_route_has_an_authorizer(auth_app: Synthesized, any_app: Synthesiz
     for app in (auth_app, any_app):
         routes = resources(app, "AWS::ApiGatewayV2::Route")
         keys = sorted(route["Properties"]["RouteKey"] for route in routes.values())
-        assert keys == ["GET /videos", "POST /search"]  # no $default, no ANY, no OPTIONS route
+        # no $default, no ANY, no OPTIONS route; the upload routes go to the extraction function
+        assert keys == ["GET /uploads", "GET /videos", "POST /search", "POST /uploads"]
         for route in routes.values():
             properties = route["Properties"]
             assert properties["AuthorizationType"] in ("JWT", "AWS_IAM"), properties
@@ -53,20 +55,38 @@ def test_every_route_has_an_authorizer(auth_app: Synthesized, any_app: Synthesiz
                 assert "Ref" in properties["AuthorizerId"]
 
 
-def test_routes_take_only_tokens_with_the_search_scope(default_app: Synthesized, jwt_app: Synthesized):
+def route_scopes(app: Synthesized) -> dict[str, list[str]]:
+    return {
+        route["Properties"]["RouteKey"]: route["Properties"]["AuthorizationScopes"]
+        for route in resources(app, "AWS::ApiGatewayV2::Route").values()
+    }
+
+
+def test_routes_take_only_tokens_with_their_scope(default_app: Synthesized, jwt_app: Synthesized):
     """An ID token has no scope: requiring one refuses it (API Gateway's JWT authorizer takes any
-    token of the issuer and audience otherwise); and the page's client signs in only through the
-    managed login page (no SRP or password flow with its public client id)."""
-    for route in resources(default_app, "AWS::ApiGatewayV2::Route").values():
-        assert route["Properties"]["AuthorizationScopes"] == [SEARCH_SCOPE]
-    for route in resources(jwt_app, "AWS::ApiGatewayV2::Route").values():
-        assert route["Properties"]["AuthorizationScopes"] == ["frames.search"]
+    token of the issuer and audience otherwise); uploads need a scope of their own (a search-only
+    token cannot upload); and the page's client signs in only through the managed login page (no
+    SRP or password flow with its public client id)."""
+    search, upload = [SEARCH_SCOPE], [UPLOAD_SCOPE]
+    assert route_scopes(default_app) == {
+        "POST /search": search,
+        "GET /videos": search,
+        "POST /uploads": upload,
+        "GET /uploads": upload,
+    }
+    assert route_scopes(jwt_app) == {
+        "POST /search": ["frames.search"],
+        "GET /videos": ["frames.search"],
+        "POST /uploads": ["frames.upload"],
+        "GET /uploads": ["frames.upload"],
+    }
     (client,) = resources(default_app, "AWS::Cognito::UserPoolClient").values()
     assert client["Properties"]["ExplicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]
     ((server_id, server),) = resources(default_app, "AWS::Cognito::UserPoolResourceServer").items()
     assert server["Properties"]["Identifier"] == SEARCH_SCOPE.split("/")[0]  # its Ref
     scopes = json.dumps(client["Properties"]["AllowedOAuthScopes"])
-    assert f'{{"Ref": "{server_id}"}}, "/{SEARCH_SCOPE.split("/")[1]}"' in scopes
+    for scope in (SEARCH_SCOPE, UPLOAD_SCOPE):
+        assert f'{{"Ref": "{server_id}"}}, "/{scope.split("/")[1]}"' in scopes
     # the access logs say who searched
     (stage,) = resources(default_app, "AWS::ApiGatewayV2::Stage").values()
     assert "$context.authorizer.claims.sub" in stage["Properties"]["AccessLogSettings"]["Format"]
@@ -113,9 +133,11 @@ def test_stage_throttling_access_logs_and_the_integration(default_app):
     assert default_app.service.to_json()["Resources"][log_group]["Properties"]["RetentionInDays"] == 30
     fields = json.loads(properties["AccessLogSettings"]["Format"])
     assert {"requestId", "status", "routeKey", "integrationError", "authorizerError"} <= set(fields)
-    (integration,) = resources(default_app, "AWS::ApiGatewayV2::Integration").values()
-    assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
-    assert integration["Properties"]["TimeoutInMillis"] == 29_000  # under API Gateway's 30 s
+    integrations = resources(default_app, "AWS::ApiGatewayV2::Integration").values()
+    assert len(integrations) == 2  # the search function's routes, the extraction function's
+    for integration in integrations:
+        assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
+        assert integration["Properties"]["TimeoutInMillis"] == 29_000  # under API Gateway's 30 s
 
 
 def test_the_page_bucket_is_private_and_read_through_origin_access_control(default_app):
@@ -151,7 +173,10 @@ def test_security_headers_and_the_csp(default_app):
         in csp
     )
     assert "amazoncognito.com" in csp
-    assert '"FrameBucket' in csp  # img-src: the frame bucket's presigned URLs
+    # img-src: the frame bucket's presigned URLs; connect-src: the page's uploads (presigned POST)
+    assert "img-src 'self' blob: data: https://totgo1.s3.ap-southeast-1.amazonaws.com" in csp
+    connect = csp.split("connect-src", 1)[1].split(";", 1)[0]
+    assert "https://totgo1.s3.ap-southeast-1.amazonaws.com https://totgo1.s3.amazonaws.com" in connect
     assert "script-src 'self';" in csp
     assert "'unsafe-inline'" not in csp
 

@@ -24,11 +24,14 @@ def expected(role: str, context: dict[str, object] = CDK_CONTEXT) -> set[Stateme
 
 
 def role_exists(role: str, context: dict[str, object]) -> bool:
-    """The pipe reads a created table's stream or videos_stream_arn; the schedule is sweep_schedule."""
+    """The pipe reads a created table's stream or videos_stream_arn; the schedule is sweep_schedule;
+    the extraction function is frame_extraction."""
     if role == "pipe":
         return bool(context["create_table"] or context["videos_stream_arn"])
     if role == "schedule":
         return bool(context["sweep_schedule"])
+    if role == "extract":
+        return bool(context["frame_extraction"])
     return True
 
 

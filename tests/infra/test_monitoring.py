@@ -9,7 +9,12 @@ import pytest
 
 from tests.infra.conftest import CDK_CONTEXT, Synthesized
 
-FUNCTIONS = {"Clip": "clip-inference", "Search": "clip-search", "Batch": "clip-batch-embed"}
+FUNCTIONS = {
+    "Clip": "clip-inference",
+    "Search": "clip-search",
+    "Batch": "clip-batch-embed",
+    "Extract": "clip-extract",
+}
 
 
 def resources(app: Synthesized, kind: str) -> dict[str, Any]:
@@ -40,6 +45,8 @@ def test_one_alarm_per_concern_all_notifying_the_one_topic(any_app):
         "BatchFailureQueueNotEmpty",
         "WorkDeadLetterQueueNotEmpty",
         "WorkQueueOldestMessageAge",
+        "IngestDeadLetterQueueNotEmpty",
+        "IngestQueueOldestMessageAge",
     }
     for properties in found.values():
         assert properties["AlarmActions"] == [topic]

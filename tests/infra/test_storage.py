@@ -177,7 +177,18 @@ def test_created_table(default_app):
     properties = table["Properties"]
     assert properties["TableName"] == "videos"
     assert properties["KeySchema"] == [{"AttributeName": "video_id", "KeyType": "HASH"}]
-    assert properties["AttributeDefinitions"] == [{"AttributeName": "video_id", "AttributeType": "S"}]
+    assert properties["AttributeDefinitions"] == [
+        {"AttributeName": "video_id", "AttributeType": "S"},
+        {"AttributeName": "original_key", "AttributeType": "S"},
+    ]
+    # the extraction function finds an upload's videos by their original_key (keys only)
+    assert properties["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "by-original-key",
+            "KeySchema": [{"AttributeName": "original_key", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ]
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
@@ -189,7 +200,12 @@ def test_existing_table_is_imported(existing_app):
 def test_repositories_scan_on_push_keep_n_images_and_are_retained(default_app):
     repositories = default_app.images.find_resources("AWS::ECR::Repository")
     names = {r["Properties"]["RepositoryName"] for r in repositories.values()}
-    assert names == {"lambda-clip-inference", "lambda-clip-search", "lambda-clip-batch"}
+    assert names == {
+        "lambda-clip-inference",
+        "lambda-clip-search",
+        "lambda-clip-batch",
+        "lambda-clip-extract",
+    }
     for repository in repositories.values():
         assert repository["DeletionPolicy"] == "Retain"
         properties = repository["Properties"]

@@ -102,8 +102,13 @@ def test_visibility_timeout_covers_the_longest_batch_run_within_sqs_limit():
     assert 900 <= visibility_timeout_s(900) == 5400 <= HOURS_12
 
 
-def mapping(app: Synthesized) -> dict[str, Any]:
-    (found,) = resources(app, "AWS::Lambda::EventSourceMapping").values()
+def mapping(app: Synthesized, function: str = "BatchFunction") -> dict[str, Any]:
+    """The event source mapping of `function` (the work queue's of the batch function by default)."""
+    (found,) = [
+        resource
+        for resource in resources(app, "AWS::Lambda::EventSourceMapping").values()
+        if resource["Properties"]["FunctionName"]["Ref"].startswith(function)
+    ]
     properties: dict[str, Any] = found["Properties"]
     return properties
 
@@ -274,10 +279,11 @@ def test_chunk_frames_come_from_the_batch_timeout_and_memory(custom_app):
 def test_the_frame_rate_is_a_named_constant_defined_once():
     hits = [
         path
-        for path in (ROOT / "stacks").rglob("*.py")
+        for folder in ("stacks", "deployment", "local")
+        for path in (ROOT / folder).rglob("*.py")
         if "FRAMES_PER_SECOND_PER_VCPU = " in path.read_text()
     ]
-    assert hits == [ROOT / "stacks" / "runtime_env.py"]
+    assert hits == [ROOT / "deployment" / "runtime_env.py"]
 
 
 def test_readme_states_the_default_chunk_size():

@@ -25,7 +25,7 @@ STACKS ?= --all
 APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
-.PHONY: sweep backfill onnx-model
+.PHONY: sweep backfill onnx-model add-video
 .PHONY: help install install-deploy check-config demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
 help: ## List the targets
@@ -71,6 +71,10 @@ onnx-model: install ## Convert a CLIP save_pretrained folder to the runtime fold
 
 sweep: install ## Run the scheduled sweep once on the local system (processed videos without a cache get queued)
 	$(BIN)/python -m local.sweep
+
+add-video: install ## Upload a video file and follow it until searchable: make add-video FILE=x.mp4 [AWS=1] [QUERY="..."]
+	@test -n "$(FILE)" || { echo 'usage: make add-video FILE=path/to/video.mp4 [AWS=1 CDK_ARGS=...] [QUERY="a dog"]'; exit 2; }
+	$(BIN)/python -m scripts.add_video "$(FILE)" $(if $(AWS),--aws $(CDK_ARGS)) $(if $(QUERY),--query "$(QUERY)")
 
 backfill: install ## Queue every processed video of the deployed stack for embedding (VIDEOS="id ..." for some)
 	$(BIN)/python -m scripts.backfill $(VIDEOS) $(CDK_ARGS)

@@ -3,8 +3,9 @@
 Starts moto (S3, DynamoDB with its stream, SQS) and the Lambda Invoke endpoint on 127.0.0.1, with
 the Pipe and the work queue's event source emulated; creates the bucket (with its lifecycle rule),
 the videos table and the queues; adds three drawn sample videos marked processed, which the stream
-gets embedded without anyone asking; searches "a man riding a bicycle" (search -> CLIP); adds a
-fourth video and shows it found too; stops everything. Exits non-zero on any failure.
+gets embedded without anyone asking; searches "a man riding a bicycle" (search -> CLIP); uploads a
+video file (encoded here) that S3's notification gets extracted, embedded and searchable with nobody
+asking; serves the page; stops everything. Exits non-zero on any failure.
 
     python -m local.demo [-c index_backend=s3vectors ...]   (`make demo INDEX_BACKEND=s3vectors`)
 """
@@ -19,12 +20,13 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from clipsearch.catalog.rows import VideoRows
 from clipsearch.index.vector_index import Ledgers
-from clipsearch.layout import packed_key
+from clipsearch.layout import packed_key, upload_video_id
 from deployment.context import config_with_overrides
 from local.models import choose_model
 from local.report import results_table
-from local.sample_frames import sample_videos
+from local.sample_video import demo_video
 from local.stack import LocalSystem, local_system
 from local.web import LocalWeb, serve_system_web
 
@@ -56,17 +58,28 @@ def main(argv: list[str] | None = None) -> int:
         body = search(system, QUERY)
         print(f'\nsearch "{QUERY}" via {system.functions["search"]} -> {system.functions["clip"]}:')
         print(results_table(body))
-        late = "late-bicycle"
-        print(f"\na new video, {late}, is marked processed; the stream indexes it:")
-        system.add_video(
-            late, [(f"frame_{i:06d}.webp", data) for i, data in enumerate(sample_videos()[videos[0]])]
+        key = "uploads/demo-scenes.mp4"
+        video = demo_video()
+        print(
+            f"\nupload a video file: {key} ({len(video):,} bytes, 20 s, H.264, five drawn shots); "
+            "nobody asks for anything:"
         )
+        etag = system.upload(key, video)
+        uploaded = upload_video_id(system.bucket, key, etag)
         system.settle()
-        print(packed_line(system, late))
-        body = search(system, QUERY, video_ids=[late])
-        if {hit["video_id"] for hit in body["results"]} != {late}:
-            raise RuntimeError(f"{late} is not searchable: {body}")
-        print(f'search "{QUERY}" in {late}:')
+        row = VideoRows(system.dynamodb, system.table).get(uploaded) or {}
+        if row.get("status") != "processed":
+            raise RuntimeError(f"{key} was not extracted: {row}")
+        print(
+            f"  S3 notification -> ingest queue -> {system.functions['extract']}: {int(row['frames_count'])} "
+            f"frames (1 a second), {int(row['scenes_count'])} scenes, row processed"
+        )
+        print(f"  table stream -> Pipe -> work queue -> {system.functions['batch']}:")
+        print(packed_line(system, uploaded))
+        body = search(system, QUERY, video_ids=[uploaded])
+        if {hit["video_id"] for hit in body["results"]} != {uploaded}:
+            raise RuntimeError(f"{key} is not searchable: {body}")
+        print(f'search "{QUERY}" in the uploaded video:')
         print(results_table(body))
         print(f"\n{queue_line(system)}")
         if not model.meaningful:

@@ -90,10 +90,13 @@ def test_the_demo_runs_end_to_end_and_stops_everything(tiny_model_dir, backend):
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert 'search "a man riding a bicycle" via clip-search -> clip-inference' in out
-    assert out.count("packed 6 frames") == 4  # three samples and the late video, all by the stream
+    assert out.count("packed 6 frames") == 3  # the three samples, by the stream
+    # the uploaded file: notification -> extraction -> processed -> stream -> queue -> batch
+    assert "clip-extract: 20 frames (1 a second), 5 scenes, row processed" in out
+    assert out.count("packed 20 frames") == 1
     # with s3vectors the stream also put every frame into the index
-    assert out.count("6 vectors in the S3 Vectors index") == (4 if backend == "s3vectors" else 0)
-    assert 'search "a man riding a bicycle" in late-bicycle' in out
+    assert out.count("vectors in the S3 Vectors index") == (4 if backend == "s3vectors" else 0)
+    assert 'search "a man riding a bicycle" in the uploaded video' in out
     assert "work queue: 0 waiting; batch failure queue: 0" in out
     assert "rank    score  video" in out
     assert "the search page: http://127.0.0.1:" in out  # served, checked, and (no terminal) closed

@@ -5,11 +5,15 @@ notification -> extraction -> processed -> stream -> work queue -> embeddings ->
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 from clipsearch.layout import upload_video_id
 from local.sample_video import Format, Shot, bicycle, boat, encode_shots, street
 from local.stack import LocalSystem, local_system
+from tests.local.test_system import ROOT, run_tool
 
 SHOTS = [Shot(bicycle, 20), Shot(boat, 20), Shot(street, 20)]  # 6 s at 10 fps: 3 shots
 
@@ -74,3 +78,35 @@ def test_an_uploaded_video_becomes_searchable_with_nobody_asking(tiny_model_dir)
         )
         left = system.s3.list_objects_v2(Bucket=system.bucket, Prefix=f"frames/{video_id}/").get("KeyCount")
         assert left == 0
+
+
+def test_make_add_video_uploads_a_file_and_follows_it_until_searchable(tiny_model_dir, tmp_path):
+    video = tmp_path / "my holiday.mp4"
+    video.write_bytes(encode_shots(SHOTS, fps=10))
+    result = run_tool("scripts.add_video", str(video), "--query", "a boat", tiny_model_dir=tiny_model_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "s3://totgo1/uploads/my holiday.mp4 on the local system: video " in result.stdout
+    assert "processed: 6 frames of 6.0 s, 3 scenes" in result.stdout
+    assert 'search "a boat" in it:' in result.stdout
+
+
+def test_make_add_video_against_aws_without_credentials_says_so_in_one_line(tmp_path):
+    video = tmp_path / "a.mp4"
+    video.write_bytes(b"x")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {"AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.add_video", str(video), "--aws"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "no AWS credentials: configure them (aws configure / aws sso login), "
+        "or drop AWS=1 to use the local system"
+    ]

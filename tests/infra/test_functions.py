@@ -74,9 +74,9 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "EXTRACT_MAX_SECONDS": "3600",
         "EXTRACT_MAX_UPLOAD_MB": "5120",
         "EXTRACT_MAX_SIDE": "1280",
-        "EXTRACT_RANGE_SECONDS": "277",  # floor(min(60, 900 / 2) s * 2.0 s of video/vCPU-s * 4096/1769 vCPUs)
+        "EXTRACT_RANGE_SECONDS": "694",  # floor(min(60, 900 / 2) * 2.0 s of video/vCPU-s * 10240/1769)
         "EXTRACT_STALE_SECONDS": "1800",  # 2 x the timeout
-        "EXTRACT_CONCURRENCY": "5",  # ceil(2 x 4096/1769 vCPUs)
+        "EXTRACT_CONCURRENCY": "12",  # ceil(2 x 10240/1769 vCPUs)
         "POWERTOOLS_SERVICE_NAME": "clip-extract",
         **POWERTOOLS,
     },

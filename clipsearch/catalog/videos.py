@@ -18,7 +18,7 @@ from clipsearch.catalog.schema import PROCESSED
 from clipsearch.runtime.errors import RequestError
 from clipsearch.runtime.faults import describe, is_transient
 
-_FIELDS = "video_id, #status, video_fps, frame_step, extract_fps, frames_count, duration_seconds"
+_FIELDS = "video_id, #status, video_fps, frame_step, extract_fps, frames_count, duration_seconds, cut_frames"
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -30,6 +30,9 @@ class VideoInfo:
     frame_step: int | None = None  # source frames between two extracted frames, where known
     frames_count: int | None = None  # frames the extractor uploaded
     duration_s: float | None = None  # the source video's length, where the table has it
+    # Shot cuts, where known (videos that came through the upload path): a shot starts at each of
+    # these frame indices (frames c-1 and c show different shots).
+    cut_frames: tuple[int, ...] = ()
 
     @property
     def timed(self) -> bool:
@@ -66,7 +69,18 @@ def _info(item: dict[str, Any]) -> VideoInfo:
         frame_step=int(step) if step else None,
         frames_count=int(count) if isinstance(count, Decimal) and count >= 0 else None,
         duration_s=_positive(record.get("duration_seconds")),
+        cut_frames=_frame_indices(record.get("cut_frames")),
     )
+
+
+def _frame_indices(value: Any) -> tuple[int, ...]:
+    """A list of frame indices (DynamoDB numbers, whole, from 1 to 2^63 - 1), sorted; a value of
+    any other shape reads as none (the video is then grouped as if it had no known cuts)."""
+    if not isinstance(value, list) or not all(
+        isinstance(n, Decimal) and n == n.to_integral_value() and 0 < n < 2**63 for n in value
+    ):
+        return ()
+    return tuple(sorted(int(n) for n in value))
 
 
 def _positive(value: Any) -> float | None:

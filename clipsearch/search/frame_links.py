@@ -45,11 +45,15 @@ class FrameLinks:
         )
 
     def add_urls(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`body` (a search response) with a URL on every result; a key outside `frames/` (never
-        written by this system) gets none rather than a link the role could not serve."""
-        for result in body.get("results", []):
-            key = result.get("frame_key")
+        """`body` (a search response) with a URL on every result, and on every moment's best and
+        preview frames; a key outside `frames/` (never written by this system) gets none rather
+        than a link the role could not serve."""
+        frames = list(body.get("results", []))
+        for moment in body.get("moments", []):
+            frames += [moment["best"], *moment["preview"]]
+        for frame in frames:
+            key = frame.get("frame_key")
             if isinstance(key, str) and key.startswith(FRAMES_PREFIX):
-                result["url"] = self.url(key)
-                result["url_expires_s"] = self.expires_s
+                frame["url"] = self.url(key)
+                frame["url_expires_s"] = self.expires_s
         return body

@@ -7,14 +7,25 @@ from typing import Any
 
 import numpy as np
 
-from clipsearch.index.query import SearchRequest
+from clipsearch.index.query import DEFAULT_GAP_S, MAX_GAP_S, SearchRequest
 from clipsearch.layout import is_valid_id
 from clipsearch.runtime.errors import bad_request
 from clipsearch.runtime.events import is_unicode
 from clipsearch.vectors import Vector, unit_vector
 
 QUERY_FIELDS = ("query", "image", "embedding")
-OPTION_FIELDS = ("top_k", "video_ids", "min_score", "dedupe", "time_range", "model", "frame_urls")
+OPTION_FIELDS = (
+    "top_k",
+    "video_ids",
+    "min_score",
+    "dedupe",
+    "time_range",
+    "model",
+    "frame_urls",
+    "group",
+    "moment_gap_s",
+)
+GROUPS = ("frames", "moments")
 MODES = {"query": "text", "image": "image", "embedding": "embedding"}
 MAX_QUERY_CHARS = 1_000
 MAX_VIDEO_IDS = 1_000
@@ -51,6 +62,14 @@ def parse_search_request(request: dict[str, Any], *, default_top_k: int, max_top
     frame_urls = request.get("frame_urls", False)
     if not isinstance(frame_urls, bool):
         raise bad_request(f"frame_urls must be true or false, got {frame_urls!r}")
+    group = request.get("group", "frames")
+    if group not in GROUPS:
+        raise bad_request(f'group must be "frames" (single frames) or "moments" (time ranges), got {group!r}')
+    gap = request.get("moment_gap_s", DEFAULT_GAP_S)
+    if group != "moments" and "moment_gap_s" in request:
+        raise bad_request('moment_gap_s applies to group "moments" only')
+    if not is_finite_number(gap) or not 0 <= gap <= MAX_GAP_S:
+        raise bad_request(f"moment_gap_s must be a number of seconds from 0 to {MAX_GAP_S:g}, got {gap!r}")
     return SearchRequest(
         mode=MODES[kind],
         query=query,
@@ -61,6 +80,8 @@ def parse_search_request(request: dict[str, Any], *, default_top_k: int, max_top
         time_range=_time_range(request.get("time_range")),
         model=model,
         frame_urls=frame_urls,
+        group=group,
+        moment_gap_s=float(gap),
     )
 
 

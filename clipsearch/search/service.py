@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from clipsearch.catalog.videos import VideoCatalog
-from clipsearch.index.backend import SearchBackend
+from clipsearch.catalog.videos import VideoCatalog, VideoInfo
+from clipsearch.index.backend import FrameHit, SearchBackend
+from clipsearch.index.moments import MOMENT_CANDIDATES, group_moments
 from clipsearch.index.query import SearchRequest
 from clipsearch.runtime.deadline import Deadline
 from clipsearch.runtime.errors import bad_request
@@ -80,24 +81,20 @@ class SearchService:
             videos, unknown = self.catalog.lookup(request.video_ids)
         else:
             videos, unknown = self.catalog.processed(), []
-        found = self.backend.find(query, model, videos, request)
+        moments = request.group == "moments"
+        asked = replace(request, top_k=MOMENT_CANDIDATES, dedupe=False) if moments else request
+        found = self.backend.find(query, model, videos, asked)
         queued = self.refill.queue_videos(found.to_queue)
         info = {video.video_id: video for video in videos}
-        results = []
-        for rank_number, hit in enumerate(found.hits, start=1):
-            result: dict[str, Any] = {
-                "video_id": hit.video_id,
-                "frame_id": hit.frame_id,
-                "frame_key": hit.frame_key,
-                "score": round(hit.score, 6),
-                "rank": rank_number,
-            }
-            (seconds,) = info[hit.video_id].frame_seconds(np.array([hit.frame_index], dtype=np.int64))
-            if not np.isnan(seconds):
-                result["timestamp_s"] = round(float(seconds), 3)
-            results.append(result)
-        return {
-            "results": results,
+        answer: dict[str, Any] = {"group": "moments"} if moments else {}
+        if moments:
+            grouped = group_moments(found.hits, info, gap_s=request.moment_gap_s, top_k=request.top_k)
+            answer["moments"] = [moment.as_dict(rank) for rank, moment in enumerate(grouped, start=1)]
+        else:
+            answer["results"] = [
+                self._result(rank, hit, info) for rank, hit in enumerate(found.hits, start=1)
+            ]
+        return answer | {
             "model": model,
             "searched_videos": found.searched_videos,
             "searched_frames": found.searched_frames,
@@ -109,6 +106,20 @@ class SearchService:
             "degraded_videos": found.degraded,
             "took_ms": round((time.perf_counter() - started) * 1000, 1),
         }
+
+    @staticmethod
+    def _result(rank: int, hit: FrameHit, info: dict[str, VideoInfo]) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "video_id": hit.video_id,
+            "frame_id": hit.frame_id,
+            "frame_key": hit.frame_key,
+            "score": round(hit.score, 6),
+            "rank": rank,
+        }
+        (seconds,) = info[hit.video_id].frame_seconds(np.array([hit.frame_index], dtype=np.int64))
+        if not np.isnan(seconds):
+            result["timestamp_s"] = round(float(seconds), 3)
+        return result
 
     def _query_vector(self, request: SearchRequest, deadline: Deadline) -> tuple[Vector, str | None]:
         if request.mode == "embedding":

@@ -25,7 +25,7 @@ from clipsearch.index.vector_index import Ledgers
 from clipsearch.layout import packed_key, upload_video_id
 from deployment.context import config_with_overrides
 from local.models import choose_model
-from local.report import results_table
+from local.report import results_table, short
 from local.sample_video import demo_video
 from local.stack import LocalSystem, local_system
 from local.web import LocalWeb, serve_system_web
@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         body = search(system, QUERY)
         print(f'\nsearch "{QUERY}" via {system.functions["search"]} -> {system.functions["clip"]}:')
         print(results_table(body))
+        print('\nthe same as moments (group "moments": time ranges of one video, never across a cut):')
+        print(results_table(search(system, QUERY, group="moments")))
         key = "uploads/demo-scenes.mp4"
         video = demo_video()
         print(
@@ -76,10 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  table stream -> Pipe -> work queue -> {system.functions['batch']}:")
         print(packed_line(system, uploaded))
-        body = search(system, QUERY, video_ids=[uploaded])
-        if {hit["video_id"] for hit in body["results"]} != {uploaded}:
+        body = search(system, QUERY, video_ids=[uploaded], group="moments")
+        if {moment["video_id"] for moment in body["moments"]} != {uploaded}:
             raise RuntimeError(f"{key} is not searchable: {body}")
-        print(f'search "{QUERY}" in the uploaded video:')
+        print(f'search "{QUERY}" in the uploaded video, as moments (one per shot it matches):')
         print(results_table(body))
         print(f"\n{queue_line(system)}")
         if not model.meaningful:
@@ -134,7 +136,7 @@ def search(system: LocalSystem, query: str, **options: Any) -> dict[str, Any]:
 
 def packed_line(system: LocalSystem, video_id: str) -> str:
     head = system.s3.head_object(Bucket=system.bucket, Key=packed_key(video_id))
-    line = f"  {video_id:<18} packed {head['Metadata']['frames']} frames ({head['ContentLength']:,} bytes)"
+    line = f"  {short(video_id):<18} packed {head['Metadata']['frames']} frames ({head['ContentLength']:,} bytes)"
     ledger = Ledgers(system.s3, system.bucket).read(video_id).ledger
     if ledger is None:
         return line  # the memory backend: no index

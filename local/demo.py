@@ -136,7 +136,8 @@ def search(system: LocalSystem, query: str, **options: Any) -> dict[str, Any]:
 
 def packed_line(system: LocalSystem, video_id: str) -> str:
     head = system.s3.head_object(Bucket=system.bucket, Key=packed_key(video_id))
-    line = f"  {short(video_id):<18} packed {head['Metadata']['frames']} frames ({head['ContentLength']:,} bytes)"
+    frames, size = head["Metadata"]["frames"], head["ContentLength"]
+    line = f"  {short(video_id):<18} packed {frames} frames ({size:,} bytes)"
     ledger = Ledgers(system.s3, system.bucket).read(video_id).ledger
     if ledger is None:
         return line  # the memory backend: no index

@@ -26,7 +26,7 @@ APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
 .PHONY: sweep backfill onnx-model add-video
-.PHONY: help install install-deploy check-config demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
+.PHONY: help install install-deploy check-config demo serve invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ node_modules/.installed: package.json package-lock.json
 INDEX_BACKEND ?=
 demo: install ## Run the whole system on emulated AWS (127.0.0.1) and search "a man riding a bicycle"
 	$(BIN)/python -m local.demo $(if $(INDEX_BACKEND),-c index_backend=$(INDEX_BACKEND))
+
+serve: install ## The demo, then the whole system and its page kept up until Ctrl-C or SIGTERM (terminal or not)
+	$(BIN)/python -m local.demo --serve $(if $(INDEX_BACKEND),-c index_backend=$(INDEX_BACKEND))
 
 invoke: install ## Invoke a function locally with a test event: make invoke FN=clip EVENT=events/clip-text.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=clip|search|batch EVENT=events/<file>.json"; exit 2; }

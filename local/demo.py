@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +29,7 @@ from clipsearch.layout import packed_key, upload_video_id
 from deployment.context import config_with_overrides
 from local.models import choose_model
 from local.report import results_table, short
+from local.running import Running, forget
 from local.sample_video import demo_video
 from local.stack import LocalSystem, local_system
 from local.web import LocalWeb, serve_system_web
@@ -36,7 +40,9 @@ QUERY = "a man riding a bicycle"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The whole system on emulated AWS, end to end.")
     parser.add_argument("-c", dest="context", action="append", default=[], metavar="KEY=VALUE")
-    config = config_with_overrides(parser.parse_args(argv).context)  # as `cdk -c` would
+    parser.add_argument("--serve", action="store_true", help="keep everything up until stopped (make serve)")
+    args = parser.parse_args(argv)
+    config = config_with_overrides(args.context)  # as `cdk -c` would
     started = time.perf_counter()
     model = choose_model()
     print(f"model: {model.note}")
@@ -86,26 +92,45 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{queue_line(system)}")
         if not model.meaningful:
             print("\nNOTE: the model is tiny and random, so this ranking is meaningless (see above).")
-        serve_page(system)
+        serve_page(system, keep=args.serve)
     print(f"\nstopped the local servers; demo took {time.perf_counter() - started:.1f}s")
     return 0
 
 
-def serve_page(system: LocalSystem) -> None:
-    """The page, the HTTP API and the sign-in stand-in (local/web.py); checked, then kept up
-    until Ctrl-C when a person is at the terminal (a run without one, CI's or a test's, goes on)."""
+def serve_page(system: LocalSystem, *, keep: bool) -> None:
+    """The page, the HTTP API and the sign-in stand-in (local/web.py); checked, then kept up until
+    Ctrl-C or SIGTERM when `keep` (`make serve`) or a person is at the terminal; a run without one
+    and without `keep` (CI's, a test's) goes on. While kept up, the other local tools use it."""
     with serve_system_web(system) as web:
         print(
             f"\nthe search page: {web.page_url}  (HTTP API {web.api_url}; sign in with the button, any email)"
         )
         check_page(web)
-        if sys.stdin.isatty():
-            print("open it in a browser; Ctrl-C stops everything")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                print()
+        if not (keep or sys.stdin.isatty()):
+            return
+        stopped = threading.Event()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signal_number, lambda number, frame: stopped.set())
+        running = Running(
+            pid=os.getpid(),
+            region=system.local.region,
+            moto_url=system.s3.meta.endpoint_url,
+            lambda_url=system.lambda_client.meta.endpoint_url,
+            bucket=system.bucket,
+            table=system.table,
+            functions=system.functions,
+            page_url=web.page_url,
+            api_url=web.api_url,
+        )
+        running.save()
+        try:
+            print(
+                "serving until stopped (Ctrl-C, or SIGTERM); make invoke and make add-video use this system",
+                flush=True,
+            )
+            stopped.wait()
+        finally:
+            forget(running.pid)
 
 
 def check_page(web: LocalWeb) -> None:

@@ -65,12 +65,16 @@ def describe(row: dict[str, Any]) -> str:
 def follow_on_aws(argv: argparse.Namespace, path: Path, key: str, out: TextIO) -> int:
     config = config_with_overrides(argv.context)
     session = boto3.session.Session(region_name=config.region)
-    s3, bucket = session.client("s3"), config.physical_bucket_name
     rows = VideoRows(
         session.client("dynamodb"),
         config.physical_table_name,
         key_index=ORIGINAL_KEY_INDEX if config.create_table else None,
     )
+    return follow(session.client("s3"), config.physical_bucket_name, rows, path, key, out)
+
+
+def follow(s3: Any, bucket: str, rows: VideoRows, path: Path, key: str, out: TextIO) -> int:
+    """Upload, then wait for the row to be processed (or failed) and its vectors packed."""
     etag = upload(s3, bucket, key, path, out)
     video_id = upload_video_id(bucket, key, etag)
     print(f"s3://{bucket}/{key}: video {video_id}; S3 notifies the extraction function", file=out)
@@ -85,7 +89,7 @@ def follow_on_aws(argv: argparse.Namespace, path: Path, key: str, out: TextIO) -
         if row.get("status") == "failed":
             return 1
         if row.get("status") == "processed" and _packed(s3, bucket, video_id):
-            print("  embedded: searchable (the page, or the search function with its video_ids)", file=out)
+            print("  embedded: searchable (on the page, or search with its video_ids)", file=out)
             return 0
         time.sleep(POLL_S)
     print(f"not searchable after {WAIT_S} s: see the dashboard and the ingest queue", file=out)
@@ -103,8 +107,14 @@ def _packed(s3: Any, bucket: str, video_id: str) -> bool:
 def follow_locally(argv: argparse.Namespace, path: Path, key: str, out: TextIO) -> int:
     from local.models import choose_model
     from local.report import results_table
+    from local.running import find_running
     from local.stack import local_system
 
+    running = find_running()
+    if running is not None:
+        print(f"the local system make serve keeps up ({running.page_url})", file=out)
+        rows = VideoRows(running.client("dynamodb"), running.table, key_index=ORIGINAL_KEY_INDEX)
+        return follow(running.client("s3"), running.bucket, rows, path, key, out)
     model = choose_model()
     print(f"model: {model.note}", file=out)
     config = config_with_overrides(argv.context)

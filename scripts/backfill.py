@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 import boto3
+from botocore.exceptions import NoCredentialsError, NoRegionError
 
 from clipsearch.catalog.schema import PROCESSED
 from clipsearch.work.messages import WorkItem
@@ -84,5 +85,18 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     return 0
 
 
+def run(argv: list[str] | None = None) -> int:
+    """main, with AWS's missing credentials said in one line (not botocore's traceback)."""
+    try:
+        return main(argv)
+    except (NoCredentialsError, NoRegionError):
+        print(
+            "no AWS credentials: configure them (aws configure / aws sso login) to backfill the deployed "
+            "stack; on the local system, make sweep queues what is not embedded",
+            file=sys.stderr,
+        )
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

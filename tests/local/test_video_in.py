@@ -110,3 +110,21 @@ def test_make_add_video_against_aws_without_credentials_says_so_in_one_line(tmp_
         "no AWS credentials: configure them (aws configure / aws sso login), "
         "or drop AWS=1 to use the local system"
     ]
+
+
+def test_make_backfill_without_credentials_says_so_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {"AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.backfill"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("no AWS credentials:")
+    assert "make sweep" in line

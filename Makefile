@@ -1,5 +1,7 @@
 # Every command developers, CI (.ci/run) and the GitHub workflow run. `make help` lists them.
 SHELL := /bin/bash
+# GNU make 3.81 (macOS) ignores .SHELLFLAGS: recipes chain their commands with && as well, so a
+# failure stops them on every make.
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
@@ -103,15 +105,15 @@ synth: install-deploy ## Synthesize both stacks into cdk.out/ (offline)
 
 # In ecr mode the tag is resolved to the three image digests, which deploy and diff pin.
 diff: install-deploy ## Compare the stacks with what is deployed
-	digests="$$(scripts/image-digests.sh $(CONTEXT))"; \
+	digests="$$(scripts/image-digests.sh $(CONTEXT))" && \
 	$(CDK) diff $(STACKS) $(CONTEXT) $$digests
 
 deploy: install-deploy ## Deploy both stacks (asset mode builds the images with Docker; ecr mode pins digests)
-	digests="$$(scripts/image-digests.sh $(CONTEXT))"; \
+	digests="$$(scripts/image-digests.sh $(CONTEXT))" && \
 	$(CDK) deploy $(STACKS) --require-approval $(APPROVAL) $(CONTEXT) $$digests
 
 deploy-images: install-deploy ## Deploy only the image repositories stack (before the first make images)
-	stack="$$($(BIN)/python -m deployment.cli $(CDK_ARGS) --print images_stack_name)"; \
+	stack="$$($(BIN)/python -m deployment.cli $(CDK_ARGS) --print images_stack_name)" && \
 	$(CDK) deploy "$$stack" --require-approval $(APPROVAL) $(CDK_ARGS)
 
 destroy: install-deploy ## Delete the stacks (bucket, table, repositories and their policies are retained)

@@ -1,0 +1,44 @@
+"""The Makefile's deploy path with stub `aws`, `docker`, `git` and `npx` on PATH: what it runs, and
+that it stops on a failure on every make (macOS ships GNU make 3.81, which ignores .SHELLFLAGS)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.ci.test_push_images import MAKE, NPX_STUB, ROOT, stub_environment
+
+# make 3.81 runs each recipe line with `$(SHELL) -c`, whatever .SHELLFLAGS says: the same as here.
+MAKE_3_81 = [*MAKE, ".SHELLFLAGS=-c"]
+
+
+def make(tmp_path: Path, *args: str, make_command: list[str] = MAKE, **env: str) -> tuple[int, str, list[str]]:
+    environment = stub_environment(tmp_path, **env)
+    npx = Path(environment["PATH"].split(os.pathsep)[0]) / "npx"
+    npx.write_text(NPX_STUB)
+    npx.chmod(0o755)
+    result = subprocess.run(
+        [*make_command, *args], cwd=ROOT, env=environment, capture_output=True, text=True, check=False
+    )
+    return result.returncode, result.stdout + result.stderr, (tmp_path / "calls.log").read_text().splitlines()
+
+
+@pytest.mark.parametrize("target", ["deploy", "diff"])
+@pytest.mark.parametrize("make_command", [MAKE, MAKE_3_81], ids=["make-4", "make-3.81"])
+def test_a_failed_digest_lookup_stops_before_cdk_on_every_make(tmp_path, target, make_command):
+    status, output, calls = make(
+        tmp_path, target, "IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123", make_command=make_command, PUSHED=""
+    )
+    assert status != 0, output
+    assert not [call for call in calls if call.startswith("npx")], calls
+
+
+@pytest.mark.parametrize("make_command", [MAKE, MAKE_3_81], ids=["make-4", "make-3.81"])
+def test_an_invalid_configuration_stops_deploy_images_before_cdk_on_every_make(tmp_path, make_command):
+    status, output, calls = make(tmp_path, "deploy-images", "CDK_ARGS=-c region=moon", make_command=make_command)
+    assert status != 0
+    assert "region: String should match pattern" in output
+    assert not [call for call in calls if call.startswith("npx")], calls

@@ -9,6 +9,9 @@ HSTS_MAX_AGE_S = 365 * 24 * 3600
 SEARCH_SCOPE_SERVER, SEARCH_SCOPE_NAME = "clipsearch", "search"
 SEARCH_SCOPE = f"{SEARCH_SCOPE_SERVER}/{SEARCH_SCOPE_NAME}"
 PAGE_SCOPES = f"openid email {SEARCH_SCOPE}"  # what the page's sign-in asks for
+# The page's files in web/, by suffix: all that is published (nothing an editor or Finder leaves
+# there) and served locally, with their content types.
+PAGE_CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript"}
 
 
 def content_security_policy(*, connect: list[str], images: list[str]) -> str:

@@ -15,7 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as deployment
 from constructs import Construct
 
-from deployment.web_policy import HSTS_MAX_AGE_S, content_security_policy
+from deployment.web_policy import HSTS_MAX_AGE_S, PAGE_CONTENT_TYPES, content_security_policy
 from stacks.components.nag import acknowledge, acknowledge_wildcard_resource
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -124,7 +124,11 @@ class WebSite(Construct):
             "Publish",
             destination_bucket=self.bucket,
             sources=[
-                deployment.Source.asset(str(WEB_DIR)),
+                # The page's own files only: no .DS_Store, swap or backup file is published ("*"
+                # skips dot files in CDK's glob patterns, hence ".*").
+                deployment.Source.asset(
+                    str(WEB_DIR), exclude=["*", ".*", *(f"!*{suffix}" for suffix in PAGE_CONTENT_TYPES)]
+                ),
                 deployment.Source.json_data(CONFIG_FILE, config),
             ],
             distribution=self.distribution,

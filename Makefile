@@ -22,7 +22,10 @@ CDK := npx --no-install cdk --no-notices
 IMAGE_SOURCE ?=
 IMAGE_TAG ?=
 CDK_ARGS ?=
-STACKS ?= --all
+# deploy, diff and destroy act on the configuration's deploy_stacks (the service stack, and in ecr mode
+# the repositories stack; never the CI set-up stack), or on STACKS when given.
+STACKS ?=
+STACKS_OF = $(or $(STACKS),$$($(BIN)/python -m deployment.cli $(CONTEXT) --print deploy_stacks))
 # CI passes APPROVAL=never: there the GitHub environment's reviewers are the approval.
 APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
@@ -105,19 +108,19 @@ synth: install-deploy ## Synthesize both stacks into cdk.out/ (offline)
 
 # In ecr mode the tag is resolved to the three image digests, which deploy and diff pin.
 diff: install-deploy ## Compare the stacks with what is deployed
-	digests="$$(scripts/image-digests.sh $(CONTEXT))" && \
-	$(CDK) diff $(STACKS) $(CONTEXT) $$digests
+	stacks="$(STACKS_OF)" && digests="$$(scripts/image-digests.sh $(CONTEXT))" && \
+	$(CDK) diff $$stacks $(CONTEXT) $$digests
 
 deploy: install-deploy ## Deploy both stacks (asset mode builds the images with Docker; ecr mode pins digests)
-	digests="$$(scripts/image-digests.sh $(CONTEXT))" && \
-	$(CDK) deploy $(STACKS) --require-approval $(APPROVAL) $(CONTEXT) $$digests
+	stacks="$(STACKS_OF)" && digests="$$(scripts/image-digests.sh $(CONTEXT))" && \
+	$(CDK) deploy $$stacks --require-approval $(APPROVAL) $(CONTEXT) $$digests
 
 deploy-images: install-deploy ## Deploy only the image repositories stack (before the first make images)
 	stack="$$($(BIN)/python -m deployment.cli $(CDK_ARGS) --print images_stack_name)" && \
 	$(CDK) deploy "$$stack" --require-approval $(APPROVAL) $(CDK_ARGS)
 
 destroy: install-deploy ## Delete the stacks (bucket, table, repositories and their policies are retained)
-	$(CDK) destroy $(STACKS) $(CONTEXT)
+	stacks="$(STACKS_OF)" && $(CDK) destroy $$stacks $(CONTEXT)
 
 images: install-deploy ## Build, tag and push the three images to ECR (IMAGE_TAG=..., default: the commit; clean tree only)
 	scripts/push-images.sh "$(or $(IMAGE_TAG),$(shell git rev-parse --short=12 HEAD))" $(CDK_ARGS)

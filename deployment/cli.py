@@ -12,6 +12,7 @@ DERIVED = (
     "service_stack_name",
     "images_stack_name",
     "ci_stack_name",
+    "deploy_stacks",
     "physical_bucket_name",
     "access_log_bucket_name",
     "physical_table_name",

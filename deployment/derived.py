@@ -36,6 +36,7 @@ class Derivations:
         create_vector_index: bool
         create_repositories: bool
         api_auth: str
+        image_source: str
 
     @property
     def web_page(self) -> bool:
@@ -65,6 +66,14 @@ class Derivations:
     def ci_stack_name(self) -> str:
         """The optional CI set-up stack."""
         return f"{self.service_stack_name}-CiSetup"
+
+    @property
+    def deploy_stacks(self) -> str:
+        """What `make deploy`, `diff` and `destroy` act on: the service stack and, in ecr mode only, the
+        repositories stack (asset mode pushes to the bootstrap's repository: ours would stand unused).
+        Never the CI set-up stack: CI must not redeploy its own role (README: CI)."""
+        stacks = [self.service_stack_name]
+        return " ".join([self.images_stack_name, *stacks] if self.image_source == "ecr" else stacks)
 
     @property
     def physical_bucket_name(self) -> str:
@@ -123,7 +132,7 @@ class Derivations:
             options += ["create_table=false", f"table_name={self.physical_table_name}"]
         if self.index_backend == "s3vectors" and self.create_vector_index:
             options += ["create_vector_index=false", f"vector_bucket_name={self.physical_vector_bucket_name}"]
-        if self.create_repositories:
+        if self.create_repositories and self.image_source == "ecr":
             options.append("create_repositories=false")
             options += [f"{role}_repository_name={getattr(self, role).repository_name}" for role in ROLES]
         return " ".join(f"-c {option}" for option in options)

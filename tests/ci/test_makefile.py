@@ -15,7 +15,9 @@ from tests.ci.test_push_images import MAKE, NPX_STUB, ROOT, stub_environment
 MAKE_3_81 = [*MAKE, ".SHELLFLAGS=-c"]
 
 
-def make(tmp_path: Path, *args: str, make_command: list[str] = MAKE, **env: str) -> tuple[int, str, list[str]]:
+def make(
+    tmp_path: Path, *args: str, make_command: list[str] = MAKE, **env: str
+) -> tuple[int, str, list[str]]:
     environment = stub_environment(tmp_path, **env)
     npx = Path(environment["PATH"].split(os.pathsep)[0]) / "npx"
     npx.write_text(NPX_STUB)
@@ -38,7 +40,28 @@ def test_a_failed_digest_lookup_stops_before_cdk_on_every_make(tmp_path, target,
 
 @pytest.mark.parametrize("make_command", [MAKE, MAKE_3_81], ids=["make-4", "make-3.81"])
 def test_an_invalid_configuration_stops_deploy_images_before_cdk_on_every_make(tmp_path, make_command):
-    status, output, calls = make(tmp_path, "deploy-images", "CDK_ARGS=-c region=moon", make_command=make_command)
+    status, output, calls = make(
+        tmp_path, "deploy-images", "CDK_ARGS=-c region=moon", make_command=make_command
+    )
     assert status != 0
     assert "region: String should match pattern" in output
     assert not [call for call in calls if call.startswith("npx")], calls
+
+
+@pytest.mark.parametrize(
+    ("args", "stacks"),
+    [
+        # asset mode: the images go to the bootstrap's repository, ours would stand unused
+        ((), "ClipFrameSearch"),
+        (("IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123"), "ClipFrameSearch-Images ClipFrameSearch"),
+        # the CI set-up stack is never among them, even when cdk.json keeps it
+        (("CDK_ARGS=-c ci_setup=true -c github_repository=acme/frames",), "ClipFrameSearch"),
+        (("STACKS=ClipFrameSearch-CiSetup",), "ClipFrameSearch-CiSetup"),
+    ],
+)
+def test_deploy_acts_on_the_configurations_stacks_only(tmp_path, args, stacks):
+    pushed = "lambda-clip-inference lambda-clip-search lambda-clip-batch"
+    status, output, calls = make(tmp_path, "deploy", "APPROVAL=never", *args, PUSHED=pushed)
+    assert status == 0, output
+    (deploy,) = [call for call in calls if call.startswith("npx")]
+    assert deploy.startswith(f"npx --no-install cdk --no-notices deploy {stacks} --require-approval never")

@@ -315,7 +315,7 @@ def test_make_deploy_in_ecr_mode_deploys_the_digests(tmp_path):
     assert result.returncode == 0, result.stderr
     (deploy,) = [call for call in (tmp_path / "calls.log").read_text().splitlines() if call.startswith("npx")]
     assert deploy == (
-        "npx --no-install cdk --no-notices deploy --all --require-approval never"
+        "npx --no-install cdk --no-notices deploy ClipFrameSearch-Images ClipFrameSearch --require-approval never"
         " -c image_source=ecr -c image_tag=abc123"
         f" -c clip_image_digest={DIGEST['clip']} -c search_image_digest={DIGEST['search']}"
         f" -c batch_image_digest={DIGEST['batch']}"

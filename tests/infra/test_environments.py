@@ -137,14 +137,15 @@ RETAINED_VECTOR_INDEX = ("AWS::S3Vectors::VectorBucket", "AWS::S3Vectors::Index"
 def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(
     tmp_path, environment, index_backend
 ):
-    created = load_config({**CDK_CONTEXT, "environment": environment, "index_backend": index_backend})
+    ecr = {"image_source": "ecr", "image_tag": "t1"}  # the repositories exist in ecr mode only
+    created = load_config({**CDK_CONTEXT, "environment": environment, "index_backend": index_backend, **ecr})
     context = overrides(created.redeploy_context)
     vector_index = {"create_vector_index", "vector_bucket_name"} if index_backend == "s3vectors" else set()
     assert set(context) == {
         "create_bucket", "bucket_name", "create_table", "table_name", "create_repositories",
         "clip_repository_name", "search_repository_name", "batch_repository_name", *vector_index,
     }  # fmt: skip
-    app = synthesize(Path(tmp_path), environment=environment, index_backend=index_backend, **context)
+    app = synthesize(Path(tmp_path), environment=environment, index_backend=index_backend, **ecr, **context)
 
     for kept in (*RETAINED, *RETAINED_VECTOR_INDEX):
         assert not without_page(app.service.find_resources(kept)), kept
@@ -184,3 +185,10 @@ def test_an_environment_name_fits_every_name_it_goes_into(overrides, message):
 
     with pytest.raises(ConfigError, match=message):
         load_config({**CDK_CONTEXT, **overrides})
+
+
+def test_asset_mode_has_no_repositories_to_redeploy_onto():
+    """Asset mode never deploys the repositories stack (make deploy's deploy_stacks)."""
+    config = load_config(CDK_CONTEXT)
+    assert config.deploy_stacks == "ClipFrameSearch"
+    assert "repository" not in config.redeploy_context

@@ -31,7 +31,7 @@ APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
 .PHONY: sweep backfill onnx-model
-.PHONY: help install install-deploy check-config demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
+.PHONY: help install install-deploy check-config check-deploy redeploy-context demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -103,6 +103,9 @@ lint: install ## ruff (lint + format check), mypy and the import contracts (.imp
 check-config: install-deploy ## Validate the configuration (and IMAGE_SOURCE, IMAGE_TAG, CDK_ARGS) without the CDK
 	$(BIN)/python -m deployment.cli $(CONTEXT) --print image_source service_stack_name
 
+check-deploy: install-deploy ## check-config, and that what a deploy needs is chosen (bucket_name, alarm_email)
+	$(BIN)/python -m deployment.cli $(CONTEXT) --check-deploy --print deploy_stacks
+
 synth: install-deploy ## Synthesize both stacks into cdk.out/ (offline)
 	$(CDK) synth --quiet $(CONTEXT)
 
@@ -111,7 +114,8 @@ diff: install-deploy ## Compare the stacks with what is deployed
 	stacks="$(STACKS_OF)" && digests="$$(scripts/image-digests.sh $(CONTEXT))" && \
 	$(CDK) diff $$stacks $(CONTEXT) $$digests
 
-deploy: install-deploy ## Deploy both stacks (asset mode builds the images with Docker; ecr mode pins digests)
+deploy: install-deploy ## Deploy (asset mode builds the images with Docker; ecr mode pins digests)
+	$(BIN)/python -m deployment.cli $(CONTEXT) --check-deploy && \
 	stacks="$(STACKS_OF)" && digests="$$(scripts/image-digests.sh $(CONTEXT))" && \
 	$(CDK) deploy $$stacks --require-approval $(APPROVAL) $(CONTEXT) $$digests
 
@@ -124,6 +128,9 @@ destroy: install-deploy ## Delete the stacks (bucket, table, repositories and th
 
 images: install-deploy ## Build, tag and push the three images to ECR (IMAGE_TAG=..., default: the commit; clean tree only)
 	scripts/push-images.sh "$(or $(IMAGE_TAG),$(shell git rev-parse --short=12 HEAD))" $(CDK_ARGS)
+
+redeploy-context: install-deploy ## Print the -c options that deploy onto what destroy kept (asks AWS for the account)
+	@scripts/redeploy-context.sh $(CONTEXT)
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -54,11 +54,8 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
             config.ci_stack_name,
             repository=config.github_repository,
             branch=config.github_branch,
-            environment=config.github_environment,
-            oidc_provider_arn=config.github_oidc_provider_arn,
-            # One provider per account (IAM is global): the default environment's CI set-up creates
-            # it, named environments use it (or the ARN given), so environments and regions never collide.
-            create_oidc_provider=not config.github_oidc_provider_arn and not config.environment,
+            environment=config.ci_github_environment,
+            create_oidc_provider=config.create_github_oidc_provider,
             cdk_qualifier=config.cdk_qualifier,
             image_push=(
                 images.stack_name,

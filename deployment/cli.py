@@ -12,28 +12,35 @@ DERIVED = (
     "service_stack_name",
     "images_stack_name",
     "ci_stack_name",
+    "toolkit_stack_name",
     "deploy_stacks",
-    "physical_bucket_name",
-    "access_log_bucket_name",
+    "account_wide_name",
+    "ci_github_environment",
     "physical_table_name",
     "physical_vector_bucket_name",
-    "redeploy_context",
 )
+# Derived names that depend on the account (--account): what a created bucket is called.
+PER_ACCOUNT = ("physical_bucket_name", "access_log_bucket_name", "redeploy_context")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print validated configuration values, one a line, for shell scripts and the Makefile.
 
         python -m deployment.cli [-c key=value ...] --print region images_stack_name clip.repository_name
+        python -m deployment.cli --account 111122223333 --print redeploy_context
+        python -m deployment.cli [-c key=value ...] --check-deploy
 
     The values are cdk.json's context with the `-c` overrides, as `cdk` sees them: one source.
+    `--check-deploy` fails, naming each key, unless what a deploy needs is chosen.
     """
     import argparse
     import sys
 
     parser = argparse.ArgumentParser(prog="python -m deployment.cli", description=main.__doc__)
     parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--print", dest="keys", nargs="+", required=True, metavar="KEY")
+    parser.add_argument("--print", dest="keys", nargs="+", default=[], metavar="KEY")
+    parser.add_argument("--account", help="the AWS account, for the names that carry it")
+    parser.add_argument("--check-deploy", action="store_true")
     # Other cdk options in CDK_ARGS (say --profile) are not configuration: ignored here.
     args, _ = parser.parse_known_args(argv)
     try:
@@ -43,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except ValueError as error:
         parser.error(str(error))
+    if args.check_deploy and (problems := config.deploy_problems()):
+        print("not ready to deploy:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
     for key in args.keys:
         # and a function's physical names: clip.function_name, batch.repository_name, ...
         role, dot, field = key.partition(".")
@@ -50,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
             value = getattr(getattr(config, role), field)
         elif key in AppConfig.model_fields or key in DERIVED:
             value = getattr(config, key)
+        elif key in PER_ACCOUNT and args.account:
+            value = getattr(config, key)(args.account)
+        elif key in PER_ACCOUNT:
+            print(f"{key}: needs --account (it carries the account)", file=sys.stderr)
+            return 1
         else:
             print(f"{key}: not a configuration key", file=sys.stderr)
             return 1

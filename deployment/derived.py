@@ -8,6 +8,15 @@ from typing import TYPE_CHECKING
 
 ROLES = ("clip", "search", "batch")
 
+# The stacks' base name: ClipFrameSearch[-<environment>][-Images|-CiSetup]. Not a key: a second copy
+# is an environment, which renames every physical name (a stack name alone would rename none).
+APP_NAME = "ClipFrameSearch"
+# Until bucket_name is chosen (a deploy requires it: deploy_problems), synth and the local system use
+# the guide's name.
+GUIDE_BUCKET_NAME = "totgo1"
+# The GitHub environment the default environment's CI deploys through (a named one uses its name).
+DEFAULT_GITHUB_ENVIRONMENT = "production"
+
 
 @dataclass(frozen=True, kw_only=True)
 class FunctionSettings:
@@ -24,10 +33,12 @@ class Derivations:
     """AppConfig's derived values (AppConfig inherits them; they read only its keys)."""
 
     if TYPE_CHECKING:  # the keys read here, declared for the type checker only (AppConfig has them)
-        stack_name: str
         region: str
         environment: str
-        bucket_name: str
+        bucket_name: str | None
+        alarm_email: str
+        github_environment: str | None
+        cdk_qualifier: str
         create_bucket: bool
         table_name: str
         create_table: bool
@@ -45,17 +56,37 @@ class Derivations:
 
     # Physical names. The default environment ("") keeps the guide's names. A named environment
     # suffixes every name the app chooses: stacks, functions (and so their log groups), the dashboard,
-    # and the bucket, table and repositories when it creates them; a bucket also gets the region, as
-    # S3 names are global. Names of existing resources (create_*=false) are used as given. Queues,
-    # topics, alarms, roles and keys have names CloudFormation makes unique per stack.
+    # and the bucket, table and repositories when it creates them. Names that are global or
+    # account-wide also carry what keeps two regions or two accounts apart: a created bucket the
+    # account and the region (S3 names are global), the dashboard and the page's CloudFront policies
+    # the region (both are account-wide). Names of existing resources (create_*=false) are used as
+    # given. Queues, topics, alarms, roles and keys have names CloudFormation makes unique per stack.
 
     def _suffixed(self, name: str) -> str:
         return f"{name}-{self.environment}" if self.environment else name
 
     @property
     def service_stack_name(self) -> str:
-        """The stack of the service (bucket, table, functions, monitoring); also the dashboard's name."""
-        return self._suffixed(self.stack_name)
+        """The stack of the service (bucket, table, functions, monitoring)."""
+        return self._suffixed(APP_NAME)
+
+    @property
+    def account_wide_name(self) -> str:
+        """The name of what is one per account, not per region: the dashboard, and the prefix of the
+        page's CloudFront response headers policy and origin access control."""
+        return f"{self.service_stack_name}-{self.region}"
+
+    @property
+    def toolkit_stack_name(self) -> str:
+        """The bootstrap stack of `cdk_qualifier` (make bootstrap): never the account's default
+        CDKToolkit, which other CDK apps use."""
+        return f"CDKToolkit-{self.cdk_qualifier}"
+
+    @property
+    def ci_github_environment(self) -> str:
+        """The GitHub environment the CI deploy role trusts: github_environment, or the environment's
+        own name, or `production` for the default environment."""
+        return self.github_environment or self.environment or DEFAULT_GITHUB_ENVIRONMENT
 
     @property
     def images_stack_name(self) -> str:
@@ -75,16 +106,33 @@ class Derivations:
         stacks = [self.service_stack_name]
         return " ".join([self.images_stack_name, *stacks] if self.image_source == "ecr" else stacks)
 
-    @property
-    def physical_bucket_name(self) -> str:
-        if self.create_bucket and self.environment:
-            return f"{self.bucket_name}-{self.environment}-{self.region}"
-        return self.bucket_name
+    def physical_bucket_name(self, account: str) -> str:
+        """The bucket in `account` (a CloudFormation token in the stack): a created one is
+        `<bucket_name>[-<environment>]-<account>-<region>`, an existing one is `bucket_name`."""
+        name = self.bucket_name or GUIDE_BUCKET_NAME
+        return f"{self._suffixed(name)}-{account}-{self.region}" if self.create_bucket else name
+
+    def access_log_bucket_name(self, account: str) -> str:
+        """The created bucket's access-log bucket: named, so a redeploy finds the retained one."""
+        return f"{self.physical_bucket_name(account)}-access-logs"
 
     @property
-    def access_log_bucket_name(self) -> str:
-        """The created bucket's access-log bucket: named, so a redeploy finds the retained one."""
-        return f"{self.physical_bucket_name}-access-logs"
+    def local_bucket_name(self) -> str:
+        """The bucket of the local system (moto): the chosen name as it is."""
+        return self.bucket_name or GUIDE_BUCKET_NAME
+
+    def deploy_problems(self) -> list[str]:
+        """What must be chosen before a deploy (synth and the local system do without), each naming
+        its key: the guide's bucket belongs to someone else, and alarms need someone to reach."""
+        problems = []
+        if not self.bucket_name:
+            problems.append(
+                "bucket_name: choose the video bucket (an existing one with create_bucket=false, or the "
+                "name of the one to create): cdk.json or -c bucket_name=<name>"
+            )
+        if not self.alarm_email:
+            problems.append("alarm_email: choose who the alarms e-mail: cdk.json or -c alarm_email=<address>")
+        return problems
 
     @property
     def physical_table_name(self) -> str:
@@ -120,14 +168,13 @@ class Derivations:
     def batch(self) -> FunctionSettings:
         return self._function("batch")
 
-    @property
-    def redeploy_context(self) -> str:
-        """The `-c` options that deploy onto what `cdk destroy` retained (bucket, table, vector bucket and
-        index, repositories) instead of creating them again: create_*=false with the names they were
-        created under."""
+    def redeploy_context(self, account: str) -> str:
+        """The `-c` options that deploy onto what `cdk destroy` retained in `account` (bucket, table,
+        vector bucket and index, repositories) instead of creating them again: create_*=false with
+        the names they were created under."""
         options = []
         if self.create_bucket:
-            options += ["create_bucket=false", f"bucket_name={self.physical_bucket_name}"]
+            options += ["create_bucket=false", f"bucket_name={self.physical_bucket_name(account)}"]
         if self.create_table:
             options += ["create_table=false", f"table_name={self.physical_table_name}"]
         if self.index_backend == "s3vectors" and self.create_vector_index:

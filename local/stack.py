@@ -156,7 +156,7 @@ def local_system(
     (with their timeouts and memory) and region. `auto_index`: run the stream's Pipe and the work
     queue's event source mapping (off: work stays queued until `engines` or a test polls it)."""
     config = config or deployed_config()
-    region, bucket, table = config.region, config.physical_bucket_name, config.physical_table_name
+    region, bucket, table = config.region, config.local_bucket_name, config.physical_table_name
     settings = {"clip": config.clip, "search": config.search, "batch": config.batch}
     functions = {role: function.function_name for role, function in settings.items()}
     moto_port, lambda_port = free_port(), free_port()

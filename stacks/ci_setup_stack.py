@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Duration, Stack
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -35,7 +35,6 @@ class CiSetupStack(Stack):
         repository: str,
         branch: str,
         environment: str,
-        oidc_provider_arn: str,
         create_oidc_provider: bool,
         cdk_qualifier: str,
         image_push: tuple[str, list[str]] | None,
@@ -44,13 +43,15 @@ class CiSetupStack(Stack):
         """`image_push`: (images stack name, repository names) to let the role push images itself
         (the `ecr` image source in CI); None keeps it to the bootstrap roles only."""
         super().__init__(scope, construct_id, **kwargs)
-        if create_oidc_provider:  # one per account
+        # One provider per account (IAM is global): the CI set-up that creates it keeps it when deleted,
+        # as the other environments' and regions' roles trust it; the others name its fixed ARN.
+        oidc_provider_arn = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:oidc-provider/{GITHUB_OIDC}"
+        if create_oidc_provider:
             provider = iam.CfnOIDCProvider(
                 self, "GitHubOidcProvider", url=f"https://{GITHUB_OIDC}", client_id_list=["sts.amazonaws.com"]
             )
+            provider.apply_removal_policy(RemovalPolicy.RETAIN)
             oidc_provider_arn = provider.attr_arn
-        elif not oidc_provider_arn:  # the account's provider (another stack made it): its fixed ARN
-            oidc_provider_arn = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:oidc-provider/{GITHUB_OIDC}"
         self.deploy_role = iam.Role(
             self,
             "GitHubDeployRole",

@@ -65,10 +65,13 @@ def tracing_variables(tracing: bool) -> dict[str, str]:
     return {"POWERTOOLS_TRACE_DISABLED": "true"}
 
 
-def function_environments(config: AppConfig, *, work_queue_url: str) -> dict[str, dict[str, str]]:
+def function_environments(
+    config: AppConfig, *, account: str, work_queue_url: str
+) -> dict[str, dict[str, str]]:
     """Role (`clip`, `search`, `batch`) -> the exact environment of that function.
 
-    `work_queue_url`: the work queue's URL (a CloudFormation token in the stack)."""
+    `account` (the bucket's name carries it) and `work_queue_url`: CloudFormation tokens in the stack."""
+    bucket = config.physical_bucket_name(account)
 
     def powertools(function_name: str) -> dict[str, str]:
         return {
@@ -87,9 +90,9 @@ def function_environments(config: AppConfig, *, work_queue_url: str) -> dict[str
         }
 
     return {
-        "clip": {"BUCKET_NAME": config.physical_bucket_name, **powertools(config.clip.function_name)},
+        "clip": {"BUCKET_NAME": bucket, **powertools(config.clip.function_name)},
         "search": {
-            "BUCKET_NAME": config.physical_bucket_name,
+            "BUCKET_NAME": bucket,
             "VIDEOS_TABLE": config.physical_table_name,
             "CLIP_FUNCTION_NAME": config.clip.function_name,
             "WORK_QUEUE_URL": work_queue_url,
@@ -101,7 +104,7 @@ def function_environments(config: AppConfig, *, work_queue_url: str) -> dict[str
             **powertools(config.search.function_name),
         },
         "batch": {
-            "BUCKET_NAME": config.physical_bucket_name,
+            "BUCKET_NAME": bucket,
             "VIDEOS_TABLE": config.physical_table_name,
             "WORK_QUEUE_URL": work_queue_url,
             "CHUNK_FRAMES": str(chunk_frames(config.batch_timeout_s, config.batch_memory_mb)),

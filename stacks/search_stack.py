@@ -53,8 +53,8 @@ class FrameSearchStack(Stack):
         self.frame_bucket = FrameBucket(
             self,
             "FrameBucket",
-            bucket_name=config.physical_bucket_name,
-            access_log_bucket_name=config.access_log_bucket_name,
+            bucket_name=config.physical_bucket_name(Aws.ACCOUNT_ID),
+            access_log_bucket_name=config.access_log_bucket_name(Aws.ACCOUNT_ID),
             create=config.create_bucket,
             versioned=config.bucket_versioned,
             access_logs=config.bucket_access_logs,
@@ -105,7 +105,9 @@ class FrameSearchStack(Stack):
             )
 
         # Each function gets only the variables its handler reads (stacks/runtime_env.py).
-        environments = function_environments(config, work_queue_url=self.work.queue.queue_url)
+        environments = function_environments(
+            config, account=Aws.ACCOUNT_ID, work_queue_url=self.work.queue.queue_url
+        )
 
         def function(role: str, description: str) -> ContainerFunction:
             return ContainerFunction(
@@ -215,7 +217,7 @@ class FrameSearchStack(Stack):
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            dashboard_name=config.service_stack_name,
+            dashboard_name=config.account_wide_name,
             functions=list(monitored.values()),
             search=monitored["search"],
             failure_queue=self.batch_failures.queue,
@@ -277,10 +279,11 @@ class FrameSearchStack(Stack):
                 image_sources=[
                     f"https://{bucket.bucket_regional_domain_name}",
                     f"https://{bucket.bucket_domain_name}",
-                    *([f"https://s3.{region}.amazonaws.com"] if "." in config.physical_bucket_name else []),
+                    *([f"https://s3.{region}.amazonaws.com"] if "." in (config.bucket_name or "") else []),
                 ],
                 log_retention=retention,
                 assets_qualifier=config.cdk_qualifier,
+                account_wide_name=config.account_wide_name,
             )
         if config.api_auth == "cognito":
             assert self.web_site is not None

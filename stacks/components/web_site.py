@@ -35,7 +35,10 @@ class WebSite(Construct):
         image_sources: list[str],
         log_retention: logs.RetentionDays,
         assets_qualifier: str,
+        account_wide_name: str,
     ) -> None:
+        """`account_wide_name` prefixes the names CloudFront keeps per account, not per region (the
+        response headers policy, the origin access control): a second region never collides."""
         super().__init__(scope, construct_id)
         self.log_retention = log_retention
         self.assets_qualifier = assets_qualifier  # the bootstrap's (cdk_qualifier): its assets bucket
@@ -58,6 +61,7 @@ class WebSite(Construct):
         headers = cloudfront.ResponseHeadersPolicy(
             self,
             "SecurityHeaders",
+            response_headers_policy_name=f"{account_wide_name}-page-headers",
             comment="The search page: CSP, HSTS, no framing, no sniffing, no referrer",
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
                 content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
@@ -87,7 +91,12 @@ class WebSite(Construct):
             comment="CLIP frame search page",
             default_root_object="index.html",
             default_behavior=cloudfront.BehaviorOptions(
-                origin=origins.S3BucketOrigin.with_origin_access_control(self.bucket),
+                origin=origins.S3BucketOrigin.with_origin_access_control(
+                    self.bucket,
+                    origin_access_control=cloudfront.S3OriginAccessControl(
+                        self, "PageAccess", origin_access_control_name=f"{account_wide_name}-page"
+                    ),
+                ),
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
                 cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.test_push_images import MAKE, NPX_STUB, ROOT, stub_environment
+from tests.ci.test_push_images import CHOSEN, MAKE, NPX_STUB, ROOT, stub_environment
 
 # make 3.81 runs each recipe line with `$(SHELL) -c`, whatever .SHELLFLAGS says: the same as here.
 MAKE_3_81 = [*MAKE, ".SHELLFLAGS=-c"]
@@ -32,7 +32,13 @@ def make(
 @pytest.mark.parametrize("make_command", [MAKE, MAKE_3_81], ids=["make-4", "make-3.81"])
 def test_a_failed_digest_lookup_stops_before_cdk_on_every_make(tmp_path, target, make_command):
     status, output, calls = make(
-        tmp_path, target, "IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123", make_command=make_command, PUSHED=""
+        tmp_path,
+        target,
+        "IMAGE_SOURCE=ecr",
+        "IMAGE_TAG=abc123",
+        f"CDK_ARGS={CHOSEN}",
+        make_command=make_command,
+        PUSHED="",
     )
     assert status != 0, output
     assert not [call for call in calls if call.startswith("npx")], calls
@@ -52,11 +58,14 @@ def test_an_invalid_configuration_stops_deploy_images_before_cdk_on_every_make(t
     ("args", "stacks"),
     [
         # asset mode: the images go to the bootstrap's repository, ours would stand unused
-        ((), "ClipFrameSearch"),
-        (("IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123"), "ClipFrameSearch-Images ClipFrameSearch"),
+        ((f"CDK_ARGS={CHOSEN}",), "ClipFrameSearch"),
+        (
+            ("IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123", f"CDK_ARGS={CHOSEN}"),
+            "ClipFrameSearch-Images ClipFrameSearch",
+        ),
         # the CI set-up stack is never among them, even when cdk.json keeps it
-        (("CDK_ARGS=-c ci_setup=true -c github_repository=acme/frames",), "ClipFrameSearch"),
-        (("STACKS=ClipFrameSearch-CiSetup",), "ClipFrameSearch-CiSetup"),
+        ((f"CDK_ARGS={CHOSEN} -c ci_setup=true -c github_repository=acme/frames",), "ClipFrameSearch"),
+        (("STACKS=ClipFrameSearch-CiSetup", f"CDK_ARGS={CHOSEN}"), "ClipFrameSearch-CiSetup"),
     ],
 )
 def test_deploy_acts_on_the_configurations_stacks_only(tmp_path, args, stacks):
@@ -65,3 +74,30 @@ def test_deploy_acts_on_the_configurations_stacks_only(tmp_path, args, stacks):
     assert status == 0, output
     (deploy,) = [call for call in calls if call.startswith("npx")]
     assert deploy.startswith(f"npx --no-install cdk --no-notices deploy {stacks} --require-approval never")
+
+
+@pytest.mark.parametrize(
+    ("cdk_args", "named"),
+    [
+        ("", ["bucket_name", "alarm_email"]),
+        ("-c bucket_name=acme-frames", ["alarm_email"]),
+        ("-c alarm_email=ops@example.com", ["bucket_name"]),
+    ],
+)
+def test_deploy_refuses_the_unchosen_bucket_and_alarm_address_naming_the_keys(tmp_path, cdk_args, named):
+    status, output, calls = make(tmp_path, "deploy", f"CDK_ARGS={cdk_args}")
+    assert status != 0
+    assert "not ready to deploy" in output
+    for key in named:
+        assert f"{key}: choose" in output
+    assert not [call for call in calls if call.startswith(("npx", "aws"))], calls
+
+
+def test_redeploy_context_names_the_retained_bucket_in_the_credentials_account(tmp_path):
+    status, output, calls = make(tmp_path, "-s", "redeploy-context", "CDK_ARGS=-c bucket_name=acme-frames")
+    assert status == 0, output
+    assert output.split() == [
+        "-c", "create_bucket=false", "-c", "bucket_name=acme-frames-111122223333-ap-southeast-1",
+        "-c", "create_table=false", "-c", "table_name=videos",
+    ]  # fmt: skip
+    assert calls == ["aws sts get-caller-identity --query Account --output text"]

@@ -26,6 +26,7 @@ AWS_STUB = f"""#!/bin/sh
 echo "aws $*${{AWS_PROFILE:+ [profile $AWS_PROFILE]}}" >> "$STUB_LOG"
 case "$*" in
   *get-login-password*) echo secret-password ;;
+  *get-caller-identity*) echo 111122223333 ;;
   *ClipRepositoryUri*) echo "{REGISTRY}/lambda-clip-inference" ;;
   *SearchRepositoryUri*) echo "{REGISTRY}/lambda-clip-search" ;;
   *BatchRepositoryUri*) echo "${{BATCH_URI-{REGISTRY}/lambda-clip-batch}}" ;;
@@ -58,6 +59,8 @@ NPX_STUB = '#!/bin/sh\necho "npx $*" >> "$STUB_LOG"\n'
 # Nothing to install here: the shared .venv and node_modules are there already.
 INSTALLED = ["-o", ".venv/.installed", "-o", ".venv/.deploy-installed", "-o", "node_modules/.installed"]
 MAKE = ["make", "--no-print-directory", *INSTALLED]
+# What a deploy needs chosen (cdk.json chooses neither): make deploy refuses without them.
+CHOSEN = "-c bucket_name=acme-frames -c alarm_email=ops@example.com"
 
 
 def stubs(tmp_path: Path) -> Path:
@@ -147,9 +150,9 @@ def test_logs_in_once_then_builds_and_pushes_the_three_images(tmp_path):
 
 
 def test_region_and_stack_come_from_the_validated_config_with_the_same_overrides(tmp_path):
-    result, calls = run(tmp_path, "t1", "-c", "stack_name=Frames", "-c", "region=eu-west-1")
+    result, calls = run(tmp_path, "t1", "-c", "environment=dev", "-c", "region=eu-west-1")
     assert result.returncode == 0, result.stderr
-    assert calls[1] == describe("ClipRepositoryUri", region="eu-west-1", stack="Frames-Images")
+    assert calls[1] == describe("ClipRepositoryUri", region="eu-west-1", stack="ClipFrameSearch-dev-Images")
     assert "aws ecr get-login-password --region eu-west-1" in calls
 
 
@@ -210,7 +213,7 @@ def test_make_deploy_images_derives_the_stack_from_the_config(tmp_path):
             *installed,
             "deploy-images",
             "APPROVAL=never",
-            "CDK_ARGS=-c stack_name=Frames",
+            "CDK_ARGS=-c environment=dev",
         ],
         cwd=ROOT,
         env=environment,
@@ -219,7 +222,8 @@ def test_make_deploy_images_derives_the_stack_from_the_config(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert log.read_text().splitlines() == [
-        "npx --no-install cdk --no-notices deploy Frames-Images --require-approval never -c stack_name=Frames"
+        "npx --no-install cdk --no-notices deploy ClipFrameSearch-dev-Images --require-approval never"
+        " -c environment=dev"
     ]
 
 
@@ -306,7 +310,7 @@ def test_make_deploy_in_ecr_mode_deploys_the_digests(tmp_path):
     (Path(environment["PATH"].split(os.pathsep)[0]) / "npx").write_text(NPX_STUB)
     (Path(environment["PATH"].split(os.pathsep)[0]) / "npx").chmod(0o755)
     result = subprocess.run(
-        [*MAKE, "deploy", "IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123", "APPROVAL=never"],
+        [*MAKE, "deploy", "IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123", "APPROVAL=never", f"CDK_ARGS={CHOSEN}"],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -315,8 +319,9 @@ def test_make_deploy_in_ecr_mode_deploys_the_digests(tmp_path):
     assert result.returncode == 0, result.stderr
     (deploy,) = [call for call in (tmp_path / "calls.log").read_text().splitlines() if call.startswith("npx")]
     assert deploy == (
-        "npx --no-install cdk --no-notices deploy ClipFrameSearch-Images ClipFrameSearch --require-approval never"
-        " -c image_source=ecr -c image_tag=abc123"
+        "npx --no-install cdk --no-notices deploy ClipFrameSearch-Images ClipFrameSearch"
+        " --require-approval never"
+        f" -c image_source=ecr -c image_tag=abc123 {CHOSEN}"
         f" -c clip_image_digest={DIGEST['clip']} -c search_image_digest={DIGEST['search']}"
         f" -c batch_image_digest={DIGEST['batch']}"
     )
@@ -327,7 +332,7 @@ def test_make_deploy_fails_before_cdk_when_a_digest_cannot_be_resolved(tmp_path)
     (Path(environment["PATH"].split(os.pathsep)[0]) / "npx").write_text(NPX_STUB)
     (Path(environment["PATH"].split(os.pathsep)[0]) / "npx").chmod(0o755)
     result = subprocess.run(
-        [*MAKE, "deploy", "IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123", "APPROVAL=never"],
+        [*MAKE, "deploy", "IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123", "APPROVAL=never", f"CDK_ARGS={CHOSEN}"],
         cwd=ROOT,
         env=environment,
         capture_output=True,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized
+from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized, frame_bucket_name
 
 FUNCTIONS = {
     "clip": ("clip-inference", "lambda-clip-inference"),
@@ -68,7 +68,7 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
 def test_each_function_gets_exactly_the_variables_it_reads(any_app, role):
     name, _ = FUNCTIONS[role]
     variables = function_properties(any_app, name)["Environment"]["Variables"]
-    expected = dict(ENVIRONMENTS[role])
+    expected = dict(ENVIRONMENTS[role]) | {"BUCKET_NAME": frame_bucket_name(any_app)}
     if any_app.context["index_backend"] == "s3vectors" and role in ("search", "batch"):
         # S3 Vectors: where the index is (the default names; deployment/config.py).
         expected |= {

@@ -205,3 +205,14 @@ def test_cfn_lint_passes_the_jwt_and_iam_templates(jwt_app, iam_app):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_page_claims_no_tls_minimum_cloudfront_ignores_and_says_what_it_accepts(default_app):
+    """Without a custom certificate CloudFront serves *.cloudfront.net with its TLSv1 policy, whatever
+    the template asks: the template asks nothing, and the acknowledgement says so."""
+    (distribution,) = resources(default_app, "AWS::CloudFront::Distribution").values()
+    assert "ViewerCertificate" not in distribution["Properties"]["DistributionConfig"]
+    (report,) = default_app.validation_report["pluginReports"]
+    (cfr4,) = [s for s in report["suppressedViolations"] if s["ruleName"] == "AwsSolutions-CFR4"]
+    assert "TLS 1.0" in cfr4["reason"]
+    assert "TLSv1.2_2021" not in cfr4["reason"]

@@ -123,8 +123,10 @@ deploy-images: install-deploy ## Deploy only the image repositories stack (befor
 	stack="$$($(BIN)/python -m deployment.cli $(CDK_ARGS) --print images_stack_name)" && \
 	$(CDK) deploy "$$stack" --require-approval $(APPROVAL) $(CDK_ARGS)
 
-destroy: install-deploy ## Delete the stacks (bucket, table, repositories and their policies are retained)
-	stacks="$(STACKS_OF)" && $(CDK) destroy $$stacks $(CONTEXT)
+# CONFIRM=<service stack name> confirms without a terminal (scripts/confirm-destroy.sh asks otherwise).
+destroy: install-deploy ## Delete the stacks after confirming (the user pool goes; buckets, table, repositories stay)
+	stacks="$(STACKS_OF)" && scripts/confirm-destroy.sh $(CONTEXT) && \
+	$(CDK) destroy $$stacks --force $(CONTEXT)
 
 images: install-deploy ## Build, tag and push the three images to ECR (IMAGE_TAG=..., default: the commit; clean tree only)
 	scripts/push-images.sh "$(or $(IMAGE_TAG),$(shell git rev-parse --short=12 HEAD))" $(CDK_ARGS)

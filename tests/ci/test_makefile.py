@@ -101,3 +101,26 @@ def test_redeploy_context_names_the_retained_bucket_in_the_credentials_account(t
         "-c", "create_table=false", "-c", "table_name=videos",
     ]  # fmt: skip
     assert calls == ["aws sts get-caller-identity --query Account --output text"]
+
+
+def test_destroy_says_the_user_pool_and_its_users_go_and_needs_the_stack_name_typed(tmp_path):
+    status, output, calls = make(tmp_path, "destroy")
+    assert status != 0
+    assert "DELETES the Cognito user pool ap-southeast-1_Pool1 and its 7 users" in output
+    assert "make destroy CONFIRM=ClipFrameSearch" in output
+    assert not [call for call in calls if call.startswith("npx")], calls
+
+
+@pytest.mark.parametrize("user_pool", ["ap-southeast-1_Pool1", "None"], ids=["cognito", "no-user-pool"])
+def test_destroy_confirmed_deletes_the_deploy_stacks(tmp_path, user_pool):
+    status, output, calls = make(tmp_path, "destroy", "CONFIRM=ClipFrameSearch", USER_POOL=user_pool)
+    assert status == 0, output
+    assert ("user pool" in output) == (user_pool != "None")
+    (destroy,) = [call for call in calls if call.startswith("npx")]
+    assert destroy.startswith("npx --no-install cdk --no-notices destroy ClipFrameSearch --force")
+
+
+def test_destroy_refuses_another_stacks_name(tmp_path):
+    status, _, calls = make(tmp_path, "destroy", "CONFIRM=ClipFrameSearch-dev")
+    assert status != 0
+    assert not [call for call in calls if call.startswith("npx")]

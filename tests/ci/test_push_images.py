@@ -27,6 +27,8 @@ echo "aws $*${{AWS_PROFILE:+ [profile $AWS_PROFILE]}}" >> "$STUB_LOG"
 case "$*" in
   *get-login-password*) echo secret-password ;;
   *get-caller-identity*) echo 111122223333 ;;
+  *UserPoolId*) echo "${{USER_POOL-ap-southeast-1_Pool1}}" ;;
+  *describe-user-pool*) echo 7 ;;
   *ClipRepositoryUri*) echo "{REGISTRY}/lambda-clip-inference" ;;
   *SearchRepositoryUri*) echo "{REGISTRY}/lambda-clip-search" ;;
   *BatchRepositoryUri*) echo "${{BATCH_URI-{REGISTRY}/lambda-clip-batch}}" ;;

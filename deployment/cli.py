@@ -8,6 +8,7 @@ from deployment.context import config_with_overrides
 from deployment.derived import ROLES, FunctionSettings
 
 # What `python -m deployment.cli --print` may print: configuration keys and these derived names.
+# (and `roles`, the functions' names, which every image script loops over)
 DERIVED = (
     "service_stack_name",
     "images_stack_name",
@@ -56,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     for key in args.keys:
         # and a function's physical names: clip.function_name, batch.repository_name, ...
         role, dot, field = key.partition(".")
-        if dot and role in ROLES and field in FunctionSettings.__dataclass_fields__:
+        if key == "roles":  # the functions, one image each: what the scripts loop over
+            value = " ".join(ROLES)
+        elif dot and role in ROLES and field in FunctionSettings.__dataclass_fields__:
             value = getattr(getattr(config, role), field)
         elif key in AppConfig.model_fields or key in DERIVED:
             value = getattr(config, key)
@@ -68,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"{key}: not a configuration key", file=sys.stderr)
             return 1
+        if isinstance(value, dict):  # build arguments: KEY=VALUE ...
+            value = " ".join(f"{name}={item}" for name, item in value.items())
         print("" if value is None else str(value).lower() if isinstance(value, bool) else value)
     return 0
 

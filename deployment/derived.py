@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 ROLES = ("clip", "search", "batch")
+# The configuration keys each image is built with (its Dockerfile's ARGs, upper case): the model
+# images convert the model in the configured precision. They are part of the image's tag too, so a
+# pushed tag names one build. A role without an entry takes none.
+IMAGE_BUILD_ARGS = {"clip": ("precision",), "batch": ("precision",)}
 
 # The stacks' base name: ClipFrameSearch[-<environment>][-Images|-CiSetup]. Not a key: a second copy
 # is an environment, which renames every physical name (a stack name alone would rename none).
@@ -26,6 +30,8 @@ class FunctionSettings:
     memory_mb: int
     timeout_s: int
     repository_name: str  # the physical name (suffixed only when the app creates the repository)
+    build_args: dict[str, str]  # the image's Docker build arguments (IMAGE_BUILD_ARGS)
+    image_tag: str | None = None  # image_tag with the build arguments' values: <tag>[-fp32]
     image_digest: str | None = None  # ecr mode: deploy this digest (sha256:...) instead of the tag
 
 
@@ -48,6 +54,7 @@ class Derivations:
         create_repositories: bool
         api_auth: str
         image_source: str
+        image_tag: str | None
 
     @property
     def web_page(self) -> bool:
@@ -148,11 +155,14 @@ class Derivations:
 
     def _function(self, role: str) -> FunctionSettings:
         repository = getattr(self, f"{role}_repository_name")
+        build_args = {key.upper(): str(getattr(self, key)) for key in IMAGE_BUILD_ARGS.get(role, ())}
         return FunctionSettings(
             function_name=self._suffixed(getattr(self, f"{role}_function_name")),
             memory_mb=getattr(self, f"{role}_memory_mb"),
             timeout_s=getattr(self, f"{role}_timeout_s"),
             repository_name=self._suffixed(repository) if self.create_repositories else repository,
+            build_args=build_args,
+            image_tag="-".join([self.image_tag, *build_args.values()]) if self.image_tag else None,
             image_digest=getattr(self, f"{role}_image_digest"),
         )
 

@@ -89,19 +89,20 @@ class FrameSearchStack(Stack):
 
         def image(role: str) -> AssetImage | RegistryImage:
             if config.image_source == "ecr":
-                assert config.image_tag  # the config model requires it for ecr
                 settings = getattr(config, role)
+                assert settings.image_tag  # the config model requires image_tag for ecr
                 # By name, not by object: no CloudFormation export ties this stack to the images stack.
                 repository = ecr.Repository.from_repository_name(
                     self, f"{role.capitalize()}Repository", settings.repository_name
                 )
                 # The digest `make deploy` resolved the tag to pins the image; else the tag.
-                return RegistryImage(repository=repository, tag=settings.image_digest or config.image_tag)
-            # What each image gets: lambda_<role>/Dockerfile.dockerignore, as for `docker build`.
-            # The model images convert the model at build time in the configured precision.
-            build_args = {"PRECISION": str(config.precision)} if role in ("clip", "batch") else None
+                return RegistryImage(repository=repository, tag=settings.image_digest or settings.image_tag)
+            # What each image gets: lambda_<role>/Dockerfile.dockerignore, as for `docker build`,
+            # with its build arguments (the model images' precision).
             return AssetImage(
-                context_dir=PROJECT_ROOT, dockerfile=f"lambda_{role}/Dockerfile", build_args=build_args
+                context_dir=PROJECT_ROOT,
+                dockerfile=f"lambda_{role}/Dockerfile",
+                build_args=getattr(config, role).build_args or None,
             )
 
         # Each function gets only the variables its handler reads (stacks/runtime_env.py).

@@ -16,8 +16,8 @@ DIGESTS_SCRIPT = ROOT / "scripts" / "image-digests.sh"
 REGISTRY = "111122223333.dkr.ecr.ap-southeast-1.amazonaws.com"
 DIGEST = {"clip": "sha256:" + "a" * 64, "search": "sha256:" + "b" * 64, "batch": "sha256:" + "c" * 64}
 SOURCES = (
-    "clipsearch lambda_clip lambda_search lambda_batch requirements-model.txt requirements-export.txt"
-    " .dockerignore"
+    "clipsearch requirements-model.txt requirements-export.txt .dockerignore lambda_clip lambda_search"
+    " lambda_batch"
 )
 GIT_STATUS = f"git status --porcelain --untracked-files=all -- {SOURCES}"
 
@@ -29,11 +29,15 @@ case "$*" in
   *get-caller-identity*) echo 111122223333 ;;
   *UserPoolId*) echo "${{USER_POOL-ap-southeast-1_Pool1}}" ;;
   *describe-user-pool*) echo 7 ;;
+  *describe-repositories*) echo "${{MUTABILITY-IMMUTABLE}}" ;;
   *ClipRepositoryUri*) echo "{REGISTRY}/lambda-clip-inference" ;;
   *SearchRepositoryUri*) echo "{REGISTRY}/lambda-clip-search" ;;
   *BatchRepositoryUri*) echo "${{BATCH_URI-{REGISTRY}/lambda-clip-batch}}" ;;
   *describe-images*)
     # $PUSHED: the repositories holding the tag already
+    # $PUSHED_TAGS: the tags they hold (all when unset)
+    asked=$(printf '%s' "$*" | sed 's/.*imageTag=\\([^ ]*\\).*/\\1/')
+    case " ${{PUSHED_TAGS-$asked}} " in *" $asked "*) ;; *) PUSHED="" ;; esac
     for repository in $PUSHED; do
       case "$*" in *"--repository-name $repository "*)
         case $repository in
@@ -118,33 +122,46 @@ def describe(output: str, region: str = "ap-southeast-1", stack: str = "ClipFram
 
 
 def build(role: str, image: str, precision: str = "fp32") -> str:
-    """The configured `precision` is every image's PRECISION build argument (the model images use it)."""
+    """The configured `precision` is the model images' PRECISION build argument."""
+    arguments = f" --build-arg PRECISION={precision}" if role in ("clip", "batch") else ""
     return (
-        f"docker build --platform linux/amd64 --provenance=false --build-arg PRECISION={precision}"
+        f"docker build --platform linux/amd64 --provenance=false{arguments}"
         f" -f lambda_{role}/Dockerfile -t {image} ."
+    )
+
+
+def mutability(repository: str) -> str:
+    return (
+        f"aws ecr describe-repositories --region ap-southeast-1 --repository-names {repository}"
+        " --query repositories[0].imageTagMutability --output text"
     )
 
 
 def test_logs_in_once_then_builds_and_pushes_the_three_images(tmp_path):
     result, calls = run(tmp_path, "abc123")
     assert result.returncode == 0, result.stderr
-    images = {role: f"{REGISTRY}/{repo}:abc123" for role, repo in (
-        ("clip", "lambda-clip-inference"), ("search", "lambda-clip-search"), ("batch", "lambda-clip-batch")
+    # the model images' tags carry their precision: a tag names one build
+    images = {role: f"{REGISTRY}/{repo}:{tag}" for role, repo, tag in (
+        ("clip", "lambda-clip-inference", "abc123-fp32"), ("search", "lambda-clip-search", "abc123"),
+        ("batch", "lambda-clip-batch", "abc123-fp32"),
     )}  # fmt: skip
     assert calls == [
         GIT_STATUS,
         describe("ClipRepositoryUri"),
-        describe_images("lambda-clip-inference", "abc123"),
+        mutability("lambda-clip-inference"),
+        describe_images("lambda-clip-inference", "abc123-fp32"),
         "aws ecr get-login-password --region ap-southeast-1",
         f"docker login --username AWS --password-stdin {REGISTRY} <stdin:secret-password>",
         build("clip", images["clip"]),
         f"docker push {images['clip']}",
         describe("SearchRepositoryUri"),
+        mutability("lambda-clip-search"),
         describe_images("lambda-clip-search", "abc123"),
         build("search", images["search"]),
         f"docker push {images['search']}",
         describe("BatchRepositoryUri"),
-        describe_images("lambda-clip-batch", "abc123"),
+        mutability("lambda-clip-batch"),
+        describe_images("lambda-clip-batch", "abc123-fp32"),
         build("batch", images["batch"]),
         f"docker push {images['batch']}",
     ]
@@ -267,16 +284,35 @@ def test_an_immutable_tag_already_pushed_is_kept_not_rebuilt(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "already pushed" in result.stdout
     builds = [call for call in calls if call.startswith("docker build")]
-    assert builds == [build("batch", f"{REGISTRY}/lambda-clip-batch:abc123")]
+    assert builds == [build("batch", f"{REGISTRY}/lambda-clip-batch:abc123-fp32")]
 
 
-def test_a_mutable_tag_is_rebuilt_and_pushed_again(tmp_path):
-    result, calls = run(
-        tmp_path, "latest", "-c", "repository_tag_mutability=MUTABLE", PUSHED="lambda-clip-inference"
-    )
+def test_a_mutable_tag_is_rebuilt_and_pushed_again_as_ecr_says_whatever_the_configuration(tmp_path):
+    result, calls = run(tmp_path, "latest", PUSHED="lambda-clip-inference", MUTABILITY="MUTABLE")
     assert result.returncode == 0, result.stderr
     assert not any("describe-images" in call for call in calls)
     assert len([call for call in calls if call.startswith("docker push")]) == 3
+
+
+def test_a_repository_ecr_says_is_immutable_keeps_its_tag_whatever_the_configuration(tmp_path):
+    pushed = "lambda-clip-inference lambda-clip-search lambda-clip-batch"
+    args = ("abc123", "-c", "repository_tag_mutability=MUTABLE")
+    result, calls = run(tmp_path, *args, PUSHED=pushed, MUTABILITY="IMMUTABLE")
+    assert result.returncode == 0, result.stderr
+    assert not [call for call in calls if call.startswith("docker")]
+
+
+def test_another_precision_is_another_tag_so_it_is_built_not_skipped(tmp_path):
+    """abc123-fp32 is pushed; int8 builds abc123-int8 (only the model images take the precision)."""
+    pushed = "lambda-clip-inference lambda-clip-search lambda-clip-batch"
+    result, calls = run(
+        tmp_path, "abc123", "-c", "precision=int8", PUSHED=pushed, PUSHED_TAGS="abc123-fp32 abc123"
+    )
+    assert result.returncode == 0, result.stderr
+    assert [call for call in calls if call.startswith("docker build")] == [
+        build("clip", f"{REGISTRY}/lambda-clip-inference:abc123-int8", "int8"),
+        build("batch", f"{REGISTRY}/lambda-clip-batch:abc123-int8", "int8"),
+    ]
 
 
 def test_image_digests_resolves_the_ecr_tag_of_each_repository(tmp_path):
@@ -287,7 +323,10 @@ def test_image_digests_resolves_the_ecr_tag_of_each_repository(tmp_path):
     assert result.stdout.split() == [
         word for role in ("clip", "search", "batch") for word in ("-c", f"{role}_image_digest={DIGEST[role]}")
     ]
-    assert calls == [describe_images(f"{repository}", "abc123") for repository in pushed.split()]
+    tags = ("abc123-fp32", "abc123", "abc123-fp32")  # the model images' tags carry their precision
+    assert calls == [
+        describe_images(repository, tag) for repository, tag in zip(pushed.split(), tags, strict=True)
+    ]
 
 
 def test_image_digests_prints_nothing_in_asset_mode(tmp_path):
@@ -302,6 +341,9 @@ def test_image_digests_fails_for_a_tag_never_pushed(tmp_path):
     result, _ = run(tmp_path, *ecr, script=DIGESTS_SCRIPT, PUSHED="lambda-clip-inference")
     assert result.returncode != 0
     assert "no image lambda-clip-search:nope" in result.stderr
+    (tmp_path / "calls.log").write_text("")
+    result, _ = run(tmp_path, *ecr, "-c", "precision=int8", script=DIGESTS_SCRIPT, PUSHED="")
+    assert "no image lambda-clip-inference:nope-int8" in result.stderr
 
 
 def test_make_deploy_in_ecr_mode_deploys_the_digests(tmp_path):

@@ -12,6 +12,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from deployment.config import AppConfig, ConfigError
 from deployment.context import load_config, read_cdk_json_context
+from deployment.derived import ROLES
 from stacks.ci_setup_stack import CiSetupStack
 from stacks.images_stack import ImageRepositoriesStack
 from stacks.search_stack import FrameSearchStack
@@ -30,7 +31,7 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
     images = ImageRepositoriesStack(
         app,
         config.images_stack_name,
-        functions={"clip": config.clip, "search": config.search, "batch": config.batch},
+        functions={role: getattr(config, role) for role in ROLES},
         create=config.create_repositories,
         keep_images=config.repository_keep_images,
         tag_mutability=config.repository_tag_mutability,
@@ -59,7 +60,7 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
             cdk_qualifier=config.cdk_qualifier,
             image_push=(
                 images.stack_name,
-                [f.repository_name for f in (config.clip, config.search, config.batch)],
+                [getattr(config, role).repository_name for role in ROLES],
             )
             if config.ci_image_push
             else None,

@@ -15,6 +15,7 @@ from constructs import Construct
 from clipsearch.layout import CACHE_PREFIX, FRAMES_PREFIX, INDEX_LEDGER_PREFIX
 from clipsearch.search.routes import INTEGRATION_TIMEOUT_S
 from deployment.config import LOG_RETENTION, AppConfig
+from deployment.derived import ROLES
 from deployment.web_policy import PAGE_SCOPES, SEARCH_SCOPE
 from stacks.components.container_function import AssetImage, ContainerFunction, RegistryImage
 from stacks.components.failure_queue import FailureQueue
@@ -213,7 +214,7 @@ class FrameSearchStack(Stack):
                 function_name=getattr(config, role).function_name,
                 timeout_s=getattr(config, role).timeout_s,
             )
-            for role in ("clip", "search", "batch")
+            for role in ROLES
         }
         self.monitoring = Monitoring(
             self,
@@ -241,7 +242,7 @@ class FrameSearchStack(Stack):
         }
         if self.vector_index:
             outputs["VectorIndexArn"] = self.vector_index.index_arn
-        for role in ("clip", "search", "batch"):
+        for role in ROLES:
             container: ContainerFunction = getattr(self, role)
             outputs[f"{role.capitalize()}FunctionName"] = container.function.function_name
             outputs[f"{role.capitalize()}FunctionArn"] = container.function.function_arn

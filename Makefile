@@ -115,7 +115,7 @@ diff: install-deploy ## Compare the stacks with what is deployed
 	$(CDK) diff $$stacks $(CONTEXT) $$digests
 
 deploy: install-deploy ## Deploy (asset mode builds the images with Docker; ecr mode pins digests)
-	$(BIN)/python -m deployment.cli $(CONTEXT) --check-deploy && \
+	$(BIN)/python -m deployment.cli $(CONTEXT) --check-deploy && scripts/check-concurrency.sh $(CONTEXT) && \
 	stacks="$(STACKS_OF)" && digests="$$(scripts/image-digests.sh $(CONTEXT))" && \
 	$(CDK) deploy $$stacks --require-approval $(APPROVAL) $(CONTEXT) $$digests
 

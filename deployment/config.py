@@ -112,6 +112,10 @@ class AppConfig(Derivations, BaseModel):
     # The work queue (SQS FIFO) in front of the batch function, and what feeds it.
     work_max_receives: int = Field(ge=1, le=10)  # receives before the dead-letter queue
     batch_max_concurrency: int = Field(ge=2, le=1000)  # the event source mapping's MaximumConcurrency range
+    # Reserved concurrency of the search function and of the CLIP function each search calls: a
+    # backfill (batch_max_concurrency) then cannot starve them. 0 reserves none (an account whose
+    # quota is 10 can reserve nothing: Lambda keeps 10 unreserved; scripts/check-concurrency.sh).
+    search_reserved_concurrency: int = Field(ge=0, le=1000)
     work_max_age_s: int = Field(ge=60, le=1209600)  # the oldest-message alarm (at most SQS's 14 days)
     videos_stream_arn: str | None = None  # "" in cdk.json: the stream of a created table, or none
     sweep_schedule: str = Field(pattern=_SCHEDULE)  # "" turns the sweep off

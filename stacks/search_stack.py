@@ -111,6 +111,10 @@ class FrameSearchStack(Stack):
             config, account=Aws.ACCOUNT_ID, work_queue_url=self.work.queue.queue_url
         )
 
+        # The search path's share of the account's concurrency: the search and the CLIP function it
+        # calls (at most one call per search), so a backfill cannot starve them.
+        reserved = {"clip": config.search_reserved_concurrency, "search": config.search_reserved_concurrency}
+
         def function(role: str, description: str) -> ContainerFunction:
             return ContainerFunction(
                 self,
@@ -121,6 +125,7 @@ class FrameSearchStack(Stack):
                 log_retention=retention,
                 description=description,
                 tracing=config.tracing,
+                reserved_concurrency=reserved.get(role, 0),
             )
 
         self.clip = function("clip", "CLIP ViT-B/32: text or frames -> normalised 512-d embeddings")

@@ -124,3 +124,28 @@ def test_destroy_refuses_another_stacks_name(tmp_path):
     status, _, calls = make(tmp_path, "destroy", "CONFIRM=ClipFrameSearch-dev")
     assert status != 0
     assert not [call for call in calls if call.startswith("npx")]
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "deploys", "says"),
+    [
+        # a new account: quota 10, all of it unreserved; Lambda keeps 10, so nothing can be reserved
+        ({"QUOTA": "10", "UNRESERVED": "10"}, "", False, "search_reserved_concurrency: reserving 10"),
+        ({"QUOTA": "10", "UNRESERVED": "10"}, " -c search_reserved_concurrency=0", True, ""),
+        ({"QUOTA": "1000", "UNRESERVED": "1000"}, "", True, ""),
+        # a redeploy: our own reservations (10 each) go back into the pool first
+        ({"QUOTA": "30", "UNRESERVED": "10", "RESERVED_NOW": "10"}, "", True, ""),
+        (
+            {"QUOTA": "30", "UNRESERVED": "10", "RESERVED_NOW": "10"},
+            " -c batch_max_concurrency=20",
+            True,
+            "batch_max_concurrency 20 is more than the 10 left unreserved",
+        ),
+    ],
+    ids=["quota-10", "quota-10-no-reservation", "quota-1000", "redeploy-quota-30", "backfill-throttled"],
+)
+def test_deploy_checks_the_accounts_concurrency_quota_first(tmp_path, env, args, deploys, says):
+    status, output, calls = make(tmp_path, "deploy", f"CDK_ARGS={CHOSEN}{args}", **env)
+    assert (status == 0) is deploys, output
+    assert says in output
+    assert bool([call for call in calls if call.startswith("npx")]) is deploys

@@ -30,6 +30,8 @@ case "$*" in
   *UserPoolId*) echo "${{USER_POOL-ap-southeast-1_Pool1}}" ;;
   *describe-user-pool*) echo 7 ;;
   *describe-repositories*) echo "${{MUTABILITY-IMMUTABLE}}" ;;
+  *get-account-settings*) printf '%s\t%s\n' "${{QUOTA-1000}}" "${{UNRESERVED-1000}}" ;;
+  *get-function-concurrency*) echo "${{RESERVED_NOW-None}}" ;;
   *ClipRepositoryUri*) echo "{REGISTRY}/lambda-clip-inference" ;;
   *SearchRepositoryUri*) echo "{REGISTRY}/lambda-clip-search" ;;
   *BatchRepositoryUri*) echo "${{BATCH_URI-{REGISTRY}/lambda-clip-batch}}" ;;

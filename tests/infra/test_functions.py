@@ -194,3 +194,10 @@ def test_the_model_images_are_built_in_the_configured_precision(default_app, opt
             "lambda_batch/Dockerfile": {"PRECISION": precision},
             "lambda_search/Dockerfile": None,
         }
+
+
+@pytest.mark.parametrize(("role", "reserved"), [("clip", 10), ("search", 10), ("batch", None)])
+def test_the_search_path_has_its_own_share_of_the_accounts_concurrency(any_app, role, reserved):
+    """A backfill (the batch function, at most batch_max_concurrency) cannot starve searches."""
+    name, _ = FUNCTIONS[role]
+    assert function_properties(any_app, name).get("ReservedConcurrentExecutions") == reserved

@@ -31,7 +31,7 @@ APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
 .PHONY: sweep backfill onnx-model
-.PHONY: help install install-deploy check-config check-deploy redeploy-context demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
+.PHONY: help install install-deploy bootstrap check-config check-deploy redeploy-context demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -99,6 +99,9 @@ lint: install ## ruff (lint + format check), mypy and the import contracts (.imp
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+bootstrap: install-deploy ## Once per account and region: the scoped execution policies and CDKToolkit-<qualifier>
+	scripts/bootstrap.sh $(CDK_ARGS)
 
 check-config: install-deploy ## Validate the configuration (and IMAGE_SOURCE, IMAGE_TAG, CDK_ARGS) without the CDK
 	$(BIN)/python -m deployment.cli $(CONTEXT) --print image_source service_stack_name

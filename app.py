@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from aws_cdk import App, DefaultStackSynthesizer, Environment, Validations
+from aws_cdk import App, CliCredentialsStackSynthesizer, DefaultStackSynthesizer, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from deployment.config import AppConfig, ConfigError
@@ -65,7 +65,9 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
             if config.ci_image_push
             else None,
             env=env,
-            synthesizer=synthesizer(),
+            # Deployed with an administrator's own credentials, not the bootstrap's execution role,
+            # whose policy may not touch this stack's roles: CI cannot change its own role.
+            synthesizer=CliCredentialsStackSynthesizer(qualifier=config.cdk_qualifier),
             description="GitHub Actions OIDC deploy role for the CLIP frame search",
         )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))

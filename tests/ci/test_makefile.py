@@ -149,3 +149,27 @@ def test_deploy_checks_the_accounts_concurrency_quota_first(tmp_path, env, args,
     assert (status == 0) is deploys, output
     assert says in output
     assert bool([call for call in calls if call.startswith("npx")]) is deploys
+
+
+EXEC_POLICY = "arn:aws:iam::111122223333:policy/ClipFrameSearch-cfn-exec-clipsearch-ap-southeast-1-"
+
+
+@pytest.mark.parametrize("exists", [False, True], ids=["first", "again"])
+def test_bootstrap_scopes_the_execution_role_in_its_own_toolkit_stack(tmp_path, exists):
+    env = {"POLICIES_EXIST": "yes"} if exists else {}
+    status, output, calls = make(tmp_path, "bootstrap", "CDK_ARGS=--profile admin", **env)
+    assert status == 0, output
+    (bootstrap,) = [call for call in calls if call.startswith("npx")]
+    assert bootstrap == (
+        "npx --no-install cdk --no-notices bootstrap aws://111122223333/ap-southeast-1"
+        " --qualifier clipsearch --toolkit-stack-name CDKToolkit-clipsearch"
+        f" --cloudformation-execution-policies {EXEC_POLICY}1,{EXEC_POLICY}2 --profile admin"
+    )
+    iam = [call.split(" --")[0] for call in calls if call.startswith("aws iam")]
+    if exists:  # a new default version, the old ones dropped (IAM keeps five)
+        assert iam.count("aws iam create-policy-version") == 2
+        assert iam.count("aws iam delete-policy-version") == 4
+        assert "aws iam create-policy" not in iam
+    else:
+        assert iam.count("aws iam create-policy") == 2
+    assert all(call.endswith("[profile admin]") for call in calls if call.startswith("aws "))

@@ -26,7 +26,10 @@ AWS_STUB = f"""#!/bin/sh
 echo "aws $*${{AWS_PROFILE:+ [profile $AWS_PROFILE]}}" >> "$STUB_LOG"
 case "$*" in
   *get-login-password*) echo secret-password ;;
+  *get-caller-identity*Arn*) printf '111122223333\tarn:aws:iam::111122223333:user/admin\n' ;;
   *get-caller-identity*) echo 111122223333 ;;
+  *"iam get-policy "*) [ -n "${{POLICIES_EXIST-}}" ] || exit 254 ;;
+  *"iam list-policy-versions "*) echo "v1 v2" ;;
   *UserPoolId*) echo "${{USER_POOL-ap-southeast-1_Pool1}}" ;;
   *describe-user-pool*) echo 7 ;;
   *describe-repositories*) echo "${{MUTABILITY-IMMUTABLE}}" ;;

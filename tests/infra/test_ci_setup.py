@@ -56,7 +56,7 @@ def test_the_role_may_only_assume_the_cdk_bootstrap_roles(tmp_path):
     assert statement["Action"] == "sts:AssumeRole"
     rendered = json.dumps(statement["Resource"])
     for kind in ("deploy", "file-publishing", "image-publishing", "lookup"):
-        assert f"role/cdk-hnb659fds-{kind}-role-" in rendered
+        assert f"role/cdk-clipsearch-{kind}-role-" in rendered
     assert len(statement["Resource"]) == 4
     assert "ManagedPolicyArns" not in deploy_role(ci_template(app))["Properties"]
 

@@ -110,7 +110,7 @@ def test_asset_mode_builds_each_dockerfile_from_the_repository_root(default_app,
     name, _ = FUNCTIONS[role]
     image = function_properties(default_app, name)["Code"]["ImageUri"]
     # The asset's image URI points into the CDK bootstrap repository.
-    assert "cdk-hnb659fds-container-assets" in str(image)
+    assert "cdk-clipsearch-container-assets" in str(image)
     manifest = (default_app.outdir / "ClipFrameSearch.assets.json").read_text()
     assert f'"dockerFile": "lambda_{role}/Dockerfile"' in manifest
 

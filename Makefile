@@ -31,6 +31,7 @@ APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
 .PHONY: sweep backfill onnx-model
+.PHONY: image-plan image-pushed ecr-login
 .PHONY: help install install-deploy bootstrap check-config check-deploy redeploy-context demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
 help: ## List the targets
@@ -136,6 +137,17 @@ images: install-deploy ## Build, tag and push the three images to ECR (IMAGE_TAG
 
 redeploy-context: install-deploy ## Print the -c options that deploy onto what destroy kept (asks AWS for the account)
 	@scripts/redeploy-context.sh $(CONTEXT)
+
+# CI's image jobs (.github/workflows/ci.yml): what to build, and whether a tag is pushed already.
+BASE ?=
+image-plan: install-deploy ## Print the images to build (roles, build arguments, tags) for $$GITHUB_OUTPUT
+	$(BIN)/python -m scripts.image_plan --tag "$(IMAGE_TAG)" $(if $(BASE),--base "$(BASE)") $(CDK_ARGS)
+
+image-pushed: install-deploy ## Print digest= of ROLE's image when its immutable tag is pushed already
+	scripts/image-pushed.sh "$(ROLE)" -c image_tag="$(IMAGE_TAG)" $(CDK_ARGS)
+
+ecr-login: install-deploy ## Log Docker in to the account's ECR registry
+	scripts/ecr-login.sh $(CDK_ARGS)
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -58,17 +58,13 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
             environment=config.ci_github_environment,
             create_oidc_provider=config.create_github_oidc_provider,
             cdk_qualifier=config.cdk_qualifier,
-            image_push=(
-                images.stack_name,
-                [getattr(config, role).repository_name for role in ROLES],
-            )
-            if config.ci_image_push
-            else None,
+            repositories=[getattr(config, role).repository_name for role in ROLES],
+            reserved_functions=[config.search.function_name, config.clip.function_name],
             env=env,
             # Deployed with an administrator's own credentials, not the bootstrap's execution role,
             # whose policy may not touch this stack's roles: CI cannot change its own role.
             synthesizer=CliCredentialsStackSynthesizer(qualifier=config.cdk_qualifier),
-            description="GitHub Actions OIDC deploy role for the CLIP frame search",
+            description="GitHub Actions OIDC roles (deploy, image push) for the CLIP frame search",
         )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return images, service

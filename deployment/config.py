@@ -162,7 +162,6 @@ class AppConfig(Derivations, BaseModel):
     # (the first); every other environment and region uses it.
     create_github_oidc_provider: bool
     cdk_qualifier: str = Field(pattern=r"^[a-z0-9]{1,10}$")
-    ci_image_push: bool
 
     @field_validator(
         "bucket_name",

@@ -156,8 +156,9 @@ EXEC_POLICY = "arn:aws:iam::111122223333:policy/ClipFrameSearch-cfn-exec-clipsea
 
 @pytest.mark.parametrize("exists", [False, True], ids=["first", "again"])
 def test_bootstrap_scopes_the_execution_role_in_its_own_toolkit_stack(tmp_path, exists):
-    env = {"POLICIES_EXIST": "yes"} if exists else {}
-    status, output, calls = make(tmp_path, "bootstrap", "CDK_ARGS=--profile admin", **env)
+    status, output, calls = make(
+        tmp_path, "bootstrap", "CDK_ARGS=--profile admin", POLICIES_EXIST="yes" if exists else ""
+    )
     assert status == 0, output
     (bootstrap,) = [call for call in calls if call.startswith("npx")]
     assert bootstrap == (

@@ -29,12 +29,10 @@ EXISTING_RESOURCES_ECR = {
 }
 
 
-# The optional CI set-up stack, letting the deploy role push images too (ecr mode in CI), and the
-# account's first (which creates GitHub's OIDC provider).
+# The optional CI set-up stack, the account's first (which creates GitHub's OIDC provider).
 CI_SETUP = {
     "ci_setup": True,
     "github_repository": "acme/clip-frame-search",
-    "ci_image_push": True,
     "create_github_oidc_provider": True,
 }
 

@@ -274,7 +274,7 @@ def test_each_environments_ci_role_trusts_its_own_github_environment(
 ):
     ci_setup = environments[f"{environment}@ap-southeast-1"].ci_setup
     assert ci_setup is not None
-    (role,) = ci_setup.find_resources("AWS::IAM::Role").values()
+    (role,) = [r for key, r in ci_setup.find_resources("AWS::IAM::Role").items() if "DeployRole" in key]
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     subject = statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
     assert subject == f"repo:acme/clip-frame-search:environment:{github_environment}:ref:refs/heads/main"

@@ -31,7 +31,7 @@ APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
 .PHONY: sweep backfill onnx-model
-.PHONY: image-plan image-pushed ecr-login
+.PHONY: image-plan image-pushed ecr-login bump-base-image lock
 .PHONY: help install install-deploy bootstrap check-config check-deploy redeploy-context demo invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
 help: ## List the targets
@@ -145,6 +145,12 @@ image-plan: install-deploy ## Print the images to build (roles, build arguments,
 
 image-pushed: install-deploy ## Print digest= of ROLE's image when its immutable tag is pushed already
 	scripts/image-pushed.sh "$(ROLE)" -c image_tag="$(IMAGE_TAG)" $(CDK_ARGS)
+
+bump-base-image: ## Move every Dockerfile's base image pin to its tag's current digest (then commit)
+	scripts/bump-base-image.sh
+
+lock: install ## Rewrite the images' hash-locked requirements from the pins (requirements*.txt)
+	$(BIN)/python -m scripts.lock_requirements
 
 ecr-login: install-deploy ## Log Docker in to the account's ECR registry
 	scripts/ecr-login.sh $(CDK_ARGS)

@@ -2,11 +2,12 @@
 
     python -m scripts.image_plan --tag SHA [--base SHA] [-c key=value ...]  (make image-plan)
 
-prints `images=<JSON list>`, `export=<JSON>` (the image the export stage is built from, or nothing)
-and `github-environment=<name>` for $GITHUB_OUTPUT. Each image: its role,
-Dockerfile, build arguments (newline separated, as docker/build-push-action takes them), repository,
-tag (SHA plus its build arguments' values) and whether it is built on the export stage. With --base (a pull request), only the images whose
-inputs changed since that commit: the Dockerfile, its ignore file and what that file lets in.
+prints `images=<JSON list>`, `export=<JSON>` (the image the export stage is built from, or
+nothing) and `github-environment=<name>` for $GITHUB_OUTPUT. Each image: its role, Dockerfile,
+build arguments (newline separated, as docker/build-push-action takes them), repository, tag (SHA
+plus its build arguments' values) and whether it is built on the export stage. With --base (a pull
+request), only the images whose inputs changed since that commit: the Dockerfile, its ignore file
+and what that file lets in.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def inputs(role: str) -> list[str]:
 
 def changed_since(base: str) -> list[str]:
     command = ["git", "diff", "--name-only", f"{base}...HEAD"]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)  # noqa: S603
+    return result.stdout.split()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ stack=$(printf '%s\n' "$config" | sed -n 2p)
 roles=$(printf '%s\n' "$config" | sed -n 3p)
 
 # What the images copy (lambda_*/Dockerfile.dockerignore), and those lists themselves.
-sources="clipsearch requirements-model.txt requirements-export.txt .dockerignore"
+sources="clipsearch requirements-model.lock requirements-export.lock requirements-torch.lock .dockerignore"
 for role in $roles; do sources="$sources lambda_$role"; done
 # shellcheck disable=SC2086 # one path per word
 changes=$(git status --porcelain --untracked-files=all -- $sources)

@@ -174,3 +174,34 @@ def test_bootstrap_scopes_the_execution_role_in_its_own_toolkit_stack(tmp_path, 
     else:
         assert iam.count("aws iam create-policy") == 2
     assert all(call.endswith("[profile admin]") for call in calls if call.startswith("aws "))
+
+
+def test_bump_base_image_moves_every_dockerfiles_pin_to_the_tags_current_digest(tmp_path):
+    """The documented bump path of the digest-pinned base images (make bump-base-image)."""
+    import re
+    import shutil
+
+    copy = tmp_path / "repo"
+    (copy / "scripts").mkdir(parents=True)
+    shutil.copy2(ROOT / "scripts" / "bump-base-image.sh", copy / "scripts")
+    for dockerfile in ROOT.glob("lambda_*/Dockerfile"):
+        (copy / dockerfile.parent.name).mkdir()
+        shutil.copy2(dockerfile, copy / dockerfile.parent.name)
+    new = "sha256:" + "d" * 64
+    environment = stub_environment(tmp_path)
+    docker = Path(environment["PATH"].split(os.pathsep)[0]) / "docker"
+    docker.write_text(f'#!/bin/sh\necho "docker $*" >> "$STUB_LOG"\necho \'"{new}"\'\n')
+    result = subprocess.run(
+        ["bash", str(copy / "scripts" / "bump-base-image.sh")],
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    for dockerfile in copy.glob("lambda_*/Dockerfile"):
+        froms = re.findall(r"^FROM (\S+)", dockerfile.read_text(), re.M)
+        assert froms
+        assert all(image == f"public.ecr.aws/lambda/python:3.13@{new}" for image in froms), froms
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    inspect = "docker buildx imagetools inspect public.ecr.aws/lambda/python:3.13"
+    assert set(calls) == {f"{inspect} --format {{{{json .Manifest.Digest}}}}"}

@@ -16,8 +16,8 @@ DIGESTS_SCRIPT = ROOT / "scripts" / "image-digests.sh"
 REGISTRY = "111122223333.dkr.ecr.ap-southeast-1.amazonaws.com"
 DIGEST = {"clip": "sha256:" + "a" * 64, "search": "sha256:" + "b" * 64, "batch": "sha256:" + "c" * 64}
 SOURCES = (
-    "clipsearch requirements-model.txt requirements-export.txt .dockerignore lambda_clip lambda_search"
-    " lambda_batch"
+    "clipsearch requirements-model.lock requirements-export.lock requirements-torch.lock .dockerignore"
+    " lambda_clip lambda_search lambda_batch"
 )
 GIT_STATUS = f"git status --porcelain --untracked-files=all -- {SOURCES}"
 

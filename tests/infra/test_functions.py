@@ -127,7 +127,7 @@ def test_asset_build_context_holds_only_what_the_images_copy(default_app):
         role = dockerfile.split("/")[0]
         top_level = {path.name for path in context.iterdir()}
         allowed = {role, "clipsearch", ".dockerignore"} | (
-            {"requirements-model.txt", "requirements-export.txt"}
+            {"requirements-model.lock", "requirements-export.lock", "requirements-torch.lock"}
             if role in ("lambda_clip", "lambda_batch")
             else set()
         )

@@ -1,5 +1,7 @@
 # Every command developers, CI (.ci/run) and the GitHub workflow run. `make help` lists them.
 SHELL := /bin/bash
+# GNU make 3.81 (macOS) ignores .SHELLFLAGS: recipes chain their commands with && as well, so a
+# failure stops them on every make.
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
@@ -20,13 +22,17 @@ CDK := npx --no-install cdk --no-notices
 IMAGE_SOURCE ?=
 IMAGE_TAG ?=
 CDK_ARGS ?=
-STACKS ?= --all
+# deploy, diff and destroy act on the configuration's deploy_stacks (the service stack, and in ecr mode
+# the repositories stack; never the CI set-up stack), or on STACKS when given.
+STACKS ?=
+STACKS_OF = $(or $(STACKS),$$($(BIN)/python -m deployment.cli $(CONTEXT) --print deploy_stacks))
 # CI passes APPROVAL=never: there the GitHub environment's reviewers are the approval.
 APPROVAL ?= broadening
 CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TAG),-c image_tag=$(IMAGE_TAG)) $(CDK_ARGS)
 
 .PHONY: sweep backfill onnx-model add-video
-.PHONY: help install install-deploy check-config demo serve invoke search-folder test lint synth diff deploy deploy-images destroy images clean
+.PHONY: image-plan image-pushed ecr-login bump-base-image lock
+.PHONY: help install install-deploy bootstrap check-config check-deploy redeploy-context demo serve invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -102,30 +108,59 @@ lint: install ## ruff (lint + format check), mypy and the import contracts (.imp
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+bootstrap: install-deploy ## Once per account and region: the scoped execution policies and CDKToolkit-<qualifier>
+	scripts/bootstrap.sh $(CDK_ARGS)
+
 check-config: install-deploy ## Validate the configuration (and IMAGE_SOURCE, IMAGE_TAG, CDK_ARGS) without the CDK
 	$(BIN)/python -m deployment.cli $(CONTEXT) --print image_source service_stack_name
+
+check-deploy: install-deploy ## check-config, and that what a deploy needs is chosen (bucket_name, alarm_email)
+	$(BIN)/python -m deployment.cli $(CONTEXT) --check-deploy --print deploy_stacks
 
 synth: install-deploy ## Synthesize both stacks into cdk.out/ (offline)
 	$(CDK) synth --quiet $(CONTEXT)
 
 # In ecr mode the tag is resolved to the three image digests, which deploy and diff pin.
 diff: install-deploy ## Compare the stacks with what is deployed
-	digests="$$(scripts/image-digests.sh $(CONTEXT))"; \
-	$(CDK) diff $(STACKS) $(CONTEXT) $$digests
+	stacks="$(STACKS_OF)" && digests="$$(scripts/image-digests.sh $(CONTEXT))" && \
+	$(CDK) diff $$stacks $(CONTEXT) $$digests
 
-deploy: install-deploy ## Deploy both stacks (asset mode builds the images with Docker; ecr mode pins digests)
-	digests="$$(scripts/image-digests.sh $(CONTEXT))"; \
-	$(CDK) deploy $(STACKS) --require-approval $(APPROVAL) $(CONTEXT) $$digests
+deploy: install-deploy ## Deploy (asset mode builds the images with Docker; ecr mode pins digests)
+	$(BIN)/python -m deployment.cli $(CONTEXT) --check-deploy && scripts/check-concurrency.sh $(CONTEXT) && \
+	stacks="$(STACKS_OF)" && digests="$$(scripts/image-digests.sh $(CONTEXT))" && \
+	$(CDK) deploy $$stacks --require-approval $(APPROVAL) $(CONTEXT) $$digests
 
 deploy-images: install-deploy ## Deploy only the image repositories stack (before the first make images)
-	stack="$$($(BIN)/python -m deployment.cli $(CDK_ARGS) --print images_stack_name)"; \
+	stack="$$($(BIN)/python -m deployment.cli $(CDK_ARGS) --print images_stack_name)" && \
 	$(CDK) deploy "$$stack" --require-approval $(APPROVAL) $(CDK_ARGS)
 
-destroy: install-deploy ## Delete the stacks (bucket, table, repositories and their policies are retained)
-	$(CDK) destroy $(STACKS) $(CONTEXT)
+# CONFIRM=<service stack name> confirms without a terminal (scripts/confirm-destroy.sh asks otherwise).
+destroy: install-deploy ## Delete the stacks after confirming (the user pool goes; buckets, table, repositories stay)
+	stacks="$(STACKS_OF)" && scripts/confirm-destroy.sh $(CONTEXT) && \
+	$(CDK) destroy $$stacks --force $(CONTEXT)
 
 images: install-deploy ## Build, tag and push the three images to ECR (IMAGE_TAG=..., default: the commit; clean tree only)
 	scripts/push-images.sh "$(or $(IMAGE_TAG),$(shell git rev-parse --short=12 HEAD))" $(CDK_ARGS)
+
+redeploy-context: install-deploy ## Print the -c options that deploy onto what destroy kept (asks AWS for the account)
+	@scripts/redeploy-context.sh $(CONTEXT)
+
+# CI's image jobs (.github/workflows/ci.yml): what to build, and whether a tag is pushed already.
+BASE ?=
+image-plan: install-deploy ## Print the images to build (roles, build arguments, tags) for $$GITHUB_OUTPUT
+	$(BIN)/python -m scripts.image_plan --tag "$(IMAGE_TAG)" $(if $(BASE),--base "$(BASE)") $(CDK_ARGS)
+
+image-pushed: install-deploy ## Print digest= of ROLE's image when its immutable tag is pushed already
+	scripts/image-pushed.sh "$(ROLE)" -c image_tag="$(IMAGE_TAG)" $(CDK_ARGS)
+
+bump-base-image: ## Move every Dockerfile's base image pin to its tag's current digest (then commit)
+	scripts/bump-base-image.sh
+
+lock: install ## Rewrite the images' hash-locked requirements from the pins (requirements*.txt)
+	$(BIN)/python -m scripts.lock_requirements
+
+ecr-login: install-deploy ## Log Docker in to the account's ECR registry
+	scripts/ecr-login.sh $(CDK_ARGS)
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from aws_cdk import App, DefaultStackSynthesizer, Environment, Validations
+from aws_cdk import App, CliCredentialsStackSynthesizer, DefaultStackSynthesizer, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from deployment.config import AppConfig, ConfigError
@@ -54,21 +54,16 @@ def build_app(app: App, config: AppConfig) -> tuple[ImageRepositoriesStack, Fram
             config.ci_stack_name,
             repository=config.github_repository,
             branch=config.github_branch,
-            environment=config.github_environment,
-            oidc_provider_arn=config.github_oidc_provider_arn,
-            # One provider per account (IAM is global): the default environment's CI set-up creates
-            # it, named environments use it (or the ARN given), so environments and regions never collide.
-            create_oidc_provider=not config.github_oidc_provider_arn and not config.environment,
+            environment=config.ci_github_environment,
+            create_oidc_provider=config.create_github_oidc_provider,
             cdk_qualifier=config.cdk_qualifier,
-            image_push=(
-                images.stack_name,
-                [f.repository_name for f in config.functions.values()],
-            )
-            if config.ci_image_push
-            else None,
+            repositories=[f.repository_name for f in config.functions.values()],
+            reserved_functions=[config.search.function_name, config.clip.function_name],
             env=env,
-            synthesizer=synthesizer(),
-            description="GitHub Actions OIDC deploy role for the CLIP frame search",
+            # Deployed with an administrator's own credentials, not the bootstrap's execution role,
+            # whose policy may not touch this stack's roles: CI cannot change its own role.
+            synthesizer=CliCredentialsStackSynthesizer(qualifier=config.cdk_qualifier),
+            description="GitHub Actions OIDC roles (deploy, image push) for the CLIP frame search",
         )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return images, service

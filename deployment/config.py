@@ -36,7 +36,6 @@ _KMS_KEY_ARN = (
     r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:key/"
     r"(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
-_STACK_NAME = r"^[A-Za-z][A-Za-z0-9-]{0,120}$"
 # Lower case and short: it ends up in bucket and repository names (lower case only) and in function
 # names (64 characters at most).
 _ENVIRONMENT = r"^$|^[a-z][a-z0-9]{0,9}$"
@@ -59,6 +58,9 @@ _SCHEDULE = (
     r"|^cron\(\S+(?: \S+){5}\)$"
 )
 
+# An account id's length, where a derived name's length is checked offline.
+_ACCOUNT = "0" * 12
+
 # Lambda gives 1 vCPU per 1,769 MB, 6 vCPUs at 10,240 MB; timeouts stop at 15 minutes.
 MemoryMB = Annotated[int, Field(ge=128, le=10240)]
 TimeoutS = Annotated[int, Field(ge=1, le=900)]
@@ -73,12 +75,12 @@ class AppConfig(Derivations, BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    stack_name: str = Field(pattern=_STACK_NAME)
     region: str = Field(pattern=_REGION)
     # "" is the guide's names; "dev" suffixes every name the app chooses (see `physical names` below).
     environment: str = Field(pattern=_ENVIRONMENT)
 
-    bucket_name: str = Field(pattern=_BUCKET_NAME)
+    # "" in cdk.json: not chosen yet (a deploy refuses it; synth and the local system use the guide's)
+    bucket_name: str | None = Field(default=None, pattern=_BUCKET_NAME)
     create_bucket: bool
     bucket_versioned: bool
     bucket_access_logs: bool
@@ -124,6 +126,10 @@ class AppConfig(Derivations, BaseModel):
     # The work queue (SQS FIFO) in front of the batch function, and what feeds it.
     work_max_receives: int = Field(ge=1, le=10)  # receives before the dead-letter queue
     batch_max_concurrency: int = Field(ge=2, le=1000)  # the event source mapping's MaximumConcurrency range
+    # Reserved concurrency of the search function and of the CLIP function each search calls: a
+    # backfill (batch_max_concurrency) then cannot starve them. 0 reserves none (an account whose
+    # quota is 10 can reserve nothing: Lambda keeps 10 unreserved; scripts/check-concurrency.sh).
+    search_reserved_concurrency: int = Field(ge=0, le=1000)
     work_max_age_s: int = Field(ge=60, le=1209600)  # the oldest-message alarm (at most SQS's 14 days)
     videos_stream_arn: str | None = None  # "" in cdk.json: the stream of a created table, or none
     sweep_schedule: str = Field(pattern=_SCHEDULE)  # "" turns the sweep off
@@ -170,14 +176,15 @@ class AppConfig(Derivations, BaseModel):
     ci_setup: bool
     github_repository: str = Field(pattern=r"^$|^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
     github_branch: str = Field(pattern=r"^[A-Za-z0-9_./-]+$")
-    github_environment: str = Field(pattern=r"^[A-Za-z0-9_. -]+$")
-    github_oidc_provider_arn: str = Field(
-        pattern=r"^$|^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"
-    )
+    github_environment: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_. -]+$")  # "": derived
+    # IAM holds one GitHub OIDC provider per account: exactly one CI set-up per account creates it
+    # (the first); every other environment and region uses it.
+    create_github_oidc_provider: bool
     cdk_qualifier: str = Field(pattern=r"^[a-z0-9]{1,10}$")
-    ci_image_push: bool
 
     @field_validator(
+        "bucket_name",
+        "github_environment",
         "image_tag",
         "clip_image_digest",
         "search_image_digest",
@@ -221,7 +228,9 @@ class AppConfig(Derivations, BaseModel):
 
     @field_validator("bucket_name")
     @classmethod
-    def _check_bucket_name(cls, name: str) -> str:
+    def _check_bucket_name(cls, name: str | None) -> str | None:
+        if name is None:
+            return name
         if ".." in name or name.startswith("xn--") or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name):
             raise ValueError("not a valid S3 bucket name (no '..', no 'xn--' prefix, not an IP address)")
         return name
@@ -266,10 +275,11 @@ class AppConfig(Derivations, BaseModel):
                 raise ValueError(
                     f"{role}_function_name: with the environment suffix longer than 64 characters"
                 )
-        for bucket in (self.physical_bucket_name, self.access_log_bucket_name):
+        for bucket in (self.physical_bucket_name(_ACCOUNT), self.access_log_bucket_name(_ACCOUNT)):
             if self.create_bucket and len(bucket) > 63:
                 raise ValueError(
-                    f"bucket_name: the bucket {bucket!r} (environment and region added) is longer than 63"
+                    f"bucket_name: the bucket {bucket!r} (environment, account and region added) is "
+                    "longer than 63"
                 )
         if self.index_backend == "s3vectors" and len(self.physical_vector_bucket_name) > 63:
             raise ValueError(
@@ -299,12 +309,8 @@ class AppConfig(Derivations, BaseModel):
                 if value:
                     raise ValueError(f"{key}: only with api_auth=jwt (api_auth is {self.api_auth!r})")
         prefix = self.cognito_domain_prefix or ""
-        derived = f"{self.service_stack_name.lower()}-" + "0" * 12  # <stack name>-<account id>
-        if self.api_auth == "cognito" and not prefix and len(derived) > 63:
-            raise ValueError(
-                f"cognito_domain_prefix: the derived prefix {self.service_stack_name.lower()}-<account id> "
-                "is longer than 63 characters; set one"
-            )
+        # <stack name>-<account id>: 39 characters at most (an environment has 10), within Cognito's 63
+        derived = f"{self.service_stack_name.lower()}-{_ACCOUNT}"
         if self.api_auth != "cognito" and prefix:
             raise ValueError("cognito_domain_prefix: only with api_auth=cognito")
         forbidden = [word for word in ("aws", "amazon", "cognito") if word in (prefix or derived)]

@@ -12,6 +12,14 @@ from pydantic import ValidationError
 
 from deployment.config import AppConfig, ConfigError
 
+# Keys that look like configuration but are refused, with what to do instead.
+_REFUSED = {
+    "stack_name": (
+        "not a configuration key: the stacks are ClipFrameSearch[-<environment>], and a second copy is "
+        "an environment (-c environment=<name>), which renames every physical name"
+    ),
+}
+
 
 def _is_cdk_internal(key: str) -> bool:
     """Feature flags (`@aws-cdk/...`) and CLI/lookup keys (`aws:cdk:...`, `availability-zones:...`)."""
@@ -27,7 +35,9 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
         problems = []
         for issue in error.errors():
             key = ".".join(str(part) for part in issue["loc"])
-            if issue["type"] == "extra_forbidden":
+            if issue["type"] == "extra_forbidden" and key in _REFUSED:
+                problems.append(f"{key}: {_REFUSED[key]}")
+            elif issue["type"] == "extra_forbidden":
                 problems.append(f"{key}: unknown configuration key (typo?)")
             elif issue["type"] == "missing":
                 problems.append(f"{key}: missing (every key has a value in cdk.json)")

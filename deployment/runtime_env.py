@@ -81,12 +81,13 @@ def range_seconds(timeout_s: int, memory_mb: int) -> int:
 
 
 def function_environments(
-    config: AppConfig, *, work_queue_url: str, ingest_queue_url: str = ""
+    config: AppConfig, *, bucket: str, work_queue_url: str, ingest_queue_url: str = ""
 ) -> dict[str, dict[str, str]]:
     """Role (`clip`, `search`, `batch`, `extract` with frame_extraction) -> the exact environment of
     that function.
 
-    `work_queue_url`, `ingest_queue_url`: the queues' URLs (CloudFormation tokens in the stack)."""
+    `bucket` (the stack's name carries the account: `physical_bucket_name`; the local system's is
+    `local_bucket_name`) and the queues' URLs: CloudFormation tokens in the stack."""
 
     def powertools(function_name: str) -> dict[str, str]:
         return {
@@ -105,9 +106,9 @@ def function_environments(
         }
 
     environments = {
-        "clip": {"BUCKET_NAME": config.physical_bucket_name, **powertools(config.clip.function_name)},
+        "clip": {"BUCKET_NAME": bucket, **powertools(config.clip.function_name)},
         "search": {
-            "BUCKET_NAME": config.physical_bucket_name,
+            "BUCKET_NAME": bucket,
             "VIDEOS_TABLE": config.physical_table_name,
             "CLIP_FUNCTION_NAME": config.clip.function_name,
             "WORK_QUEUE_URL": work_queue_url,
@@ -119,7 +120,7 @@ def function_environments(
             **powertools(config.search.function_name),
         },
         "batch": {
-            "BUCKET_NAME": config.physical_bucket_name,
+            "BUCKET_NAME": bucket,
             "VIDEOS_TABLE": config.physical_table_name,
             "WORK_QUEUE_URL": work_queue_url,
             "CHUNK_FRAMES": str(chunk_frames(config.batch_timeout_s, config.batch_memory_mb)),
@@ -130,7 +131,7 @@ def function_environments(
     if config.frame_extraction:
         extract = config.extract
         environments["extract"] = {
-            "BUCKET_NAME": config.physical_bucket_name,
+            "BUCKET_NAME": bucket,
             "VIDEOS_TABLE": config.physical_table_name,
             "INGEST_QUEUE_URL": ingest_queue_url,
             "WORK_QUEUE_URL": work_queue_url,

@@ -13,6 +13,9 @@ SEARCH_SCOPE = f"{SEARCH_SCOPE_SERVER}/{SEARCH_SCOPE_NAME}"
 UPLOAD_SCOPE_NAME = "upload"
 UPLOAD_SCOPE = f"{SEARCH_SCOPE_SERVER}/{UPLOAD_SCOPE_NAME}"
 PAGE_SCOPES = f"openid email {SEARCH_SCOPE} {UPLOAD_SCOPE}"  # what the page's sign-in asks for
+# The page's files in web/, by suffix: all that is published (nothing an editor or Finder leaves
+# there) and served locally, with their content types.
+PAGE_CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript"}
 
 
 def content_security_policy(*, connect: list[str], images: list[str]) -> str:

@@ -8,11 +8,10 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from deployment.web_policy import PAGE_SCOPES, content_security_policy, security_headers
+from deployment.web_policy import PAGE_CONTENT_TYPES, PAGE_SCOPES, content_security_policy, security_headers
 from local.http_server import QuietHandler, origin
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript"}
 
 
 def page_handler(
@@ -34,11 +33,10 @@ def page_handler(
                 return
             name = "index.html" if path == "/" else path.lstrip("/")
             file = WEB_DIR / name
-            if "/" in name or not file.is_file():
+            if "/" in name or file.suffix not in PAGE_CONTENT_TYPES or not file.is_file():
                 self.send(404, b"Not Found", headers | {"Content-Type": "text/plain"})
                 return
-            content_type = CONTENT_TYPES.get(file.suffix, "application/octet-stream")
-            self.send(200, file.read_bytes(), headers | {"Content-Type": content_type})
+            self.send(200, file.read_bytes(), headers | {"Content-Type": PAGE_CONTENT_TYPES[file.suffix]})
 
         do_HEAD = do_GET
 

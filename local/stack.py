@@ -171,7 +171,7 @@ def local_system(
     (with their timeouts and memory) and region. `auto_index`: run the stream's Pipe and the work
     queue's event source mapping (off: work stays queued until `engines` or a test polls it)."""
     config = config or deployed_config()
-    region, bucket, table = config.region, config.physical_bucket_name, config.physical_table_name
+    region, bucket, table = config.region, config.local_bucket_name, config.physical_table_name
     settings = config.functions
     functions = {role: function.function_name for role, function in settings.items()}
     moto_port, lambda_port = free_port(), free_port()
@@ -255,7 +255,7 @@ def local_system(
                 ingest_queue_url = _ingest_queue(sqs, config.service_stack_name, config.ingest_max_receives)
                 notify_ingest_queue(s3, bucket, sqs, ingest_queue_url)
                 environments = function_environments(
-                    config, work_queue_url=work_queue_url, ingest_queue_url=ingest_queue_url
+                    config, bucket=bucket, work_queue_url=work_queue_url, ingest_queue_url=ingest_queue_url
                 )
                 # The extraction function's own variables, as the stack sets them (read at import).
                 extract = {

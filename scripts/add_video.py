@@ -70,7 +70,8 @@ def follow_on_aws(argv: argparse.Namespace, path: Path, key: str, out: TextIO) -
         config.physical_table_name,
         key_index=ORIGINAL_KEY_INDEX if config.create_table else None,
     )
-    return follow(session.client("s3"), config.physical_bucket_name, rows, path, key, out)
+    account = session.client("sts").get_caller_identity()["Account"]  # the bucket's name carries it
+    return follow(session.client("s3"), config.physical_bucket_name(account), rows, path, key, out)
 
 
 def follow(s3: Any, bucket: str, rows: VideoRows, path: Path, key: str, out: TextIO) -> int:

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts that call the AWS CLI: it gets the credentials cdk gets, so a --profile
 # among the options (CDK_ARGS, "$@" of the sourcing script) selects them. bash 3.2 (macOS).
 previous=""

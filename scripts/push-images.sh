@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The guide's Step 6 for all three images: log in to ECR, build, tag, push.
+# The guide's Step 6 for every function's image: log in to ECR, build, tag, push.
 #   scripts/push-images.sh TAG [-c key=value ...]     (make images IMAGE_TAG=TAG CDK_ARGS="-c ...")
 # Then deploy with: make deploy IMAGE_SOURCE=ecr IMAGE_TAG=TAG (which pins the pushed digests).
 # Repository URIs come from the deployed images stack, so deploy it first: make deploy-images
-# Region and stack name come from the validated configuration (cdk.json and the same -c overrides
-# as cdk gets), never from cdk.json read raw. Portable to bash 3.2 (macOS).
+# Roles, region, stack, each image's build arguments and tag come from the validated configuration
+# (cdk.json and the same -c overrides as cdk gets), never from cdk.json read raw. Bash 3.2 (macOS).
 #
 # A tag names committed sources: the script refuses to build while the files the images are built
-# from have uncommitted changes. With immutable tags (repository_tag_mutability=IMMUTABLE, the
-# default) a tag already in a repository is that commit's image: it is kept, not rebuilt.
+# from have uncommitted changes. Each image is pushed as TAG plus its build arguments' values
+# (clip and batch: TAG-fp32 or TAG-int8), so a pushed tag names one build. A tag already in a
+# repository whose tags ECR says are immutable is that build: it is kept, not rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,14 +18,15 @@ shift
 
 # shellcheck source=scripts/aws-profile.sh
 . scripts/aws-profile.sh "$@"
-config=$(.venv/bin/python -m deployment.cli "$@" --print region images_stack_name repository_tag_mutability precision)
+cli() { .venv/bin/python -m deployment.cli "$@" -c "image_tag=$tag"; }
+config=$(cli "$@" --print region images_stack_name roles)
 region=$(printf '%s\n' "$config" | sed -n 1p)
 stack=$(printf '%s\n' "$config" | sed -n 2p)
-mutability=$(printf '%s\n' "$config" | sed -n 3p)
-precision=$(printf '%s\n' "$config" | sed -n 4p)
+roles=$(printf '%s\n' "$config" | sed -n 3p)
 
-# What the three images copy (lambda_*/Dockerfile.dockerignore), and those lists themselves.
-sources="clipsearch lambda_clip lambda_search lambda_batch requirements-model.txt requirements-export.txt .dockerignore"
+# What the images copy (lambda_*/Dockerfile.dockerignore), and those lists themselves.
+sources="clipsearch requirements-model.lock requirements-export.lock requirements-torch.lock .dockerignore"
+for role in $roles; do sources="$sources lambda_$role"; done
 # shellcheck disable=SC2086 # one path per word
 changes=$(git status --porcelain --untracked-files=all -- $sources)
 if [ -n "$changes" ]; then
@@ -45,16 +47,26 @@ digest_of() { # repository tag -> the image's digest, or nothing (and status 1) 
 }
 
 logged_in=""
-# role:output prefix (the images stack's outputs are <Role>RepositoryUri)
-for pair in clip:Clip search:Search batch:Batch; do
-  role=${pair%%:*}
-  uri=$(output "${pair#*:}RepositoryUri")
+for role in $roles; do
+  settings=$(cli "$@" --print "$role.image_tag" "$role.build_args")
+  image_tag=$(printf '%s\n' "$settings" | sed -n 1p)
+  build_args=""
+  for argument in $(printf '%s\n' "$settings" | sed -n 2p); do
+    build_args="$build_args --build-arg $argument"
+  done
+  # the images stack's outputs are <Role>RepositoryUri
+  output_key="$(printf '%s' "${role:0:1}" | tr '[:lower:]' '[:upper:]')${role:1}RepositoryUri"
+  uri=$(output "$output_key")
   if [ -z "$uri" ] || [ "$uri" = "None" ]; then
-    echo "no ${pair#*:}RepositoryUri output in stack $stack ($region): run make deploy-images first" >&2
+    echo "no $output_key output in stack $stack ($region): run make deploy-images first" >&2
     exit 1
   fi
-  if [ "$mutability" = IMMUTABLE ] && digest=$(digest_of "${uri#*/}" "$tag"); then
-    echo "${uri}:${tag} is already pushed (${digest}); immutable tags are never rebuilt"
+  repository=${uri#*/}
+  # ECR's word on the repository, not the configuration's (which may have changed since).
+  mutability=$(aws ecr describe-repositories --region "$region" --repository-names "$repository" \
+    --query 'repositories[0].imageTagMutability' --output text)
+  if [ "$mutability" != MUTABLE ] && digest=$(digest_of "$repository" "$image_tag"); then
+    echo "${uri}:${image_tag} is already pushed (${digest}); immutable tags are never rebuilt"
     continue
   fi
   registry=${uri%%/*}
@@ -62,8 +74,9 @@ for pair in clip:Clip search:Search batch:Batch; do
     aws ecr get-login-password --region "$region" | docker login --username AWS --password-stdin "$registry"
     logged_in=$registry
   fi
-  docker build --platform linux/amd64 --provenance=false --build-arg "PRECISION=${precision}" \
-    -f "lambda_${role}/Dockerfile" -t "${uri}:${tag}" .
-  docker push "${uri}:${tag}"
+  # shellcheck disable=SC2086 # one option per word
+  docker build --platform linux/amd64 --provenance=false $build_args \
+    -f "lambda_${role}/Dockerfile" -t "${uri}:${image_tag}" .
+  docker push "${uri}:${image_tag}"
 done
 echo "Pushed tag ${tag}. Deploy it with: make deploy IMAGE_SOURCE=ecr IMAGE_TAG=${tag}"

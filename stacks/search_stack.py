@@ -56,8 +56,8 @@ class FrameSearchStack(Stack):
         self.frame_bucket = FrameBucket(
             self,
             "FrameBucket",
-            bucket_name=config.physical_bucket_name,
-            access_log_bucket_name=config.access_log_bucket_name,
+            bucket_name=config.physical_bucket_name(Aws.ACCOUNT_ID),
+            access_log_bucket_name=config.access_log_bucket_name(Aws.ACCOUNT_ID),
             create=config.create_bucket,
             versioned=config.bucket_versioned,
             access_logs=config.bucket_access_logs,
@@ -103,27 +103,33 @@ class FrameSearchStack(Stack):
 
         def image(role: str) -> AssetImage | RegistryImage:
             if config.image_source == "ecr":
-                assert config.image_tag  # the config model requires it for ecr
                 settings = getattr(config, role)
+                assert settings.image_tag  # the config model requires image_tag for ecr
                 # By name, not by object: no CloudFormation export ties this stack to the images stack.
                 repository = ecr.Repository.from_repository_name(
                     self, f"{role.capitalize()}Repository", settings.repository_name
                 )
                 # The digest `make deploy` resolved the tag to pins the image; else the tag.
-                return RegistryImage(repository=repository, tag=settings.image_digest or config.image_tag)
-            # What each image gets: lambda_<role>/Dockerfile.dockerignore, as for `docker build`.
-            # The model images convert the model at build time in the configured precision.
-            build_args = {"PRECISION": str(config.precision)} if role in ("clip", "batch") else None
+                return RegistryImage(repository=repository, tag=settings.image_digest or settings.image_tag)
+            # What each image gets: lambda_<role>/Dockerfile.dockerignore, as for `docker build`,
+            # with its build arguments (the model images' precision).
             return AssetImage(
-                context_dir=PROJECT_ROOT, dockerfile=f"lambda_{role}/Dockerfile", build_args=build_args
+                context_dir=PROJECT_ROOT,
+                dockerfile=f"lambda_{role}/Dockerfile",
+                build_args=getattr(config, role).build_args or None,
             )
 
         # Each function gets only the variables its handler reads (deployment/runtime_env.py).
         environments = function_environments(
             config,
+            bucket=config.physical_bucket_name(Aws.ACCOUNT_ID),
             work_queue_url=self.work.queue.queue_url,
             ingest_queue_url=self.ingest.queue.queue_url if self.ingest else "",
         )
+
+        # The search path's share of the account's concurrency: the search and the CLIP function it
+        # calls (at most one call per search), so a backfill cannot starve them.
+        reserved = {"clip": config.search_reserved_concurrency, "search": config.search_reserved_concurrency}
 
         def function(role: str, description: str) -> ContainerFunction:
             return ContainerFunction(
@@ -135,6 +141,7 @@ class FrameSearchStack(Stack):
                 log_retention=retention,
                 description=description,
                 tracing=config.tracing,
+                reserved_concurrency=reserved.get(role, 0),
             )
 
         self.clip = function("clip", "CLIP ViT-B/32: text or frames -> normalised 512-d embeddings")
@@ -241,7 +248,7 @@ class FrameSearchStack(Stack):
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            dashboard_name=config.service_stack_name,
+            dashboard_name=config.account_wide_name,
             functions=list(monitored.values()),
             search=monitored["search"],
             failure_queue=self.batch_failures.queue,
@@ -326,11 +333,11 @@ class FrameSearchStack(Stack):
             # Presigned URLs name the bucket's regional or global virtual-hosted endpoint; a name
             # with a dot cannot be a TLS host name, so boto3 signs path-style URLs for it. By name,
             # not by the bucket's attributes: the bucket's CORS names the page (no cycle).
-            name = config.physical_bucket_name
+            name = config.physical_bucket_name(Aws.ACCOUNT_ID)
             bucket_origins = [
                 f"https://{name}.s3.{region}.amazonaws.com",
                 f"https://{name}.s3.amazonaws.com",
-                *([f"https://s3.{region}.amazonaws.com"] if "." in name else []),
+                *([f"https://s3.{region}.amazonaws.com"] if "." in (config.bucket_name or "") else []),
             ]
             connect = [f"https://*.execute-api.{region}.amazonaws.com"]
             if config.api_auth == "cognito":
@@ -344,6 +351,7 @@ class FrameSearchStack(Stack):
                 image_sources=bucket_origins,
                 log_retention=retention,
                 assets_qualifier=config.cdk_qualifier,
+                account_wide_name=config.account_wide_name,
             )
         if config.api_auth == "cognito":
             assert self.web_site is not None

@@ -81,7 +81,9 @@ class ContainerFunction(Construct):
         log_retention: logs.RetentionDays,
         description: str,
         tracing: bool = False,
+        reserved_concurrency: int = 0,
     ) -> None:
+        """`reserved_concurrency`: this function's own share of the account's concurrency (0: none)."""
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
             self,
@@ -116,6 +118,7 @@ class ContainerFunction(Construct):
             log_group=self.log_group,
             environment=environment,
             tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
+            reserved_concurrent_executions=reserved_concurrency or None,
         )
         if tracing:
             # CDK grants the X-Ray write actions on "*": X-Ray has no resource-level permissions.

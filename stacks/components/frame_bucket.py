@@ -131,7 +131,9 @@ class FrameBucket(Construct):
             "LifecycleRuleFunction",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="index.on_event",
-            code=lambda_.Code.from_asset(str(_HANDLER_DIR)),
+            # The handler's module only: no bytecode, no __init__.py (there for the tests' imports),
+            # no dot file ("*" skips them in CDK's glob patterns).
+            code=lambda_.Code.from_asset(str(_HANDLER_DIR), exclude=["*", ".*", "!index.py"]),
             role=role,
             timeout=Duration.minutes(2),
             log_group=logs.LogGroup(

@@ -15,7 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as deployment
 from constructs import Construct
 
-from deployment.web_policy import HSTS_MAX_AGE_S, content_security_policy
+from deployment.web_policy import HSTS_MAX_AGE_S, PAGE_CONTENT_TYPES, content_security_policy
 from stacks.components.nag import acknowledge, acknowledge_wildcard_resource
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -35,7 +35,10 @@ class WebSite(Construct):
         image_sources: list[str],
         log_retention: logs.RetentionDays,
         assets_qualifier: str,
+        account_wide_name: str,
     ) -> None:
+        """`account_wide_name` prefixes the names CloudFront keeps per account, not per region (the
+        response headers policy, the origin access control): a second region never collides."""
         super().__init__(scope, construct_id)
         self.log_retention = log_retention
         self.assets_qualifier = assets_qualifier  # the bootstrap's (cdk_qualifier): its assets bucket
@@ -58,6 +61,7 @@ class WebSite(Construct):
         headers = cloudfront.ResponseHeadersPolicy(
             self,
             "SecurityHeaders",
+            response_headers_policy_name=f"{account_wide_name}-page-headers",
             comment="The search page: CSP, HSTS, no framing, no sniffing, no referrer",
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
                 content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
@@ -87,13 +91,17 @@ class WebSite(Construct):
             comment="CLIP frame search page",
             default_root_object="index.html",
             default_behavior=cloudfront.BehaviorOptions(
-                origin=origins.S3BucketOrigin.with_origin_access_control(self.bucket),
+                origin=origins.S3BucketOrigin.with_origin_access_control(
+                    self.bucket,
+                    origin_access_control=cloudfront.S3OriginAccessControl(
+                        self, "PageAccess", origin_access_control_name=f"{account_wide_name}-page"
+                    ),
+                ),
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
                 cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
                 response_headers_policy=headers,
             ),
-            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
         )
@@ -110,8 +118,9 @@ class WebSite(Construct):
             ),
             (
                 "AwsSolutions-CFR4",
-                "The default *.cloudfront.net certificate, whose TLS policy CloudFront fixes; a custom "
-                "domain with its own certificate gets TLSv1.2_2021 (minimum_protocol_version is set).",
+                "The page is served on its *.cloudfront.net name, whose certificate CloudFront's "
+                "TLSv1 policy serves: browsers may still negotiate TLS 1.0 or 1.1. Only a custom "
+                "domain with its own ACM certificate could raise the minimum (not deployed here).",
             ),
         ):
             acknowledge(self.distribution, finding, reason)
@@ -124,7 +133,11 @@ class WebSite(Construct):
             "Publish",
             destination_bucket=self.bucket,
             sources=[
-                deployment.Source.asset(str(WEB_DIR)),
+                # The page's own files only: no .DS_Store, swap or backup file is published ("*"
+                # skips dot files in CDK's glob patterns, hence ".*").
+                deployment.Source.asset(
+                    str(WEB_DIR), exclude=["*", ".*", *(f"!*{suffix}" for suffix in PAGE_CONTENT_TYPES)]
+                ),
                 deployment.Source.json_data(CONFIG_FILE, config),
             ],
             distribution=self.distribution,

@@ -52,7 +52,8 @@ def test_ci_sets_up_node_22():
         for step in job["steps"]
         if "setup-node" in step.get("uses", "")
     ]
-    assert versions == ["22", "22"]
+    assert versions
+    assert set(versions) == {"22"}
 
 
 def test_readme_asks_for_node_22():

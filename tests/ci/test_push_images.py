@@ -14,10 +14,17 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "push-images.sh"
 DIGESTS_SCRIPT = ROOT / "scripts" / "image-digests.sh"
 REGISTRY = "111122223333.dkr.ecr.ap-southeast-1.amazonaws.com"
-DIGEST = {"clip": "sha256:" + "a" * 64, "search": "sha256:" + "b" * 64, "batch": "sha256:" + "c" * 64}
+DIGEST = {
+    "clip": "sha256:" + "a" * 64,
+    "search": "sha256:" + "b" * 64,
+    "batch": "sha256:" + "c" * 64,
+    "extract": "sha256:" + "d" * 64,
+}
+# Every repository holding the tag (each test's "all pushed").
+ALL_PUSHED = "lambda-clip-inference lambda-clip-search lambda-clip-batch lambda-clip-extract"
 SOURCES = (
-    "clipsearch lambda_clip lambda_search lambda_batch requirements-model.txt requirements-export.txt"
-    " .dockerignore"
+    "clipsearch requirements-model.lock requirements-export.lock requirements-torch.lock .dockerignore"
+    " lambda_clip lambda_search lambda_batch lambda_extract"
 )
 GIT_STATUS = f"git status --porcelain --untracked-files=all -- {SOURCES}"
 
@@ -26,16 +33,30 @@ AWS_STUB = f"""#!/bin/sh
 echo "aws $*${{AWS_PROFILE:+ [profile $AWS_PROFILE]}}" >> "$STUB_LOG"
 case "$*" in
   *get-login-password*) echo secret-password ;;
+  *get-caller-identity*Arn*) printf '111122223333\tarn:aws:iam::111122223333:user/admin\n' ;;
+  *get-caller-identity*) echo 111122223333 ;;
+  *"iam get-policy "*) [ -n "${{POLICIES_EXIST-}}" ] || exit 254 ;;
+  *"iam list-policy-versions "*) echo "v1 v2" ;;
+  *UserPoolId*) echo "${{USER_POOL-ap-southeast-1_Pool1}}" ;;
+  *describe-user-pool*) echo 7 ;;
+  *describe-repositories*) echo "${{MUTABILITY-IMMUTABLE}}" ;;
+  *get-account-settings*) printf '%s\t%s\n' "${{QUOTA-1000}}" "${{UNRESERVED-1000}}" ;;
+  *get-function-concurrency*) echo "${{RESERVED_NOW-None}}" ;;
   *ClipRepositoryUri*) echo "{REGISTRY}/lambda-clip-inference" ;;
   *SearchRepositoryUri*) echo "{REGISTRY}/lambda-clip-search" ;;
   *BatchRepositoryUri*) echo "${{BATCH_URI-{REGISTRY}/lambda-clip-batch}}" ;;
+  *ExtractRepositoryUri*) echo "{REGISTRY}/lambda-clip-extract" ;;
   *describe-images*)
     # $PUSHED: the repositories holding the tag already
+    # $PUSHED_TAGS: the tags they hold (all when unset)
+    asked=$(printf '%s' "$*" | sed 's/.*imageTag=\\([^ ]*\\).*/\\1/')
+    case " ${{PUSHED_TAGS-$asked}} " in *" $asked "*) ;; *) PUSHED="" ;; esac
     for repository in $PUSHED; do
       case "$*" in *"--repository-name $repository "*)
         case $repository in
           *inference*) echo "{DIGEST["clip"]}" ;;
           *search*) echo "{DIGEST["search"]}" ;;
+          *extract*) echo "{DIGEST["extract"]}" ;;
           *) echo "{DIGEST["batch"]}" ;;
         esac
         exit 0 ;;
@@ -58,6 +79,8 @@ NPX_STUB = '#!/bin/sh\necho "npx $*" >> "$STUB_LOG"\n'
 # Nothing to install here: the shared .venv and node_modules are there already.
 INSTALLED = ["-o", ".venv/.installed", "-o", ".venv/.deploy-installed", "-o", "node_modules/.installed"]
 MAKE = ["make", "--no-print-directory", *INSTALLED]
+# What a deploy needs chosen (cdk.json chooses neither): make deploy refuses without them.
+CHOSEN = "-c bucket_name=acme-frames -c alarm_email=ops@example.com"
 
 
 def stubs(tmp_path: Path) -> Path:
@@ -113,43 +136,61 @@ def describe(output: str, region: str = "ap-southeast-1", stack: str = "ClipFram
 
 
 def build(role: str, image: str, precision: str = "fp32") -> str:
-    """The configured `precision` is every image's PRECISION build argument (the model images use it)."""
+    """The configured `precision` is the model images' PRECISION build argument."""
+    arguments = f" --build-arg PRECISION={precision}" if role in ("clip", "batch") else ""
     return (
-        f"docker build --platform linux/amd64 --provenance=false --build-arg PRECISION={precision}"
+        f"docker build --platform linux/amd64 --provenance=false{arguments}"
         f" -f lambda_{role}/Dockerfile -t {image} ."
     )
 
 
-def test_logs_in_once_then_builds_and_pushes_the_three_images(tmp_path):
+def mutability(repository: str) -> str:
+    return (
+        f"aws ecr describe-repositories --region ap-southeast-1 --repository-names {repository}"
+        " --query repositories[0].imageTagMutability --output text"
+    )
+
+
+def test_logs_in_once_then_builds_and_pushes_every_image(tmp_path):
     result, calls = run(tmp_path, "abc123")
     assert result.returncode == 0, result.stderr
-    images = {role: f"{REGISTRY}/{repo}:abc123" for role, repo in (
-        ("clip", "lambda-clip-inference"), ("search", "lambda-clip-search"), ("batch", "lambda-clip-batch")
+    # the model images' tags carry their precision: a tag names one build
+    images = {role: f"{REGISTRY}/{repo}:{tag}" for role, repo, tag in (
+        ("clip", "lambda-clip-inference", "abc123-fp32"), ("search", "lambda-clip-search", "abc123"),
+        ("batch", "lambda-clip-batch", "abc123-fp32"), ("extract", "lambda-clip-extract", "abc123"),
     )}  # fmt: skip
     assert calls == [
         GIT_STATUS,
         describe("ClipRepositoryUri"),
-        describe_images("lambda-clip-inference", "abc123"),
+        mutability("lambda-clip-inference"),
+        describe_images("lambda-clip-inference", "abc123-fp32"),
         "aws ecr get-login-password --region ap-southeast-1",
         f"docker login --username AWS --password-stdin {REGISTRY} <stdin:secret-password>",
         build("clip", images["clip"]),
         f"docker push {images['clip']}",
         describe("SearchRepositoryUri"),
+        mutability("lambda-clip-search"),
         describe_images("lambda-clip-search", "abc123"),
         build("search", images["search"]),
         f"docker push {images['search']}",
         describe("BatchRepositoryUri"),
-        describe_images("lambda-clip-batch", "abc123"),
+        mutability("lambda-clip-batch"),
+        describe_images("lambda-clip-batch", "abc123-fp32"),
         build("batch", images["batch"]),
         f"docker push {images['batch']}",
+        describe("ExtractRepositoryUri"),
+        mutability("lambda-clip-extract"),
+        describe_images("lambda-clip-extract", "abc123"),
+        build("extract", images["extract"]),
+        f"docker push {images['extract']}",
     ]
     assert "make deploy IMAGE_SOURCE=ecr IMAGE_TAG=abc123" in result.stdout
 
 
 def test_region_and_stack_come_from_the_validated_config_with_the_same_overrides(tmp_path):
-    result, calls = run(tmp_path, "t1", "-c", "stack_name=Frames", "-c", "region=eu-west-1")
+    result, calls = run(tmp_path, "t1", "-c", "environment=dev", "-c", "region=eu-west-1")
     assert result.returncode == 0, result.stderr
-    assert calls[1] == describe("ClipRepositoryUri", region="eu-west-1", stack="Frames-Images")
+    assert calls[1] == describe("ClipRepositoryUri", region="eu-west-1", stack="ClipFrameSearch-dev-Images")
     assert "aws ecr get-login-password --region eu-west-1" in calls
 
 
@@ -210,7 +251,7 @@ def test_make_deploy_images_derives_the_stack_from_the_config(tmp_path):
             *installed,
             "deploy-images",
             "APPROVAL=never",
-            "CDK_ARGS=-c stack_name=Frames",
+            "CDK_ARGS=-c environment=dev",
         ],
         cwd=ROOT,
         env=environment,
@@ -219,7 +260,8 @@ def test_make_deploy_images_derives_the_stack_from_the_config(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert log.read_text().splitlines() == [
-        "npx --no-install cdk --no-notices deploy Frames-Images --require-approval never -c stack_name=Frames"
+        "npx --no-install cdk --no-notices deploy ClipFrameSearch-dev-Images --require-approval never"
+        " -c environment=dev"
     ]
 
 
@@ -261,27 +303,52 @@ def test_an_immutable_tag_already_pushed_is_kept_not_rebuilt(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "already pushed" in result.stdout
     builds = [call for call in calls if call.startswith("docker build")]
-    assert builds == [build("batch", f"{REGISTRY}/lambda-clip-batch:abc123")]
+    assert builds == [
+        build("batch", f"{REGISTRY}/lambda-clip-batch:abc123-fp32"),
+        build("extract", f"{REGISTRY}/lambda-clip-extract:abc123"),
+    ]
 
 
-def test_a_mutable_tag_is_rebuilt_and_pushed_again(tmp_path):
-    result, calls = run(
-        tmp_path, "latest", "-c", "repository_tag_mutability=MUTABLE", PUSHED="lambda-clip-inference"
-    )
+def test_a_mutable_tag_is_rebuilt_and_pushed_again_as_ecr_says_whatever_the_configuration(tmp_path):
+    result, calls = run(tmp_path, "latest", PUSHED="lambda-clip-inference", MUTABILITY="MUTABLE")
     assert result.returncode == 0, result.stderr
     assert not any("describe-images" in call for call in calls)
-    assert len([call for call in calls if call.startswith("docker push")]) == 3
+    assert len([call for call in calls if call.startswith("docker push")]) == 4
+
+
+def test_a_repository_ecr_says_is_immutable_keeps_its_tag_whatever_the_configuration(tmp_path):
+    pushed = ALL_PUSHED
+    args = ("abc123", "-c", "repository_tag_mutability=MUTABLE")
+    result, calls = run(tmp_path, *args, PUSHED=pushed, MUTABILITY="IMMUTABLE")
+    assert result.returncode == 0, result.stderr
+    assert not [call for call in calls if call.startswith("docker")]
+
+
+def test_another_precision_is_another_tag_so_it_is_built_not_skipped(tmp_path):
+    """abc123-fp32 is pushed; int8 builds abc123-int8 (only the model images take the precision)."""
+    pushed = ALL_PUSHED
+    result, calls = run(
+        tmp_path, "abc123", "-c", "precision=int8", PUSHED=pushed, PUSHED_TAGS="abc123-fp32 abc123"
+    )
+    assert result.returncode == 0, result.stderr
+    assert [call for call in calls if call.startswith("docker build")] == [
+        build("clip", f"{REGISTRY}/lambda-clip-inference:abc123-int8", "int8"),
+        build("batch", f"{REGISTRY}/lambda-clip-batch:abc123-int8", "int8"),
+    ]
 
 
 def test_image_digests_resolves_the_ecr_tag_of_each_repository(tmp_path):
     ecr = ("-c", "image_source=ecr", "-c", "image_tag=abc123", "-c", "environment=dev")
-    pushed = "lambda-clip-inference-dev lambda-clip-search-dev lambda-clip-batch-dev"
+    pushed = "lambda-clip-inference-dev lambda-clip-search-dev lambda-clip-batch-dev lambda-clip-extract-dev"
     result, calls = run(tmp_path, *ecr, script=DIGESTS_SCRIPT, PUSHED=pushed)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
-        word for role in ("clip", "search", "batch") for word in ("-c", f"{role}_image_digest={DIGEST[role]}")
+        word for role in DIGEST for word in ("-c", f"{role}_image_digest={DIGEST[role]}")
     ]
-    assert calls == [describe_images(f"{repository}", "abc123") for repository in pushed.split()]
+    tags = ("abc123-fp32", "abc123", "abc123-fp32", "abc123")  # the model images' tags carry their precision
+    assert calls == [
+        describe_images(repository, tag) for repository, tag in zip(pushed.split(), tags, strict=True)
+    ]
 
 
 def test_image_digests_prints_nothing_in_asset_mode(tmp_path):
@@ -296,17 +363,18 @@ def test_image_digests_fails_for_a_tag_never_pushed(tmp_path):
     result, _ = run(tmp_path, *ecr, script=DIGESTS_SCRIPT, PUSHED="lambda-clip-inference")
     assert result.returncode != 0
     assert "no image lambda-clip-search:nope" in result.stderr
+    (tmp_path / "calls.log").write_text("")
+    result, _ = run(tmp_path, *ecr, "-c", "precision=int8", script=DIGESTS_SCRIPT, PUSHED="")
+    assert "no image lambda-clip-inference:nope-int8" in result.stderr
 
 
 def test_make_deploy_in_ecr_mode_deploys_the_digests(tmp_path):
     """What CI's ecr deploy runs: the stub npx records the cdk command, digests appended."""
-    environment = stub_environment(
-        tmp_path, PUSHED="lambda-clip-inference lambda-clip-search lambda-clip-batch"
-    )
+    environment = stub_environment(tmp_path, PUSHED=ALL_PUSHED)
     (Path(environment["PATH"].split(os.pathsep)[0]) / "npx").write_text(NPX_STUB)
     (Path(environment["PATH"].split(os.pathsep)[0]) / "npx").chmod(0o755)
     result = subprocess.run(
-        [*MAKE, "deploy", "IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123", "APPROVAL=never"],
+        [*MAKE, "deploy", "IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123", "APPROVAL=never", f"CDK_ARGS={CHOSEN}"],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -315,10 +383,11 @@ def test_make_deploy_in_ecr_mode_deploys_the_digests(tmp_path):
     assert result.returncode == 0, result.stderr
     (deploy,) = [call for call in (tmp_path / "calls.log").read_text().splitlines() if call.startswith("npx")]
     assert deploy == (
-        "npx --no-install cdk --no-notices deploy --all --require-approval never"
-        " -c image_source=ecr -c image_tag=abc123"
+        "npx --no-install cdk --no-notices deploy ClipFrameSearch-Images ClipFrameSearch"
+        " --require-approval never"
+        f" -c image_source=ecr -c image_tag=abc123 {CHOSEN}"
         f" -c clip_image_digest={DIGEST['clip']} -c search_image_digest={DIGEST['search']}"
-        f" -c batch_image_digest={DIGEST['batch']}"
+        f" -c batch_image_digest={DIGEST['batch']} -c extract_image_digest={DIGEST['extract']}"
     )
 
 
@@ -327,7 +396,7 @@ def test_make_deploy_fails_before_cdk_when_a_digest_cannot_be_resolved(tmp_path)
     (Path(environment["PATH"].split(os.pathsep)[0]) / "npx").write_text(NPX_STUB)
     (Path(environment["PATH"].split(os.pathsep)[0]) / "npx").chmod(0o755)
     result = subprocess.run(
-        [*MAKE, "deploy", "IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123", "APPROVAL=never"],
+        [*MAKE, "deploy", "IMAGE_SOURCE=ecr", "IMAGE_TAG=abc123", "APPROVAL=never", f"CDK_ARGS={CHOSEN}"],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -341,7 +410,7 @@ def test_make_deploy_fails_before_cdk_when_a_digest_cannot_be_resolved(tmp_path)
 @pytest.mark.parametrize("option", [["--profile", "team"], ["--profile=team"]])
 def test_the_aws_cli_uses_the_profile_cdk_gets(tmp_path, script, option):
     args = ["t1"] if script == SCRIPT else ["-c", "image_source=ecr", "-c", "image_tag=t1"]
-    pushed = "lambda-clip-inference lambda-clip-search lambda-clip-batch"
+    pushed = ALL_PUSHED
     result, calls = run(tmp_path, *args, *option, script=script, PUSHED=pushed)
     assert result.returncode == 0, result.stderr
     aws_calls = [call for call in calls if call.startswith("aws ")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -42,24 +41,31 @@ def steps(job: str) -> list[dict[str, Any]]:
     return list(JOBS[job]["steps"])
 
 
-def test_triggers_pull_requests_and_main():
+def test_triggers_pull_requests_main_and_manual_runs_with_an_environment():
     assert "pull_request" in TRIGGERS
     assert TRIGGERS["push"] == {"branches": ["main"]}
+    assert TRIGGERS["workflow_dispatch"]["inputs"]["environment"]["default"] == ""
     assert "pull_request_target" not in TRIGGERS  # never run untrusted code with secrets
+    # a manual run's environment reaches every make command through CDK_ARGS
+    assert WORKFLOW["env"]["CDK_ARGS"] == (
+        "${{ inputs.environment && format('-c environment={0}', inputs.environment) || '' }}"
+    )
 
 
-def test_only_the_deploy_job_gets_an_oidc_token():
+def test_only_the_publish_and_deploy_jobs_get_an_oidc_token():
     assert WORKFLOW["permissions"] == {"contents": "read"}
-    assert "permissions" not in JOBS["test"]
-    assert JOBS["deploy"]["permissions"] == {"contents": "read", "id-token": "write"}
+    for job in JOBS:
+        expected = {"contents": "read", "id-token": "write"} if job in ("publish", "deploy") else None
+        assert JOBS[job].get("permissions") == expected, job
 
 
-def test_no_long_lived_keys():
+def test_no_long_lived_keys_and_each_job_its_own_role():
     text = (ROOT / ".github/workflows/ci.yml").read_text()
     for secret in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "aws-access-key-id", "secrets."):
         assert secret not in text
-    (credentials,) = [s for s in steps("deploy") if "configure-aws-credentials" in s.get("uses", "")]
-    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    for job, variable in (("deploy", "AWS_DEPLOY_ROLE_ARN"), ("publish", "AWS_IMAGE_ROLE_ARN")):
+        (credentials,) = [s for s in steps(job) if "configure-aws-credentials" in s.get("uses", "")]
+        assert credentials["with"]["role-to-assume"] == f"${{{{ vars.{variable} }}}}"
 
 
 def test_every_action_is_pinned_to_a_commit():
@@ -69,26 +75,38 @@ def test_every_action_is_pinned_to_a_commit():
                 assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
 
 
-def test_pull_requests_test_synthesize_and_keep_cdk_out():
+def test_tests_run_on_the_images_python_and_keep_cdk_out():
+    assert "3.13" in JOBS["test"]["strategy"]["matrix"]["python"]  # lambda/python:3.13
+    (python,) = [s for s in steps("test") if "setup-python" in s.get("uses", "")]
+    assert python["with"]["python-version"] == "${{ matrix.python }}"
     runs = [s["run"] for s in steps("test") if "run" in s]
     assert runs == ["make test", "make synth"]
     (upload,) = [s for s in steps("test") if "upload-artifact" in s.get("uses", "")]
     assert upload["with"]["path"] == "cdk.out/"
+    for job in ("plan", "publish", "deploy"):
+        (python,) = [s for s in steps(job) if "setup-python" in s.get("uses", "")]
+        assert python["with"]["python-version"] == "3.13"
 
 
-def test_deploy_is_main_only_approved_and_never_concurrent():
+def test_main_and_manual_runs_deploy_after_approval_one_at_a_time_per_environment():
     deploy = JOBS["deploy"]
-    assert deploy["needs"] == ["test", "images"]
-    assert deploy["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
-    assert deploy["environment"] == "production"
-    assert deploy["concurrency"] == {"group": "deploy-production", "cancel-in-progress": False}
+    assert deploy["needs"] == ["test", "plan", "publish"]
+    # push to main and workflow_dispatch (on main) deploy; pull requests never do
+    assert deploy["if"] == "github.event_name != 'pull_request' && github.ref == 'refs/heads/main'"
+    assert deploy["environment"] == "${{ needs.plan.outputs.github-environment }}"
+    assert deploy["concurrency"] == {
+        "group": "deploy-${{ needs.plan.outputs.github-environment }}",
+        "cancel-in-progress": False,
+    }
 
 
-def test_ecr_mode_pushes_and_deploys_the_commit_sha():
-    (ecr,) = [s for s in steps("deploy") if s.get("if") == "env.DEPLOY_IMAGE_SOURCE == 'ecr'"]
-    assert ecr["run"].splitlines()[0] == "make deploy-images APPROVAL=never"
-    assert 'make images IMAGE_TAG="$GITHUB_SHA"' in ecr["run"]
-    assert 'make deploy IMAGE_SOURCE=ecr IMAGE_TAG="$GITHUB_SHA" APPROVAL=never' in ecr["run"]
+def test_deploy_only_resolves_the_pushed_images_to_digests_and_builds_nothing():
+    runs = [line for s in steps("deploy") if "run" in s for line in s["run"].splitlines()]
+    assert runs == [
+        'make check-deploy IMAGE_SOURCE=ecr IMAGE_TAG="$GITHUB_SHA"',
+        'make deploy IMAGE_SOURCE=ecr IMAGE_TAG="$GITHUB_SHA" APPROVAL=never',
+    ]
+    assert not [s for s in steps("deploy") if "build-push-action" in s.get("uses", "")]
 
 
 def test_the_workflow_runs_only_makefile_targets_that_exist():
@@ -106,40 +124,104 @@ def test_the_workflow_runs_only_makefile_targets_that_exist():
 
 
 def test_stack_names_come_from_the_configuration_not_the_workflow():
-    """The stack names follow `stack_name` in cdk.json (make deploy-images derives the images stack)."""
     assert "ClipFrameSearch" not in (ROOT / ".github/workflows/ci.yml").read_text()
 
 
-# --- #16.4: pull requests build the images
+# --- #26.1, #26.15: build once, from the configuration; only what changed on a pull request
 
 
-def test_pull_requests_build_the_three_images_without_pushing_with_layer_caching():
-    images = JOBS["images"]
-    assert "if" not in images  # pull requests and main alike
-    assert images["strategy"]["matrix"]["image"] == ["clip", "search", "batch"]
-    uses = [s["uses"].split("@")[0] for s in steps("images") if "uses" in s]
-    assert uses == ["actions/checkout", "docker/setup-buildx-action", "docker/build-push-action"]
-    (build,) = [s for s in steps("images") if "build-push-action" in s.get("uses", "")]
-    assert build["with"]["push"] is False
-    assert build["with"]["context"] == "."  # the repository root, as make images builds
-    assert build["with"]["file"] == "lambda_${{ matrix.image }}/Dockerfile"
-    assert build["with"]["platforms"] == "linux/amd64"
-    assert build["with"]["cache-from"] == "type=gha,scope=${{ matrix.image }}"
-    assert build["with"]["cache-to"] == "type=gha,mode=max,scope=${{ matrix.image }}"
-    assert "permissions" not in images  # read-only token, no AWS
-    for role in ("clip", "search", "batch"):
-        assert (ROOT / f"lambda_{role}" / "Dockerfile").exists()
+def build_step(job: str) -> dict[str, Any]:
+    (build,) = [s for s in steps(job) if "build-push-action" in s.get("uses", "")]
+    return build
 
 
-# --- #16.8: concurrency
+def test_images_are_built_from_the_plan_with_its_build_arguments_on_the_shared_export_cache():
+    for job in ("images", "publish"):
+        assert JOBS[job]["strategy"]["matrix"]["image"] == "${{ fromJSON(needs.plan.outputs.images) }}"
+        assert JOBS[job]["needs"] == ["plan", "export"]
+        build = build_step(job)["with"]
+        assert build["context"] == "."  # the repository root, as make images builds
+        assert build["file"] == "${{ matrix.image.file }}"
+        assert build["build-args"] == "${{ matrix.image.build-args }}"  # PRECISION: the int8 gate runs here
+        assert build["platforms"] == "linux/amd64"
+        assert build["cache-from"].splitlines() == [
+            "type=gha,scope=export",
+            "type=gha,scope=${{ matrix.image.role }}",
+        ]
+        assert build["cache-to"] == "type=gha,mode=max,scope=${{ matrix.image.role }}"
+    assert build_step("images")["with"]["push"] is False
+    assert build_step("publish")["with"]["push"] is True
+    assert build_step("publish")["with"]["tags"].endswith(
+        "${{ matrix.image.repository }}:${{ matrix.image.tag }}"
+    )
+    export = build_step("export")["with"]
+    assert (export["target"], export["cache-to"]) == ("export", "type=gha,mode=max,scope=export")
+    assert export["push"] is False
+
+
+def test_pull_requests_build_and_main_pushes_each_image_once():
+    assert "github.event_name == 'pull_request'" in JOBS["images"]["if"]
+    assert "needs.plan.outputs.images != '[]'" in JOBS["images"]["if"]  # nothing changed: nothing built
+    assert "github.event_name != 'pull_request'" in JOBS["publish"]["if"]
+    assert JOBS["publish"]["environment"] == "${{ needs.plan.outputs.github-environment }}-images"
+    (pushed,) = [s for s in steps("publish") if s.get("id") == "pushed"]
+    later = [s for s in steps("publish") if steps("publish").index(s) > steps("publish").index(pushed)]
+    assert all(s.get("if") == "steps.pushed.outputs.digest == ''" for s in later)  # a re-run keeps it
+    plan = next(s for s in steps("plan") if s.get("id") == "plan")
+    assert plan["run"] == 'make image-plan IMAGE_TAG="$GITHUB_SHA" BASE="$BASE" >> "$GITHUB_OUTPUT"'
+    assert plan["env"]["BASE"] == "${{ github.event.pull_request.base.sha }}"
+
+
+def plan(monkeypatch, capsys, changed: list[str] | None, *args: str) -> dict[str, Any]:
+    import json
+
+    from scripts import image_plan
+
+    monkeypatch.setattr(image_plan, "changed_since", lambda base: changed)
+    assert image_plan.main(["--tag", "f00d", *(["--base", "b"] if changed is not None else []), *args]) == 0
+    lines = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
+    return {
+        "images": json.loads(lines["images"]),
+        "export": lines["export"],
+        "env": lines["github-environment"],
+    }
+
+
+def test_the_plan_takes_roles_build_arguments_and_tags_from_the_configuration(monkeypatch, capsys):
+    found = plan(monkeypatch, capsys, None, "-c", "precision=int8")
+    assert [(i["role"], i["build-args"], i["tag"]) for i in found["images"]] == [
+        ("clip", "PRECISION=int8", "f00d-int8"),
+        ("search", "", "f00d"),
+        ("batch", "PRECISION=int8", "f00d-int8"),
+        ("extract", "", "f00d"),
+    ]
+    assert found["env"] == "production"
+    assert plan(monkeypatch, capsys, None, "-c", "environment=dev")["env"] == "dev"
+
+
+@pytest.mark.parametrize(
+    ("changed", "roles"),
+    [
+        (["README.md", "docs/decisions/0011-bootstrap-and-build-once.md", "tests/ci/test_workflow.py"], []),
+        (["lambda_search/app.py"], ["search"]),
+        (["clipsearch/model/export_onnx.py"], ["clip", "search", "batch", "extract"]),
+        (["requirements-model.lock"], ["clip", "batch"]),
+        (["requirements-model.txt"], []),  # the images install the lock; the lock test keeps them in step
+        (["lambda_batch/Dockerfile"], ["batch"]),
+    ],
+)
+def test_a_pull_request_builds_only_the_images_its_changes_reach(monkeypatch, capsys, changed, roles):
+    found = plan(monkeypatch, capsys, changed)
+    assert [image["role"] for image in found["images"]] == roles
+    assert (found["export"] != "") == bool({"clip", "batch"} & set(roles))
 
 
 def test_tests_never_queue_behind_a_deploy_and_deploys_queue_only_behind_deploys():
     assert "concurrency" not in WORKFLOW  # a waiting deploy would hold a workflow-level group
-    groups = {job: JOBS[job]["concurrency"]["group"] for job in JOBS}
-    assert groups["deploy"] == "deploy-production"
+    groups = {job: JOBS[job]["concurrency"]["group"] for job in JOBS if "concurrency" in JOBS[job]}
     assert JOBS["deploy"]["concurrency"]["cancel-in-progress"] is False  # never cancel a deploy
-    for job in ("test", "images"):
+    assert JOBS["publish"]["concurrency"]["cancel-in-progress"] is False  # nor a push
+    for job in ("test", "export"):
         assert "deploy" not in groups[job]
         assert "${{ github.ref }}" in groups[job]
         # superseded pull request runs stop; main's runs all finish
@@ -147,59 +229,17 @@ def test_tests_never_queue_behind_a_deploy_and_deploys_queue_only_behind_deploys
     assert len(set(groups.values())) == len(groups)
 
 
-# --- #16.9: IMAGE_SOURCE
-
-
-def make_wrapper(tmp_path: Path) -> dict[str, str]:
-    """`make` as the workflow calls it, minus installing (the .venv and node_modules are here)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    real_make = subprocess.run(["which", "make"], capture_output=True, text=True, check=True).stdout.strip()
-    installed = "-o .venv/.installed -o .venv/.deploy-installed -o node_modules/.installed"
-    (bin_dir / "make").write_text(f'#!/bin/sh\nexec {real_make} --no-print-directory {installed} "$@"\n')
-    (bin_dir / "make").chmod(0o755)
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GITHUB_SHA": "a" * 40}
-
-
-@pytest.mark.parametrize(
-    ("image_source", "valid"), [("asset", True), ("ecr", True), ("s3", False), ("ECR ", False)]
-)
-def test_an_unknown_image_source_fails_the_deploy_job_before_it_gets_credentials(
-    tmp_path, image_source, valid
-):
-    deploy_steps = steps("deploy")
-    (check,) = [s for s in deploy_steps if "IMAGE_SOURCE" in s.get("name", "") and "run" in s]
-    credentials = next(
-        i for i, s in enumerate(deploy_steps) if "configure-aws-credentials" in s.get("uses", "")
-    )
-    assert deploy_steps.index(check) < credentials
-    assert "if" not in check
-    assert "continue-on-error" not in check
-    result = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", check["run"]],
-        cwd=ROOT,
-        env={**make_wrapper(tmp_path), "DEPLOY_IMAGE_SOURCE": image_source},
-        capture_output=True,
-        text=True,
-    )
-    assert (result.returncode == 0) is valid, result.stdout + result.stderr
-    if not valid:
-        assert "image_source: Input should be 'asset' or 'ecr'" in result.stderr
-    # the deploy steps cover exactly the valid values
-    conditions = {s.get("if") for s in deploy_steps if "make deploy" in s.get("run", "")}
-    assert conditions == {"env.DEPLOY_IMAGE_SOURCE == 'asset'", "env.DEPLOY_IMAGE_SOURCE == 'ecr'"}
-
-
 # --- #16.10: supported action majors, caches, what the deploy job installs, session length
 
+# The first majors that run on Node 24 (GitHub retires Node 20 on its runners).
 SUPPORTED_MAJORS = {
     "actions/checkout": 5,
     "actions/setup-python": 6,
-    "actions/setup-node": 5,
-    "actions/upload-artifact": 5,
-    "aws-actions/configure-aws-credentials": 5,
-    "docker/setup-buildx-action": 3,
-    "docker/build-push-action": 6,
+    "actions/setup-node": 6,
+    "actions/upload-artifact": 6,
+    "aws-actions/configure-aws-credentials": 6,
+    "docker/setup-buildx-action": 4,
+    "docker/build-push-action": 7,
 }
 
 
@@ -225,9 +265,19 @@ def test_pip_and_npm_caches():
 
 def test_the_deploy_job_installs_only_what_deploying_needs():
     runs = [line.split()[1] for s in steps("deploy") if "run" in s for line in s["run"].splitlines()]
-    assert set(runs) == {"check-config", "deploy", "deploy-images", "images"}
+    assert set(runs) == {"check-deploy", "deploy"}
     makefile = (ROOT / "Makefile").read_text()
-    for target in ("check-config", "synth", "diff", "deploy", "deploy-images", "destroy", "images"):
+    targets = (
+        "check-config",
+        "check-deploy",
+        "synth",
+        "diff",
+        "deploy",
+        "deploy-images",
+        "destroy",
+        "images",
+    )
+    for target in (*targets, "image-plan", "image-pushed", "ecr-login", "bootstrap"):
         assert re.search(rf"^{target}: install-deploy ", makefile, re.M), target
     assert "$(VENV)/.deploy-installed: requirements.txt\n" in makefile
     assert "-r requirements.txt\n" in makefile
@@ -244,5 +294,5 @@ def test_the_oidc_session_outlasts_the_deploy_job(tmp_path):
     duration = credentials["with"]["role-duration-seconds"]
     assert duration >= JOBS["deploy"]["timeout-minutes"] * 60
     assert ci_app.ci_setup is not None
-    (role,) = ci_app.ci_setup.find_resources("AWS::IAM::Role").values()
+    (role,) = [r for k, r in ci_app.ci_setup.find_resources("AWS::IAM::Role").items() if "Deploy" in k]
     assert duration <= role["Properties"]["MaxSessionDuration"]

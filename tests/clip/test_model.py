@@ -102,3 +102,24 @@ def test_torch_uses_every_cpu_the_function_gets(tiny_model_dir, monkeypatch):
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(previous)
+
+
+def test_fetch_model_reads_a_hub_id_at_its_pinned_revision_and_refuses_an_unpinned_one(monkeypatch, tmp_path):
+    """The same commit converts the same weights: the Hub's files at one commit, never `main`."""
+    from clipsearch.model import fetch_model
+
+    asked: list[tuple[str, str | None]] = []
+
+    class Stop(Exception):
+        pass
+
+    def from_pretrained(source, **options):
+        asked.append((source, options.get("revision")))
+        raise Stop
+
+    monkeypatch.setattr("clipsearch.model.fetch_model.CLIPModel.from_pretrained", from_pretrained)
+    with pytest.raises(Stop):
+        fetch_model.fetch("openai/clip-vit-base-patch32", str(tmp_path / "out"))
+    assert asked == [("openai/clip-vit-base-patch32", "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268")]
+    with pytest.raises(ValueError, match="no pinned Hub revision"):
+        fetch_model.fetch("openai/clip-vit-large-patch14", str(tmp_path / "out"))

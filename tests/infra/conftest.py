@@ -29,8 +29,21 @@ EXISTING_RESOURCES_ECR = {
 }
 
 
-# The optional CI set-up stack, letting the deploy role push images too (ecr mode in CI).
-CI_SETUP = {"ci_setup": True, "github_repository": "acme/clip-frame-search", "ci_image_push": True}
+# The optional CI set-up stack, the account's first (which creates GitHub's OIDC provider).
+CI_SETUP = {
+    "ci_setup": True,
+    "github_repository": "acme/clip-frame-search",
+    "create_github_oidc_provider": True,
+}
+
+# A created bucket's name in the template: bucket_name's stand-in (cdk.json chooses none), the account
+# and the region (deployment/derived.py).
+CREATED_BUCKET = {"Fn::Join": ["", ["totgo1-", {"Ref": "AWS::AccountId"}, "-ap-southeast-1"]]}
+
+
+def frame_bucket_name(app: Synthesized) -> Any:
+    """The frame bucket's name as the app's template holds it: created, or the existing one's."""
+    return CREATED_BUCKET if app.context["create_bucket"] in (True, "true") else "totgo1"
 
 
 # The options, on at once: X-Ray tracing, alarm e-mails, an SSE-KMS bucket, int8 model images.

@@ -21,8 +21,9 @@ SOURCES = (
     "app.py",
     "cdk.json",
     ".dockerignore",
-    "requirements-model.txt",
-    "requirements-export.txt",
+    "requirements-model.lock",
+    "requirements-export.lock",
+    "requirements-torch.lock",
     "stacks",
     "deployment",
     "clipsearch",
@@ -56,15 +57,20 @@ def copy_repository(destination: Path) -> Path:
     return destination
 
 
-def image_hashes(checkout: Path, outdir: Path) -> dict[str, str]:
-    """Synthesize with `python app.py` in `checkout` (writing bytecode); display name -> asset hash."""
+def synthesize_checkout(checkout: Path, outdir: Path, **context: object) -> None:
+    """`python app.py` in `checkout` (writing bytecode), with `-c` values as the CLI passes them."""
     unset = ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")
     env = {key: value for key, value in os.environ.items() if key not in unset}
-    env.update(CDK_OUTDIR=str(outdir), CDK_DISABLE_CLI_TELEMETRY="true")
+    env.update(CDK_OUTDIR=str(outdir), CDK_DISABLE_CLI_TELEMETRY="true", CDK_CONTEXT_JSON=json.dumps(context))
     result = subprocess.run(
         [sys.executable, "app.py"], cwd=checkout, env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def image_hashes(checkout: Path, outdir: Path) -> dict[str, str]:
+    """Synthesize in `checkout`; display name -> image asset hash."""
+    synthesize_checkout(checkout, outdir)
     hashes = {}
     for manifest in outdir.glob("*.assets.json"):
         for asset_hash, asset in json.loads(manifest.read_text()).get("dockerImages", {}).items():
@@ -96,3 +102,31 @@ def test_an_edit_the_image_copies_changes_only_that_images_hash(tmp_path):
     after = image_hashes(checkout, tmp_path / "out2")
     changed = {name for name in before if before[name] != after[name]}
     assert changed == {"SearchFunction/Function/AssetImage"}
+
+
+def test_the_page_and_the_lifecycle_handler_publish_only_their_own_files(tmp_path):
+    """Finder, editor and bytecode files beside them never reach the page's bucket or the zip."""
+    checkout = copy_repository(tmp_path / "checkout")
+    shutil.copytree(ROOT / "stacks", checkout / "stacks", dirs_exist_ok=True)
+    for name in ("web/.DS_Store", "web/.app.js.swp", "web/index.html~", "web/notes.txt",
+                 "stacks/lifecycle_rule_handler/.DS_Store",
+                 "stacks/lifecycle_rule_handler/__pycache__/index.cpython-311.pyc"):  # fmt: skip
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_bytes(b"junk")
+    outdir = tmp_path / "out"
+    # an existing bucket: the lifecycle rule's custom resource (and its handler's zip) is deployed
+    synthesize_checkout(checkout, outdir, create_bucket="false", create_table="false")
+    handler = (ROOT / "stacks" / "lifecycle_rule_handler" / "index.py").read_bytes()
+    staged = [path for path in outdir.glob("asset.*") if path.is_dir()]
+
+    def files(path: Path) -> list[str]:
+        return sorted(str(file.relative_to(path)) for file in path.rglob("*") if file.is_file())
+
+    page = [files(path) for path in staged if (path / "index.html").exists()]
+    ours = [
+        files(path)
+        for path in staged
+        if (path / "index.py").exists() and (path / "index.py").read_bytes() == handler
+    ]
+    assert page == [["app.css", "app.js", "index.html"]]
+    assert ours == [["index.py"]]

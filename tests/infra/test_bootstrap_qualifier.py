@@ -11,8 +11,9 @@ def test_the_manifest_names_the_configured_qualifiers_bootstrap_roles(tmp_path):
     app = synthesize(tmp_path, cdk_qualifier="team7", **CI_SETUP)
     manifest = (tmp_path / "manifest.json").read_text()
     assert "hnb659fds" not in manifest
+    assert "clipsearch" not in manifest
     artifacts = json.loads(manifest)["artifacts"]
-    for stack in ("ClipFrameSearch", "ClipFrameSearch-Images", "ClipFrameSearch-CiSetup"):
+    for stack in ("ClipFrameSearch", "ClipFrameSearch-Images"):
         properties = artifacts[stack]["properties"]
         assert "cdk-team7-deploy-role-" in properties["assumeRoleArn"]
         assert "cdk-team7-cfn-exec-role-" in properties["cloudFormationExecutionRoleArn"]
@@ -26,7 +27,8 @@ def test_the_manifest_names_the_configured_qualifiers_bootstrap_roles(tmp_path):
     assert "cdk-team7-deploy-role-" in json.dumps(app.ci_setup.to_json())
 
 
-def test_the_default_qualifier_is_cdks(default_app):
+def test_the_default_qualifier_is_the_apps_own_not_the_accounts_default_bootstrap(default_app):
+    """The default bootstrap (hnb659fds, CDKToolkit) is other apps' too: ours has a scoped policy."""
     manifest = json.loads((default_app.outdir / "manifest.json").read_text())
     properties = manifest["artifacts"]["ClipFrameSearch"]["properties"]
-    assert "cdk-hnb659fds-deploy-role-" in properties["assumeRoleArn"]
+    assert "cdk-clipsearch-deploy-role-" in properties["assumeRoleArn"]

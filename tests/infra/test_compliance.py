@@ -101,9 +101,59 @@ def test_image_contract_without_docker(dockerfile: Path):
 def test_images_pin_the_torch_the_tests_run():
     """The CPU torch baked into the model images is the version the test suite exercised."""
     (dev_pin,) = re.findall(r"^torch==(\S+)$", (ROOT / "requirements-dev.txt").read_text(), re.M)
-    for dockerfile in ("lambda_clip/Dockerfile", "lambda_batch/Dockerfile"):
-        (image_pin,) = re.findall(r"^ARG TORCH_VERSION=(\S+)$", (ROOT / dockerfile).read_text(), re.M)
-        assert image_pin == dev_pin, dockerfile
+    (image_pin,) = re.findall(
+        r"^torch==(\S+)\+cpu --hash=sha256:[0-9a-f]{64}$", lock_text("requirements-torch.lock"), re.M
+    )
+    assert image_pin == dev_pin
+
+
+def lock_text(name: str) -> str:
+    return (ROOT / name).read_text()
+
+
+def pins(text: str) -> dict[str, str]:
+    """name -> version of `name==version` lines (comments, options and hashes aside)."""
+    found = {}
+    for line in text.splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
+        if match:
+            found[match[1].lower().replace("_", "-")] = match[2]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("lock", "source"),
+    [
+        ("requirements-model.lock", "requirements-model.txt"),
+        ("requirements-export.lock", "requirements-export.txt"),
+        ("lambda_search/requirements.lock", "lambda_search/requirements.txt"),
+    ],
+)
+def test_every_image_install_is_hash_locked_to_the_pins_the_tests_run(lock, source):
+    """The images install the locks (--require-hashes, --no-deps); the tests install the .txt pins:
+    a lock pins exactly those versions (python -m scripts.lock_requirements regenerates it)."""
+    text = lock_text(lock)
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines
+    assert all(re.fullmatch(r"\S+==\S+ --hash=sha256:[0-9a-f]{64}", line) for line in lines)
+    sources = [source, *re.findall(r"^-r (\S+)$", lock_text(source), re.M)]
+    pinned = {name: version for path in sources for name, version in pins(lock_text(path)).items()}
+    assert {name: pins(text)[name] for name in pinned} == pinned
+
+
+def test_every_pip_install_in_the_images_requires_hashes_and_every_base_image_a_digest():
+    bases = set()
+    for dockerfile in DOCKERFILES:
+        for keyword, argument in dockerfile_instructions(dockerfile):
+            if keyword == "FROM":
+                image = argument.split()[0]
+                assert re.fullmatch(r"\S+:\S+@sha256:[0-9a-f]{64}", image), (dockerfile, image)
+                bases.add(image)
+            if keyword == "RUN" and "pip install" in argument:
+                for install in argument.split("pip install")[1:]:
+                    assert "--require-hashes" in install, (dockerfile, install)
+                    assert "--no-deps" in install, (dockerfile, install)
+    assert len(bases) == 1  # one base, bumped everywhere at once (make bump-base-image)
 
 
 def test_the_batch_image_is_the_clip_image_with_another_handler():
@@ -166,7 +216,7 @@ def test_the_root_dockerignore_is_the_union_for_the_legacy_builder():
 
 def test_the_model_images_share_one_requirements_file():
     for role in ("clip", "batch"):
-        assert {"requirements-model.txt", "requirements-export.txt"} <= copy_sources(
+        assert {"requirements-model.lock", "requirements-export.lock"} <= copy_sources(
             ROOT / f"lambda_{role}" / "Dockerfile"
         )
     assert not (ROOT / "lambda_clip" / "requirements.txt").exists()
@@ -192,8 +242,8 @@ def test_the_model_images_export_in_a_build_stage_and_run_without_torch(role):
     export, final = stage_instructions(ROOT / f"lambda_{role}" / "Dockerfile")
     assert export[0][1].endswith(" AS export")
     runs = " ".join(argument for keyword, argument in export if keyword == "RUN")
-    assert "torch==" in runs
-    assert "-r /build/requirements-export.txt" in runs
+    assert "-r /build/requirements-torch.lock" in runs
+    assert "-r /build/requirements-export.lock" in runs
     assert "python -m clipsearch.model.fetch_model" in runs
     assert 'python -m clipsearch.model.export_onnx /build/saved /opt/model --precision "${PRECISION}"' in runs
     assert ("ARG", "PRECISION=fp32") in export
@@ -202,7 +252,9 @@ def test_the_model_images_export_in_a_build_stage_and_run_without_torch(role):
     assert "transformers" not in final_text
     assert "export" not in final_text.replace("--from=export", "")
     (install,) = [argument for keyword, argument in final if keyword == "RUN"]
-    assert install.startswith("pip install --no-cache-dir --no-deps -r /tmp/requirements.txt ")
+    assert install.startswith(
+        "pip install --no-cache-dir --no-deps --require-hashes -r /tmp/requirements.txt "
+    )
     from bench.bench_clip import TRIMMED  # what the bench leaves out of the installed size
 
     assert sorted(re.findall(r'"\$site"/(\S+)', install)) == sorted(TRIMMED)

@@ -15,8 +15,8 @@ def test_prints_values_one_a_line(capsys):
 
 
 def test_applies_overrides_like_cdk_and_ignores_other_cdk_options(capsys):
-    assert main(["-c", "stack_name=Frames", "--profile", "dev", "--print", "images_stack_name"]) == 0
-    assert capsys.readouterr().out == "Frames-Images\n"
+    assert main(["-c", "environment=dev", "--profile", "dev", "--print", "images_stack_name"]) == 0
+    assert capsys.readouterr().out == "ClipFrameSearch-dev-Images\n"
 
 
 def test_an_invalid_value_or_unknown_key_fails_naming_it(capsys):

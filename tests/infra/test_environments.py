@@ -16,7 +16,32 @@ from tests.infra.conftest import CDK_CONTEXT, CI_SETUP, Synthesized, synthesize,
 NAME_PROPERTIES = (
     "BucketName", "TableName", "FunctionName", "RepositoryName", "LogGroupName", "DashboardName",
     "QueueName", "TopicName", "AlarmName", "RoleName", "KeyAlias", "AliasName", "Url", "VectorBucketName",
+    "Domain", "ResponseHeadersPolicyConfig", "OriginAccessControlConfig",
 )  # fmt: skip
+# Names unique across AWS (S3 buckets; a Cognito domain prefix, within its region) or within an
+# account whatever the region (CloudFront, CloudWatch dashboards, IAM): two regions, or two accounts,
+# holding the same environment must not share one.
+GLOBAL_TYPES = ("AWS::S3::Bucket",)
+# Unique across accounts within a region: the Cognito domain prefix (<prefix>.auth.<region>...).
+REGIONAL_ACROSS_ACCOUNTS_TYPES = ("AWS::Cognito::UserPoolDomain",)
+ACCOUNT_WIDE_TYPES = (
+    "AWS::CloudFront::ResponseHeadersPolicy", "AWS::CloudFront::OriginAccessControl",
+    "AWS::CloudWatch::Dashboard", "AWS::IAM::Role", "AWS::IAM::OIDCProvider", "AWS::IAM::ManagedPolicy",
+)  # fmt: skip
+
+
+def resolve(value: Any, account: str, region: str) -> str:
+    """A name as CloudFormation makes it in `account` and `region` (pseudo parameters and joins)."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return {"AWS::AccountId": account, "AWS::Region": region}.get(value["Ref"], f"<{value['Ref']}>")
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(resolve(part, account, region) for part in parts)
+    if "Name" in value:  # CloudFront's policies keep their name in their config
+        return resolve(value["Name"], account, region)
+    return f"<{sorted(value)[0]}>"
 
 
 def templates(app: Synthesized) -> list[Any]:
@@ -24,15 +49,24 @@ def templates(app: Synthesized) -> list[Any]:
     return found if app.ci_setup is None else [*found, app.ci_setup.to_json()]
 
 
-def physical_names(app: Synthesized) -> set[tuple[str, str, str]]:
-    """(resource type, property, name) of every named resource the app creates."""
-    return {
-        (resource["Type"], key, value)
+def physical_names(
+    app: Synthesized, account: str = "111122223333", types: tuple[str, ...] = ()
+) -> set[tuple[str, str, str]]:
+    """(resource type, property, name) of every named resource the app creates (of `types`), in
+    `account` and the app's region (a reference to another resource names nothing)."""
+    found = {
+        (resource["Type"], key, resolve(value, account, app.context["region"]))
         for template in templates(app)
         for resource in template["Resources"].values()
+        if not types or resource["Type"] in types
         for key, value in resource.get("Properties", {}).items()
-        if key in NAME_PROPERTIES and isinstance(value, str)
+        if key in NAME_PROPERTIES
     }
+    return {(kind, key, name) for kind, key, name in found if "<" not in name}
+
+
+def names(app: Synthesized, account: str = "111122223333", types: tuple[str, ...] = ()) -> set[str]:
+    return {name for _, _, name in physical_names(app, account, types)}
 
 
 def stack_names(app: Synthesized) -> set[str]:
@@ -41,69 +75,106 @@ def stack_names(app: Synthesized) -> set[str]:
 
 @pytest.fixture(scope="module")
 def environments(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
+    """The default environment, `dev` and `prod` in ap-southeast-1, and `dev` in eu-west-1."""
     return {
-        # With the S3 Vectors index, so that its vector bucket's name is checked too.
-        name: synthesize(
-            tmp_path_factory.mktemp(f"env-{name or 'default'}"),
+        # With the S3 Vectors index, so that its vector bucket's name is checked too; the default
+        # environment's CI set-up is the account's first (it creates GitHub's OIDC provider).
+        f"{name}@{region}": synthesize(
+            tmp_path_factory.mktemp(f"env-{name or 'default'}-{region}"),
             environment=name,
+            region=region,
             index_backend="s3vectors",
-            **CI_SETUP,
+            **{**CI_SETUP, "create_github_oidc_provider": not name},
         )
-        for name in ("", "dev", "prod")
+        for name, region in (
+            ("", "ap-southeast-1"),
+            ("dev", "ap-southeast-1"),
+            ("prod", "ap-southeast-1"),
+            ("dev", "eu-west-1"),
+        )
     }
 
 
 def test_the_default_environment_keeps_the_guides_names(environments):
-    names = {name for _, _, name in physical_names(environments[""])}
-    assert {"totgo1", "videos", "clip-inference", "clip-search", "clip-batch-embed"} <= names
-    assert {"lambda-clip-inference", "lambda-clip-search", "lambda-clip-batch"} <= names
-    assert {"/aws/lambda/clip-inference", "ClipFrameSearch", "totgo1-access-logs"} <= names
-    assert "clip-frame-vectors" in names
-    assert stack_names(environments[""]) == {
+    named = names(environments["@ap-southeast-1"])
+    assert {"videos", "clip-inference", "clip-search", "clip-batch-embed"} <= named
+    assert {"lambda-clip-inference", "lambda-clip-search", "lambda-clip-batch"} <= named
+    assert {"/aws/lambda/clip-inference", "clip-frame-vectors"} <= named
+    # a created bucket carries the account and region (bucket_name's stand-in: cdk.json chooses none)
+    assert {"totgo1-111122223333-ap-southeast-1", "totgo1-111122223333-ap-southeast-1-access-logs"} <= named
+    assert "ClipFrameSearch-ap-southeast-1" in named  # the dashboard: one per account
+    assert stack_names(environments["@ap-southeast-1"]) == {
         "ClipFrameSearch", "ClipFrameSearch-Images", "ClipFrameSearch-CiSetup"
     }  # fmt: skip
 
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])
 def test_a_named_environment_suffixes_every_physical_name(environments, environment):
-    named = physical_names(environments[environment])
+    named = physical_names(environments[f"{environment}@ap-southeast-1"])
     assert named
     for resource_type, key, name in named:
         assert environment in name, (resource_type, key, name)
-    assert ("AWS::S3::Bucket", "BucketName", f"totgo1-{environment}-ap-southeast-1") in named
+    bucket = f"totgo1-{environment}-111122223333-ap-southeast-1"
+    assert ("AWS::S3::Bucket", "BucketName", bucket) in named
     assert ("AWS::Lambda::Function", "FunctionName", f"clip-inference-{environment}") in named
     assert ("AWS::DynamoDB::Table", "TableName", f"videos-{environment}") in named
     # unique per account and region, so the environment alone keeps it apart
     assert ("AWS::S3Vectors::VectorBucket", "VectorBucketName", f"clip-frame-vectors-{environment}") in named
-    assert all(f"ClipFrameSearch-{environment}" in stack for stack in stack_names(environments[environment]))
+    stacks = stack_names(environments[f"{environment}@ap-southeast-1"])
+    assert all(f"ClipFrameSearch-{environment}" in stack for stack in stacks)
 
 
 def test_environments_in_one_account_share_no_physical_name(environments):
     for first, second in (("", "dev"), ("", "prod"), ("dev", "prod")):
-        one, other = environments[first], environments[second]
-        assert not {n for _, _, n in physical_names(one)} & {n for _, _, n in physical_names(other)}
+        one, other = environments[f"{first}@ap-southeast-1"], environments[f"{second}@ap-southeast-1"]
+        assert not names(one) & names(other)
         assert not stack_names(one) & stack_names(other)
 
 
-def test_only_the_default_environment_creates_the_accounts_github_oidc_provider(environments):
-    def providers(app: Synthesized) -> int:
-        assert app.ci_setup is not None
-        return len(app.ci_setup.find_resources("AWS::IAM::OIDCProvider"))
+def test_one_environment_in_two_regions_shares_no_account_wide_or_global_name(environments):
+    singapore, ireland = environments["dev@ap-southeast-1"], environments["dev@eu-west-1"]
+    kinds = (*GLOBAL_TYPES, *ACCOUNT_WIDE_TYPES)
+    assert names(singapore, types=kinds)  # the page's policies, the dashboard, the buckets, ...
+    assert not names(singapore, types=kinds) & names(ireland, types=kinds)
 
-    assert providers(environments[""]) == 1
-    assert providers(environments["dev"]) == providers(environments["prod"]) == 0
-    trust = environments["dev"].ci_setup.to_json()
+
+def test_one_environment_in_two_accounts_shares_no_global_name(environments):
+    app = environments["dev@ap-southeast-1"]
+    kinds = (*GLOBAL_TYPES, *REGIONAL_ACROSS_ACCOUNTS_TYPES)
+    first, second = names(app, "111122223333", kinds), names(app, "444455556666", kinds)
+    assert first
+    assert not first & second
+
+
+def test_only_the_ci_set_up_asked_to_creates_the_accounts_github_oidc_provider_and_keeps_it(environments):
+    def providers(app: Synthesized) -> Any:
+        assert app.ci_setup is not None
+        return app.ci_setup.find_resources("AWS::IAM::OIDCProvider")
+
+    (provider,) = providers(environments["@ap-southeast-1"]).values()
+    assert provider["DeletionPolicy"] == "Retain"  # the other environments' roles trust it
+    for other in ("dev@ap-southeast-1", "prod@ap-southeast-1", "dev@eu-west-1"):
+        assert providers(environments[other]) == {}
+    trust = environments["dev@eu-west-1"].ci_setup.to_json()
     assert ":oidc-provider/token.actions.githubusercontent.com" in str(trust)
 
 
-def test_the_bucket_name_carries_the_region_in_a_named_environment():
-    config = load_config({**CDK_CONTEXT, "environment": "dev", "region": "eu-west-1"})
-    assert config.physical_bucket_name == "totgo1-dev-eu-west-1"
+def test_a_created_bucket_carries_the_account_and_the_region():
+    config = load_config(
+        {**CDK_CONTEXT, "environment": "dev", "region": "eu-west-1", "bucket_name": "frames"}
+    )
+    assert config.physical_bucket_name("111122223333") == "frames-dev-111122223333-eu-west-1"
     # existing resources are named as given
     existing = load_config(
-        {**CDK_CONTEXT, "environment": "dev", "create_bucket": False, "create_table": False}
+        {
+            **CDK_CONTEXT,
+            "environment": "dev",
+            "create_bucket": False,
+            "create_table": False,
+            "bucket_name": "pip",
+        }
     )
-    assert (existing.physical_bucket_name, existing.physical_table_name) == ("totgo1", "videos")
+    assert (existing.physical_bucket_name("111122223333"), existing.physical_table_name) == ("pip", "videos")
 
 
 # --- #16.6: what destroy keeps, and redeploying onto it
@@ -116,9 +187,9 @@ def test_retained_buckets_keep_their_policies_and_the_log_bucket_is_named(defaul
         assert policy["DeletionPolicy"] == "Retain"
         assert policy["UpdateReplacePolicy"] == "Retain"
     buckets = without_page(default_app.service.find_resources("AWS::S3::Bucket"))
-    assert {bucket["Properties"].get("BucketName") for bucket in buckets.values()} == {
-        "totgo1",
-        "totgo1-access-logs",
+    assert {resolve(bucket["Properties"]["BucketName"], "1", "r") for bucket in buckets.values()} == {
+        "totgo1-1-ap-southeast-1",
+        "totgo1-1-ap-southeast-1-access-logs",
     }
     assert all(bucket["DeletionPolicy"] == "Retain" for bucket in buckets.values())
 
@@ -137,15 +208,16 @@ RETAINED_VECTOR_INDEX = ("AWS::S3Vectors::VectorBucket", "AWS::S3Vectors::Index"
 def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(
     tmp_path, environment, index_backend
 ):
-    created = load_config({**CDK_CONTEXT, "environment": environment, "index_backend": index_backend})
-    context = overrides(created.redeploy_context)
+    ecr = {"image_source": "ecr", "image_tag": "t1"}  # the repositories exist in ecr mode only
+    created = load_config({**CDK_CONTEXT, "environment": environment, "index_backend": index_backend, **ecr})
+    context = overrides(created.redeploy_context("111122223333"))
     vector_index = {"create_vector_index", "vector_bucket_name"} if index_backend == "s3vectors" else set()
     assert set(context) == {
         "create_bucket", "bucket_name", "create_table", "table_name", "create_repositories",
         "clip_repository_name", "search_repository_name", "batch_repository_name", "extract_repository_name",
         *vector_index,
     }  # fmt: skip
-    app = synthesize(Path(tmp_path), environment=environment, index_backend=index_backend, **context)
+    app = synthesize(Path(tmp_path), environment=environment, index_backend=index_backend, **ecr, **context)
 
     for kept in (*RETAINED, *RETAINED_VECTOR_INDEX):
         assert not without_page(app.service.find_resources(kept)), kept
@@ -155,9 +227,10 @@ def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(
         # the functions and the roles' statements name the retained vector bucket and its index
         assert f"'VECTOR_BUCKET_NAME': '{created.physical_vector_bucket_name}'" in service
         assert f"bucket/{created.physical_vector_bucket_name}/index/frames" in service
-    assert f"'BUCKET_NAME': '{created.physical_bucket_name}'" in service
+    bucket = created.physical_bucket_name("111122223333")
+    assert f"'BUCKET_NAME': '{bucket}'" in service
     assert f"'VIDEOS_TABLE': '{created.physical_table_name}'" in service
-    assert f"'BucketName': '{created.physical_bucket_name}'" in service  # the rule merged in
+    assert f"'BucketName': '{bucket}'" in service  # the rule merged in
     assert f"table/{created.physical_table_name}" in service  # the search role reads that table
     images = str(app.images.to_json())
     for function in created.functions.values():
@@ -173,7 +246,7 @@ def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(
     [
         ({"environment": "Dev"}, "environment: String should match pattern"),
         ({"environment": "a-b"}, "environment: String should match pattern"),
-        ({"environment": "staging", "bucket_name": "b" * 40}, "is longer than 63"),
+        ({"environment": "staging", "bucket_name": "b" * 24}, "is longer than 63"),
         (
             {"environment": "staging", "index_backend": "s3vectors", "vector_bucket_name": "v" * 60},
             "vector_bucket_name: 'vvv",
@@ -185,3 +258,24 @@ def test_an_environment_name_fits_every_name_it_goes_into(overrides, message):
 
     with pytest.raises(ConfigError, match=message):
         load_config({**CDK_CONTEXT, **overrides})
+
+
+def test_asset_mode_has_no_repositories_to_redeploy_onto():
+    """Asset mode never deploys the repositories stack (make deploy's deploy_stacks)."""
+    config = load_config(CDK_CONTEXT)
+    assert config.deploy_stacks == "ClipFrameSearch"
+    assert "repository" not in config.redeploy_context("111122223333")
+
+
+@pytest.mark.parametrize(
+    ("environment", "github_environment"), [("", "production"), ("dev", "dev"), ("prod", "prod")]
+)
+def test_each_environments_ci_role_trusts_its_own_github_environment(
+    environments, environment, github_environment
+):
+    ci_setup = environments[f"{environment}@ap-southeast-1"].ci_setup
+    assert ci_setup is not None
+    (role,) = [r for key, r in ci_setup.find_resources("AWS::IAM::Role").items() if "DeployRole" in key]
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    subject = statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+    assert subject == f"repo:acme/clip-frame-search:environment:{github_environment}:ref:refs/heads/main"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized
+from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized, frame_bucket_name
 
 FUNCTIONS = {
     "clip": ("clip-inference", "lambda-clip-inference"),
@@ -87,7 +87,7 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
 def test_each_function_gets_exactly_the_variables_it_reads(any_app, role):
     name, _ = FUNCTIONS[role]
     variables = function_properties(any_app, name)["Environment"]["Variables"]
-    expected = dict(ENVIRONMENTS[role])
+    expected = dict(ENVIRONMENTS[role]) | {"BUCKET_NAME": frame_bucket_name(any_app)}
     if any_app.context["index_backend"] == "s3vectors" and role in ("search", "batch"):
         # S3 Vectors: where the index is (the default names; deployment/config.py).
         expected |= {
@@ -131,7 +131,7 @@ def test_asset_mode_builds_each_dockerfile_from_the_repository_root(default_app,
     name, _ = FUNCTIONS[role]
     image = function_properties(default_app, name)["Code"]["ImageUri"]
     # The asset's image URI points into the CDK bootstrap repository.
-    assert "cdk-hnb659fds-container-assets" in str(image)
+    assert "cdk-clipsearch-container-assets" in str(image)
     manifest = (default_app.outdir / "ClipFrameSearch.assets.json").read_text()
     assert f'"dockerFile": "lambda_{role}/Dockerfile"' in manifest
 
@@ -148,7 +148,7 @@ def test_asset_build_context_holds_only_what_the_images_copy(default_app):
         role = dockerfile.split("/")[0]
         top_level = {path.name for path in context.iterdir()}
         allowed = {role, "clipsearch", ".dockerignore"} | (
-            {"requirements-model.txt", "requirements-export.txt"}
+            {"requirements-model.lock", "requirements-export.lock", "requirements-torch.lock"}
             if role in ("lambda_clip", "lambda_batch")
             else set()
         )
@@ -218,3 +218,10 @@ def test_the_model_images_are_built_in_the_configured_precision(default_app, opt
             "lambda_search/Dockerfile": None,
             "lambda_extract/Dockerfile": None,
         }
+
+
+@pytest.mark.parametrize(("role", "reserved"), [("clip", 10), ("search", 10), ("batch", None)])
+def test_the_search_path_has_its_own_share_of_the_accounts_concurrency(any_app, role, reserved):
+    """A backfill (the batch function, at most batch_max_concurrency) cannot starve searches."""
+    name, _ = FUNCTIONS[role]
+    assert function_properties(any_app, name).get("ReservedConcurrentExecutions") == reserved

@@ -90,7 +90,7 @@ def hard_coded_accounts(template_text: str) -> list[str]:
 
 
 # Configuration values that are ARNs of the user's own resources: accounts there are theirs, not ours.
-CONFIGURED_ARNS = ("bucket_kms_key_arn", "videos_stream_arn", "github_oidc_provider_arn")
+CONFIGURED_ARNS = ("bucket_kms_key_arn", "videos_stream_arn")
 
 
 def test_no_account_id_or_placeholder_is_hard_coded(any_app: Synthesized):

@@ -173,7 +173,7 @@ def test_email_subscription_only_when_configured(default_app, options_app):
 
 def dashboard_body(app: Synthesized) -> str:
     (dashboard,) = resources(app, "AWS::CloudWatch::Dashboard").values()
-    assert dashboard["Properties"]["DashboardName"] == "ClipFrameSearch"
+    assert dashboard["Properties"]["DashboardName"] == "ClipFrameSearch-ap-southeast-1"  # one per account
     return json.dumps(dashboard["Properties"]["DashboardBody"])
 
 

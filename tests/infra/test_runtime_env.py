@@ -45,12 +45,14 @@ def test_clip_read_timeout_leaves_the_search_time_to_answer():
 
 def test_search_memory_sets_max_cached_vectors():
     config = load_config({**CDK_CONTEXT, "search_memory_mb": 4096})
-    environments = function_environments(config, work_queue_url="https://sqs/work.fifo")
+    environments = function_environments(
+        config, bucket="frames-111122223333", work_queue_url="https://sqs/work.fifo"
+    )
     assert environments["search"]["MAX_CACHED_VECTORS"] == str(max_cached_vectors(4096))
 
 
 def test_the_metrics_namespace_is_written_once():
-    literal = '"ClipFrameSearch"'
+    literal = 'METRICS_NAMESPACE = "'
     owners = [
         path
         for folder in ("stacks", "deployment", "local")
@@ -67,9 +69,12 @@ def test_readme_states_the_default_cache_bound():
 
 
 def test_search_and_batch_learn_the_index_backend_and_where_an_s3_vectors_index_is():
-    memory = function_environments(load_config(CDK_CONTEXT), work_queue_url="https://sqs/work.fifo")
+    memory = function_environments(
+        load_config(CDK_CONTEXT), bucket="frames-111122223333", work_queue_url="https://sqs/work.fifo"
+    )
     vectors = function_environments(
         load_config({**CDK_CONTEXT, "index_backend": "s3vectors", "environment": "dev"}),
+        bucket="frames-111122223333",
         work_queue_url="https://sqs/work.fifo",
     )
     for role in ("search", "batch"):

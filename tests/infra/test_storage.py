@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import Synthesized, without_page
+from tests.infra.conftest import CREATED_BUCKET, Synthesized, without_page
 from tests.infra.iam_policy import BUCKET_KMS_KEY_ARN
 
 CACHE_RULE_L1 = {
@@ -29,7 +29,7 @@ CACHE_RULE_API = {
 
 
 def frame_bucket(app: Synthesized) -> Any:
-    buckets = app.service.find_resources("AWS::S3::Bucket", {"Properties": {"BucketName": "totgo1"}})
+    buckets = app.service.find_resources("AWS::S3::Bucket", {"Properties": {"BucketName": CREATED_BUCKET}})
     assert len(buckets) == 1
     return next(iter(list(buckets.values())))
 

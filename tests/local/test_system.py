@@ -30,8 +30,8 @@ def system(tiny_model_dir) -> Iterator[LocalSystem]:
 
 def test_the_local_system_has_the_deployed_names_and_region(system):
     config = load_config(read_cdk_json_context(ROOT / "cdk.json"))  # what `cdk deploy` uses
-    assert (system.bucket, system.table) == (config.physical_bucket_name, config.physical_table_name)
-    deployed = {"clip": config.clip, "search": config.search, "batch": config.batch}
+    assert (system.bucket, system.table) == (config.local_bucket_name, config.physical_table_name)
+    deployed = config.functions
     assert system.functions == {role: function.function_name for role, function in deployed.items()}
     for function in deployed.values():
         local = system.local.functions[function.function_name]

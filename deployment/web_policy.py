@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 HSTS_MAX_AGE_S = 365 * 24 * 3600
 # The scope every route requires with api_auth=cognito: only access tokens the page's sign-in gets
 # carry it (an ID token has no scope; API Gateway's JWT authorizer cannot tell them apart otherwise).
@@ -18,15 +20,17 @@ PAGE_SCOPES = f"openid email {SEARCH_SCOPE} {UPLOAD_SCOPE}"  # what the page's s
 PAGE_CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript"}
 
 
-def content_security_policy(*, connect: list[str], images: list[str]) -> str:
+def content_security_policy(*, connect: list[str], images: list[str], media: Sequence[str] = ()) -> str:
     """Scripts, styles and everything else from the page's own origin only; `connect` for fetch()
-    (the API, the sign-in domain); `images` for the frames (presigned S3 URLs), plus blob: and data:
-    for the preview of an image query the person dropped."""
+    (the API, the sign-in domain, the bucket the page uploads to); `images` for the frames
+    (presigned S3 URLs), plus blob: and data: for the preview of an image query the person dropped;
+    `media` for the uploaded videos a moment plays (presigned S3 URLs)."""
     directives = {
         "default-src": ["'none'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "blob:", "data:", *images],
+        "media-src": ["'self'", *media],
         "connect-src": ["'self'", *connect],
         "form-action": ["'self'"],
         "base-uri": ["'none'"],

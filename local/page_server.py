@@ -18,7 +18,10 @@ def page_handler(
     *, api_url: str, auth_url: str, client_id: str, moto_url: str, auth_mode: str
 ) -> type[QuietHandler]:
     """`auth_mode`: `cognito` (the page signs in through the stand-in) or `jwt` (a pasted token)."""
-    csp = content_security_policy(connect=[origin(api_url), auth_url], images=[origin(moto_url)])
+    bucket = origin(moto_url)  # the page uploads to it, shows its frames, plays its videos
+    csp = content_security_policy(
+        connect=[origin(api_url), auth_url, bucket], images=[bucket], media=[bucket]
+    )
     auth: dict[str, str] = {"mode": auth_mode}
     if auth_mode == "cognito":
         auth |= {"domain": auth_url, "clientId": client_id, "scope": PAGE_SCOPES}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import mimetypes
 import os
 import sys
 import time
@@ -46,7 +47,14 @@ class Progress:
 
 def upload(s3: Any, bucket: str, key: str, path: Path, out: TextIO) -> str:
     """Upload the file (multipart when large, as boto3 does); its ETag."""
-    s3.upload_file(str(path), bucket, key, Callback=Progress(path.stat().st_size, out))
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"  # a browser plays it
+    s3.upload_file(
+        str(path),
+        bucket,
+        key,
+        ExtraArgs={"ContentType": content_type},
+        Callback=Progress(path.stat().st_size, out),
+    )
     print(file=out)
     return str(s3.head_object(Bucket=bucket, Key=key)["ETag"]).strip('"')
 

@@ -321,8 +321,15 @@ class FrameSearchStack(Stack):
         """`http_api` (SearchHttpApi), `web_site` (WebSite or None with api_auth=iam) and `sign_in`
         (SignIn, api_auth=cognito only). README: Search from a browser."""
         region = config.region
-        # Deviation (README table): the search presigns GET URLs of the frames it returns.
+        # Deviation (README table): the search presigns GET URLs of the frames it returns, and of a
+        # moment's uploaded video (frame_extraction).
         self.frame_bucket.grant_read_frames(self.search.role)
+        if config.frame_extraction:
+            self.frame_bucket.grant_read(
+                self.search.role,
+                UPLOADS_PREFIX,
+                "Presigns GET URLs of the uploaded videos a search's moments play, under uploads/ only.",
+            )
         self.web_site: WebSite | None = None
         self.sign_in: SignIn | None = None
         domain_prefix = (
@@ -349,6 +356,8 @@ class FrameSearchStack(Stack):
                 "WebSite",
                 connect_sources=connect,
                 image_sources=bucket_origins,
+                # a moment plays its uploaded video (presigned, from the same bucket)
+                media_sources=bucket_origins if config.frame_extraction else [],
                 log_retention=retention,
                 assets_qualifier=config.cdk_qualifier,
                 account_wide_name=config.account_wide_name,

@@ -18,7 +18,10 @@ from clipsearch.catalog.schema import PROCESSED
 from clipsearch.runtime.errors import RequestError
 from clipsearch.runtime.faults import describe, is_transient
 
-_FIELDS = "video_id, #status, video_fps, frame_step, extract_fps, frames_count, duration_seconds, cut_frames"
+_FIELDS = (
+    "video_id, #status, video_fps, frame_step, extract_fps, frames_count, duration_seconds, cut_frames, "
+    "original_key"
+)
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -33,6 +36,12 @@ class VideoInfo:
     # Shot cuts, where known (videos that came through the upload path): a shot starts at each of
     # these frame indices (frames c-1 and c show different shots).
     cut_frames: tuple[int, ...] = ()
+    original_key: str | None = None  # the uploaded file it was extracted from, where the row says
+
+    @property
+    def name(self) -> str:
+        """What a person calls the video: its file's name where the row has one, else its id."""
+        return self.original_key.rsplit("/", 1)[-1] if self.original_key else self.video_id
 
     @property
     def timed(self) -> bool:
@@ -70,6 +79,7 @@ def _info(item: dict[str, Any]) -> VideoInfo:
         frames_count=int(count) if isinstance(count, Decimal) and count >= 0 else None,
         duration_s=_positive(record.get("duration_seconds")),
         cut_frames=_frame_indices(record.get("cut_frames")),
+        original_key=str(record["original_key"]) if isinstance(record.get("original_key"), str) else None,
     )
 
 

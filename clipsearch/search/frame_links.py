@@ -1,8 +1,9 @@
-"""Frames a browser can show: a short-lived presigned GET URL for each search result's frame.
+"""Frames a browser can show: a short-lived presigned GET URL for each search result's frame, and
+for a moment's uploaded video (the page plays it from the moment's start).
 
-The search role may read `frames/*` for this alone (README: IAM deviation table). The URL is signed
-with the function's own temporary credentials, so it stops working at `expires_s` or when those
-credentials expire, whichever comes first. Signing is local (no request to S3).
+The search role may read `frames/*` and `uploads/*` for this alone (README: IAM deviation table).
+The URL is signed with the function's own temporary credentials, so it stops working at `expires_s`
+or when those credentials expire, whichever comes first. Signing is local (no request to S3).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from clipsearch.layout import FRAMES_PREFIX
+from clipsearch.layout import FRAMES_PREFIX, UPLOADS_PREFIX
 from clipsearch.runtime.settings import positive_ints
 
 DEFAULT_EXPIRES_S = 600
@@ -51,6 +52,9 @@ class FrameLinks:
         frames = list(body.get("results", []))
         for moment in body.get("moments", []):
             frames += [moment["best"], *moment["preview"]]
+            key = moment.get("video_key")
+            if isinstance(key, str) and key.startswith(UPLOADS_PREFIX):  # the page plays it
+                moment["video_url"] = self.url(key)
         for frame in frames:
             key = frame.get("frame_key")
             if isinstance(key, str) and key.startswith(FRAMES_PREFIX):

@@ -71,14 +71,16 @@ class CappedDeadline:
 
 
 def video_listing(videos: list[VideoInfo]) -> dict[str, Any]:
-    """The body of GET /videos: each processed video's id, frame count and duration (seconds, from
-    the table's `duration_seconds`, else frames x step / fps; null when unknown)."""
+    """The body of GET /videos: each processed video's id, name (its file's, else its id), frame
+    count and duration (seconds, from the table's `duration_seconds`, else frames x step / fps;
+    null when unknown)."""
     listed = []
     for video in videos:
         duration = video.length_s
         listed.append(
             {
                 "video_id": video.video_id,
+                "name": video.name,
                 "frames": video.frames_count,
                 "duration_s": None if duration is None else round(duration, 3),
             }

@@ -89,7 +89,10 @@ class SearchService:
         answer: dict[str, Any] = {"group": "moments"} if moments else {}
         if moments:
             grouped = group_moments(found.hits, info, gap_s=request.moment_gap_s, top_k=request.top_k)
-            answer["moments"] = [moment.as_dict(rank) for rank, moment in enumerate(grouped, start=1)]
+            answer["moments"] = [
+                moment.as_dict(rank) | _source(info[moment.video_id])
+                for rank, moment in enumerate(grouped, start=1)
+            ]
         else:
             answer["results"] = [
                 self._result(rank, hit, info) for rank, hit in enumerate(found.hits, start=1)
@@ -135,3 +138,9 @@ class SearchService:
         if vector is None:
             raise bad_request("the CLIP function returned a vector with no direction for this query")
         return vector, embedded.model
+
+
+def _source(video: VideoInfo) -> dict[str, Any]:
+    """A moment's video as a person knows it: its name, and the uploaded file it came from (the
+    page plays it from the moment's start; the HTTP route adds a URL)."""
+    return {"video_name": video.name} | ({"video_key": video.original_key} if video.original_key else {})

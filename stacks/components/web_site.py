@@ -33,6 +33,7 @@ class WebSite(Construct):
         *,
         connect_sources: list[str],
         image_sources: list[str],
+        media_sources: list[str],
         log_retention: logs.RetentionDays,
         assets_qualifier: str,
         account_wide_name: str,
@@ -66,7 +67,7 @@ class WebSite(Construct):
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
                 content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
                     content_security_policy=content_security_policy(
-                        connect=connect_sources, images=image_sources
+                        connect=connect_sources, images=image_sources, media=media_sources
                     ),
                     override=True,
                 ),

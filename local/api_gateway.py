@@ -1,7 +1,8 @@
-"""The HTTP API on 127.0.0.1 as API Gateway serves it, in front of the search function behind the
-local Lambda Invoke endpoint: only the search function's routes (else 404 {"message": "Not Found"}),
-each behind the JWT authorizer's checks (signature against the issuer's JWKS, issuer, client,
-expiry, not-before, the API's scope; else 401 {"message": "Unauthorized"}), CORS for the page's
+"""The HTTP API on 127.0.0.1 as API Gateway serves it, in front of the functions behind the local
+Lambda Invoke endpoint: only the routes the stack declares, the search function's and (with
+frame_extraction) the extraction function's uploads (else 404 {"message": "Not Found"}), each
+behind the JWT authorizer's checks (signature against the issuer's JWKS, issuer, client, expiry,
+not-before, the route's scope; else 401 {"message": "Unauthorized"}), CORS for the page's
 origin only, the payload 2.0 event, the integration timeout (503 {"message": "Service
 Unavailable"}), a request too large for the function (413 {"message": "Request Entity Too
 Large"}) and the function's statusCode, headers and body. Throttling is not emulated."""
@@ -20,8 +21,9 @@ from typing import Any
 import jwt
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from clipsearch.search.routes import ROUTES
-from deployment.web_policy import SEARCH_SCOPE
+from clipsearch.extract.routes import ROUTES as UPLOAD_ROUTES
+from clipsearch.search.routes import ROUTES as SEARCH_ROUTES
+from deployment.web_policy import SEARCH_SCOPE, UPLOAD_SCOPE
 from local.http_server import QuietHandler, origin
 
 # Lambda takes synchronous payloads up to 6 MB: the event (body and envelope) must fit.
@@ -38,15 +40,14 @@ class JwtAuthorizer:
     issuer: str
     audience: list[str]
     jwks_url: str
-    scope: str = SEARCH_SCOPE
     _keys: jwt.PyJWKClient = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._keys = jwt.PyJWKClient(self.jwks_url)
 
-    def claims(self, authorization: str | None) -> dict[str, Any] | None:
+    def claims(self, authorization: str | None, scope: str = SEARCH_SCOPE) -> dict[str, Any] | None:
         """The claims of a valid token in the header (`Bearer <jwt>` or the token alone, as API
-        Gateway takes it); None for anything the authorizer refuses."""
+        Gateway takes it) that carries the route's `scope`; None for anything refused."""
         token = (authorization or "").removeprefix("Bearer ").strip()
         if not token:
             return None
@@ -66,15 +67,33 @@ class JwtAuthorizer:
             return None
         if not isinstance(claims.get("iat", 0), int) or claims.get("iat", 0) > time.time():
             return None
-        if self.scope not in str(claims.get("scope", "")).split():
+        if scope not in str(claims.get("scope", "")).split():
             return None
         return claims
 
 
+@dataclass(frozen=True)
+class Route:
+    function: str  # the function behind it
+    scope: str  # what the token must carry
+
+
+def routes_of(search_function: str, extract_function: str | None) -> dict[tuple[str, str], Route]:
+    """The routes the stack declares: the search function's, and the uploads with frame_extraction."""
+    routes = {route: Route(search_function, SEARCH_SCOPE) for route in SEARCH_ROUTES}
+    if extract_function:
+        routes |= {route: Route(extract_function, UPLOAD_SCOPE) for route in UPLOAD_ROUTES}
+    return routes
+
+
 def api_handler(
-    *, authorizer: JwtAuthorizer, page_url: str, api_url: str, lambda_client: Any, function_name: str
+    *,
+    authorizer: JwtAuthorizer,
+    page_url: str,
+    api_url: str,
+    lambda_client: Any,
+    routes: dict[tuple[str, str], Route],
 ) -> type[QuietHandler]:
-    routes = set(ROUTES)
     page_origin = origin(page_url)
 
     class Api(QuietHandler):
@@ -107,10 +126,11 @@ def api_handler(
                 self.send_json(413, {"message": "Request Entity Too Large"}, self.cors())
                 return
             body = self.read_body()
-            if (self.command, parts.path) not in routes:
+            route = routes.get((self.command, parts.path))
+            if route is None:
                 self.send_json(404, {"message": "Not Found"}, self.cors())
                 return
-            claims = authorizer.claims(self.headers.get("Authorization"))
+            claims = authorizer.claims(self.headers.get("Authorization"), route.scope)
             if claims is None:
                 self.send_json(401, {"message": "Unauthorized"}, self.cors())
                 return
@@ -119,7 +139,7 @@ def api_handler(
                 self.send_json(413, {"message": "Request Entity Too Large"}, self.cors())
                 return
             try:
-                answer = lambda_client.invoke(FunctionName=function_name, Payload=payload)
+                answer = lambda_client.invoke(FunctionName=route.function, Payload=payload)
             except ReadTimeoutError:  # the integration timeout
                 self.send_json(503, {"message": "Service Unavailable"}, self.cors())
                 return

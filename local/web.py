@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 
 from clipsearch.search.routes import INTEGRATION_TIMEOUT_S
-from local.api_gateway import JwtAuthorizer, api_handler
+from local.api_gateway import JwtAuthorizer, api_handler, routes_of
 from local.page_server import page_handler
 from local.sign_in import LocalUserPool, sign_in_handler
 from local.stack import LocalSystem
@@ -42,12 +42,13 @@ def serve_web(
     ports: tuple[int, int, int] = (0, 0, 0),
     integration_timeout_s: float = INTEGRATION_TIMEOUT_S,
     auth_mode: str = "cognito",
+    extract_function: str | None = None,
 ) -> Iterator[LocalWeb]:
     """The three servers on 127.0.0.1 (free ports unless `ports`), in front of the search function
     behind the local Lambda Invoke endpoint, with a user pool in moto's Cognito at `moto_url`; the
     API gives up on the function after `integration_timeout_s` (the stack's integration timeout).
     `auth_mode` is the page's: `cognito` (sign in through the stand-in) or `jwt` (paste a token, as
-    with api_auth=jwt)."""
+    with api_auth=jwt). With `extract_function` (frame_extraction) the upload routes go to it."""
     lambda_client = boto3.client(
         "lambda",
         endpoint_url=lambda_endpoint,
@@ -79,7 +80,7 @@ def serve_web(
                 page_url=page_url,
                 api_url=api_url,
                 lambda_client=lambda_client,
-                function_name=search_function,
+                routes=routes_of(search_function, extract_function),
             ),
             sign_in_handler(pool, page_url=page_url),
         )
@@ -98,4 +99,5 @@ def serve_system_web(system: LocalSystem, *, auth_mode: str = "cognito") -> Abst
         search_function=system.functions["search"],
         region=system.local.region,
         auth_mode=auth_mode,
+        extract_function=system.functions.get("extract"),
     )

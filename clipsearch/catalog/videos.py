@@ -103,7 +103,8 @@ def _positive(value: Any) -> float | None:
 class VideoCatalog:
     """`processed()` is a full Scan: it is kept for `scan_ttl_seconds` so that a warm search reads
     nothing from DynamoDB (a newly processed video shows up within that time); `lookup` answers
-    the videos that Scan holds from it while it is fresh, and asks GetItem for the others."""
+    the videos that Scan holds from it while it is fresh, asks GetItem for the others, and adds those
+    processed since to what it holds (a search of a new video's id lists it everywhere at once)."""
 
     def __init__(
         self,
@@ -171,6 +172,12 @@ class VideoCatalog:
                 found |= dict(zip(asked, pool.map(self._get, asked), strict=True))
         ready = [info for info in found.values() if info and info.status == PROCESSED]
         unknown = [video_id for video_id, info in found.items() if not info or info.status != PROCESSED]
+        newly = [info for info in ready if info.video_id not in held]
+        if newly and self._scanned and self._fresh():
+            # processed since the held Scan: every search of this container lists them from now on,
+            # not a minute later when the Scan is done again
+            at, videos = self._scanned
+            self._scanned = (at, sorted([*videos, *newly], key=lambda video: video.video_id))
         return sorted(ready, key=lambda video: video.video_id), unknown
 
     def _get(self, video_id: str) -> VideoInfo | None:

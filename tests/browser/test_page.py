@@ -1,7 +1,8 @@
 """The page in a real browser against the local system: sign in through the sign-in stand-in, the
-guide's query, thumbnails that really load from S3 (moto) through presigned URLs, sorted scores and
-times, an image query, a refused request's message, no results, the larger view by keyboard, and an
-API call without a token refused."""
+guide's query as moments and as frames, thumbnails that really load from S3 (moto) through presigned
+URLs, sorted scores and times, the viewer (a moment's video played from its start, or its frames as
+a slideshow; keyboard), an image query, refused requests' messages, no results, an upload that
+becomes searchable, and an API call without a token refused."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from local.sample_frames import sample_videos
+from local.sample_video import Format, Shot, bicycle, boat, encode_shots, street
 from local.web import serve_system_web
 from tests.browser.conftest import ARTIFACTS, GROWING, Page
 
@@ -41,7 +43,19 @@ def results(page: Page) -> list[Any]:
     return list(page.driver.find_elements(By.CSS_SELECTOR, "#results button.result"))
 
 
-def search(page: Page, text: str = QUERY, *, min_score: str = "") -> None:
+def choose(page: Page, select_id: str, value: str) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    Select(element(page, select_id)).select_by_value(value)
+
+
+def search(
+    page: Page, text: str = QUERY, *, min_score: str = "", group: str = "frames", top_k: str = "12"
+) -> None:
+    choose(page, "group", group)
+    count = element(page, "top-k")
+    count.clear()
+    count.send_keys(top_k)
     query = element(page, "query")
     query.clear()
     query.send_keys(text)
@@ -86,10 +100,9 @@ def test_the_guides_query_shows_thumbnails_that_load_with_sorted_scores_and_time
     assert all(re.fullmatch(r"\d\d:\d\d", time) for time in times), times
     videos = {hit.find_element(By.CLASS_NAME, "video").text for hit in hits}
     assert videos <= VIDEOS
-    assert all(
-        re.match(r"Frame \S+ of video \S+, at \d\d:\d\d, score", i.get_attribute("alt")) for i in images
-    )
+    assert all(re.match(r"Frame \S+ of \S+, at \d\d:\d\d, score", i.get_attribute("alt")) for i in images)
     assert re.match(r"\d+ frames from 4 videos", message(page))
+    assert element(page, "score-note").is_displayed()  # what a score means
     notices = element(page, "notices").text
     assert f"Searched as far as indexed; more frames are on their way: {GROWING}." in notices
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -169,23 +182,162 @@ def test_an_image_dropped_on_the_drop_zone(signed_in: Page):
 
 def test_a_refused_request_shows_its_message(signed_in: Page):
     page = signed_in
-    search(page, min_score="5")
-    assert "The search was refused: min_score must be a number from -1 to 1" in message(page)
+    search(page, "a" * 1001)  # the page sends it; the search function refuses it
+    assert "The search was refused: query has 1,001 characters; the limit is 1,000" in message(page)
     assert "error" in element(page, "message").get_attribute("class")
-    assert results(page) == []
+    search(page, min_score="5")  # refused before it is sent
+    assert message(page) == "Minimum score must be a number from -1 to 1 (or empty)."
 
 
 def test_no_results_says_so(signed_in: Page):
     page = signed_in
     search(page, min_score="0.99")
     assert message(page).startswith("No frames matched. Try a lower minimum score.")
+    search(page, min_score="0.99", group="moments")
+    assert message(page).startswith("No moments matched. Try a lower minimum score.")
 
 
-def test_an_empty_search_box_asks_for_a_query(signed_in: Page):
+def test_an_empty_search_box_asks_for_a_query_and_greys_the_old_results(signed_in: Page):
     page = signed_in
+    search(page)
+    assert results(page)
     search(page, "")
     assert message(page) == "Type what the frames should show, or choose an image."
     assert page.driver.switch_to.active_element == element(page, "query")
+    listing = element(page, "results")
+    assert "stale" in listing.get_attribute("class")  # still there, greyed: not this query's answer
+    assert listing.get_attribute("aria-hidden") == "true"
+    assert not element(page, "score-note").is_displayed()
+
+
+@pytest.mark.parametrize("count", ["0", "500", "2.5", "ten"])
+def test_a_results_count_out_of_range_is_refused_not_replaced(signed_in: Page, count: str):
+    page = signed_in
+    search(page, top_k=count)
+    assert message(page) == "Results must be a whole number from 1 to 100."
+    assert page.driver.switch_to.active_element == element(page, "top-k")
+
+
+def test_with_an_image_and_text_the_page_says_it_searched_by_image(signed_in: Page, tmp_path: Path):
+    page = signed_in
+    frame = tmp_path / "boat.webp"
+    frame.write_bytes(sample_videos()["sample-boat"][1])
+    element(page, "image").send_keys(str(frame))
+    wait(page, lambda: element(page, "image-chosen").is_displayed())
+    search(page, "a man riding a bicycle")
+    assert message(page).startswith("Searched by image; the text was not used")
+    element(page, "clear-image").click()
+
+
+def test_one_video_is_singular_and_flat_scores_say_nothing_stands_out(signed_in: Page):
+    page = signed_in
+    choose(page, "video-filter", "sample-boat")
+    search(page, top_k="1")
+    assert re.match(r"1 frame from 1 video \(", message(page)), message(page)
+    choose(page, "video-filter", "")
+    flat = page.driver.execute_script(
+        "return summary([0.31, 0.305, 0.3], 3, 'moment', "
+        "{searched_videos: 2, searched_frames: 9, took_ms: 5})"
+    )
+    assert flat.endswith(
+        "Nothing stands out: these are the closest, but they may not show what you asked for."
+    )
+    spread = page.driver.execute_script(
+        "return summary([0.4, 0.3], 2, 'moment', {searched_videos: 2, searched_frames: 9, took_ms: 5})"
+    )
+    assert "Nothing stands out" not in spread
+
+
+def test_a_request_too_large_for_the_api_is_explained(signed_in: Page):
+    """The local API answers a body over Lambda's 6 MB with API Gateway's 413; the page says why."""
+    page = signed_in
+    text = page.driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        callApi("POST", "search", {image: "A".repeat(7 * 1024 * 1024)})
+          .then(({status, body}) => done(String(status) + " " + explain(status, body)));
+        """
+    )
+    assert text == "413 The request is too large for the API (about 6 MB): choose a smaller image."
+
+
+def test_moments_show_a_range_a_name_and_a_preview_strip_and_open_as_a_slideshow(signed_in: Page):
+    """Frames from the upstream pipeline (no video file): the viewer shows the moment's frames,
+    moved by the arrow keys, larger than the card."""
+    page = signed_in
+    search(page, group="moments")
+    cards = results(page)
+    assert cards, message(page)
+    assert re.match(r"\d+ moments? from \d videos? \(", message(page)), message(page)
+    first = cards[0]
+    assert re.fullmatch(r"\d\d:\d\d(–\d\d:\d\d)?", first.find_element(By.CLASS_NAME, "range").text)
+    assert first.find_element(By.CLASS_NAME, "video").text in VIDEOS
+    strip = first.find_elements(By.CSS_SELECTOR, ".preview img")
+    assert 1 <= len(strip) <= 5
+    first.send_keys(Keys.ENTER)
+    viewer = element(page, "viewer")
+    wait(page, lambda: viewer.get_attribute("open") is not None)
+    large = element(page, "viewer-image")
+    assert large.is_displayed()
+    assert not element(page, "viewer-video").is_displayed()
+    wait(page, lambda: page.driver.execute_script("return arguments[0].naturalWidth", large) > 0)
+    card_width = page.driver.execute_script("return arguments[0].getBoundingClientRect().width", first)
+    assert large.size["width"] > 1.5 * card_width  # actually larger
+    frames = page.driver.find_elements(By.CSS_SELECTOR, "#viewer-strip button")
+    if len(frames) > 1:
+        before = large.get_attribute("src")
+        current = [f.get_attribute("aria-current") for f in frames].index("true")
+        page.driver.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)
+        wait(page, lambda: large.get_attribute("src") != before)
+        after = [f.get_attribute("aria-current") for f in frames].index("true")
+        assert after == (current + 1) % len(frames)
+    page.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait(page, lambda: viewer.get_attribute("open") is None)
+
+
+def test_an_uploaded_video_becomes_searchable_and_its_moment_plays_from_its_start(
+    signed_in: Page, tmp_path: Path
+):
+    page = signed_in
+    video = tmp_path / "three scenes.webm"  # VP9: what every Chromium plays
+    video.write_bytes(
+        encode_shots([Shot(bicycle, 20), Shot(boat, 20), Shot(street, 20)], fps=10, fmt=Format(codec="vp9"))
+    )
+    element(page, "video-file").send_keys(str(video))
+    element(page, "upload-button").click()
+    wait(page, lambda: "is searchable" in element(page, "upload-status").text, timeout=180)
+    assert element(page, "upload-status").text == "three scenes.webm is searchable (6 frames)."
+    wait(page, lambda: "three-scenes.webm" in element(page, "video-filter").text)  # listed by its name
+    option = next(
+        o
+        for o in element(page, "video-filter").find_elements(By.TAG_NAME, "option")
+        if o.text.startswith("three-scenes.webm")
+    )
+    choose(page, "video-filter", option.get_attribute("value"))
+    search(page, group="moments")
+    cards = results(page)
+    assert len(cards) == 3, message(page)  # one moment per shot: never across a cut
+    ranges = sorted(card.find_element(By.CLASS_NAME, "range").text for card in cards)
+    assert ranges == ["00:00–00:01", "00:02–00:03", "00:04–00:05"]
+    card = next(card for card in cards if card.find_element(By.CLASS_NAME, "range").text == "00:02–00:03")
+    card.click()
+    viewer = element(page, "viewer")
+    wait(page, lambda: viewer.get_attribute("open") is not None)
+    player = element(page, "viewer-video")
+    assert player.is_displayed()
+    assert not element(page, "viewer-image").is_displayed()
+    wait(page, lambda: page.driver.execute_script("return arguments[0].readyState", player) >= 1)
+    now = page.driver.execute_script("return arguments[0].currentTime", player)
+    assert 2.0 <= now <= 3.0, now  # the moment's start, from the presigned upload
+    strip = page.driver.find_elements(By.CSS_SELECTOR, "#viewer-strip button")
+    strip[-1].click()  # jump within the range
+    wait(page, lambda: page.driver.execute_script("return arguments[0].currentTime", player) >= 2.9)
+    page.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait(page, lambda: viewer.get_attribute("open") is None)
+    choose(page, "video-filter", "")
+    search(page, group="moments")  # the page as a newcomer sees it: docs/images/search-page.png
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.driver.save_screenshot(str(ARTIFACTS / "moments-page.png"))
 
 
 def test_the_api_refuses_a_call_without_a_token(signed_in: Page):

@@ -46,13 +46,17 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def web(moto_url: str) -> Iterator[LocalWeb]:
-    local = LocalLambda([LocalFunction("clip-search", echo, timeout_s=60)], region=REGION)
+    local = LocalLambda(
+        [LocalFunction("clip-search", echo, timeout_s=60), LocalFunction("clip-extract", echo, timeout_s=60)],
+        region=REGION,
+    )
     with (
         serve(local) as endpoint,
         serve_web(
             lambda_endpoint=endpoint,
             moto_url=moto_url,
             search_function="clip-search",
+            extract_function="clip-extract",
             region=REGION,
             integration_timeout_s=1,
         ) as running,
@@ -246,3 +250,22 @@ def test_the_authorize_page_refuses_another_redirect_or_no_pkce(web: LocalWeb):
     evil = good | {"redirect_uri": "http://127.0.0.1:1/"}
     assert call(f"{web.auth_url}/oauth2/authorize?{urllib.parse.urlencode(evil)}")[0] == 400
     assert call(f"{web.auth_url}/oauth2/authorize?{urllib.parse.urlencode(base)}")[0] == 400
+
+
+def test_uploads_go_to_the_extraction_function_and_need_the_upload_scope(web: LocalWeb):
+    search_only = web.user_pool.token("s@example.com", scope="openid email clipsearch/search")
+    both = web.user_pool.token("u@example.com")  # the page's scopes: search and upload
+    status, _, body = call(
+        web.api_url + "uploads", method="POST", body={"name": "a.mp4"}, headers=bearer(both)
+    )
+    assert status == 200
+    assert json.loads(body)["routeKey"] == "POST /uploads"  # the extraction function got it (an echo here)
+    for method in ("GET", "POST"):
+        status, _, body = call(
+            web.api_url + "uploads",
+            method=method,
+            body={} if method == "POST" else None,
+            headers=bearer(search_only),
+        )
+        assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
+    assert call(web.api_url + "videos", headers=bearer(search_only))[0] == 200

@@ -140,3 +140,17 @@ def test_dedupe_looks_deeper_when_the_best_candidates_all_collapse():
     # the first 24 candidates collapse into one hit; the ranking looks 4x deeper for the rest
     assert [(hit.video.video_id, hit.row) for hit in hits] == [("same", 0), ("far", 0), ("far", 1)]
     assert [hit.video.video_id for hit in rank(shelf, query, RankOptions(top_k=3))] == ["same"] * 3
+
+
+def test_a_video_looked_up_since_the_scan_is_listed_by_every_later_search(videos_table):
+    from clipsearch.catalog.videos import VideoCatalog
+
+    dynamodb = videos_table
+    dynamodb.put_item(TableName="videos", Item={"video_id": {"S": "old"}, "status": {"S": "processed"}})
+    catalog = VideoCatalog(dynamodb, "videos", scan_ttl_seconds=60, clock=lambda: 0.0)
+    assert [v.video_id for v in catalog.processed()] == ["old"]
+    dynamodb.put_item(TableName="videos", Item={"video_id": {"S": "new"}, "status": {"S": "processed"}})
+    assert [v.video_id for v in catalog.processed()] == ["old"]  # the held Scan: a minute at most
+    found, unknown = catalog.lookup(["new", "nope"])
+    assert ([v.video_id for v in found], unknown) == (["new"], ["nope"])
+    assert [v.video_id for v in catalog.processed()] == ["new", "old"]  # at once, not a minute later

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from clipsearch.whole_numbers import decimal_digits
+
 FRAMES_PREFIX = "frames/"
 CACHE_PREFIX = "embeddings-cache/"
 PACKED_NAME = "packed.npz"
@@ -31,9 +33,10 @@ def is_valid_id(value: str) -> bool:
 
 
 def frame_index(frame_id: str) -> int:
-    """The number at the end of a frame id (`frame_000042` -> 42), -1 when there is none."""
+    """The number at the end of a frame id (`frame_000042` -> 42), -1 when there is none;
+    OutOfRange (a ValueError) when it does not fit 64 bits: such a frame is not in the layout."""
     match = _TRAILING_NUMBER.search(frame_id)
-    return int(match.group(1)) if match else -1
+    return decimal_digits(match.group(1), f"frame {frame_id!r}: its number") if match else -1
 
 
 def frames_prefix(video_id: str) -> str:
@@ -99,7 +102,8 @@ class Frame:
 
 
 def parse_frame_key(key: str) -> Frame:
-    """The frame at `key`; ValueError saying what the layout is when it does not follow it."""
+    """The frame at `key`; ValueError saying what the layout is when it does not follow it (a frame
+    number past 64 bits included)."""
     parts = key.split("/")
     if len(parts) != 3 or parts[0] != FRAMES_PREFIX.rstrip("/"):
         raise ValueError(f"{key!r} is not a frame key: expected frames/{{video_id}}/{{frame}}.{{ext}}")
@@ -109,4 +113,5 @@ def parse_frame_key(key: str) -> Frame:
         raise ValueError(f"{key!r}: a frame must be one of {', '.join(IMAGE_EXTENSIONS)}")
     if not (is_valid_id(video_id) and is_valid_id(frame_id)):
         raise ValueError(f"{key!r}: video and frame IDs may only hold letters, digits, '_', '.', '-'")
+    frame_index(frame_id)  # OutOfRange past 64 bits: the frame is rejected here, never downstream
     return Frame(video_id=video_id, frame_id=frame_id, key=key)

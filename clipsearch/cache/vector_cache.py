@@ -160,6 +160,10 @@ class VectorCache:
         except (ClientError, BotoCoreError) as error:  # after botocore's own retries
             age = f"; serving vectors checked {self.clock() - entry.checked_at:.0f} s ago" if entry else ""
             return VideoLoad(current, f"S3 read failed ({describe(error)}){age}"), False
+        except Exception as error:  # read, but not decodable (a frame number past 64 bits, say):
+            # one video's bad data is never the whole search's; batch rebuilds it
+            problem = f"its cached vectors could not be decoded ({describe(error)})"
+            return VideoLoad(current, problem, damaged=True), False
         return load, load.vectors is not None and load.vectors is not current
 
     def _read(self, video_id: str, current: VideoVectors | None) -> VideoLoad:

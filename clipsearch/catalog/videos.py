@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from clipsearch.runtime.errors import RequestError
 from clipsearch.runtime.faults import describe, is_transient
+from clipsearch.whole_numbers import OutOfRange, whole_number
 
 PROCESSED = "processed"
 _FIELDS = "video_id, #status, video_fps, frame_step, extract_fps, frames_count, duration_seconds"
@@ -30,6 +31,7 @@ class VideoInfo:
     frame_step: int | None = None  # source frames between two extracted frames, where known
     frames_count: int | None = None  # frames the extractor uploaded
     duration_s: float | None = None  # the source video's length, where the table has it
+    problems: tuple[str, ...] = ()  # numbers of its row that are out of range, treated as unknown
 
     @property
     def timed(self) -> bool:
@@ -52,20 +54,34 @@ class VideoInfo:
 
 
 def _info(item: dict[str, Any]) -> VideoInfo:
+    """The row as a VideoInfo; a number out of range (a count past 64 bits, a fraction of a frame)
+    is unknown, and `problems` says so: one row's mistake degrades that video only."""
     record = {name: _deserialize(value) for name, value in item.items()}
+    problems: list[str] = []
+
+    def whole(name: str, value: Any, *, minimum: int) -> int | None:
+        if not isinstance(value, Decimal):
+            return None  # absent, or not a number: unknown, as the extractor may leave it
+        try:
+            return whole_number(value, name, minimum=minimum)
+        except OutOfRange as error:
+            problems.append(f"the videos row's {error}; treated as unknown")
+            return None
+
     fps = _positive(record.get("video_fps"))
-    step = _positive(record.get("frame_step"))
+    given_step = record.get("frame_step")
+    step = whole("frame_step", given_step, minimum=1) if _positive(given_step) else None
     extract_fps = _positive(record.get("extract_fps"))
-    if step is None and fps and extract_fps:  # the extractor's rule: round(video_fps / EXTRACT_FPS)
-        step = max(1, round(fps / extract_fps))
-    count = record.get("frames_count")
+    if not _positive(given_step) and fps and extract_fps:  # the extractor's rule, as media.py has it
+        step = whole("video_fps / extract_fps", Decimal(max(1, round(fps / extract_fps))), minimum=1)
     return VideoInfo(
         video_id=str(record["video_id"]),
         status=str(record.get("status", "")),
         video_fps=fps,
-        frame_step=int(step) if step else None,
-        frames_count=int(count) if isinstance(count, Decimal) and count >= 0 else None,
+        frame_step=step,
+        frames_count=whole("frames_count", record.get("frames_count"), minimum=0),
         duration_s=_positive(record.get("duration_seconds")),
+        problems=tuple(problems),
     )
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from clipsearch.catalog.videos import VideoCatalog
-from clipsearch.index.backend import SearchBackend
+from clipsearch.catalog.videos import VideoCatalog, VideoInfo
+from clipsearch.index.backend import SearchBackend, reason
 from clipsearch.index.query import SearchRequest
 from clipsearch.runtime.deadline import Deadline
 from clipsearch.runtime.errors import bad_request
@@ -106,7 +106,7 @@ class SearchService:
             "queued_videos": queued,
             "unknown_videos": unknown,
             "skipped_videos": found.skipped,
-            "degraded_videos": found.degraded,
+            "degraded_videos": found.degraded + _row_problems(videos),
             "took_ms": round((time.perf_counter() - started) * 1000, 1),
         }
 
@@ -124,3 +124,8 @@ class SearchService:
         if vector is None:
             raise bad_request("the CLIP function returned a vector with no direction for this query")
         return vector, embedded.model
+
+
+def _row_problems(videos: list[VideoInfo]) -> list[dict[str, str]]:
+    """The searched videos whose `videos` row holds numbers out of range (treated as unknown)."""
+    return [reason(video.video_id, problem) for video in videos for problem in video.problems]

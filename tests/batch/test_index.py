@@ -275,3 +275,15 @@ def test_two_runs_syncing_one_video_leave_what_the_packed_object_holds_now(index
     ledger = Ledgers(s3, BUCKET).read(VIDEO).ledger
     assert ledger is not None
     assert ledger.source_etag == store.read_packed(VIDEO).etag
+
+
+def test_a_frame_number_past_64_bits_is_rejected_and_the_rest_is_indexed(indexing, s3):
+    huge = f"frames/{VIDEO}/frame_99999999999999999999.webp"  # issue #22.1
+    s3.put_object(Bucket=BUCKET, Key=huge, Body=frame_bytes(50))
+    status, result = invoke(indexing, {"video_id": VIDEO})
+    assert (status, result["status"], result["indexed"]) == (200, "complete", len(FRAMES))
+    (rejected,) = result["rejected"]
+    assert rejected["frame"] == huge
+    assert "does not fit 64 bits" in rejected["error"]
+    assert [r.key for r in packed(s3).rejected] == [huge]  # recorded: not tried again while unchanged
+    assert len(stored()) == len(FRAMES)

@@ -322,3 +322,86 @@ def test_a_vector_deleted_between_the_query_and_its_read_is_left_out(world: Sear
     status, body = world.search({"embedding": rows[0].tolist(), "dedupe": True}, lambda_context)
     assert status == 200, body
     assert "frame_000003" not in {r["frame_id"] for r in body["results"]}
+
+
+# Issue #22.1: one bad record must never be everyone's outage.
+
+HUGE_FRAME = "frame_99999999999999999999"  # a valid-looking name whose number does not fit 64 bits
+
+
+@memory_only
+def test_a_frame_number_past_64_bits_degrades_its_video_not_the_search(world: SearchWorld, lambda_context):
+    rng = np.random.default_rng(30)
+    world.add_video("good")
+    world.pack("good", unit_rows(rng, 3, DIM))
+    world.add_video("odd")  # packed before frame names were range-checked
+    world.pack("odd", unit_rows(rng, 2, DIM), frame_ids=["frame_000001", HUGE_FRAME])
+    body = search(world, lambda_context)
+    assert {r["video_id"] for r in body["results"]} == {"good"}
+    (degraded,) = body["degraded_videos"]
+    assert degraded["video_id"] == "odd"
+    assert "could not be decoded" in degraded["reason"]
+    assert "does not fit 64 bits" in degraded["reason"]
+    assert body["queued_videos"] == ["odd"]  # batch repacks it, rejecting that frame
+
+
+@s3vectors_only
+def test_an_index_vector_that_cannot_be_decoded_degrades_its_video_not_the_search(
+    world: SearchWorld, lambda_context
+):
+    rng = np.random.default_rng(31)
+    world.add_video("good")
+    rows = unit_rows(rng, 3, DIM)
+    world.pack("good", rows)
+    world.add_video("odd")
+    world.pack("odd", unit_rows(rng, 1, DIM))
+    index = world.app.service.backend.index
+    # an older writer's vector: a frame number past 64 bits, in its key and its metadata
+    index.client.put_vectors(
+        **index.where,
+        vectors=[
+            {
+                "key": f"odd/{HUGE_FRAME}",
+                "data": {"float32": rows[0].tolist()},
+                "metadata": {
+                    "video_id": "odd",
+                    "frame_index": 1e20,
+                    "frame_key": f"frames/odd/{HUGE_FRAME}.webp",
+                    "model": world.model_id,
+                },
+            }
+        ],
+    )
+    body = search(world, lambda_context, embedding=rows[0].tolist(), top_k=5)
+    assert body["results"][0]["video_id"] == "good"
+    assert HUGE_FRAME not in {r["frame_id"] for r in body["results"]}  # the rest of "odd" is searched
+    (degraded,) = body["degraded_videos"]
+    assert degraded["video_id"] == "odd"
+    assert "does not fit 64 bits" in degraded["reason"]
+
+
+ABSURD_ROWS = {
+    "frames_count past 64 bits": {"frames_count": {"N": str(2**63)}},
+    "a fractional frames_count": {"frames_count": {"N": "7.5"}},
+    "a negative frames_count": {"frames_count": {"N": "-3"}},
+    "a frame_step past 64 bits": {"video_fps": {"N": "30"}, "frame_step": {"N": "1e30"}},
+    "video_fps / extract_fps past 64 bits": {"video_fps": {"N": "1e125"}, "extract_fps": {"N": "1e-130"}},
+}
+
+
+@pytest.mark.parametrize("row", ABSURD_ROWS.values(), ids=ABSURD_ROWS.keys())
+def test_a_row_with_absurd_numbers_degrades_its_video_not_the_search(world: SearchWorld, lambda_context, row):
+    rng = np.random.default_rng(32)
+    world.add_video("good")
+    world.pack("good", unit_rows(rng, 3, DIM))
+    world.dynamodb.put_item(
+        TableName="videos", Item={"video_id": {"S": "odd"}, "status": {"S": "processed"}, **row}
+    )
+    rows = unit_rows(rng, 2, DIM)
+    world.pack("odd", rows)
+    body = search(world, lambda_context, embedding=rows[0].tolist(), top_k=5)
+    assert {r["video_id"] for r in body["results"]} == {"good", "odd"}  # its vectors are fine
+    assert all("timestamp_s" not in r for r in body["results"] if r["video_id"] == "odd")
+    (degraded,) = body["degraded_videos"]
+    assert degraded["video_id"] == "odd"
+    assert "treated as unknown" in degraded["reason"]

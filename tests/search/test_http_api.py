@@ -219,3 +219,23 @@ def test_get_videos_and_errors_through_the_handler(world: SearchWorld, lambda_co
         v2_event("POST", "/search", {"query": "a", "frame_urls": "yes"}), lambda_context
     )
     assert "frame_urls must be true or false" in json.loads(refused["body"])["error"]
+
+
+def test_get_videos_answers_200_when_a_row_holds_absurd_numbers(world: SearchWorld, lambda_context):
+    world.add_video("fine", frames_count=6)
+    world.dynamodb.put_item(  # issue #22.1: a frames_count that does not fit 64 bits
+        TableName="videos",
+        Item={
+            "video_id": {"S": "odd"},
+            "status": {"S": "processed"},
+            "frames_count": {"N": str(2**63)},
+            "video_fps": {"N": "30"},
+            "frame_step": {"N": "15"},
+        },
+    )
+    result = world.app.handler(v2_event("GET", "/videos"), lambda_context)
+    assert result["statusCode"] == 200, result
+    assert json.loads(result["body"])["videos"] == [
+        {"video_id": "fine", "frames": 6, "duration_s": 3.0},
+        {"video_id": "odd", "frames": None, "duration_s": None},
+    ]

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from clipsearch.cache.vector_cache import VectorCache, VideoLoad
-from clipsearch.cache.video_vectors import VideoVectors
+from clipsearch.cache.video_vectors import Shelf, VideoVectors
 from clipsearch.catalog.videos import VideoInfo
 from clipsearch.index.backend import Found, FrameHit, reason, untimed_reason
 from clipsearch.index.query import SearchRequest
@@ -47,7 +47,7 @@ class MemoryBackend:
         loaded = _sort(videos, read.loads, read.over_bound, query, model, request)
         info = {vectors.video_id: video for vectors, video in loaded.usable}
         ranked = rank(
-            self.vectors.shelf([vectors for vectors, _ in loaded.usable]),
+            Shelf.of([vectors for vectors, _ in loaded.usable]),
             query,
             RankOptions(
                 top_k=request.top_k,

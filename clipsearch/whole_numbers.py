@@ -19,7 +19,7 @@ def whole_number(value: int | Decimal, what: str, *, minimum: int = 0) -> int:
     """`value` (an int, or a DynamoDB number) as an int from `minimum` to INT64_MAX; OutOfRange
     naming `what` otherwise (a fraction, or too small or large)."""
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        raise OutOfRange(f"{what} is not a number ({value!r})")
+        raise OutOfRange(f"{what} is not a whole number ({value!r})")
     if isinstance(value, Decimal) and (not value.is_finite() or value != value.to_integral_value()):
         raise OutOfRange(f"{what} {value} is not a whole number")
     if not minimum <= value <= INT64_MAX:

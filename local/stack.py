@@ -29,10 +29,10 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from clipsearch.cache.expiry import GUIDE_EXPIRY
-from clipsearch.work.messages import STREAM_FILTERS, STREAM_MESSAGE_TEMPLATE
+from clipsearch.work.messages import STREAM_FILTERS
 from deployment.config import AppConfig
 from deployment.context import load_config, read_cdk_json_context
-from local.event_sources import Poller, SqsEventSource, StreamPipe, deduplicate_like_sqs
+from local.event_sources import Poller, SqsEventSource, StreamPipe, deduplicate_like_sqs, pipe_message
 from local.lambda_server import LocalFunction, LocalLambda, serve
 from local.models import runtime_model
 from local.s3vectors import create_index_as_the_stack_does
@@ -260,7 +260,7 @@ def local_system(
                 sqs,
                 work_queue_url,
                 filters=STREAM_FILTERS,
-                message=_stream_message,
+                message=pipe_message,
             )
             source = SqsEventSource(sqs, work_queue_url, local, functions["batch"], region=region)
             engines = Poller([pipe.poll, source.poll])
@@ -306,11 +306,3 @@ def _queues(sqs: Any, stack_name: str) -> tuple[str, str]:
     )
     failed = sqs.create_queue(QueueName=f"{stack_name}-batch-failed")
     return work["QueueUrl"], failed["QueueUrl"]
-
-
-def _stream_message(record: dict[str, Any]) -> tuple[str, str, str]:
-    """What the Pipe's target parameters make of a stream record: the input template's body, the
-    video id as message group and deduplication id."""
-    video_id = record["dynamodb"]["Keys"]["video_id"]["S"]
-    body = STREAM_MESSAGE_TEMPLATE.replace("<$.dynamodb.Keys.video_id.S>", video_id)
-    return body, video_id, video_id

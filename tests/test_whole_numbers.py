@@ -24,8 +24,9 @@ def test_whole_numbers_that_fit_int64_pass(value):
         (Decimal("9.99E+125"), "does not fit 64 bits"),
         (-1, "out of range (0 to"),
         (Decimal("7.5"), "is not a whole number"),
-        (True, "is not a number"),
-        ("3", "is not a number"),
+        (True, "is not a whole number"),
+        ("3", "is not a whole number"),
+        (3.0, "is not a whole number"),
     ],
 )
 def test_anything_else_is_out_of_range_saying_what(value, says):

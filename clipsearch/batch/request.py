@@ -7,8 +7,10 @@ from typing import Any
 
 from clipsearch.layout import is_valid_id
 from clipsearch.runtime.errors import bad_request
+from clipsearch.whole_numbers import OutOfRange, whole_number
 
-FIELDS = ("video_id", "frames", "frame_range", "force")
+FIELDS = ("video_id", "frames", "frame_range", "force", "run", "frames_count")
+MAX_RUN_ID = 128  # a run id is an SQS message id or a Lambda request id (36 characters)
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,8 @@ class VideoRequest:
     frames: list[Any] | None  # None: every frame under frames/{video_id}/
     force: bool
     frame_range: tuple[str, str] | None = None  # a chunk: the frames whose ids are in [first, last]
+    run: str | None = None  # a chunk: the run that split the video; a whole video: pack after its chunks
+    frames_count: int | None = None  # the catalog's frames_count the sender saw (refill, sweep)
 
     @property
     def whole_video(self) -> bool:
@@ -53,7 +57,20 @@ def parse_video_request(request: Any) -> VideoRequest:
                 'frame_range must be ["first_frame_id", "last_frame_id"] (in order), without frames'
             )
         frame_range = (frame_range[0], frame_range[1])
-    return VideoRequest(video_id, frames, force, frame_range)
+    run = request.get("run")
+    if run is not None and (
+        frames is not None or not isinstance(run, str) or not is_valid_id(run) or len(run) > MAX_RUN_ID
+    ):
+        raise bad_request(
+            f"run must be a run id (letters, digits, '_', '.', '-'), without frames, got {run!r}"
+        )
+    frames_count = request.get("frames_count")
+    if frames_count is not None:
+        try:
+            frames_count = whole_number(frames_count, "frames_count")
+        except OutOfRange as error:
+            raise bad_request(str(error)) from None
+    return VideoRequest(video_id, frames, force, frame_range, run, frames_count)
 
 
 @dataclass

@@ -105,8 +105,10 @@ class BatchService:
             log=log,
         )
 
-    def run(self, request: VideoRequest, deadline: Deadline) -> VideoResult:
-        """Embed one video; RequestError(404) when it has no frames at all."""
+    def run(self, request: VideoRequest, deadline: Deadline, *, run_id: str) -> VideoResult:
+        """Embed one video; RequestError(404) when it has no frames at all. `run_id` names this
+        request (an SQS message id, a Lambda request id: the same when it is delivered again): a
+        long video's chunks carry it."""
         started = time.perf_counter()
         embedder = self.embedder()
         result = VideoResult(request.video_id, embedder.model_id)
@@ -138,7 +140,7 @@ class BatchService:
         result.total = len(wanted)
         result.skipped = len(wanted) - len(todo)
         if request.whole_video and len(todo) > self.settings.chunk_frames:
-            result.chunks = self._split(request.video_id, todo)
+            result.chunks = self._split(request.video_id, todo, run_id)
             result.seconds = time.perf_counter() - started
             return result
         done = self.pipeline.run(todo, embedder, deadline, request.video_id)
@@ -156,27 +158,30 @@ class BatchService:
             if self.index and packed:
                 result.indexed = self.index.sync(*packed, state.etags)
         elif result.status == "complete":
-            self._pack_when_all_chunks_are_done(request.video_id, state, set(rejected))
+            self._pack_when_all_chunks_are_done(request, state, set(rejected))
         result.seconds = time.perf_counter() - started
         return result
 
-    def _split(self, video_id: str, todo: list[Frame]) -> int:
+    def _split(self, video_id: str, todo: list[Frame], run_id: str) -> int:
         """Queue `todo` as chunks of `chunk_frames` frames, which run side by side; the number queued.
         A chunk is its first and last frame id: it embeds the frames between them that are missing."""
         size = self.settings.chunk_frames
         chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
-        items = [WorkItem(video_id, (chunk[0].frame_id, chunk[-1].frame_id)) for chunk in chunks]
+        items = [WorkItem(video_id, (chunk[0].frame_id, chunk[-1].frame_id), run=run_id) for chunk in chunks]
         sent = self.queue.send(items)
         if sent.failed:  # the whole request is retried; chunks already sent are deduplicated
             raise RuntimeError(f"could not queue the chunks of {video_id}: {sent.failed[0][1]}")
         self.log("long video split into chunks", {"video_id": video_id, "chunks": len(items)})
         return len(items)
 
-    def _pack_when_all_chunks_are_done(self, video_id: str, state: VideoState, rejected: set[str]) -> None:
+    def _pack_when_all_chunks_are_done(
+        self, request: VideoRequest, state: VideoState, rejected: set[str]
+    ) -> None:
         """A chunk writes no packed object (a long video's is written once): the chunk that finds
         every frame of the video cached (or rejected by itself) asks for the whole video, which
         then finds nothing left to embed and packs. Chunks finishing together ask twice: the
-        queue's deduplication delivers it once (see WorkItem.after_chunks)."""
+        queue's deduplication (by the run) delivers it once."""
+        video_id = request.video_id
         cached = self.cache.list_frames(video_id)
         left = [
             frame
@@ -184,7 +189,7 @@ class BatchService:
             if frame_id not in cached and frame.key not in rejected
         ]
         if not left:
-            sent = self.queue.send([WorkItem(video_id, after_chunks=True)])
+            sent = self.queue.send([WorkItem(video_id, run=request.run)])
             if sent.failed:  # this chunk is retried: it finds its frames cached and asks again
                 raise RuntimeError(f"could not ask for the packed object of {video_id}: {sent.failed[0][1]}")
 

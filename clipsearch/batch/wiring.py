@@ -75,7 +75,7 @@ class BatchFunction:
         # The schedule's event (SWEEP_EVENT): with an index, its ledgers say what each video needs.
         self.sweep = Sweep(
             catalog,
-            index.wants if index else cache_wants(CacheStore(s3, settings.bucket).covered_frames),
+            index.wants if index else cache_wants(CacheStore(s3, settings.bucket).packed_head),
             self.work_queue,
             index=index,
         )
@@ -92,7 +92,7 @@ class BatchFunction:
             )
         request = parse_request_value(event)
         if not isinstance(request, list):
-            result = self._run(request, context)
+            result = self._run(request, context, context.aws_request_id)
             if result.status == "partial":
                 raise UnfinishedVideos(_summary([result]))
             return response(200, result.as_dict())
@@ -119,8 +119,10 @@ class BatchFunction:
             )
         return response(200, report.as_dict())
 
-    def _run(self, request: Any, context: Any) -> VideoResult:
-        result = self.service.run(parse_video_request(request), LambdaDeadline(context))
+    def _run(self, request: Any, context: Any, run_id: str) -> VideoResult:
+        """`run_id`: what names this request when it is delivered again (SQS's message id, the
+        Lambda request id, which Lambda keeps for an asynchronous event's retries)."""
+        result = self.service.run(parse_video_request(request), LambdaDeadline(context), run_id=run_id)
         count("FramesEmbedded", result.embedded)
         count("FramesSkipped", result.skipped)
         count("FramesFailed", len(result.failed))
@@ -133,7 +135,7 @@ class BatchFunction:
 
     def _run_one_of_many(self, request: Any, context: Any) -> VideoResult | dict[str, Any]:
         try:
-            return self._run(request, context)
+            return self._run(request, context, context.aws_request_id)
         except RequestError as error:
             video_id = request.get("video_id") if isinstance(request, dict) else None
             return {
@@ -152,7 +154,7 @@ class BatchFunction:
         problems = []
         for request in body if isinstance(body, list) else [body]:
             try:
-                result = self._run(request, context)
+                result = self._run(request, context, record.message_id)
             except RequestError as error:
                 problems.append(f"{error.status}: {error.message}")
                 continue

@@ -139,6 +139,14 @@ class PackedRead:
 
 
 @dataclass(frozen=True)
+class PackedHead:
+    """The packed object as its metadata (a HEAD) tells it."""
+
+    etag: str
+    covered: int  # frames it accounts for: embedded or rejected for good
+
+
+@dataclass(frozen=True)
 class CachedFrame:
     frame_id: str
     frame_key: str  # the frame it was computed from
@@ -216,9 +224,8 @@ class CacheStore:
             return PackedRead("damaged", etag=etag, problem=f"holds video {packed.video_id!r}")
         return PackedRead("ok", etag=etag, packed=packed)
 
-    def covered_frames(self, video_id: str) -> int | None:
-        """How many frames the packed object accounts for, from its metadata (one HEAD, no body);
-        None when there is none."""
+    def packed_head(self, video_id: str) -> PackedHead | None:
+        """What the packed object's metadata says (one HEAD, no body); None when there is none."""
         try:
             head = self.s3.head_object(Bucket=self.bucket, Key=packed_key(video_id))
         except ClientError as error:
@@ -226,7 +233,9 @@ class CacheStore:
                 return None
             raise
         metadata = head.get("Metadata", {})
-        return int(metadata.get("covered") or metadata.get("frames") or 0)
+        return PackedHead(
+            etag=str(head["ETag"]), covered=int(metadata.get("covered") or metadata.get("frames") or 0)
+        )
 
     def write_packed(self, packed: PackedVideo, *, replacing: str | None) -> str:
         """Write the packed object only if it is still the one we read (`replacing`: its ETag;

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from clipsearch.catalog.videos import VideoInfo
-from clipsearch.index.backend import Found, FrameHit, reason, untimed_reason
+from clipsearch.index.backend import NOTHING_SEEN, Found, FrameHit, reason, untimed_reason
 from clipsearch.index.limits import MAX_TOP_K
 from clipsearch.index.query import SearchRequest
 from clipsearch.index.ranking import collapse_neighbours
@@ -148,7 +148,7 @@ class S3VectorsBackend:
             searched_videos=len(searched - set(other_models)),
             searched_frames=None,
             missing=missing,
-            to_queue=missing,
+            to_queue=dict.fromkeys(missing, NOTHING_SEEN),
             skipped=skipped,
             degraded=[reason(v, why) for v, why in sorted(undecodable.items()) if v in searched],
         )

@@ -14,6 +14,7 @@ import numpy as np
 
 from clipsearch.cache.store import CacheStore, PackedVideo
 from clipsearch.catalog.videos import VideoCatalog, VideoInfo
+from clipsearch.index.backend import NOTHING_SEEN
 from clipsearch.index.vector_index import IndexedFrame, Ledger, LedgerChanged, Ledgers, VectorIndex
 from clipsearch.layout import Frame, frame_index
 
@@ -52,13 +53,19 @@ class IndexSync:
             return None  # a rejected frame was replaced: try it again
         return ledger
 
-    def wants(self, video: VideoInfo) -> bool:
+    def wants(self, video: VideoInfo) -> str | None:
         """The sweep's question: does batch need to run for this processed video? (no ledger, fewer
-        or other frames than `frames_count`, or other timing than the catalog's now)"""
-        ledger = self.ledgers.read(video.video_id).ledger
-        if ledger is None or ledger.timing != _timing(video):
-            return True
-        return video.frames_count is not None and ledger.covered_frames != video.frames_count
+        or other frames than `frames_count`, or other timing than the catalog's now) The version of
+        the ledger seen when it does (NOTHING_SEEN: none), None when not."""
+        read = self.ledgers.read(video.video_id)
+        ledger = read.ledger
+        if ledger is None or read.etag is None:
+            return NOTHING_SEEN
+        if ledger.timing != _timing(video):
+            return read.etag
+        if video.frames_count is not None and ledger.covered_frames != video.frames_count:
+            return read.etag
+        return None
 
     def sync(self, packed: PackedVideo, etag: str, frame_etags: dict[str, str]) -> int:
         """Write the packed object's vectors unless the ledger says the index has exactly them; the

@@ -17,6 +17,7 @@ from clipsearch.runtime.errors import bad_request
 from clipsearch.runtime.settings import positive_ints, required
 from clipsearch.search.clip_client import ClipClient
 from clipsearch.vectors import Vector, unit_vector
+from clipsearch.work.messages import WorkItem
 from clipsearch.work.refill import Refill
 
 
@@ -81,8 +82,13 @@ class SearchService:
         else:
             videos, unknown = self.catalog.processed(), []
         found = self.backend.find(query, model, videos, request)
-        queued = self.refill.queue_videos(found.to_queue)
         info = {video.video_id: video for video in videos}
+        queued = self.refill.queue_videos(
+            [
+                WorkItem(video_id, seen=seen, frames_count=info[video_id].frames_count)
+                for video_id, seen in found.to_queue.items()
+            ]
+        )
         results = []
         for rank_number, hit in enumerate(found.hits, start=1):
             result: dict[str, Any] = {

@@ -28,7 +28,7 @@ def test_two_overlapping_runs_never_lose_a_packed_frame(batch_app, s3):
 
     def run_a_first() -> None:
         if not done:
-            done.append(run_a.run(VideoRequest(VIDEO, None, force=False), Plenty()))
+            done.append(run_a.run(VideoRequest(VIDEO, None, force=False), Plenty(), run_id="run-a"))
 
     batch_app.service.s3.meta.events.register(
         "provide-client-params.s3.PutObject",

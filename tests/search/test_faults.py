@@ -405,3 +405,25 @@ def test_a_row_with_absurd_numbers_degrades_its_video_not_the_search(world: Sear
     (degraded,) = body["degraded_videos"]
     assert degraded["video_id"] == "odd"
     assert "treated as unknown" in degraded["reason"]
+
+
+@memory_only
+def test_frames_added_seconds_after_indexing_are_queued_and_processed(
+    world: SearchWorld, lambda_context, monkeypatch
+):
+    world.add_video("grows", frames_count=3)
+    add_frames(world, "grows", 3)
+    assert search(world, lambda_context)["queued_videos"] == ["grows"]  # never built
+    world.drain()
+    # seconds later the extractor adds two frames and says so; the next search sees it
+    add_frames(world, "grows", 5)
+    world.add_video("grows", frames_count=5)
+    monkeypatch.setattr(world.app.service.catalog, "clock", lambda: 10**6)
+    monkeypatch.setattr(world.app.service.backend.vectors, "clock", lambda: 10**6)
+    body = search(world, lambda_context)
+    assert (body["incomplete_videos"], body["queued_videos"]) == (["grows"], ["grows"])
+    world.drain()  # queued means delivered: SQS deduplicates by the change, not the video
+    rebuilt = PackedVideo.from_bytes(
+        world.s3.get_object(Bucket=BUCKET, Key=packed_key("grows"))["Body"].read()
+    )
+    assert len(rebuilt.frame_ids) == 5

@@ -1,7 +1,8 @@
 """Where things live in the bucket: the upstream frame layout, our cache layout, `s3://` URIs.
 
 The one home of every key format: `frames/{video_id}/{frame_id}.{ext}` (upstream),
-`embeddings-cache/{video_id}/{frame_id}.npy` and `embeddings-cache/{video_id}/packed.npz` (ours),
+`embeddings-cache/{video_id}/{frame_id}.npy`, `embeddings-cache/{video_id}/packed.npz` and
+`embeddings-cache/{video_id}/runs/{run}/{first_frame_id}.json` (a chunk of a split run, done: ours),
 and with the S3 Vectors backend `vector-index/{video_id}.json` (what the index holds of a video,
 kept out of the cache's 7-day expiry) and the index's vector keys `{video_id}/{frame_id}`.
 """
@@ -49,6 +50,15 @@ def cache_prefix(video_id: str) -> str:
 
 def packed_key(video_id: str) -> str:
     return f"{cache_prefix(video_id)}{PACKED_NAME}"
+
+
+def run_prefix(video_id: str, run: str) -> str:
+    """Where the chunks of one split run of a video say they are done."""
+    return f"{cache_prefix(video_id)}runs/{run}/"
+
+
+def chunk_done_key(video_id: str, run: str, first_frame_id: str) -> str:
+    return f"{run_prefix(video_id, run)}{first_frame_id}.json"
 
 
 def index_ledger_key(video_id: str) -> str:

@@ -9,7 +9,7 @@ from clipsearch.layout import is_valid_id
 from clipsearch.runtime.errors import bad_request
 from clipsearch.whole_numbers import OutOfRange, whole_number
 
-FIELDS = ("video_id", "frames", "frame_range", "force", "run", "frames_count")
+FIELDS = ("video_id", "frames", "frame_range", "force", "run", "chunks", "frames_count")
 MAX_RUN_ID = 128  # a run id is an SQS message id or a Lambda request id (36 characters)
 
 
@@ -20,11 +20,17 @@ class VideoRequest:
     force: bool
     frame_range: tuple[str, str] | None = None  # a chunk: the frames whose ids are in [first, last]
     run: str | None = None  # a chunk: the run that split the video; a whole video: pack after its chunks
+    chunks: int = 0  # a chunk of a run: how many chunks the run has
     frames_count: int | None = None  # the catalog's frames_count the sender saw (refill, sweep)
 
     @property
     def whole_video(self) -> bool:
         return self.frames is None and self.frame_range is None
+
+    @property
+    def packs_a_run(self) -> bool:
+        """The whole video, asked for by the last chunk of a split run: pack what the chunks did."""
+        return self.whole_video and self.run is not None
 
 
 def parse_video_request(request: Any) -> VideoRequest:
@@ -64,13 +70,18 @@ def parse_video_request(request: Any) -> VideoRequest:
         raise bad_request(
             f"run must be a run id (letters, digits, '_', '.', '-'), without frames, got {run!r}"
         )
+    chunks = request.get("chunks", 0)
+    if chunks and (frame_range is None or run is None):
+        raise bad_request("chunks goes with frame_range and run (a chunk of a split run)")
+    if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 0:
+        raise bad_request(f"chunks must be the number of chunks of the run, got {chunks!r}")
     frames_count = request.get("frames_count")
     if frames_count is not None:
         try:
             frames_count = whole_number(frames_count, "frames_count")
         except OutOfRange as error:
             raise bad_request(str(error)) from None
-    return VideoRequest(video_id, frames, force, frame_range, run, frames_count)
+    return VideoRequest(video_id, frames, force, frame_range, run, chunks, frames_count)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from PIL.Image import Image
 from clipsearch.batch.pipeline import Pipeline
 from clipsearch.batch.request import VideoRequest, VideoResult
 from clipsearch.batch.video_state import VideoState, VideoStates
-from clipsearch.cache.store import CacheStore, PackedChanged, PackedVideo, RejectedFrame
+from clipsearch.cache.store import CacheStore, ChunkDone, PackedChanged, PackedVideo, RejectedFrame
 from clipsearch.index.sync import IndexSync
 from clipsearch.layout import (
     Frame,
@@ -112,7 +112,13 @@ class BatchService:
         started = time.perf_counter()
         embedder = self.embedder()
         result = VideoResult(request.video_id, embedder.model_id)
-        state = self.states.read(request.video_id, embedder)
+        # The pack a split run's chunks asked for: what they rejected, and whether they were forced
+        chunks = (
+            self.cache.read_chunks_done(request.video_id, request.run)
+            if request.whole_video and request.run
+            else []
+        )
+        state = self.states.read(request.video_id, embedder, from_frame_files=any(c.force for c in chunks))
         if not state.etags:
             raise RequestError(
                 404,
@@ -131,7 +137,7 @@ class BatchService:
             result.rejected += [{"frame": r.key, "error": r.error} for r in held.rejected]
             result.seconds = time.perf_counter() - started
             return result
-        recorded = {} if request.force else state.recorded_rejects()
+        recorded = {} if request.force else state.recorded_rejects() | _rejected_by(chunks, state)
         todo = [
             frame
             for frame in wanted
@@ -139,8 +145,8 @@ class BatchService:
         ]
         result.total = len(wanted)
         result.skipped = len(wanted) - len(todo)
-        if request.whole_video and len(todo) > self.settings.chunk_frames:
-            result.chunks = self._split(request.video_id, todo, run_id)
+        if request.whole_video and not request.packs_a_run and len(todo) > self.settings.chunk_frames:
+            result.chunks = self._split(request, todo, run_id)
             result.seconds = time.perf_counter() - started
             return result
         done = self.pipeline.run(todo, embedder, deadline, request.video_id)
@@ -157,39 +163,41 @@ class BatchService:
             )
             if self.index and packed:
                 result.indexed = self.index.sync(*packed, state.etags)
-        elif result.status == "complete":
-            self._pack_when_all_chunks_are_done(request, state, set(rejected))
+        elif request.run and result.status == "complete":
+            by_chunk = tuple(RejectedFrame(f.key, state.etags.get(f.key, ""), e) for f, e in done.rejected)
+            done_record = ChunkDone(request.frame_range, request.chunks, request.force, by_chunk)
+            self._chunk_done(request.video_id, request.run, done_record)
         result.seconds = time.perf_counter() - started
         return result
 
-    def _split(self, video_id: str, todo: list[Frame], run_id: str) -> int:
+    def _split(self, request: VideoRequest, todo: list[Frame], run_id: str) -> int:
         """Queue `todo` as chunks of `chunk_frames` frames, which run side by side; the number queued.
-        A chunk is its first and last frame id: it embeds the frames between them that are missing."""
+        A chunk is its first and last frame id: it embeds the frames between them that are missing
+        (all of them with `force`)."""
         size = self.settings.chunk_frames
-        chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
-        items = [WorkItem(video_id, (chunk[0].frame_id, chunk[-1].frame_id), run=run_id) for chunk in chunks]
+        ranges = [
+            (todo[start].frame_id, todo[min(start + size, len(todo)) - 1].frame_id)
+            for start in range(0, len(todo), size)
+        ]
+        items = [
+            WorkItem(request.video_id, frame_range, run=run_id, chunks=len(ranges), force=request.force)
+            for frame_range in ranges
+        ]
         sent = self.queue.send(items)
         if sent.failed:  # the whole request is retried; chunks already sent are deduplicated
-            raise RuntimeError(f"could not queue the chunks of {video_id}: {sent.failed[0][1]}")
-        self.log("long video split into chunks", {"video_id": video_id, "chunks": len(items)})
+            raise RuntimeError(f"could not queue the chunks of {request.video_id}: {sent.failed[0][1]}")
+        self.log("long video split into chunks", {"video_id": request.video_id, "chunks": len(items)})
         return len(items)
 
-    def _pack_when_all_chunks_are_done(
-        self, request: VideoRequest, state: VideoState, rejected: set[str]
-    ) -> None:
-        """A chunk writes no packed object (a long video's is written once): the chunk that finds
-        every frame of the video cached (or rejected by itself) asks for the whole video, which
-        then finds nothing left to embed and packs. Chunks finishing together ask twice: the
-        queue's deduplication (by the run) delivers it once."""
-        video_id = request.video_id
-        cached = self.cache.list_frames(video_id)
-        left = [
-            frame
-            for frame_id, frame in state.frames.items()
-            if frame_id not in cached and frame.key not in rejected
-        ]
-        if not left:
-            sent = self.queue.send([WorkItem(video_id, run=request.run)])
+    def _chunk_done(self, video_id: str, run: str, chunk: ChunkDone) -> None:
+        """A chunk writes no packed object (a long video's is written once): it records that it is
+        done (with what it rejected, which the other chunks never see), and the chunk that finds
+        every chunk of its run done asks for the pack. Chunks finishing together ask twice: the
+        queue's deduplication (by the run) delivers it once. A range sent without a run (by a
+        person) asks for nothing."""
+        self.cache.write_chunk_done(video_id, run, chunk)
+        if len(self.cache.chunks_done(video_id, run)) >= chunk.chunks:
+            sent = self.queue.send([WorkItem(video_id, run=run)])
             if sent.failed:  # this chunk is retried: it finds its frames cached and asks again
                 raise RuntimeError(f"could not ask for the packed object of {video_id}: {sent.failed[0][1]}")
 
@@ -259,6 +267,7 @@ class BatchService:
             if (
                 current is not None
                 and not embedded
+                and not state.from_frame_files
                 and set(current.frame_ids) == set(vectors)
                 and current.model == embedder.model_id
                 and set(current.rejected) == set(kept)
@@ -284,8 +293,13 @@ class BatchService:
                 etag = self.cache.write_packed(packed, replacing=state.packed.etag)
             except PackedChanged:  # another run packed meanwhile: merge with what it holds now
                 self.log("packed object changed meanwhile: merging", {"video_id": video_id})
-                state = self.states.read(video_id, embedder)
+                state = self.states.read(video_id, embedder, from_frame_files=state.from_frame_files)
                 continue
             result.packed_key, result.packed_frames = packed_key(video_id), len(frame_ids)
             return packed, etag
         raise RuntimeError(f"the packed object of {video_id} kept changing under {PACK_ATTEMPTS} attempts")
+
+
+def _rejected_by(chunks: list[ChunkDone], state: VideoState) -> dict[str, RejectedFrame]:
+    """The frames a split run's chunks rejected, as long as they have not changed since."""
+    return {r.key: r for chunk in chunks for r in chunk.rejected if state.etags.get(r.key) == r.etag}

@@ -26,6 +26,7 @@ class VideoState:
     ignored: list[str]  # files that are not frames (a manifest, anything in a sub-folder)
     packed: PackedRead
     cached: dict[str, tuple[str, Vector]]  # frame_id -> (frame key, vector) cached for this model
+    from_frame_files: bool = False  # `cached` prefers the `.npy` files to the packed object's vectors
 
     def recorded_rejects(self) -> dict[str, RejectedFrame]:
         """Frames the packed object records as rejected and that have not changed since."""
@@ -50,8 +51,10 @@ class VideoStates:
         self.cache = cache
         self.concurrency = concurrency
 
-    def read(self, video_id: str, embedder: Embedder) -> VideoState:
-        """List `frames/{video_id}/`, read the packed object and the `.npy` files it lacks."""
+    def read(self, video_id: str, embedder: Embedder, *, from_frame_files: bool = False) -> VideoState:
+        """List `frames/{video_id}/`, read the packed object and the `.npy` files it lacks
+        (`from_frame_files`: every `.npy` file, over the packed object's vectors: the pack of a
+        forced split, whose chunks embedded every frame again)."""
         prefix = frames_prefix(video_id)
         etags: dict[str, str] = {}
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
@@ -74,12 +77,21 @@ class VideoStates:
                 continue
             frames[frame.frame_id] = frame
         packed = self.cache.read_packed(video_id)
-        return VideoState(frames, etags, rejects, ignored, packed, self._cached(video_id, embedder, packed))
+        cached = self._cached(video_id, embedder, None if from_frame_files else packed)
+        return VideoState(frames, etags, rejects, ignored, packed, cached, from_frame_files)
 
-    def _cached(self, video_id: str, embedder: Embedder, packed: PackedRead) -> dict[str, tuple[str, Vector]]:
-        """frame_id -> (frame key, vector) cached for this model: the packed object, then `.npy` files."""
+    def _cached(
+        self, video_id: str, embedder: Embedder, packed: PackedRead | None
+    ) -> dict[str, tuple[str, Vector]]:
+        """frame_id -> (frame key, vector) cached for this model: the packed object (if given), then
+        `.npy` files."""
         vectors: dict[str, tuple[str, Vector]] = {}
-        if packed.packed and packed.packed.model == embedder.model_id and packed.packed.dim == embedder.dim:
+        if (
+            packed
+            and packed.packed
+            and packed.packed.model == embedder.model_id
+            and packed.packed.dim == embedder.dim
+        ):
             rows = zip(packed.packed.frame_keys, packed.packed.vectors.astype(np.float32), strict=True)
             vectors.update(zip(packed.packed.frame_ids, rows, strict=True))
         loose = [

@@ -4,11 +4,14 @@ Per frame: `embeddings-cache/{video_id}/{frame_id}.npy`, float16, shape (dim,), 
 S3 metadata `model`, `dim` and `frame-key`. Per video: `embeddings-cache/{video_id}/packed.npz`
 (see PackedVideo), so a search reads a whole video with one GET. Both load with `allow_pickle=False`
 and are validated on read, here and nowhere else: a damaged object reads as damaged, never as data.
+Per chunk of a split run, once it is done: `embeddings-cache/{video_id}/runs/{run}/{first}.json`
+(see ChunkDone), which the run's last chunk counts and the pack reads.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +19,15 @@ import numpy as np
 import numpy.typing as npt
 from botocore.exceptions import ClientError
 
-from clipsearch.layout import FRAMES_PREFIX, Frame, cache_prefix, cached_frame_id, packed_key
+from clipsearch.layout import (
+    FRAMES_PREFIX,
+    Frame,
+    cache_prefix,
+    cached_frame_id,
+    chunk_done_key,
+    packed_key,
+    run_prefix,
+)
 from clipsearch.runtime.faults import CONDITION_FAILED, error_code, is_not_found
 from clipsearch.vectors import Vector, to_npy_f16
 
@@ -139,6 +150,44 @@ class PackedRead:
 
 
 @dataclass(frozen=True)
+class ChunkDone:
+    """A chunk of a split run that is done: its range, how many chunks the run has, whether it
+    re-embedded its frames (`force`), and the frames it rejected, which the other chunks never
+    see: the pack records them (issue #22.4)."""
+
+    frame_range: tuple[str, str]
+    chunks: int
+    force: bool
+    rejected: tuple[RejectedFrame, ...]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "frame_range": list(self.frame_range),
+                "chunks": self.chunks,
+                "force": self.force,
+                "rejected": [[r.key, r.etag, r.error] for r in self.rejected],
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: bytes) -> ChunkDone:
+        """DamagedCache when it is not one."""
+        try:
+            data = json.loads(text)
+            first, last = data["frame_range"]
+            return cls(
+                (str(first), str(last)),
+                int(data["chunks"]),
+                bool(data["force"]),
+                tuple(RejectedFrame(str(k), str(e), str(why)) for k, e, why in data["rejected"]),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise DamagedCache(f"unreadable chunk record: {error}") from None
+
+
+@dataclass(frozen=True)
 class PackedHead:
     """The packed object as its metadata (a HEAD) tells it."""
 
@@ -223,6 +272,38 @@ class CacheStore:
         if packed.video_id != video_id:
             return PackedRead("damaged", etag=etag, problem=f"holds video {packed.video_id!r}")
         return PackedRead("ok", etag=etag, packed=packed)
+
+    def write_chunk_done(self, video_id: str, run: str, done: ChunkDone) -> None:
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=chunk_done_key(video_id, run, done.frame_range[0]),
+            Body=done.to_json().encode(),
+            ContentType="application/json",
+        )
+
+    def chunks_done(self, video_id: str, run: str) -> list[str]:
+        """The keys of the run's chunks that are done (one LIST page per 1,000 chunks)."""
+        paginator = self.s3.get_paginator("list_objects_v2")
+        return [
+            entry["Key"]
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=run_prefix(video_id, run))
+            for entry in page.get("Contents", [])
+        ]
+
+    def read_chunks_done(self, video_id: str, run: str) -> list[ChunkDone]:
+        """What the run's chunks recorded; one that cannot be read is left out (the frames it
+        rejected are then tried again, and rejected again, by the pack)."""
+        found = []
+        for key in self.chunks_done(video_id, run):
+            try:
+                stored = self.s3.get_object(Bucket=self.bucket, Key=key)
+                found.append(ChunkDone.from_json(stored["Body"].read()))
+            except DamagedCache:
+                continue
+            except ClientError as error:
+                if not is_not_found(error):
+                    raise
+        return found
 
     def packed_head(self, video_id: str) -> PackedHead | None:
         """What the packed object's metadata says (one HEAD, no body); None when there is none."""

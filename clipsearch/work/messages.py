@@ -2,10 +2,11 @@
 send: plain data, no AWS SDK, so that the CDK app imports it too.
 
 A message is `{"video_id": ...}` (the whole video: embed what is missing and write the packed
-object) or `{"video_id": ..., "frame_range": [first, last], "run": ...}` (a chunk of a long video:
-embed the frames whose ids are in that range). Whole-video messages of one video share a message
-group, so one video is never embedded by two of them at once; each chunk has its own group, so the
-chunks of one video run side by side.
+object) or `{"video_id": ..., "frame_range": [first, last], "run": ..., "chunks": n}` (a chunk of a
+long video, one of the run's n: embed the frames whose ids are in that range; `"force": true` when
+the split request had it). `{"video_id": ..., "run": ...}` is the pack the run's last chunk asks
+for. Whole-video messages of one video share a message group, so one video is never embedded by two
+of them at once; each chunk has its own group, so the chunks of one video run side by side.
 
 A deduplication id names the change a message is for, never the video alone (SQS drops a message
 whose id it saw in the last 5 minutes, even once that one was processed): the stream record's
@@ -33,6 +34,8 @@ class WorkItem:
     # The run that split the video: each of its chunks carries it, and the whole video with it is
     # the pack its chunks ask for once they are done.
     run: str | None = None
+    chunks: int = 0  # a chunk: how many chunks its run has
+    force: bool = False  # a chunk: embed its frames again (the split request's force)
     seen: str | None = None  # refill, sweep: the version of the video's cache or index they saw
     frames_count: int | None = None  # refill, sweep: the catalog's frames_count they saw
 
@@ -42,6 +45,10 @@ class WorkItem:
             request["frame_range"] = list(self.frame_range)
         if self.run:
             request["run"] = self.run
+        if self.chunks:
+            request["chunks"] = self.chunks
+        if self.force:
+            request["force"] = True
         if self.frames_count is not None:
             request["frames_count"] = self.frames_count
         return json.dumps(request, separators=(",", ":"))

@@ -158,3 +158,37 @@ def test_a_second_split_within_minutes_is_packed_too(chunky, s3, work_queue):
     while source.poll():
         pass
     assert len(packed(s3).frame_ids) == len(FRAMES) + 4  # its chunks asked for the pack, and it came
+
+
+def test_a_split_video_is_packed_whatever_its_chunks_rejected(chunky, s3, work_queue):
+    corrupt = f"frames/{VIDEO}/frame_000004.webp"  # in the second chunk: the others never see it
+    s3.put_object(Bucket=BUCKET, Key=corrupt, Body=b"not an image")
+    source, _ = queue_source(chunky, work_queue)
+    WorkQueue(boto3.client("sqs", region_name=REGION), work_queue).send([WorkItem(VIDEO)])
+    while source.poll():
+        pass
+    done = packed(s3)  # issue #22.4: the last chunk done asked for the pack
+    assert len(done.frame_ids) == len(FRAMES) - 1
+    assert [r.key for r in done.rejected] == [corrupt]  # recorded: not tried again while unchanged
+
+
+def test_force_reaches_every_chunk_of_a_split_video(chunky, s3, work_queue):
+    source, _ = queue_source(chunky, work_queue)
+    invoke(chunky, {"video_id": VIDEO}, FakeLambdaContext(aws_request_id="first"))
+    while source.poll():
+        pass
+    before = packed(s3)
+    puts: Counter[str] = Counter()
+    chunky.service.s3.meta.events.register(
+        "provide-client-params.s3.PutObject", lambda params, **_: puts.update([params["Key"]])
+    )
+    status, result = invoke(
+        chunky, {"video_id": VIDEO, "force": True}, FakeLambdaContext(aws_request_id="again")
+    )
+    assert (status, result["status"]) == (200, "split")
+    while source.poll():
+        pass
+    npy = [key for key in puts if key.endswith(".npy")]
+    assert sorted(npy) == sorted(f"embeddings-cache/{VIDEO}/frame_{i:06d}.npy" for i in range(len(FRAMES)))
+    assert puts[f"embeddings-cache/{VIDEO}/packed.npz"] == 1  # packed again, from what was re-embedded
+    assert packed(s3).created_at > before.created_at

@@ -120,6 +120,7 @@ class BatchService:
         )
         state = self.states.read(request.video_id, embedder, from_frame_files=any(c.force for c in chunks))
         if not state.etags:
+            self._forget(request.video_id, embedder, state, result)
             raise RequestError(
                 404,
                 f"no frames under {frames_prefix(request.video_id)} (unknown video, or its frames "
@@ -243,6 +244,23 @@ class BatchService:
     def _load(self, frame: Frame) -> Image:
         return decode_image(self.images.read_key(frame.key), max_pixels=self.settings.max_image_pixels)
 
+    def _forget(self, video_id: str, embedder: Embedder, state: VideoState, result: VideoResult) -> None:
+        """frames/ holds nothing of the video any more (every frame deleted upstream): when the cache
+        or the index holds something of it, leave them holding nothing (an empty packed object,
+        synced into the index), so that no search returns a frame whose source is gone. An unknown
+        video leaves nothing behind."""
+        held = state.packed.status != "missing" or bool(self.cache.list_frames(video_id))
+        if self.index and not held:
+            held = self.index.ledgers.exists(video_id)
+        if not held:
+            return
+        packed = self._pack(video_id, embedder, state, {}, [], result, even_empty=True)
+        if self.index and packed:
+            self.index.sync(*packed, state.etags)
+        self.log(
+            "every frame is gone: the video's cache and index hold nothing of it", {"video_id": video_id}
+        )
+
     def _pack(
         self,
         video_id: str,
@@ -251,11 +269,13 @@ class BatchService:
         embedded: dict[str, tuple[str, Vector]],
         rejected: list[RejectedFrame],
         result: VideoResult,
+        *,
+        even_empty: bool = False,
     ) -> tuple[PackedVideo, str] | None:
         """Write the packed object: every vector cached for a frame listed now, this run's first,
         and the rejected frames still listed. Left alone when that is what it already holds (its
         ETag is what searches revalidate against). The packed object now and its ETag (None: the
-        video has nothing to pack)."""
+        video has nothing to pack, unless `even_empty`)."""
         for _ in range(PACK_ATTEMPTS):
             vectors = {
                 frame_id: vector
@@ -274,7 +294,7 @@ class BatchService:
             ):
                 result.packed_key, result.packed_frames = packed_key(video_id), len(vectors)
                 return (current, state.packed.etag) if state.packed.etag else None
-            if not vectors and not kept:
+            if not vectors and not kept and not even_empty:
                 return None
             frame_ids = sorted(vectors)
             packed = PackedVideo(

@@ -287,3 +287,16 @@ def test_a_frame_number_past_64_bits_is_rejected_and_the_rest_is_indexed(indexin
     assert "does not fit 64 bits" in rejected["error"]
     assert [r.key for r in packed(s3).rejected] == [huge]  # recorded: not tried again while unchanged
     assert len(stored()) == len(FRAMES)
+
+
+def test_a_video_whose_frames_are_all_gone_leaves_the_index_then_is_a_404(indexing, s3):
+    invoke(indexing, {"video_id": VIDEO})
+    for key in FRAMES:
+        s3.delete_object(Bucket=BUCKET, Key=key)
+    status, body = invoke(indexing, {"video_id": VIDEO})
+    assert status == 404, body  # issue #22.5: after it took the video out of the cache and the index
+    assert stored() == {}
+    assert packed(s3).frame_ids == []
+    ledger = Ledgers(s3, BUCKET).read(VIDEO).ledger
+    assert ledger is not None
+    assert ledger.frame_ids == ()

@@ -427,3 +427,22 @@ def test_frames_added_seconds_after_indexing_are_queued_and_processed(
         world.s3.get_object(Bucket=BUCKET, Key=packed_key("grows"))["Body"].read()
     )
     assert len(rebuilt.frame_ids) == 5
+
+
+def test_a_video_whose_frames_are_all_deleted_leaves_the_cache_and_the_index(
+    world: SearchWorld, lambda_context, monkeypatch
+):
+    world.add_video("kept")
+    world.pack("kept", unit_rows(np.random.default_rng(33), 3, DIM))
+    world.add_video("gone", frames_count=3)
+    add_frames(world, "gone", 3)
+    assert world.batch_calls.handler({"video_id": "gone"}, lambda_context)["statusCode"] == 200
+    assert "gone" in {r["video_id"] for r in search(world, lambda_context, query="a cat", top_k=6)["results"]}
+    for index in range(3):  # upstream deletes every frame of the video
+        world.s3.delete_object(Bucket=BUCKET, Key=f"frames/gone/frame_{index:06d}.webp")
+    response = world.batch_calls.handler({"video_id": "gone"}, lambda_context)
+    assert response["statusCode"] == 404  # issue #22.5: after taking it out of the cache and index
+    if world.backend == "memory":  # a warm search revalidates what it holds within REVALIDATE_SECONDS
+        monkeypatch.setattr(world.app.service.backend.vectors, "clock", lambda: 10**9)
+    body = search(world, lambda_context, query="a cat", top_k=6)
+    assert {r["video_id"] for r in body["results"]} == {"kept"}  # never a frame whose source is gone

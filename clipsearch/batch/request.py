@@ -104,6 +104,8 @@ class VideoResult:
     packed_frames: int = 0
     chunks: int = 0  # a long video: queued as this many chunks instead of embedded here
     indexed: int = 0  # vectors written into the S3 Vectors index (that backend only)
+    # A frames_count this run found frames/ cannot meet, newly recorded (reported once)
+    frames_count_unmet: int | None = None
     seconds: float = 0.0
 
     @property
@@ -128,5 +130,6 @@ class VideoResult:
             "packed_frames": self.packed_frames,
             "chunks": self.chunks,
             "indexed": self.indexed,
+            "frames_count_unmet": self.frames_count_unmet,
             "seconds": round(self.seconds, 3),
         }

@@ -21,6 +21,7 @@ from clipsearch.batch.pipeline import Pipeline
 from clipsearch.batch.request import VideoRequest, VideoResult
 from clipsearch.batch.video_state import VideoState, VideoStates
 from clipsearch.cache.store import CacheStore, ChunkDone, PackedChanged, PackedVideo, RejectedFrame
+from clipsearch.catalog.frames import FrameListing
 from clipsearch.index.sync import IndexSync
 from clipsearch.layout import (
     Frame,
@@ -94,7 +95,9 @@ class BatchService:
         self.log = log
         self.cache = CacheStore(s3, settings.bucket)
         self.images = ImageSource(s3, bucket=settings.bucket, max_bytes=settings.max_image_bytes)
-        self.states = VideoStates(s3, settings.bucket, self.cache, concurrency=settings.s3_concurrency)
+        self.states = VideoStates(
+            FrameListing(s3, settings.bucket), self.cache, concurrency=settings.s3_concurrency
+        )
         self.pipeline = Pipeline(
             load=self._load,
             cache=self.cache,
@@ -120,7 +123,7 @@ class BatchService:
         )
         state = self.states.read(request.video_id, embedder, from_frame_files=any(c.force for c in chunks))
         if not state.etags:
-            self._forget(request.video_id, embedder, state, result)
+            self._forget(request.video_id, embedder, state, result, request.frames_count)
             raise RequestError(
                 404,
                 f"no frames under {frames_prefix(request.video_id)} (unknown video, or its frames "
@@ -133,9 +136,14 @@ class BatchService:
             if self.index and request.whole_video and not request.force and state.packed.packed is None
             else None
         )
-        if held:  # the cache expired, the index did not: nothing to embed
+        if held and self.index:  # the cache expired, the index did not: nothing to embed
             result.total = result.skipped = len(wanted)
             result.rejected += [{"frame": r.key, "error": r.error} for r in held.rejected]
+            unmet = _unmet(request.frames_count, held.covered_frames)
+            if request.frames_count is not None and self.index.record_unmet(
+                request.video_id, state.listing, unmet
+            ):
+                result.frames_count_unmet = unmet
             result.seconds = time.perf_counter() - started
             return result
         recorded = {} if request.force else state.recorded_rejects() | _rejected_by(chunks, state)
@@ -159,8 +167,15 @@ class BatchService:
             rejected[frame.key] = RejectedFrame(frame.key, state.etags.get(frame.key, ""), error)
         result.rejected += [{"frame": r.key, "error": r.error} for r in rejected.values()]
         if request.frame_range is None:
+            complete = result.status == "complete" and request.whole_video  # a count may be judged
             packed = self._pack(
-                request.video_id, embedder, state, done.vectors, list(rejected.values()), result
+                request.video_id,
+                embedder,
+                state,
+                done.vectors,
+                list(rejected.values()),
+                result,
+                count_seen=request.frames_count if complete else None,
             )
             if self.index and packed:
                 result.indexed = self.index.sync(*packed, state.etags)
@@ -244,7 +259,14 @@ class BatchService:
     def _load(self, frame: Frame) -> Image:
         return decode_image(self.images.read_key(frame.key), max_pixels=self.settings.max_image_pixels)
 
-    def _forget(self, video_id: str, embedder: Embedder, state: VideoState, result: VideoResult) -> None:
+    def _forget(
+        self,
+        video_id: str,
+        embedder: Embedder,
+        state: VideoState,
+        result: VideoResult,
+        count_seen: int | None,
+    ) -> None:
         """frames/ holds nothing of the video any more (every frame deleted upstream): when the cache
         or the index holds something of it, leave them holding nothing (an empty packed object,
         synced into the index), so that no search returns a frame whose source is gone. An unknown
@@ -254,7 +276,7 @@ class BatchService:
             held = self.index.ledgers.exists(video_id)
         if not held:
             return
-        packed = self._pack(video_id, embedder, state, {}, [], result, even_empty=True)
+        packed = self._pack(video_id, embedder, state, {}, [], result, count_seen=count_seen, even_empty=True)
         if self.index and packed:
             self.index.sync(*packed, state.etags)
         self.log(
@@ -270,12 +292,15 @@ class BatchService:
         rejected: list[RejectedFrame],
         result: VideoResult,
         *,
+        count_seen: int | None,
         even_empty: bool = False,
     ) -> tuple[PackedVideo, str] | None:
         """Write the packed object: every vector cached for a frame listed now, this run's first,
-        and the rejected frames still listed. Left alone when that is what it already holds (its
-        ETag is what searches revalidate against). The packed object now and its ETag (None: the
-        video has nothing to pack, unless `even_empty`)."""
+        and the rejected frames still listed, with the listing it covers and, when `count_seen`
+        (the catalog's count the sender saw, given for a complete run) differs from what it
+        covers, that count as unmet. Left alone when that is what it already holds (its ETag is
+        what searches revalidate against). The packed object now and its ETag (None: the video has
+        nothing to pack, unless `even_empty`)."""
         for _ in range(PACK_ATTEMPTS):
             vectors = {
                 frame_id: vector
@@ -284,6 +309,11 @@ class BatchService:
             }
             kept = tuple(sorted((r for r in rejected if r.key in state.etags), key=lambda r: r.key))
             current = state.packed.packed
+            listing = state.listing
+            if count_seen is not None:
+                unmet = _unmet(count_seen, len(vectors) + len(kept))
+            else:  # not judged by this run: what was found of this listing stands
+                unmet = current.unmet_count if current is not None and current.listing == listing else None
             if (
                 current is not None
                 and not embedded
@@ -291,6 +321,7 @@ class BatchService:
                 and set(current.frame_ids) == set(vectors)
                 and current.model == embedder.model_id
                 and set(current.rejected) == set(kept)
+                and (current.listing, current.unmet_count) == (listing, unmet)
             ):
                 result.packed_key, result.packed_frames = packed_key(video_id), len(vectors)
                 return (current, state.packed.etag) if state.packed.etag else None
@@ -308,6 +339,8 @@ class BatchService:
                 if frame_ids
                 else np.zeros((0, embedder.dim), np.float16),
                 rejected=kept,
+                listing=listing,
+                unmet_count=unmet,
             )
             try:
                 etag = self.cache.write_packed(packed, replacing=state.packed.etag)
@@ -316,6 +349,10 @@ class BatchService:
                 state = self.states.read(video_id, embedder, from_frame_files=state.from_frame_files)
                 continue
             result.packed_key, result.packed_frames = packed_key(video_id), len(frame_ids)
+            if unmet is not None and (
+                current is None or (current.listing, current.unmet_count) != (listing, unmet)
+            ):
+                result.frames_count_unmet = unmet  # news: reported once
             return packed, etag
         raise RuntimeError(f"the packed object of {video_id} kept changing under {PACK_ATTEMPTS} attempts")
 
@@ -323,3 +360,8 @@ class BatchService:
 def _rejected_by(chunks: list[ChunkDone], state: VideoState) -> dict[str, RejectedFrame]:
     """The frames a split run's chunks rejected, as long as they have not changed since."""
     return {r.key: r for chunk in chunks for r in chunk.rejected if state.etags.get(r.key) == r.etag}
+
+
+def _unmet(count_seen: int | None, covered: int) -> int | None:
+    """The catalog's count when what a complete run accounts for does not meet it, else None."""
+    return None if count_seen is None or count_seen == covered else count_seen

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from clipsearch.cache.store import CacheStore, PackedRead, RejectedFrame
+from clipsearch.catalog.frames import FrameListing, fingerprint
 from clipsearch.layout import IMAGE_EXTENSIONS, Frame, frames_prefix, parse_frame_key
 from clipsearch.model.embedder import Embedder
 from clipsearch.vectors import Vector
@@ -33,6 +33,11 @@ class VideoState:
         rejected = self.packed.packed.rejected if self.packed.packed else ()
         return {r.key: r for r in rejected if self.etags.get(r.key) == r.etag}
 
+    @property
+    def listing(self) -> str:
+        """The fingerprint of `frames/{video_id}/` as listed now."""
+        return fingerprint(self.etags)
+
 
 def _preferred_first(key: str) -> tuple[str, int]:
     """Listing order in which, of two files of one frame id, the pipeline's own format (WebP, then
@@ -45,9 +50,8 @@ def _preferred_first(key: str) -> tuple[str, int]:
 
 
 class VideoStates:
-    def __init__(self, s3: Any, bucket: str, cache: CacheStore, *, concurrency: int) -> None:
-        self.s3 = s3
-        self.bucket = bucket
+    def __init__(self, listing: FrameListing, cache: CacheStore, *, concurrency: int) -> None:
+        self.listing = listing
         self.cache = cache
         self.concurrency = concurrency
 
@@ -56,9 +60,7 @@ class VideoStates:
         (`from_frame_files`: every `.npy` file, over the packed object's vectors: the pack of a
         forced split, whose chunks embedded every frame again)."""
         prefix = frames_prefix(video_id)
-        etags: dict[str, str] = {}
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            etags.update((entry["Key"], entry["ETag"]) for entry in page.get("Contents", []))
+        etags = self.listing.etags(video_id)
         frames: dict[str, Frame] = {}
         rejects, ignored = [], []
         for key in sorted(etags, key=_preferred_first):

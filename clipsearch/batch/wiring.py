@@ -17,6 +17,7 @@ from botocore.config import Config
 from clipsearch.batch.request import VideoResult, parse_video_request
 from clipsearch.batch.service import BatchService, BatchSettings
 from clipsearch.cache.store import CacheStore
+from clipsearch.catalog.frames import FrameListing
 from clipsearch.catalog.videos import VideoCatalog
 from clipsearch.index.settings import IndexBackend
 from clipsearch.index.sync import IndexSync
@@ -46,6 +47,7 @@ class BatchFunction:
         # A fresh Scan each time (the sweep's): nothing is held between sweeps or runs.
         catalog = VideoCatalog(boto3.client("dynamodb"), settings.table, scan_ttl_seconds=0)
         backend = IndexBackend.from_env(env)
+        frames = FrameListing(s3, settings.bucket)
         index = (
             IndexSync(
                 VectorIndex(
@@ -56,6 +58,7 @@ class BatchFunction:
                 Ledgers(s3, settings.bucket),
                 catalog,
                 CacheStore(s3, settings.bucket),
+                frames,
             )
             if backend.name == "s3vectors"
             else None
@@ -75,7 +78,9 @@ class BatchFunction:
         # The schedule's event (SWEEP_EVENT): with an index, its ledgers say what each video needs.
         self.sweep = Sweep(
             catalog,
-            index.wants if index else cache_wants(CacheStore(s3, settings.bucket).packed_head),
+            index.wants
+            if index
+            else cache_wants(CacheStore(s3, settings.bucket).packed_head, frames.fingerprint),
             self.work_queue,
             index=index,
         )
@@ -127,6 +132,12 @@ class BatchFunction:
         count("FramesSkipped", result.skipped)
         count("FramesFailed", len(result.failed))
         count("FramesRejected", len(result.rejected))
+        if result.frames_count_unmet is not None:  # once per count and listing: an alarm's metric
+            count("FrameCountUnmet")
+            logger.warning(
+                "frames_count cannot be met by frames/: not queued again until frames/ or the count changes",
+                extra={"video_id": result.video_id, "frames_count": result.frames_count_unmet},
+            )
         logger.info(
             "video done",
             extra=result.as_dict() | {k: len(v) for k, v in result.as_dict().items() if isinstance(v, list)},

@@ -30,8 +30,9 @@ from clipsearch.layout import (
 )
 from clipsearch.runtime.faults import CONDITION_FAILED, error_code, is_not_found
 from clipsearch.vectors import Vector, to_npy_f16
+from clipsearch.whole_numbers import whole_number
 
-FORMAT_VERSION = 2  # 2 added the rejected frames; version 1 objects still read
+FORMAT_VERSION = 3  # 2 added the rejected frames, 3 the listing and the unmet count; 1 and 2 still read
 _UNIT_NORM = (0.98, 1.02)  # float16 storage keeps a unit vector's norm within about 1e-3
 
 
@@ -65,6 +66,11 @@ class PackedVideo:
     frame_keys: list[str]
     vectors: npt.NDArray[np.float16]  # (n, dim)
     rejected: tuple[RejectedFrame, ...] = ()
+    listing: str = ""  # the fingerprint of the frames/ listing it was written from ("": not known)
+    # A `frames_count` that a complete run found this listing cannot meet (a frame deleted after it
+    # was counted, a failed upload, a file that is no frame): searches and the sweep do not ask for
+    # the video again while the count and frames/ stay so (docs/decisions/0009-requeue-memory.md).
+    unmet_count: int | None = None
 
     @property
     def covered_frames(self) -> int:
@@ -86,6 +92,8 @@ class PackedVideo:
             rejected_keys=np.array([r.key for r in self.rejected], dtype=np.str_).reshape(-1),
             rejected_etags=np.array([r.etag for r in self.rejected], dtype=np.str_).reshape(-1),
             rejected_errors=np.array([r.error for r in self.rejected], dtype=np.str_).reshape(-1),
+            listing=np.str_(self.listing),
+            unmet_count=np.int64(-1 if self.unmet_count is None else self.unmet_count),
         )
         return buffer.getvalue()
 
@@ -115,6 +123,8 @@ class PackedVideo:
                         strict=True,
                     )
                 ),
+                listing=str(fields.get("listing", "")),
+                unmet_count=_unmet(fields.get("unmet_count")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise DamagedCache(f"packed object is missing or has a bad field: {error}") from None
@@ -131,6 +141,11 @@ class PackedVideo:
             )
         if n and not _unit_rows(self.vectors):
             raise DamagedCache("packed object has vectors that are not finite unit vectors")
+
+
+def _unmet(stored: Any) -> int | None:
+    """The unmet count as stored (-1: none; absent before format 3)."""
+    return None if stored is None or int(stored) < 0 else whole_number(int(stored), "unmet_count")
 
 
 def _unit_rows(vectors: npt.NDArray[Any]) -> bool:
@@ -193,6 +208,8 @@ class PackedHead:
 
     etag: str
     covered: int  # frames it accounts for: embedded or rejected for good
+    listing: str  # the frames/ listing it was written from ("": not known)
+    unmet_count: int | None  # a frames_count a run found that listing cannot meet
 
 
 @dataclass(frozen=True)
@@ -314,8 +331,12 @@ class CacheStore:
                 return None
             raise
         metadata = head.get("Metadata", {})
+        unmet = metadata.get("unmet-count")
         return PackedHead(
-            etag=str(head["ETag"]), covered=int(metadata.get("covered") or metadata.get("frames") or 0)
+            etag=str(head["ETag"]),
+            covered=int(metadata.get("covered") or metadata.get("frames") or 0),
+            listing=metadata.get("listing", ""),
+            unmet_count=None if unmet is None else int(unmet),
         )
 
     def write_packed(self, packed: PackedVideo, *, replacing: str | None) -> str:
@@ -336,6 +357,8 @@ class CacheStore:
                     "dim": str(packed.dim),
                     "frames": str(len(packed.frame_ids)),
                     "covered": str(packed.covered_frames),
+                    "listing": packed.listing,
+                    **({} if packed.unmet_count is None else {"unmet-count": str(packed.unmet_count)}),
                 },
                 **condition,
             )

@@ -26,6 +26,7 @@ class VideoVectors:
     source: str  # "packed" or "frames" (per-frame files only)
     version: str  # ETag of the packed object, or of the listing of per-frame files
     covered_frames: int  # frames accounted for: embedded, or rejected for good
+    unmet_count: int | None = None  # a frames_count a run found frames/ cannot meet (PackedVideo's)
 
     @classmethod
     def from_packed(cls, packed: PackedVideo, version: str) -> VideoVectors:
@@ -40,6 +41,7 @@ class VideoVectors:
             source="packed",
             version=version,
             covered_frames=packed.covered_frames,
+            unmet_count=packed.unmet_count,
         )
 
     @cached_property

@@ -112,7 +112,8 @@ def _sort(
         # is now, and batch brings it up to date (a repack reflects frames/ exactly).
         if video.frames_count is not None and vectors.covered_frames != video.frames_count:
             incomplete.append(video.video_id)
-            to_queue[video.video_id] = vectors.version
+            if vectors.unmet_count != video.frames_count:  # not what a run found it cannot meet
+                to_queue[video.video_id] = vectors.version
         elif vectors.source == "frames":
             to_queue[video.video_id] = vectors.version
         candidates.append((vectors, video))

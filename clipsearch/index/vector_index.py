@@ -177,6 +177,8 @@ class Ledger:
     timing: tuple[float, int] | None  # (video_fps, frame_step) the times were computed with
     frame_etags: dict[str, str]  # frame id -> the ETag its frame had when its vector was written
     rejected: tuple[RejectedFrame, ...]  # frames rejected for good, with the ETag they had
+    listing: str = ""  # the frames/ listing it was written from (the packed object's, "": not known)
+    unmet_count: int | None = None  # a frames_count a run found that listing cannot meet
 
     @property
     def frame_ids(self) -> tuple[str, ...]:
@@ -198,6 +200,8 @@ class Ledger:
                 "timing": list(self.timing) if self.timing else None,
                 "frames": self.frame_etags,
                 "rejected": [[r.key, r.etag, r.error] for r in self.rejected],
+                "listing": self.listing,
+                "unmet_count": self.unmet_count,
             },
             separators=(",", ":"),
         )
@@ -217,6 +221,8 @@ class Ledger:
                 timing=(float(timing[0]), int(timing[1])) if timing else None,
                 frame_etags={str(frame_id): str(etag) for frame_id, etag in data["frames"].items()},
                 rejected=tuple(RejectedFrame(str(k), str(e), str(why)) for k, e, why in data["rejected"]),
+                listing=str(data.get("listing", "")),  # absent in ledgers written before issue #22
+                unmet_count=None if data.get("unmet_count") is None else int(data["unmet_count"]),
             )
         except (ValueError, KeyError, TypeError, IndexError) as error:
             raise DamagedLedger(f"unreadable ledger: {error}") from None

@@ -39,18 +39,24 @@ class SweepReport:
         return {"videos": self.videos, "queued": self.queued, "failed": self.failed, "removed": self.removed}
 
 
-def cache_wants(packed_head: Callable[[str], PackedHead | None]) -> Callable[[VideoInfo], str | None]:
+def cache_wants(
+    packed_head: Callable[[str], PackedHead | None], frames_listing: Callable[[str], str]
+) -> Callable[[VideoInfo], str | None]:
     """The memory backend's question for a processed video: is its packed object missing, or does it
-    account for other than `frames_count` frames? (`packed_head`: CacheStore's, one HEAD). The
-    version seen when it is (NOTHING_SEEN: no packed object), None when not."""
+    account for other than `frames_count` frames, unless a run found frames/ cannot meet that count
+    and frames/ is still as that run saw it? (`packed_head`: CacheStore's, one HEAD;
+    `frames_listing`: FrameListing's fingerprint, one LIST, only for such videos). The version seen
+    when it does (NOTHING_SEEN: no packed object), None when not."""
 
     def wants(video: VideoInfo) -> str | None:
         head = packed_head(video.video_id)
         if head is None:
             return NOTHING_SEEN
-        if video.frames_count is not None and head.covered != video.frames_count:
-            return head.etag
-        return None
+        if video.frames_count is None or head.covered == video.frames_count:
+            return None
+        if head.unmet_count == video.frames_count and head.listing == frames_listing(video.video_id):
+            return None
+        return head.etag
 
     return wants
 

@@ -12,6 +12,7 @@ import pytest
 
 from clipsearch.cache.store import PackedVideo
 from tests.conftest import BUCKET, REGION
+from tests.emf import emitted
 from tests.faults import Outage
 from tests.sample_images import frame_bytes
 from tests.search.conftest import SearchWorld, memory_only, unit_rows
@@ -446,3 +447,44 @@ def test_a_video_whose_frames_are_all_deleted_leaves_the_cache_and_the_index(
         monkeypatch.setattr(world.app.service.backend.vectors, "clock", lambda: 10**9)
     body = search(world, lambda_context, query="a cat", top_k=6)
     assert {r["video_id"] for r in body["results"]} == {"kept"}  # never a frame whose source is gone
+
+
+def later(world: SearchWorld, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Every clock of the warm search container `seconds` on: a new Scan, revalidated vectors, the
+    refill's window over."""
+    for holder in (world.app.service.catalog, world.app.service.refill.recently):
+        monkeypatch.setattr(holder, "clock", lambda: seconds)
+    if world.backend == "memory":
+        monkeypatch.setattr(world.app.service.backend.vectors, "clock", lambda: seconds)
+
+
+def test_a_count_that_can_never_be_met_is_queued_until_a_run_finds_so_then_reported_once(
+    world: SearchWorld, lambda_context, monkeypatch, capsys
+):
+    world.add_video("short", frames_count=4)  # the extractor counted 4; one upload failed
+    add_frames(world, "short", 3)
+    assert world.batch_calls.handler({"video_id": "short"}, lambda_context)["statusCode"] == 200
+    assert invoke_sweep(world, lambda_context)["queued"] == ["short"]  # 3 of 4: the sweep asks
+    capsys.readouterr()
+    world.drain()  # a run that finds frames/ as it was: the count cannot be met at this listing
+    assert emitted(capsys).get("FrameCountUnmet") == 1  # reported once, for an alarm
+    later(world, monkeypatch, 10**6)
+    body = search(world, lambda_context)
+    assert body["queued_videos"] == []  # issue #22.7: not again, while frames/ is unchanged
+    if world.backend == "memory":
+        assert body["incomplete_videos"] == ["short"]  # still said: not every counted frame is there
+    assert invoke_sweep(world, lambda_context)["queued"] == []
+    capsys.readouterr()
+    world.drain()
+    assert "FrameCountUnmet" not in emitted(capsys)
+    add_frames(world, "short", 4)  # the missing frame arrives, the table unchanged
+    assert invoke_sweep(world, lambda_context)["queued"] == ["short"]  # frames/ changed: asked again
+    world.drain()
+    later(world, monkeypatch, 2 * 10**6)
+    assert search(world, lambda_context)["incomplete_videos"] == []
+
+
+def invoke_sweep(world: SearchWorld, context) -> dict[str, Any]:
+    response = world.batch_calls.handler({"sweep": True}, context)
+    assert response["statusCode"] == 200, response
+    return dict(json.loads(response["body"]))

@@ -31,6 +31,7 @@ class Derivations:
         create_bucket: bool
         table_name: str
         create_table: bool
+        videos_stream_arn: str | None
         index_backend: str
         vector_bucket_name: str
         create_vector_index: bool
@@ -111,19 +112,35 @@ class Derivations:
     def batch(self) -> FunctionSettings:
         return self._function("batch")
 
-    @property
-    def redeploy_context(self) -> str:
+    def redeploy_context_with(self, created_stream_arn: str | None) -> str:
         """The `-c` options that deploy onto what `cdk destroy` retained (bucket, table, vector bucket and
         index, repositories) instead of creating them again: create_*=false with the names they were
-        created under."""
+        created under, and the created table's stream (`created_stream_arn`: AWS names it when the
+        table is created, so it comes from AWS: the stack's RedeployContext output, or the retained
+        table, which `python -m deployment.cli --print redeploy_context` reads), so that the redeploy
+        keeps the pipe that indexes videos on change."""
         options = []
         if self.create_bucket:
             options += ["create_bucket=false", f"bucket_name={self.physical_bucket_name}"]
         if self.create_table:
             options += ["create_table=false", f"table_name={self.physical_table_name}"]
+            if created_stream_arn:
+                options.append(f"videos_stream_arn={created_stream_arn}")
         if self.index_backend == "s3vectors" and self.create_vector_index:
             options += ["create_vector_index=false", f"vector_bucket_name={self.physical_vector_bucket_name}"]
         if self.create_repositories:
             options.append("create_repositories=false")
             options += [f"{role}_repository_name={getattr(self, role).repository_name}" for role in ROLES]
         return " ".join(f"-c {option}" for option in options)
+
+    @property
+    def synth_warnings(self) -> list[str]:
+        """What synth says loudly (a warning) that is valid but rarely meant."""
+        warnings = []
+        if not self.create_table and not self.videos_stream_arn:
+            warnings.append(
+                f"table {self.table_name} is used without videos_stream_arn: no pipe indexes videos on "
+                "change, new videos wait for the sweep (daily by default). Redeploying a table this app "
+                "created? Take the options `python -m deployment.cli --print redeploy_context` prints."
+            )
+        return warnings

@@ -6,8 +6,11 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
+from deployment.cli import main
 from deployment.context import load_config
 from tests.infra.conftest import CDK_CONTEXT, CI_SETUP, Synthesized, synthesize, without_page
 
@@ -135,16 +138,30 @@ RETAINED_VECTOR_INDEX = ("AWS::S3Vectors::VectorBucket", "AWS::S3Vectors::Index"
 
 @pytest.mark.parametrize(("environment", "index_backend"), [("", "memory"), ("dev", "s3vectors")])
 def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(
-    tmp_path, environment, index_backend
+    tmp_path, capsys, environment, index_backend
 ):
     created = load_config({**CDK_CONTEXT, "environment": environment, "index_backend": index_backend})
-    context = overrides(created.redeploy_context)
+    with mock_aws():  # what `cdk destroy` retained: the table, with the stream it was created with
+        stream_arn = boto3.client("dynamodb", region_name=created.region).create_table(
+            TableName=created.physical_table_name,
+            KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        printed = ["-c", f"environment={environment}", "-c", f"index_backend={index_backend}"]
+        assert main([*printed, "--print", "redeploy_context"]) == 0  # as the README's step prints it
+    context = overrides(capsys.readouterr().out.strip())
     vector_index = {"create_vector_index", "vector_bucket_name"} if index_backend == "s3vectors" else set()
     assert set(context) == {
-        "create_bucket", "bucket_name", "create_table", "table_name", "create_repositories",
-        "clip_repository_name", "search_repository_name", "batch_repository_name", *vector_index,
+        "create_bucket", "bucket_name", "create_table", "table_name", "videos_stream_arn",
+        "create_repositories", "clip_repository_name", "search_repository_name", "batch_repository_name",
+        *vector_index,
     }  # fmt: skip
     app = synthesize(Path(tmp_path), environment=environment, index_backend=index_backend, **context)
+    # issue #22.8: the redeploy keeps indexing on change: the pipe reads the retained table's stream
+    (pipe,) = app.service.find_resources("AWS::Pipes::Pipe").values()
+    assert pipe["Properties"]["Source"] == stream_arn
 
     for kept in (*RETAINED, *RETAINED_VECTOR_INDEX):
         assert not without_page(app.service.find_resources(kept)), kept
@@ -184,3 +201,19 @@ def test_an_environment_name_fits_every_name_it_goes_into(overrides, message):
 
     with pytest.raises(ConfigError, match=message):
         load_config({**CDK_CONTEXT, **overrides})
+
+
+def test_the_stack_prints_the_redeploy_context_with_its_tables_stream(default_app):
+    (output,) = default_app.service.find_outputs("RedeployContext").values()
+    (table_id,) = without_page(default_app.service.find_resources("AWS::DynamoDB::Table"))
+    stream = {"Fn::GetAtt": [table_id, "StreamArn"]}  # resolved when deployed: `cdk deploy` prints it
+    _, parts = output["Value"]["Fn::Join"]
+    assert stream in parts
+    printed = "".join(part if isinstance(part, str) else "<stream>" for part in parts)
+    assert overrides(printed)["videos_stream_arn"] == "<stream>"
+
+
+def test_an_existing_table_without_a_stream_is_a_loud_synth_warning():
+    (warning,) = load_config({**CDK_CONTEXT, "create_table": False, "table_name": "videos"}).synth_warnings
+    assert "no pipe indexes videos on change" in warning
+    assert load_config(CDK_CONTEXT).synth_warnings == []

@@ -166,6 +166,7 @@ def test_service_outputs(any_app):
         "ApiUrl",  # every variant: api_auth=cognito (tests/infra/test_http_api.py has the others)
         "PageUrl",
         "UserPoolId",
+        "RedeployContext",  # every variant creates something `cdk destroy` keeps (the repositories)
         *(f"{role.capitalize()}Function{kind}" for role in FUNCTIONS for kind in ("Name", "Arn")),
     }
     if any_app.context["index_backend"] == "s3vectors":

@@ -72,8 +72,16 @@ class JwtAuthorizer:
 
 
 def api_handler(
-    *, authorizer: JwtAuthorizer, page_url: str, api_url: str, lambda_client: Any, function_name: str
+    *,
+    authorizer: JwtAuthorizer,
+    page_url: str,
+    api_url: str,
+    lambda_client: Any,
+    function_name: str,
+    requests: list[str] | None = None,
 ) -> type[QuietHandler]:
+    """`requests`: where each request the function gets is noted (`GET /videos?limit=3`), as API
+    Gateway's access log would have it."""
     routes = set(ROUTES)
     page_origin = origin(page_url)
 
@@ -114,6 +122,8 @@ def api_handler(
             if claims is None:
                 self.send_json(401, {"message": "Unauthorized"}, self.cors())
                 return
+            if requests is not None:
+                requests.append(f"{self.command} {self.path}")
             payload = json.dumps(self.event(parts, body, claims)).encode()
             if len(payload) > MAX_EVENT_BYTES:
                 self.send_json(413, {"message": "Request Entity Too Large"}, self.cors())

@@ -16,14 +16,24 @@ CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js":
 
 
 def page_handler(
-    *, api_url: str, auth_url: str, client_id: str, moto_url: str, auth_mode: str
+    *,
+    api_url: str,
+    auth_url: str,
+    client_id: str,
+    moto_url: str,
+    auth_mode: str,
+    videos_page_size: int | None = None,
 ) -> type[QuietHandler]:
-    """`auth_mode`: `cognito` (the page signs in through the stand-in) or `jwt` (a pasted token)."""
+    """`auth_mode`: `cognito` (the page signs in through the stand-in) or `jwt` (a pasted token);
+    `videos_page_size`: the page asks GET /videos for pages of this many videos (the browser tests
+    page through a few; None: the API's own page size)."""
     csp = content_security_policy(connect=[origin(api_url), auth_url], images=[origin(moto_url)])
     auth: dict[str, str] = {"mode": auth_mode}
     if auth_mode == "cognito":
         auth |= {"domain": auth_url, "clientId": client_id, "scope": PAGE_SCOPES}
     config: dict[str, Any] = {"apiUrl": api_url, "auth": auth}
+    if videos_page_size:
+        config["videosPageSize"] = videos_page_size
 
     class Page(QuietHandler):
         def do_GET(self) -> None:

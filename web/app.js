@@ -1,6 +1,6 @@
 // The search page: sign-in (authorization code with PKCE), POST /search, GET /videos, the results grid.
 // No build step, no dependencies. config.json is written at deploy time (stacks/components/web_site.py)
-// or by the local system (local/http_api.py): {apiUrl, auth: {mode, domain?, clientId?}}.
+// or by the local system (local/page_server.py): {apiUrl, auth: {mode, domain?, clientId?}, videosPageSize?}.
 "use strict";
 
 const TOKEN = "clipsearch.token";
@@ -162,20 +162,30 @@ function explain(status, body) {
   return `The search failed (${status}): ${detail || "no details"}.`;
 }
 
+// Every page of GET /videos, following next_cursor (config.videosPageSize, when set, asks for
+// pages of that size; else the API's own, up to 1,000 videos a page).
 async function loadVideos() {
-  const { status, body } = await callApi("GET", "videos");
-  if (status !== 200) {
-    say(explain(status, body), "error");
-    return;
-  }
-  const select = $("video-filter");
-  select.replaceChildren(new Option("All videos", ""));
-  for (const video of body.videos) {
-    const parts = [video.video_id];
-    if (video.frames != null) parts.push(`${video.frames} frames`);
-    if (video.duration_s != null) parts.push(clock(video.duration_s));
-    select.append(new Option(parts.join(" · "), video.video_id));
-  }
+  const options = [new Option("All videos", "")];
+  let cursor = null;
+  do {
+    const query = new URLSearchParams();
+    if (config.videosPageSize) query.set("limit", String(config.videosPageSize));
+    if (cursor) query.set("cursor", cursor);
+    const search = query.toString();
+    const { status, body } = await callApi("GET", search ? `videos?${search}` : "videos");
+    if (status !== 200) {
+      say(explain(status, body), "error");
+      return;
+    }
+    for (const video of body.videos) {
+      const parts = [video.video_id];
+      if (video.frames != null) parts.push(`${video.frames} frames`);
+      if (video.duration_s != null) parts.push(clock(video.duration_s));
+      options.push(new Option(parts.join(" · "), video.video_id));
+    }
+    cursor = body.next_cursor;
+  } while (cursor);
+  $("video-filter").replaceChildren(...options);
 }
 
 function clock(seconds) {

@@ -71,10 +71,10 @@ def parse_video_request(request: Any) -> VideoRequest:
             f"run must be a run id (letters, digits, '_', '.', '-'), without frames, got {run!r}"
         )
     chunks = request.get("chunks", 0)
-    if chunks and (frame_range is None or run is None):
-        raise bad_request("chunks goes with frame_range and run (a chunk of a split run)")
     if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 0:
         raise bad_request(f"chunks must be the number of chunks of the run, got {chunks!r}")
+    if bool(chunks) != (frame_range is not None and run is not None):
+        raise bad_request("a chunk of a split run has frame_range, run and chunks (at least 1), together")
     frames_count = request.get("frames_count")
     if frames_count is not None:
         try:

@@ -136,7 +136,8 @@ class BatchService:
             if self.index and request.whole_video and not request.force and state.packed.packed is None
             else None
         )
-        if held and self.index:  # the cache expired, the index did not: nothing to embed
+        if held:  # the cache expired, the index did not: nothing to embed
+            assert self.index  # what held it
             result.total = result.skipped = len(wanted)
             result.rejected += [{"frame": r.key, "error": r.error} for r in held.rejected]
             unmet = _unmet(request.frames_count, held.covered_frames)

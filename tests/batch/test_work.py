@@ -192,3 +192,20 @@ def test_force_reaches_every_chunk_of_a_split_video(chunky, s3, work_queue):
     assert sorted(npy) == sorted(f"embeddings-cache/{VIDEO}/frame_{i:06d}.npy" for i in range(len(FRAMES)))
     assert puts[f"embeddings-cache/{VIDEO}/packed.npz"] == 1  # packed again, from what was re-embedded
     assert packed(s3).created_at > before.created_at
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"frame_range": ["a", "b"], "run": "r"},  # a chunk of a run says how many chunks it has
+        {"frame_range": ["a", "b"], "chunks": 2},
+        {"run": "r", "chunks": 2},
+        {"frame_range": ["a", "b"], "run": "r", "chunks": True},
+        {"run": "../x"},
+        {"frames_count": 2**63},
+        {"frames_count": "7"},
+    ],
+)
+def test_a_malformed_run_or_count_is_a_400(chunky, request_):
+    status, body = invoke(chunky, {"video_id": VIDEO, **request_})
+    assert status == 400, body

@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Stack
+from aws_cdk import Annotations, Aws, CfnOutput, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -288,6 +288,14 @@ class FrameSearchStack(Stack):
             outputs["PageUrl"] = self.web_site.url
         if self.sign_in:
             outputs["UserPoolId"] = self.sign_in.user_pool.user_pool_id
+        # The -c options to deploy onto what `cdk destroy` keeps, the created table's stream with them
+        redeploy = config.redeploy_context(
+            Aws.ACCOUNT_ID, self.videos_table.stream_arn if config.create_table else None
+        )
+        if redeploy:
+            outputs["RedeployContext"] = redeploy
+        for warning in config.synth_warnings:
+            Annotations.of(self).add_warning_v2("clipsearch:configuration", warning)
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
 

@@ -402,7 +402,7 @@ class ExtractService:
         the cache and the index (a run that finds no frames does that)."""
         self.rows.delete(video_id)
         self._delete_frames(video_id)
-        sent = self.work.send([WorkItem(video_id)])
+        sent = self.work.send([WorkItem(video_id, removed=True)])
         if sent.failed:
             raise RuntimeError(
                 f"could not ask for the cache of {video_id} to be cleared: {sent.failed[0][1]}"

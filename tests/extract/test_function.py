@@ -187,13 +187,13 @@ def test_a_new_version_supersedes_the_old_video_and_a_deletion_removes_it(
     assert row(first_id) is None
     assert frame_keys(s3, first_id) == []
     assert row(second_id)["frames_count"] == 4  # type: ignore[index]
-    assert {"video_id": first_id} in drain(sqs, work_queue)  # batch clears its cache and index entries
+    assert {"video_id": first_id, "removed": True} in drain(sqs, work_queue)  # batch empties its cache
 
     s3.delete_object(Bucket=BUCKET, Key="uploads/a.mp4")
     run(app, s3_event("ObjectRemoved:Delete", "uploads/a.mp4"))
     assert row(second_id) is None
     assert frame_keys(s3, second_id) == []
-    assert {"video_id": second_id} in drain(sqs, work_queue)
+    assert {"video_id": second_id, "removed": True} in drain(sqs, work_queue)
     assert row(other_id)["status"] == "processed"  # type: ignore[index]
     assert len(frame_keys(s3, other_id)) == 6
 

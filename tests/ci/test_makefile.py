@@ -108,7 +108,8 @@ def test_redeploy_context_names_the_retained_bucket_in_the_credentials_account(t
             "dynamodb",
             region_name="ap-southeast-1",
             endpoint_url=endpoint,
-            **{key.lower(): value for key, value in credentials.items()},
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         ).create_table(
             TableName="videos",
             KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],

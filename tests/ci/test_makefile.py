@@ -103,7 +103,6 @@ def test_redeploy_context_names_the_retained_bucket_in_the_credentials_account(t
     server.start()
     try:
         endpoint = f"http://127.0.0.1:{port}"
-        credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
         stream = boto3.client(
             "dynamodb",
             region_name="ap-southeast-1",
@@ -123,7 +122,8 @@ def test_redeploy_context_names_the_retained_bucket_in_the_credentials_account(t
             "redeploy-context",
             "CDK_ARGS=-c bucket_name=acme-frames",
             AWS_ENDPOINT_URL_DYNAMODB=endpoint,
-            **credentials,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
         )
     finally:
         server.stop()

@@ -169,14 +169,14 @@ def train_demo_clip(target: Path) -> Path:
         rng = np.random.default_rng(SEED)
         model = CLIPModel(config)
         # transformers' tokenizer and image processor, the reference the runtime's own must match
-        processor = CLIPImageProcessorPil.from_pretrained(target)
+        processor = CLIPImageProcessorPil.from_pretrained(target, local_files_only=True)
         pictures = torch.stack(
             [
                 processor(images=[view(scene, rng) for _ in range(POOL)], return_tensors="pt")["pixel_values"]
                 for scene in CAPTIONS
             ]
         )
-        _fit(model, CLIPTokenizer.from_pretrained(target), pictures, rng)
+        _fit(model, CLIPTokenizer.from_pretrained(target, local_files_only=True), pictures, rng)
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)

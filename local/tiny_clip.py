@@ -42,7 +42,8 @@ def save_processor(target: Path, merges: Sequence[str], *, image_size: int) -> d
     vocab = {token: index for index, token in enumerate(tokens)}
     (target / "vocab.json").write_text(json.dumps(vocab))
     (target / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    tokenizer = CLIPTokenizer.from_pretrained(target)
+    # local_files_only: never the Hub, and the same tokenizer_config.json whatever HF_HUB_OFFLINE says
+    tokenizer = CLIPTokenizer.from_pretrained(target, local_files_only=True)
     image_processor = CLIPImageProcessorPil(
         size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
     )

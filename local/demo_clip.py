@@ -5,9 +5,9 @@ folder, so the whole real path runs it: the ONNX export (and its int8 gate), the
 and preprocessing.
 
 About 200k parameters (64 px images in 8 px patches, 2 layers of width 64 per tower, 32-d
-embeddings), trained in about 40 s on one thread. Deterministic: fixed seeds, torch's deterministic
-algorithms, one thread; the same code on the same torch gives the same weights. `models.demo_model`
-trains it once and keeps it under `fingerprint()`.
+embeddings), trained in 25-35 s on one thread of 2 shared vCPUs. Deterministic: fixed seeds, torch's
+deterministic algorithms, one thread; the same code on the same torch gives the same files.
+`models.demo_model` trains it once and keeps it under `fingerprint()`.
 """
 
 from __future__ import annotations

@@ -90,8 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f'search "{QUERY}" in the uploaded video, as moments (one per shot it matches):')
         print(results_table(body))
         print(f"\n{queue_line(system)}")
-        if not model.meaningful:
-            print("\nNOTE: the model is tiny and random, so this ranking is meaningless (see above).")
         serve_page(system, keep=args.serve)
     print(f"\nstopped the local servers; demo took {time.perf_counter() - started:.1f}s")
     return 0

@@ -131,6 +131,15 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def demo_model_dir() -> Path:
+    """The demo CLIP (local/demo_clip.py), as the demo runs it: trained once into .local/models (under a
+    minute) and reused by every later run."""
+    from local.models import demo_model
+
+    return demo_model()
+
+
+@pytest.fixture(scope="session")
 def tiny_runtime_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model converted once per session, as the images convert theirs (ONNX, fp32)."""
     from clipsearch.model.export_onnx import export

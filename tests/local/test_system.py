@@ -118,23 +118,24 @@ def test_the_demo_runs_end_to_end_and_stops_everything(tiny_model_dir, backend):
 
 
 @pytest.fixture
-def no_downloaded_model(tmp_path, tiny_model_dir, monkeypatch) -> Path:
-    """A machine where nothing was downloaded: the model folder holds only the tiny model (built
-    once per session), whatever this machine's .local/models holds."""
+def no_downloaded_model(tmp_path, monkeypatch) -> Path:
+    """A machine where nothing was downloaded: an empty model folder, whatever this machine's
+    .local/models holds."""
     from local import models
 
     monkeypatch.setattr(models, "MODELS", tmp_path)
-    (tmp_path / "tiny-random-clip").symlink_to(tiny_model_dir, target_is_directory=True)
     return tmp_path
 
 
-def test_the_demo_says_when_its_ranking_is_meaningless(no_downloaded_model):
+def test_without_a_real_model_the_demo_model_says_what_it_knows(no_downloaded_model, demo_model_dir):
     from local.models import choose_model
 
+    trained = no_downloaded_model / demo_model_dir.name  # trained once per session, not here again
+    trained.symlink_to(demo_model_dir, target_is_directory=True)
     choice = choose_model({})  # no MODEL_DIR, no DOWNLOAD_MODEL
-    assert choice.path == no_downloaded_model / "tiny-random-clip"
-    assert not choice.meaningful
-    assert "RANKINGS ARE MEANINGLESS" in choice.note
+    assert choice.path == trained
+    assert "DEMO MODEL" in choice.note
+    assert "it knows these 5 (bicycle, boat, street, park, night) and nothing else" in choice.note
 
 
 def test_a_model_downloaded_earlier_is_the_real_one(no_downloaded_model):
@@ -144,7 +145,7 @@ def test_a_model_downloaded_earlier_is_the_real_one(no_downloaded_model):
     real.mkdir()
     (real / "config.json").write_text("{}")  # what choose_model looks for; never loaded here
     choice = choose_model({})
-    assert (choice.path, choice.meaningful) == (real, True)
+    assert choice.path == real
     assert "downloaded earlier" in choice.note
 
 

@@ -100,7 +100,7 @@ def test_the_guide_query_ranks_the_sample_bicycle_frames_first(system):
 
 
 def test_the_demo_ranks_the_bicycle_frames_first(demo_model_dir):
-    result = run_tool("local.demo", tiny_model_dir=demo_model_dir)  # (MODEL_DIR, whichever model)
+    result = run_tool("local.demo", model_dir=demo_model_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     frames = first_table(out.split(f'search "{GUIDE_QUERY}" via')[1])

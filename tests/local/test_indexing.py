@@ -55,7 +55,7 @@ def test_one_change_seen_by_two_producers_embeds_the_video_once(tiny_model_dir):
 
 
 def test_make_sweep_queues_the_unembedded_videos_then_nothing(tiny_model_dir):
-    result = run_tool("local.sweep", tiny_model_dir=tiny_model_dir)
+    result = run_tool("local.sweep", model_dir=tiny_model_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "queued ['sample-bicycle', 'sample-boat', 'sample-street']" in result.stdout
     assert "sweep again: queued nothing: every video is complete" in result.stdout

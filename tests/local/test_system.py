@@ -82,9 +82,9 @@ def test_the_guide_event_is_the_console_payload():
     }
 
 
-def run_tool(module: str, *args: str, tiny_model_dir: Path) -> subprocess.CompletedProcess[str]:
+def run_tool(module: str, *args: str, model_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_ENDPOINT_URL")}
-    env["MODEL_DIR"] = str(tiny_model_dir)
+    env["MODEL_DIR"] = str(model_dir)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
@@ -98,7 +98,7 @@ def run_tool(module: str, *args: str, tiny_model_dir: Path) -> subprocess.Comple
 
 @pytest.mark.parametrize("backend", ["memory", "s3vectors"])
 def test_the_demo_runs_end_to_end_and_stops_everything(tiny_model_dir, backend):
-    result = run_tool("local.demo", "-c", f"index_backend={backend}", tiny_model_dir=tiny_model_dir)
+    result = run_tool("local.demo", "-c", f"index_backend={backend}", model_dir=tiny_model_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert 'search "a man riding a bicycle" via clip-search -> clip-inference' in out
@@ -157,7 +157,7 @@ def test_a_bad_model_dir_is_a_clear_error(tmp_path):
 
 
 def test_invoke_prints_the_response(tiny_model_dir):
-    result = run_tool("local.invoke", "clip", "events/clip-text.json", tiny_model_dir=tiny_model_dir)
+    result = run_tool("local.invoke", "clip", "events/clip-text.json", model_dir=tiny_model_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     response = json.loads(result.stdout)
     assert response["statusCode"] == 200
@@ -165,7 +165,7 @@ def test_invoke_prints_the_response(tiny_model_dir):
 
 
 def test_invoke_refuses_an_unknown_function(tiny_model_dir):
-    result = run_tool("local.invoke", "resize", "events/clip-text.json", tiny_model_dir=tiny_model_dir)
+    result = run_tool("local.invoke", "resize", "events/clip-text.json", model_dir=tiny_model_dir)
     assert result.returncode == 2
     assert "unknown function 'resize'" in result.stderr
 
@@ -177,7 +177,7 @@ def test_a_folder_of_images_is_indexed_and_searched(tiny_model_dir, tmp_path):
         (tmp_path / f"holiday-{index}.jpg").write_bytes(encode(picture(index), "JPEG"))
     (tmp_path / "notes.txt").write_text("not an image")
     result = run_tool(
-        "local.folder_search", str(tmp_path), "a beach", "--top-k", "2", tiny_model_dir=tiny_model_dir
+        "local.folder_search", str(tmp_path), "a beach", "--top-k", "2", model_dir=tiny_model_dir
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "indexed 3 images" in result.stdout

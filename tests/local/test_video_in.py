@@ -93,7 +93,7 @@ def test_an_uploaded_video_becomes_searchable_with_nobody_asking(tiny_model_dir)
 def test_make_add_video_uploads_a_file_and_follows_it_until_searchable(tiny_model_dir, tmp_path):
     video = tmp_path / "my holiday.mp4"
     video.write_bytes(encode_shots(SHOTS, fps=10))
-    result = run_tool("scripts.add_video", str(video), "--query", "a boat", tiny_model_dir=tiny_model_dir)
+    result = run_tool("scripts.add_video", str(video), "--query", "a boat", model_dir=tiny_model_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "s3://totgo1/uploads/my holiday.mp4 on the local system: video " in result.stdout
     assert "processed: 6 frames of 6.0 s, 3 scenes" in result.stdout

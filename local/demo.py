@@ -94,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(
                 f"a search covers {everything['searched_videos']} videos, not {len(videos) + 1}"
             )
+        frames = everything["searched_frames"]  # the S3 Vectors index does not count them
         print(
-            f"every search from now on, the page's too, covers all {everything['searched_videos']} videos "
-            f"({everything['searched_frames']} frames)"
+            f"every search from now on, the page's too, covers all {everything['searched_videos']} videos"
+            + (f" ({frames} frames)" if frames is not None else "")
         )
         print(f"\n{queue_line(system)}")
         serve_page(system, keep=args.serve)

@@ -75,7 +75,7 @@ serve: install ## The demo, then the whole system and its page kept up until Ctr
 	$(BIN)/python -m local.demo --serve $(if $(INDEX_BACKEND),-c index_backend=$(INDEX_BACKEND))
 
 invoke: install ## Invoke a function locally with a test event: make invoke FN=clip EVENT=events/clip-text.json
-	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=clip|search|batch EVENT=events/<file>.json"; exit 2; }
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=clip|search|batch|extract EVENT=events/<file>.json"; exit 2; }
 	$(BIN)/python -m local.invoke "$(FN)" "$(EVENT)"
 
 search-folder: install ## Index a folder of your images as a video and search it: make search-folder FOLDER=... QUERY="..."

@@ -11,20 +11,14 @@ import boto3
 import pytest
 
 from clipsearch.layout import upload_video_id
-from local.sample_video import Format, encode_shots
 from tests.conftest import BUCKET, REGION
 from tests.extract.conftest import drain, run, s3_event, upload
-from tests.extract.test_function import FPS, SHOTS, frame_keys, row
+from tests.extract.test_function import frame_keys, row
 from tests.faults import Outage
 
 pytestmark = pytest.mark.unit
 
 KEY = "uploads/a.mp4"
-
-
-@pytest.fixture(scope="module")
-def video() -> bytes:
-    return encode_shots(SHOTS, fps=FPS, fmt=Format(gop=5))
 
 
 def video_id_of(event: dict[str, Any]) -> str:

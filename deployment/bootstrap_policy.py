@@ -66,7 +66,7 @@ def statements(config: AppConfig, account: str, partition: str = "aws") -> list[
             "Resource": [f"{iam}:role/{APP_NAME}*", f"{iam}:role/aws-service-role/*"],
         },
         {
-            # The CI set-up stack's deploy role is not CI's to change (README: CI).
+            # The CI set-up stack's deploy role is not CI's to change (docs/operators/ci.md).
             "Sid": "NotTheCiSetupsRoles",
             "Effect": "Deny",
             "Action": "iam:*",

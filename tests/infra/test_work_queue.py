@@ -20,6 +20,7 @@ from clipsearch.work.messages import (
 from deployment.config import ConfigError
 from deployment.runtime_env import chunk_frames, vcpus
 from local.event_sources import pipe_message
+from tests.docs.pages import CONFIGURATION
 from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized, synthesize
 from tests.infra.iam_policy import VIDEOS_STREAM_ARN
 from tests.infra.test_compliance import BIN
@@ -296,9 +297,9 @@ def test_the_frame_rate_is_a_named_constant_defined_once():
     assert hits == [ROOT / "deployment" / "runtime_env.py"]
 
 
-def test_readme_states_the_default_chunk_size():
+def test_the_configuration_page_states_the_default_chunk_size():
     default = chunk_frames(CDK_CONTEXT["batch_timeout_s"], CDK_CONTEXT["batch_memory_mb"])
-    assert f"{default:,}" in (ROOT / "README.md").read_text()
+    assert f"{default:,}" in CONFIGURATION.read_text()
 
 
 STREAM_OF_OTHER_TABLE = (

@@ -17,6 +17,8 @@ CONFIGURATION: Final = DOCS / "operators" / "configuration.md"
 DEPLOY: Final = DOCS / "operators" / "deploy.md"
 # The IAM deviation table, which tests/infra/test_iam.py compares statement by statement.
 IAM: Final = DOCS / "operators" / "iam.md"
+# When things fail: every row names the tests that show it.
+FAILURES: Final = DOCS / "operators" / "failures.md"
 
 
 def documentation() -> list[Path]:

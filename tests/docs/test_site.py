@@ -4,6 +4,7 @@ fits a screen and links only to what exists."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from mkdocs.config import load_config
 
-from tests.docs.pages import DOCS, MKDOCS_CONFIG, README, ROOT
+from tests.docs.pages import DOCS, FAILURES, MKDOCS_CONFIG, README, ROOT
 
 README_MAX_LINES = 250
 
@@ -96,3 +97,32 @@ def test_the_readmes_links_reach_files_that_exist():
     local = [link for link in links if not re.match(r"[a-z]+://", link)]
     assert local
     assert [link for link in local if not (ROOT / link).exists()] == []
+
+
+def test_every_test_the_failures_page_names_exists():
+    """Each row of "When things fail" is a test: a renamed or deleted test must not leave a row
+    pointing at nothing. A bare name is a test of the last file the row named, or of any."""
+    everywhere = _test_names(*(ROOT / "tests").rglob("test_*.py"))
+    named = 0
+    for row in (line for line in FAILURES.read_text().splitlines() if line.startswith("| ")):
+        tests = everywhere
+        for reference in re.findall(r"`(tests/[\w/]+\.py(?:::\w+)?|test_\w+)`", row):
+            path, _, name = reference.rpartition("::") if "::" in reference else ("", "", reference)
+            if reference.startswith("tests/"):
+                path = reference.partition("::")[0]
+                assert (ROOT / path).is_file(), f"{path} does not exist ({row[:60]}…)"
+                tests = _test_names(ROOT / path)
+                name = reference.partition("::")[2]
+            if name:
+                assert name in tests, f"{name} does not exist where the row says ({row[:60]}…)"
+                named += 1
+    assert named > 50  # the page's tables were read
+
+
+def _test_names(*modules: Path) -> set[str]:
+    return {
+        node.name
+        for module in modules
+        for node in ast.walk(ast.parse(module.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+    }

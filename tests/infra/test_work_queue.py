@@ -252,7 +252,7 @@ def test_without_a_stream_or_a_schedule_there_is_neither_pipe_nor_schedule(unfed
     ]
     # the work queue and its mapping stay: refill, chunks and backfill still use them
     assert mapping(unfed_app)["BatchSize"] == 1
-    (report,) = unfed_app.validation_report["pluginReports"]
+    report = unfed_app.nag_report
     assert report["violations"] == []
 
 

@@ -96,8 +96,10 @@ add-video: install ## Upload a video file and follow it until searchable: make a
 backfill: install ## Queue every processed video of the deployed stack for embedding (VIDEOS="id ..." for some)
 	$(BIN)/python -m scripts.backfill $(VIDEOS) $(CDK_ARGS)
 
+# One worker per core (pytest-xdist), a test file per worker: its module fixtures (servers, the
+# browser) start once; the session's synths run once per worker (docs/developers/tests.md: times).
 test: browser-prerequisites lint ## Lint, type-check and run the test suite (the README's test command)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 # One layer each, without lint (tests/conftest.py puts every test in exactly one layer).
 .PHONY: test-unit test-integration test-infra

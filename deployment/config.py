@@ -157,7 +157,7 @@ class AppConfig(Derivations, BaseModel):
     batch_image_digest: str | None = Field(default=None, pattern=_IMAGE_DIGEST)
     extract_image_digest: str | None = Field(default=None, pattern=_IMAGE_DIGEST)
 
-    # The HTTP API in front of the search function and the page (README: Search from a browser).
+    # The HTTP API in front of the search function and the page (docs/api/http.md).
     # cognito: a user pool + app client (PKCE) + managed login domain the stack creates; jwt: an existing
     # issuer and audience; iam: SigV4-signed calls only (no page: a browser has no AWS credentials).
     api_auth: Literal["cognito", "jwt", "iam"]

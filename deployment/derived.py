@@ -111,7 +111,7 @@ class Derivations:
     def deploy_stacks(self) -> str:
         """What `make deploy`, `diff` and `destroy` act on: the service stack and, in ecr mode only, the
         repositories stack (asset mode pushes to the bootstrap's repository: ours would stand unused).
-        Never the CI set-up stack: CI must not redeploy its own role (README: CI)."""
+        Never the CI set-up stack: CI must not redeploy its own role (docs/operators/ci.md)."""
         stacks = [self.service_stack_name]
         return " ".join([self.images_stack_name, *stacks] if self.image_source == "ecr" else stacks)
 

@@ -45,6 +45,7 @@ LAYER_OF_FOLDER: Final = {
     "browser": "integration",  # headless Chromium on the local page (tests/browser/conftest.py)
     "infra": "infra",
     "ci": "infra",
+    "docs": "infra",  # the documentation site's strict build, the README's size
 }
 # A test that asks for one of these fixtures runs several functions behind the local Lambda Invoke
 # endpoint (an HTTP server, boto3 in between), whatever its folder: integration.

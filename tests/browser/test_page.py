@@ -335,7 +335,7 @@ def test_an_uploaded_video_becomes_searchable_and_its_moment_plays_from_its_star
     page.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
     wait(page, lambda: viewer.get_attribute("open") is None)
     choose(page, "video-filter", "")
-    search(page, group="moments")  # the page as a newcomer sees it: docs/images/search-page.png
+    search(page, group="moments")  # the page as a newcomer sees it: docs/images/moments-page.png
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.driver.save_screenshot(str(ARTIFACTS / "moments-page.png"))
 

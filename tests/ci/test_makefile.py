@@ -9,6 +9,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import requests
 from moto.server import ThreadedMotoServer
 
 from local.stack import free_port
@@ -103,6 +104,8 @@ def test_redeploy_context_names_the_retained_bucket_in_the_credentials_account(t
     server.start()
     try:
         endpoint = f"http://127.0.0.1:{port}"
+        # moto's backends live in this process: start from nothing, whatever an earlier test left.
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
         stream = boto3.client(
             "dynamodb",
             region_name="ap-southeast-1",

@@ -9,6 +9,7 @@ import pytest
 from deployment import runtime_env
 from deployment.context import load_config
 from deployment.runtime_env import clip_read_timeout_s, function_environments, max_cached_vectors
+from tests.docs.pages import CONFIGURATION
 from tests.infra.conftest import CDK_CONTEXT, ROOT
 
 
@@ -62,10 +63,9 @@ def test_the_metrics_namespace_is_written_once():
     assert owners == [ROOT / "deployment" / "runtime_env.py"]
 
 
-def test_readme_states_the_default_cache_bound():
-    readme = (ROOT / "README.md").read_text()
+def test_the_configuration_page_states_the_default_cache_bound():
     default = max_cached_vectors(CDK_CONTEXT["search_memory_mb"])
-    assert f"{default:,}" in readme
+    assert f"{default:,}" in CONFIGURATION.read_text()
 
 
 def test_search_and_batch_learn_the_index_backend_and_where_an_s3_vectors_index_is():

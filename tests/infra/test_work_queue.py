@@ -20,6 +20,7 @@ from clipsearch.work.messages import (
 from deployment.config import ConfigError
 from deployment.runtime_env import chunk_frames, vcpus
 from local.event_sources import pipe_message
+from tests.docs.pages import CONFIGURATION
 from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized, synthesize
 from tests.infra.iam_policy import VIDEOS_STREAM_ARN
 from tests.infra.test_compliance import BIN
@@ -251,7 +252,7 @@ def test_without_a_stream_or_a_schedule_there_is_neither_pipe_nor_schedule(unfed
     ]
     # the work queue and its mapping stay: refill, chunks and backfill still use them
     assert mapping(unfed_app)["BatchSize"] == 1
-    (report,) = unfed_app.validation_report["pluginReports"]
+    report = unfed_app.nag_report
     assert report["violations"] == []
 
 
@@ -296,9 +297,9 @@ def test_the_frame_rate_is_a_named_constant_defined_once():
     assert hits == [ROOT / "deployment" / "runtime_env.py"]
 
 
-def test_readme_states_the_default_chunk_size():
+def test_the_configuration_page_states_the_default_chunk_size():
     default = chunk_frames(CDK_CONTEXT["batch_timeout_s"], CDK_CONTEXT["batch_memory_mb"])
-    assert f"{default:,}" in (ROOT / "README.md").read_text()
+    assert f"{default:,}" in CONFIGURATION.read_text()
 
 
 STREAM_OF_OTHER_TABLE = (

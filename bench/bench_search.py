@@ -21,6 +21,7 @@ import faiss
 import numpy as np
 from moto import mock_aws
 
+from clipsearch.cache.codes import Codes
 from clipsearch.cache.store import CacheStore, PackedVideo
 from clipsearch.cache.vector_cache import VectorCache
 from clipsearch.cache.video_vectors import Shelf, VideoVectors
@@ -53,7 +54,7 @@ def as_videos(vectors: np.ndarray) -> list[VideoVectors]:
                 frame_ids=ids,
                 frame_keys=ids,
                 frame_indices=np.arange(len(rows), dtype=np.int64),
-                vectors=rows,
+                codes=Codes.of(rows),
                 source="packed",
                 version="1",
                 covered_frames=len(rows),

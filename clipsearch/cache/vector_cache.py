@@ -1,10 +1,11 @@
 """Each video's vectors, loaded from S3 once and kept in memory across warm invocations.
 
 A video loads from its packed object (one GET) or, when only per-frame `.npy` files exist, from
-those. Entries are float16, as cached (1 KB per 512-d vector; clipsearch.index.ranking scans float16
-without upcasting, each video's matrix in place), bounded by a total vector count and evicted least
-recently used. An entry is the only holder of its matrix: a reloaded video's old matrix is freed as
-its new one replaces it, so a warm repack never holds two copies of the vectors.
+those. Entries hold the float16 vectors, exactly, as int8 codes to scan and the bytes that complete
+them (clipsearch.cache.codes: about 1.14 KB per 512-d vector; clipsearch.index.ranking scans each
+video's codes in place), bounded by a total vector count and evicted least recently used. An entry
+is the only holder of its codes: a reloaded video's old codes are freed as its new ones replace
+them, so a warm repack never holds two copies of the vectors.
 An entry older than `revalidate_seconds` is checked against S3 (a conditional GET on the packed
 object's ETag, or a listing for per-frame files) and reloaded only if it changed; a video with
 nothing cached is not asked for again until a listing of the whole cache shows something of it.
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
+from clipsearch.cache.codes import Codes
 from clipsearch.cache.store import CacheStore
 from clipsearch.cache.video_vectors import VideoVectors, frame_indices
 from clipsearch.runtime.faults import describe
@@ -226,7 +228,7 @@ class VectorCache:
             frame_ids=frame_ids,
             frame_keys=[frame.frame_key for frame in frames],
             frame_indices=frame_indices(frame_ids),
-            vectors=np.stack([frame.vector for frame in frames]).astype(np.float16),
+            codes=Codes.of(np.stack([frame.vector for frame in frames]).astype(np.float16)),
             source="frames",
             version=version,
             covered_frames=len(frame_ids),

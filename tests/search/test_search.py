@@ -461,14 +461,14 @@ def test_filtered_and_full_searches_rank_each_videos_vectors_in_place(world: Sea
     query = unit_rows(rng, 1, DIM)[0].tolist()
     world.search({"embedding": query}, lambda_context)
     cache = world.app.service.backend.vectors
-    held = {video_id: cache._entries[video_id].load.vectors.vectors for video_id in ("a", "b", "c")}
+    held = {video_id: cache._entries[video_id].load.vectors.codes.codes for video_id in ("a", "b", "c")}
     status, body = world.search({"embedding": query, "video_ids": ["b"]}, lambda_context)
     assert status == 200
     assert {r["video_id"] for r in body["results"]} == {"b"}
     _, again = world.search({"embedding": query}, lambda_context)
     assert again["searched_frames"] == 12
-    # each video's matrix as loaded: never copied (stacked) to rank, for a subset or for all
-    assert all(cache._entries[v].load.vectors.vectors is matrix for v, matrix in held.items())
+    # each video's codes as loaded: never copied (stacked) to rank, for a subset or for all
+    assert all(cache._entries[v].load.vectors.codes.codes is matrix for v, matrix in held.items())
 
 
 @memory_only

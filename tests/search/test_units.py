@@ -10,6 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from clipsearch.cache.codes import Codes
 from clipsearch.cache.store import CacheStore, PackedVideo
 from clipsearch.cache.vector_cache import VectorCache
 from clipsearch.cache.video_vectors import Shelf, VideoVectors, frame_indices
@@ -122,7 +123,7 @@ def video(video_id: str, frame_ids: list[str], vectors: np.ndarray) -> VideoVect
         frame_ids=frame_ids,
         frame_keys=frame_ids,
         frame_indices=frame_indices(frame_ids),
-        vectors=vectors.astype(np.float16),
+        codes=Codes.of(vectors.astype(np.float16)),
         source="packed",
         version="1",
         covered_frames=len(frame_ids),

@@ -22,6 +22,7 @@ lengths differ by a few per cent, 512 roundings each) bounds each row's scan err
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,7 @@ CODE_MAX = 127
 # Below this scale K = 5 * scale would be a subnormal float16, outside the argument above: unit rows
 # of up to about 60,000 dimensions stay above it.
 SMALLEST_SCALE = 2.0**-16
+_BLOCK_ROWS = 128
 
 
 def wide(codes: npt.NDArray[np.int8]) -> npt.NDArray[np.bool_]:
@@ -62,31 +64,35 @@ class Codes:
     def of(cls, vectors: npt.NDArray[np.float16]) -> Codes:
         """The codes of unit-length float16 rows (the cache validates them so)."""
         rows = np.ascontiguousarray(vectors, dtype=np.float16)
-        bits = rows.view(np.uint16)
-        # The largest magnitude, read from the bits (monotone for magnitudes): 127 * scale >= it.
-        largest = (bits & 0x7FFF).max() if bits.size else _UNIT_PATTERNS[1]  # no rows: any scale
-        biggest = np.uint16(largest).view(np.float16).astype(np.float32)
+        # 127 * scale >= the largest magnitude
+        biggest = np.float32(max(rows.max(), -rows.min()) if rows.size else 1)  # no rows: any scale
         mantissa, exponent = np.frexp(biggest / np.float32(CODE_MAX))  # exact (a log2 would round)
         exponent -= mantissa == 0.5
         scale = np.float32(2.0**exponent)
         if scale < SMALLEST_SCALE:
             raise ValueError(f"rows too short to code (largest element {biggest}): not unit rows")
-        exact = rows.astype(np.float32)
-        codes = np.rint(exact / scale).astype(np.int8)  # exact division: a power of two
-        exact -= scale * codes  # the residual, exact in float32 (both terms are)
+        codes = np.empty(rows.shape, dtype=np.int8)
+        squares = np.zeros(max(1, len(rows)))
+        for start in range(0, len(rows), _BLOCK_ROWS):  # float32 a block at a time: little held
+            scaled = rows[start : start + _BLOCK_ROWS].astype(np.float32)
+            scaled /= scale  # exact: a power of two
+            rounded = np.rint(scaled)
+            codes[start : start + len(rounded)] = rounded
+            scaled -= rounded  # the residual over the scale, exact in float32
+            # SimSIMD's row-wise dot products: float32 sums
+            squares[start : start + len(rounded)] = np.asarray(simsimd.dot(scaled, scaled))
+        coded = np.asarray(simsimd.dot(codes, codes), dtype=np.float64) if len(rows) else np.zeros(1)
         kept = wide(codes)
-        squares = coded = np.zeros(1)
-        if len(rows):  # SimSIMD's row-wise dot products: float32 sums and exact integer ones
-            squares = np.asarray(simsimd.dot(exact, exact), dtype=np.float64)
-            coded = np.asarray(simsimd.dot(codes, codes), dtype=np.float64)
+        halves = rows.view(np.uint8).reshape(*rows.shape, 2)  # each float16's two bytes
+        low, high = (0, 1) if sys.byteorder == "little" else (1, 0)
         return cls(
             codes=codes,
-            low=(bits & 0xFF).astype(np.uint8),
-            high=(bits >> 8).astype(np.uint8)[kept],
+            low=np.ascontiguousarray(halves[..., low]),
+            high=halves[..., high][kept],
             high_starts=np.concatenate([[0], np.cumsum(kept.sum(axis=1))]).astype(np.int32),
             exponent=int(exponent),
             # 1e-4: a float32 sum of 512 squares is off by at most 512 * 2^-24 of it
-            residual=float(np.sqrt(squares.max())) * (1 + 1e-4),
+            residual=float(np.sqrt(squares.max())) * float(scale) * (1 + 1e-4),
             coded_norm=float(np.sqrt(coded.max())) * float(scale) * (1 + 1e-6),
         )
 

@@ -28,6 +28,7 @@ from clipsearch.cache.codes import Codes
 from clipsearch.cache.store import CacheStore
 from clipsearch.cache.video_vectors import VideoVectors, frame_indices
 from clipsearch.runtime.faults import describe
+from clipsearch.runtime.heap import give_back_freed_memory, keep_large_buffers_apart
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class VectorCache:
         self.clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._listing: tuple[float, set[str]] | None = None  # when, and the videos with a cache
+        keep_large_buffers_apart()
 
     @property
     def held_vectors(self) -> int:
@@ -121,6 +123,8 @@ class VectorCache:
                 if over_bound:
                     over_bound += stale[start + step :]
                     break
+        if reads:  # what the reads' buffers left in the heap goes back (decoded vectors stay)
+            give_back_freed_memory()
         for video_id in video_ids:
             if video_id in self._entries:
                 self._entries.move_to_end(video_id)

@@ -193,7 +193,7 @@ def write_videos(store: CacheStore, seed: int, frames: Callable[[int], int] = la
     ],
 )
 def test_the_peak_of_a_cold_load_and_of_a_warm_repack_stays_within_the_bounds_factor(s3, repacked_frames):
-    from deployment.runtime_env import PEAK_FACTOR
+    from deployment.runtime_env import HELD_BYTES_PER_VECTOR, PEAK_FACTOR
 
     store = CacheStore(s3, BUCKET)
     payload = write_videos(store, seed=1)
@@ -222,6 +222,8 @@ def test_the_peak_of_a_cold_load_and_of_a_warm_repack_stays_within_the_bounds_fa
     cold = (cold_peak - before) / payload
     warm = (held - before + warm_peak - warm_start) / max(payload, repacked)  # held, and the repack's growth
     assert cold <= PEAK_FACTOR, f"cold peak {cold:.2f}x the float16 vectors held"
+    per_vector = (held - before) / (payload // (2 * PEAK_DIM))
+    assert per_vector <= HELD_BYTES_PER_VECTOR, f"{per_vector:.0f} bytes held per vector"
     assert warm <= PEAK_FACTOR, f"warm repack peak {warm:.2f}x the float16 vectors held"
 
 
@@ -255,7 +257,7 @@ def test_a_missing_video_costs_no_s3_request_while_nothing_about_it_changed(stor
     read = cache.get_many(["a", *missing])
     loaded = read.loads["new-3"].vectors
     assert loaded is not None  # what changed is read, within a period
-    assert loaded.frame_ids == ids
+    assert list(loaded.frame_ids) == ids
     assert calls == Counter({"ListObjectsV2": 1, "GetObject": 2})  # the listing, "a", "new-3"
 
 
@@ -284,3 +286,15 @@ def test_when_the_cache_cannot_be_listed_missing_videos_stay_missing_and_are_lis
     clock.now = 62
     cache.get_many(["a", "new"])
     assert (outage.calls, calls["ListObjectsV2"]) == (1, 1)  # failed, then asked again at once
+
+
+def test_frame_names_the_extractor_made_are_held_as_indices_and_others_as_they_are():
+    from clipsearch.cache.video_vectors import NamesOfIndices, compact
+    from clipsearch.layout import extracted_frame_id
+
+    ids = ["frame_000000", "frame_000002", "frame_000010"]
+    held = compact(ids, frame_indices(ids), extracted_frame_id)
+    assert isinstance(held, NamesOfIndices)
+    assert (list(held), held[1], held[-1], held[1:], len(held)) == (ids, ids[1], ids[-1], ids[1:], 3)
+    for other in (["frame_0", "frame_000001"], ["cover", "frame_000001"], []):
+        assert compact(other, frame_indices(other), extracted_frame_id) is other

@@ -34,7 +34,7 @@ HELD_BYTES_PER_VECTOR = 1229
 # VectorCache's 32 reading threads, botocore against moto's S3 server, the packed decode,
 # MemoryBackend's ranking; VmHWM in a process of its own): see docs/operators/scale.md;
 # tests/search/test_units.py pins it (tracemalloc) on every run.
-PEAK_FACTOR = 1.5
+PEAK_FACTOR = 1.3
 # The search gives up on the CLIP call this long before its own timeout (a 502, not silence).
 CLIP_CALL_MARGIN_S = 5
 # Frames per second one vCPU embeds with ViT-B/32 fp32 at batch 32: 17 images/s measured on 2 vCPUs

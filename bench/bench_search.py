@@ -348,7 +348,10 @@ def machine() -> str:
         ),
         platform.processor(),
     )
-    return f"{cpu}, {os.cpu_count()} vCPUs, {platform.system()} {platform.release()}"
+    used = len(os.sched_getaffinity(0))
+    return (
+        f"{cpu}, {os.cpu_count()} vCPUs ({used} used by this run), {platform.system()} {platform.release()}"
+    )
 
 
 def main() -> None:

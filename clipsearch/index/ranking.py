@@ -144,11 +144,20 @@ def approximate_scores(shelf: Shelf, query: Vector) -> tuple[Vector, npt.NDArray
     rounding = float(np.linalg.norm(query.astype(np.float64) - float(scale) * coded))
     length = float(np.linalg.norm(query.astype(np.float64))) * (1 + 1e-6)
     scores = np.empty(shelf.rows, dtype=np.float32)
-    for video, start in zip(shelf.videos, shelf.starts.tolist(), strict=True):
-        if video.frame_ids:  # exact integer sums (at most 512 * 127^2 < 2^24), then one rounding
-            found = simsimd.cdist(coded[None, :], video.codes.codes, metric="dot", out_dtype="float32")
-            factor = np.float32(video.codes.scale) * scale  # exact: times a power of two
-            np.multiply(np.asarray(found)[0], factor, out=scores[start : start + len(video.frame_ids)])
+    sizes = [len(video.frame_ids) for video in shelf.videos]
+    for video, start, size in zip(shelf.videos, shelf.starts.tolist(), sizes, strict=True):
+        if size:  # exact integer sums (at most 512 * 127^2 < 2^24)
+            scores[start : start + size] = simsimd.cdist(
+                coded[None, :], video.codes.codes, metric="dot", out_dtype="float32"
+            )
+    # Times each video's power of two and the query's scale: one rounding. Most videos share their
+    # power of two, so one pass for all, then exact powers of two for the others.
+    exponents = [video.codes.exponent for video in shelf.videos]
+    common = max(set(exponents), key=exponents.count, default=0)
+    scores *= np.float32(2.0**common) * scale
+    for exponent, start, size in zip(exponents, shelf.starts.tolist(), sizes, strict=True):
+        if exponent != common:
+            scores[start : start + size] *= np.float32(2.0 ** (exponent - common))
     residuals = np.array([video.codes.residual for video in shelf.videos])
     coded_norms = np.array([video.codes.coded_norm for video in shelf.videos])
     return scores, length * residuals + rounding * coded_norms + SCORE_SLACK

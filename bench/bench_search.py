@@ -1,43 +1,77 @@
-"""Search speed and memory: the memory backend's float16 scan + float32 rerank (new) against the
-float32 numpy scan it replaced (old) and FAISS IndexFlatIP (reference), on the same vectors and
-threads, with recall@10 against the float32 oracle; RSS per 10^5 vectors held, new vs old; the
-loading peak; S3 GETs per cold search with the packed layout against per-frame files; in one run.
+"""Search speed and memory, side by side, in one run; every ratio is the median of per-pair ratios
+(A and B alternating, which goes first alternating too) with their range.
 
-    .venv/bin/python -m bench.bench_search [--sizes 100000 1000000] [--videos 10]
+- scan: a warm top-10 over N normalised 512-d vectors (videos of 500 frames): the int8 scan with its
+  exact rerank (new) against the float16 scan it replaced (old, as on main before #27.6), FAISS
+  `IndexFlatIP` and the float32 numpy scan (anchors), one query each per round; recall@10 of new
+  against the float32 oracle (must be 1.0).
+- missing: a warm search (MemoryBackend's find and the refill) with 3,000 videos not yet embedded
+  against one with none, this branch and main (`--main`), against moto's S3 and SQS server.
+- memory: the search's own load path (VectorCache's reading threads, botocore against moto's S3
+  server, the packed decode, MemoryBackend's ranking), cold and on a warm repack of every video, in a
+  process of its own: VmHWM and RSS per float16 payload, bytes held per vector, the frame ids' and
+  keys' bytes; this branch and main alternately.
+- S3 GETs per cold search, packed against per-frame files.
+
+    .venv/bin/python -m bench.bench_search [--sizes 100000 1000000] [--rounds 20] [--main /work/main]
+        [--memory-vectors 500000] [--write]
+
+`--write` puts the tables in bench/results/search.md, with the machine and its load.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import json
+import logging
 import os
+import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import boto3
 import faiss
 import numpy as np
+import simsimd
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
+from bench.search_probe import write_packed
+from clipsearch.cache.codes import Codes
 from clipsearch.cache.store import CacheStore, PackedVideo
 from clipsearch.cache.vector_cache import VectorCache
 from clipsearch.cache.video_vectors import Shelf, VideoVectors
-from clipsearch.catalog.videos import VideoInfo
-from clipsearch.index.memory import MemoryBackend
-from clipsearch.index.query import SearchRequest
 from clipsearch.index.ranking import RankOptions, rank
 from clipsearch.layout import Frame
 
 DIM = 512
 FRAMES_PER_VIDEO = 500
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = ROOT / "bench" / "search_probe.py"
+RESULTS = ROOT / "bench" / "results" / "search.md"
+lines: list[str] = []  # what --write puts in the results file
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+    lines.append(text)
 
 
 def unit_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
     vectors = rng.standard_normal((rows, DIM), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors
+
+
+def spread(values: Sequence[float], digits: int = 2) -> str:
+    """The median and the range."""
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 
 def as_videos(vectors: np.ndarray) -> list[VideoVectors]:
@@ -53,7 +87,7 @@ def as_videos(vectors: np.ndarray) -> list[VideoVectors]:
                 frame_ids=ids,
                 frame_keys=ids,
                 frame_indices=np.arange(len(rows), dtype=np.int64),
-                vectors=rows,
+                codes=Codes.of(rows),
                 source="packed",
                 version="1",
                 covered_frames=len(rows),
@@ -62,67 +96,201 @@ def as_videos(vectors: np.ndarray) -> list[VideoVectors]:
     return videos
 
 
-def median_ms(call: Callable[[], object], repeats: int) -> float:
-    call()
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000
+def float16_top_k(matrices: list[np.ndarray], max_norm: float, query: np.ndarray, top_k: int) -> list[int]:
+    """The scan this replaced: SimSIMD's float16 dot product of each video's matrix with the query
+    rounded to float16, then a float32 rerank of every row within twice the rounding bound
+    (`|q - q16| * the longest row`) of the approximate k-th best."""
+    rounded = query.astype(np.float16)
+    scores = np.empty(sum(len(matrix) for matrix in matrices), dtype=np.float32)
+    start = 0
+    for matrix in matrices:
+        found = simsimd.cdist(rounded[None, :], matrix, metric="dot", out_dtype="float32")
+        scores[start : start + len(matrix)] = np.asarray(found)[0]
+        start += len(matrix)
+    bound = float(np.linalg.norm(query.astype(np.float64) - rounded)) * max_norm + 1e-4
+    kth = np.partition(scores, len(scores) - top_k)[len(scores) - top_k]
+    rows = np.flatnonzero(scores >= kth - 2 * bound)
+    exact = np.array([matrices[row // FRAMES_PER_VIDEO][row % FRAMES_PER_VIDEO] for row in rows]).astype(
+        np.float32
+    )
+    rescored = exact @ query
+    return [int(row) for row in rows[np.lexsort((rows, -rescored))][:top_k]]
 
 
-def old_rank(matrix: np.ndarray, query: np.ndarray, top_k: int) -> list[int]:
-    """The scan this replaced (and the oracle): float32 matrix-vector product, argpartition, ties by row."""
+def float32_top_k(matrix: np.ndarray, query: np.ndarray, top_k: int) -> list[int]:
+    """The float32 numpy scan (and the oracle): matrix-vector product, argpartition, ties by row."""
     scores = matrix @ query
     top = np.argpartition(-scores, top_k - 1)[:top_k]
     return [int(r) for r in top[np.lexsort((top, -scores[top]))]]
 
 
-def rows_of(shelf: Shelf, query: np.ndarray) -> list[int]:
-    starts = {video.video_id: int(start) for video, start in zip(shelf.videos, shelf.starts, strict=True)}
-    return [starts[hit.video.video_id] + hit.row for hit in rank(shelf, query, RankOptions(top_k=10))]
+def rows_of(shelf: Shelf, hits: list) -> list[int]:  # type: ignore[type-arg]
+    return [int(shelf.starts[int(hit.video.video_id[6:])]) + hit.row for hit in hits]
 
 
-def compare_once(size: int, rng: np.random.Generator, repeats: int) -> tuple[float, float, float, float]:
-    """(new ms, old ms, FAISS ms, recall@10 of new against the float32 oracle) for a warm top-10."""
-    vectors = unit_rows(rng, size).astype(np.float16)  # as cached; the oracle is its float32 upcast
-    shelf = Shelf.of(as_videos(vectors))
-    old = vectors.astype(np.float32)
-    del vectors
-    index = faiss.IndexFlatIP(DIM)
-    index.add(old)
-    queries = iter(unit_rows(rng, 3 * repeats + 6))
-    new_ms = median_ms(lambda: rank(shelf, next(queries), RankOptions(top_k=10)), repeats)
-    old_ms = median_ms(lambda: old_rank(old, next(queries), 10), repeats)
-    faiss_ms = median_ms(lambda: index.search(next(queries)[None, :], 10), repeats)
-    found = 0
-    probes = np.concatenate([unit_rows(rng, 10), old[rng.integers(0, size, 10)]])  # random, and on a row
-    for query in probes:
-        found += len(set(rows_of(shelf, query)) & set(old_rank(old, query, 10)))
-    return new_ms, old_ms, faiss_ms, found / (10 * len(probes))
-
-
-def top_k_latency(sizes: list[int], repeats: int) -> None:
+def scan(sizes: list[int], rounds: int) -> None:
     threads = len(os.sched_getaffinity(0))
     faiss.omp_set_num_threads(threads)  # numpy's BLAS uses every core too
-    print(f"top-10 over N normalised {DIM}-d vectors, warm, {threads} threads, median of {repeats}")
-    print("new: float16 SimSIMD scan + float32 rerank; old: float32 numpy scan; faiss: IndexFlatIP")
-    header = (
-        f"{'N':>10}{'new ms':>9}{'old ms':>9}{'faiss ms':>10}{'old/new':>9}{'faiss/new':>11}{'recall@10':>11}"
+    say(f"### Warm top-10 over N normalised {DIM}-d vectors (videos of {FRAMES_PER_VIDEO} frames)")
+    say()
+    say(
+        f"new: int8 codes + exact rerank (one thread); old: float16 scan + float32 rerank (one thread); "
+        f"FAISS `IndexFlatIP` and numpy float32 on {threads} threads. {rounds} rounds, each a new query "
+        "through all four in rotating order; ratios are per round."
     )
-    print(header)
+    say()
+    say("| N | new ms | old ms | new/old | FAISS/new | numpy/new | bytes scanned per vector | recall@10 |")
+    say("|---|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
     for size in sizes:
-        new_ms, old_ms, faiss_ms, recall = compare_once(size, rng, repeats)
-        print(
-            f"{size:>10,}{new_ms:>9.1f}{old_ms:>9.1f}{faiss_ms:>10.1f}{old_ms / new_ms:>8.2f}x"
-            f"{faiss_ms / new_ms:>10.2f}x{recall:>11.3f}"
-        )
-        if recall != 1.0:
-            raise RuntimeError(
-                f"recall@10 {recall} at {size:,}: the new scan must return the oracle's top-10"
+        say(scan_once(size, rounds, rng))
+    say()
+
+
+def scan_once(size: int, rounds: int, rng: np.random.Generator) -> str:
+    halves = unit_rows(rng, size).astype(np.float16)  # as cached
+    oracle = halves.astype(np.float32)  # the float32 oracle of the float16 vectors held
+    index = faiss.IndexFlatIP(DIM)
+    index.add(oracle)
+    matrices = [halves[start : start + FRAMES_PER_VIDEO] for start in range(0, size, FRAMES_PER_VIDEO)]
+    max_norm = float(np.linalg.norm(oracle, axis=1).max()) * (1 + 1e-3)
+    shelf = Shelf.of(as_videos(halves))
+    calls: dict[str, Callable[[np.ndarray], object]] = {
+        "new": lambda query: rank(shelf, query, RankOptions(top_k=10)),
+        "old": lambda query: float16_top_k(matrices, max_norm, query, 10),
+        "faiss": lambda query: index.search(query[None, :], 10),
+        "numpy": lambda query: float32_top_k(oracle, query, 10),
+    }
+    names = list(calls)
+    for name in names:  # warm
+        calls[name](unit_rows(rng, 1)[0])
+    ms: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(rounds):
+        query = unit_rows(rng, 1)[0]
+        for name in names[round_ % 4 :] + names[: round_ % 4]:
+            started = time.perf_counter()
+            calls[name](query)
+            ms[name].append((time.perf_counter() - started) * 1000)
+    ratio = {name: [a / b for a, b in zip(ms[name], ms["new"], strict=True)] for name in names}
+    found = 0
+    probes = np.concatenate([unit_rows(rng, 10), oracle[rng.integers(0, size, 10)]])  # random, on a row
+    for query in probes:
+        got = rows_of(shelf, rank(shelf, query, RankOptions(top_k=10)))
+        found += len(set(got) & set(float32_top_k(oracle, query, 10)))
+    recall = found / (10 * len(probes))
+    if recall != 1.0:
+        raise RuntimeError(f"recall@10 {recall} at {size:,}: the scan must return the oracle's top-10")
+    scanned = shelf.videos[0].codes.codes.nbytes // FRAMES_PER_VIDEO
+    return (
+        f"| {size:,} | {statistics.median(ms['new']):.1f} | {statistics.median(ms['old']):.1f} "
+        f"| {spread([1 / r for r in ratio['old']])} | {spread(ratio['faiss'])} "
+        f"| {spread(ratio['numpy'])} | {scanned} new, {2 * DIM} old | {recall:.3f} |"
+    )
+
+
+def probe(
+    root: Path, *args: str, stdin: Callable[[subprocess.Popen[str]], None] | None = None
+) -> dict[str, Any]:
+    """bench/search_probe.py in a process of its own, on the clipsearch of `root`."""
+    child = subprocess.Popen(
+        [sys.executable, str(PROBE), *args],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd="/tmp",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout
+    if stdin:
+        stdin(child)
+    result: dict[str, Any] = json.loads(child.stdout.readline())
+    if child.wait():
+        raise RuntimeError(f"probe {args} on {root} failed")
+    return result
+
+
+def missing(endpoint: str, main_root: Path | None, count: int, pairs: int) -> None:
+    say(f"### A warm search with {count:,} videos not yet embedded against one with none")
+    say()
+    say(
+        f"MemoryBackend's find and the refill (20 videos of 500 frames held), moto's S3 and SQS server, "
+        f"every missing video due (the refill's worst case); {pairs} pairs, seconds more per pair."
+    )
+    say()
+    say("| code | refill budget | extra s per search, median (range) |")
+    say("|---|---|---|")
+    for label, root in [("new", ROOT), ("before (main)", main_root)]:
+        if root is not None:
+            result = probe(root, "missing", endpoint, str(count), str(pairs))
+            say(f"| {label} | {result['budget_s']:.2f} s | {spread(result['extra_s'])} |")
+    say()
+
+
+def memory(endpoint: str, main_root: Path | None, vectors: int, pairs: int) -> None:
+    videos = vectors // FRAMES_PER_VIDEO
+    payload = videos * FRAMES_PER_VIDEO * DIM * 2
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="bench-memory")
+    store = CacheStore(s3, "bench-memory")
+    write_packed(store, videos, FRAMES_PER_VIDEO, seed=1)
+    seed = [1]
+
+    def repack(child: subprocess.Popen[str]) -> None:
+        assert child.stdin
+        assert child.stdout
+        if child.stdout.readline().strip() != "cold":
+            raise RuntimeError("the probe did not load")
+        seed[0] += 1
+        write_packed(store, videos, FRAMES_PER_VIDEO, seed=seed[0])  # every video anew
+        child.stdin.write("repacked\n")
+        child.stdin.flush()
+
+    roots = [("new", ROOT)] + ([("before (main)", main_root)] if main_root else [])
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label, _ in roots}
+    for pair in range(pairs):
+        for label, root in roots if pair % 2 == 0 else roots[::-1]:
+            runs[label].append(
+                probe(
+                    root, "memory", endpoint, "bench-memory", str(videos), str(FRAMES_PER_VIDEO), stdin=repack
+                )
             )
+    say(
+        f"### Memory through the search's load path, {vectors:,} vectors ({payload / 2**20:,.0f} MiB float16)"
+    )
+    say()
+    say(
+        "VectorCache's 32 reading threads, botocore against moto's S3 server (in another process), the "
+        "packed decode, MemoryBackend's ranking, in a process of its own; cold, then a warm repack of "
+        f"every video. RSS and its high-water mark (VmHWM) over the float16 payload; {pairs} runs of "
+        "each, alternating."
+    )
+    say()
+    say(
+        "| code | peak cold | held cold | peak warm repack | held after | bytes per vector held | ids, keys |"
+    )
+    say("|---|---|---|---|---|---|---|")
+    count = payload / DIM / 2
+    for label, _ in roots:
+        got = runs[label]
+
+        def of(field: str, per: float, digits: int = 2, got: list[dict[str, float]] = got) -> str:
+            return spread([r[field] / per for r in got], digits)
+
+        say(
+            f"| {label} | {of('cold_peak', payload)}× | {of('cold_held', payload)}× "
+            f"| {of('warm_peak', payload)}× | {of('warm_held', payload)}× "
+            f"| {of('warm_held', count, 0)} | {of('names', count, 0)} |"
+        )
+    if main_root:
+        say()
+        pairs_of = list(zip(runs["new"], runs["before (main)"], strict=True))
+        say(
+            "new/before per pair: peak cold "
+            f"{spread([a['cold_peak'] / b['cold_peak'] for a, b in pairs_of])}, peak warm "
+            f"{spread([a['warm_peak'] / b['warm_peak'] for a, b in pairs_of])}, held "
+            f"{spread([a['warm_held'] / b['warm_held'] for a, b in pairs_of])}"
+        )
+    say()
 
 
 def gets_per_search(videos: int) -> None:
@@ -161,119 +329,71 @@ def gets_per_search(videos: int) -> None:
                 raise RuntimeError(f"{layout}: a video did not load")
             counts[layout] = gets["get"]
             s3.meta.events.unregister("before-call.s3.GetObject", count)
-        print(f"\nS3 GETs for one cold search of {videos} videos x {FRAMES_PER_VIDEO} frames")
+        say(f"### S3 GETs for one cold search of {videos} videos × {FRAMES_PER_VIDEO} frames")
+        say()
         ratio = counts["frames"] / counts["packed"]
-        print(f"packed: {counts['packed']:,}   per-frame files: {counts['frames']:,}   ratio {ratio:.0f}x")
+        say(f"packed: {counts['packed']:,}; per-frame files: {counts['frames']:,} ({ratio:.0f}×)")
 
 
-def _write_packed(store: CacheStore, vectors: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    for start in range(0, vectors, FRAMES_PER_VIDEO):
-        video_id = f"video-{start // FRAMES_PER_VIDEO:06d}"
-        ids = [f"frame_{i:06d}" for i in range(min(FRAMES_PER_VIDEO, vectors - start))]
-        keys = [f"frames/{video_id}/{frame_id}.webp" for frame_id in ids]
-        rows = unit_rows(rng, len(ids)).astype(np.float16)
-        store.write_packed(
-            PackedVideo(video_id, "bench", DIM, float(seed), ids, keys, rows),
-            replacing=store.read_packed(video_id).etag,
-        )
+def loads(averages: tuple[float, float, float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in averages)
 
 
-def _peak_of_loading(vectors: int) -> tuple[float, float, float]:
-    """In a fresh process, through the search's own code (VectorCache over moto's S3, 32 reads at
-    once, then a MemoryBackend search): RSS growth (bytes) at the peak of a cold load, what stays
-    held, and the peak of a warm repack (every packed object changed) on top of what was held.
-    Peaks are the kernel's high-water mark (VmHWM, reset before each step)."""
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
     )
-    now = [0.0]
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="bench-peak")
-        store = CacheStore(s3, "bench-peak")
-        _write_packed(store, vectors, seed=1)
-        cache = VectorCache(store, max_vectors=10**8, revalidate_seconds=60, clock=lambda: now[0])
-        backend = MemoryBackend(cache)
-        videos = [VideoInfo(f"video-{i:06d}", "processed") for i in range(-(-vectors // FRAMES_PER_VIDEO))]
-        query = unit_rows(np.random.default_rng(9), 1)[0]
-        request = SearchRequest("embedding", query, 10, None, None, False, None, "bench")
-        before = _reset_peak()
-        backend.find(query, "bench", videos, request)
-        cold, held = _peak() - before, _rss() - before
-        _write_packed(store, vectors, seed=2)  # moto's copy of the new objects: not the search's
-        now[0] = 61
-        start = _reset_peak()
-        found = backend.find(query, "bench", videos, request)
-        warm = held + _peak() - start
-    assert found.searched_frames == vectors
-    return float(cold), float(held), float(warm)
-
-
-def _reset_peak() -> int:
-    """Reset the process's RSS high-water mark (Linux); the RSS now."""
-    with open("/proc/self/clear_refs", "w") as clear:
-        clear.write("5")
-    return _rss()
-
-
-def _peak() -> int:
-    with open("/proc/self/status") as status:
-        (line,) = [line for line in status if line.startswith("VmHWM:")]
-    return int(line.split()[1]) * 1024
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _held(vectors: int, dtype: str) -> float:
-    """In a fresh process: resident bytes of `vectors` vectors held stacked as `dtype`."""
-    rng = np.random.default_rng(3)
-    before = _rss()
-    matrix = np.empty((vectors, DIM), dtype=dtype)
-    for start in range(0, vectors, 10_000):
-        rows = min(10_000, vectors - start)
-        matrix[start : start + rows] = unit_rows(rng, rows)
-    held = _rss() - before
-    assert matrix.shape == (vectors, DIM)
-    return float(held)
-
-
-def memory_per_vectors(vectors: int) -> None:
-    """RSS per 10^5 vectors held (new float16 vs old float32), and the peak of loading them as the
-    search does, as a ratio to their held size: the peak factor the stack's MAX_CACHED_VECTORS uses."""
-    spawn = multiprocessing.get_context("spawn")
-    with spawn.Pool(1) as pool:
-        new = pool.apply(_held, (vectors, "float16"))
-    with spawn.Pool(1) as pool:
-        old = pool.apply(_held, (vectors, "float32"))
-    with spawn.Pool(1) as pool:
-        cold, held, warm = pool.apply(_peak_of_loading, (vectors,))
-    per = 100_000 / vectors / 2**20
-    print(
-        f"\nRSS per 10^5 vectors held: new {new * per:,.1f} MiB ({new / vectors:,.0f} B/vector)"
-        f"   old {old * per:,.1f} MiB ({old / vectors:,.0f} B/vector)   old/new {old / new:.2f}x"
-    )
-    payload = vectors * DIM * 2
-    print(
-        f"search of {vectors:,} vectors ({payload / 2**20:,.0f} MiB float16): peak RSS cold "
-        f"{cold / 2**20:,.0f} MiB ({cold / payload:.2f}x), held {held / 2**20:,.0f} MiB "
-        f"({held / vectors:,.0f} B/vector), warm repack {warm / 2**20:,.0f} MiB ({warm / payload:.2f}x)"
+    used = len(os.sched_getaffinity(0))
+    return (
+        f"{cpu}, {os.cpu_count()} vCPUs ({used} used by this run), {platform.system()} {platform.release()}"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--videos", type=int, default=10)
+    parser.add_argument("--missing", type=int, default=3000)
+    parser.add_argument("--missing-pairs", type=int, default=10)
     parser.add_argument("--memory-vectors", type=int, default=500_000)
+    parser.add_argument("--memory-pairs", type=int, default=2)
+    parser.add_argument("--main", type=Path, default=None, help="a checkout of main: its code is the before")
+    parser.add_argument("--write", action="store_true", help=f"write {RESULTS.relative_to(ROOT)}")
     args = parser.parse_args()
-    top_k_latency(args.sizes, args.repeats)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line per request
+    load_before = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    scan(args.sizes, args.rounds)
+    server = ThreadedMotoServer(port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        missing(endpoint, args.main, args.missing, args.missing_pairs)
+        memory(endpoint, args.main, args.memory_vectors, args.memory_pairs)
+    finally:
+        server.stop()
     gets_per_search(args.videos)
-    memory_per_vectors(args.memory_vectors)
+    load_after = os.getloadavg()
+    if args.write:
+        RESULTS.parent.mkdir(exist_ok=True)
+        header = [
+            f"Measured {started} on {machine()}; load average (1, 5, 15 min) {loads(load_before)} "
+            f"before and {loads(load_after)} after (the machine is shared: other jobs ran meanwhile).",
+            "",
+            f"`python -m bench.bench_search {' '.join(sys.argv[1:])}`",
+            "",
+        ]
+        RESULTS.write_text("\n".join(header + lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -48,9 +48,14 @@ def frames_prefix(video_id: str) -> str:
     return f"{FRAMES_PREFIX}{video_id}/"
 
 
+def extracted_frame_id(index: int) -> str:
+    """The upstream extractor's id of a video's index-th keyframe (counting from 0)."""
+    return f"frame_{index:06d}"
+
+
 def extracted_frame_key(video_id: str, index: int) -> str:
     """The upstream extractor's name for a video's index-th keyframe (WebP, counting from 0)."""
-    return f"{frames_prefix(video_id)}frame_{index:06d}.webp"
+    return f"{frames_prefix(video_id)}{extracted_frame_id(index)}.webp"
 
 
 def upload_video_id(bucket: str, key: str, etag: str) -> str:

@@ -19,18 +19,22 @@ METRICS_NAMESPACE = "ClipFrameSearch"
 # Memory of the search function that is not vector cache: the Python runtime, numpy, boto3, Powertools.
 RUNTIME_BASELINE_MB = 300
 # CLIP ViT-B/32 (openai/clip-vit-base-patch32) embedding dimension: the one home of that number in the
-# stacks (the memory bound, the S3 Vectors index). The search holds vectors as float16, as cached (1 KB each).
+# stacks (the memory bound, the S3 Vectors index). The cache stores vectors as float16 (1 KB each):
+# the memory bound counts in those, the payload.
 EMBEDDING_DIM = 512
 VECTOR_BYTES = 2
-# The search's peak memory over the float16 size of the vectors it holds. Each video's matrix is held
-# once and ranked in place (never stacked into a copy), and a warm repack frees each old matrix as
-# its new one arrives: the peak is what is held (the vectors, their frame ids and keys: about
-# 1.2-1.35 KB per 512-d vector) and the reads in flight (S3_CONCURRENCY bodies being decoded,
-# about 2.5x each one's vectors). Measured (bench/bench_search.py, RSS, 500,000 vectors of 500
-# frames, 32 reads at once over moto, which copies each body more often than S3): cold 1.31x, warm
-# repack of every video 1.47x; tests/search/test_units.py measures it on every run. Before (a
-# per-video copy and a stacked one, kept across repacks): 2.36x cold, 3.52x warm.
-PEAK_FACTOR = 1.5
+# What the search holds per 512-d vector once loaded: its int8 codes and the bytes that make it exact
+# again (clipsearch/cache/codes.py, about 1,126), its frame index (8), and its frame id and key only
+# when the extractor did not name them (made from the index when asked). At most 1.2 KB.
+HELD_BYTES_PER_VECTOR = 1229
+# The search's peak memory (RSS) over the float16 payload of the vectors it holds, cold and on a warm
+# repack of every video: what is held (HELD_BYTES_PER_VECTOR, 1.2x the payload) and the reads in
+# flight (S3_CONCURRENCY bodies being decoded and coded), freed memory given back to the system
+# (clipsearch/runtime/heap.py). Measured through the search's own load path (bench/bench_search.py:
+# VectorCache's 32 reading threads, botocore against moto's S3 server, the packed decode,
+# MemoryBackend's ranking; VmHWM in a process of its own): see docs/operators/scale.md;
+# tests/search/test_units.py pins it (tracemalloc) on every run.
+PEAK_FACTOR = 1.3
 # The search gives up on the CLIP call this long before its own timeout (a 502, not silence).
 CLIP_CALL_MARGIN_S = 5
 # Frames per second one vCPU embeds with ViT-B/32 fp32 at batch 32: 17 images/s measured on 2 vCPUs

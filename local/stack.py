@@ -199,6 +199,9 @@ def local_system(
         "CLIP_FUNCTION_NAME": functions["clip"],
         "MODEL_DIR": str(runtime_model(model_dir)),  # the ONNX folder an image bakes, cached
         "HF_HUB_OFFLINE": "1",
+        # moto over HTTP on a shared machine answers a send in tens of milliseconds, not a few: the
+        # refill waits longer for it here, so that a search queues what it finds (not only the next).
+        "REFILL_BUDGET_MS": "2000",
         # A namespace already set wins (the tests' own): Powertools binds it once per process.
         "POWERTOOLS_METRICS_NAMESPACE": os.environ.get(
             "POWERTOOLS_METRICS_NAMESPACE", "ClipFrameSearchLocal"

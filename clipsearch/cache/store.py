@@ -20,6 +20,7 @@ import numpy.typing as npt
 from botocore.exceptions import ClientError
 
 from clipsearch.layout import (
+    CACHE_PREFIX,
     FRAMES_PREFIX,
     Frame,
     cache_prefix,
@@ -244,6 +245,15 @@ class CacheStore:
                 frame_id = cached_frame_id(entry["Key"], video_id)
                 if frame_id is not None:
                     found[frame_id] = (entry["Key"], entry["ETag"])
+        return found
+
+    def cached_videos(self) -> set[str]:
+        """Every video with anything under `embeddings-cache/`: one LIST page per 1,000 of them."""
+        found = set()
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=CACHE_PREFIX, Delimiter="/"):
+            for entry in page.get("CommonPrefixes", []):
+                found.add(entry["Prefix"][len(CACHE_PREFIX) :].rstrip("/"))
         return found
 
     def read_frame(self, key: str) -> CachedFrame | None:

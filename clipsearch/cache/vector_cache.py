@@ -1,12 +1,14 @@
 """Each video's vectors, loaded from S3 once and kept in memory across warm invocations.
 
 A video loads from its packed object (one GET) or, when only per-frame `.npy` files exist, from
-those. Entries are float16, as cached (1 KB per 512-d vector; clipsearch.index.ranking scans float16
-without upcasting, each video's matrix in place), bounded by a total vector count and evicted least
-recently used. An entry is the only holder of its matrix: a reloaded video's old matrix is freed as
-its new one replaces it, so a warm repack never holds two copies of the vectors.
+those. Entries hold the float16 vectors, exactly, as int8 codes to scan and the bytes that complete
+them (clipsearch.cache.codes: about 1.14 KB per 512-d vector; clipsearch.index.ranking scans each
+video's codes in place), bounded by a total vector count and evicted least recently used. An entry
+is the only holder of its codes: a reloaded video's old codes are freed as its new ones replace
+them, so a warm repack never holds two copies of the vectors.
 An entry older than `revalidate_seconds` is checked against S3 (a conditional GET on the packed
-object's ETag, or a listing for per-frame files) and reloaded only if it changed.
+object's ETag, or a listing for per-frame files) and reloaded only if it changed; a video with
+nothing cached is not asked for again until a listing of the whole cache shows something of it.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
+from clipsearch.cache.codes import Codes
 from clipsearch.cache.store import CacheStore
 from clipsearch.cache.video_vectors import VideoVectors, frame_indices
 from clipsearch.runtime.faults import describe
+from clipsearch.runtime.heap import give_back_freed_memory, keep_large_buffers_apart
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,11 @@ class VideoLoad:
     vectors: VideoVectors | None
     problem: str | None = None
     damaged: bool = False  # the problem is the cache's content: batch rebuilds it
+
+    @property
+    def nothing_cached(self) -> bool:
+        """S3 holds nothing of the video (no packed object, no per-frame files)."""
+        return self.vectors is None and self.problem is None
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,8 @@ class VectorCache:
         self.concurrency = concurrency
         self.clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._listing: tuple[float, set[str]] | None = None  # when, and the videos with a cache
+        keep_large_buffers_apart()
 
     @property
     def held_vectors(self) -> int:
@@ -86,6 +97,7 @@ class VectorCache:
             if video_id not in self._entries
             or now - self._entries[video_id].checked_at >= self.revalidate_seconds
         ]
+        stale = self._worth_reading(stale, now)
         keep = set(video_ids)
         found: dict[str, VideoLoad] = {}
         over_bound: list[str] = []
@@ -111,12 +123,43 @@ class VectorCache:
                 if over_bound:
                     over_bound += stale[start + step :]
                     break
+        if reads:  # what the reads' buffers left in the heap goes back (decoded vectors stay)
+            give_back_freed_memory()
         for video_id in video_ids:
             if video_id in self._entries:
                 self._entries.move_to_end(video_id)
                 found.setdefault(video_id, self._entries[video_id].load)
         failed = sum(1 for load in found.values() if load.problem and not load.damaged)
         return CacheRead(found, over_bound, hits=len(found) - reads - failed, misses=reads)
+
+    def _worth_reading(self, stale: list[str], now: float) -> list[str]:
+        """The stale videos that S3 may have something new of. A video known to have nothing cached
+        is read again only once a listing of the cache shows something of it: one listing, at most
+        once per `revalidate_seconds`, answers for every such video (a GET and a LIST each before).
+        Unknown videos use it too when a listing is held, or when more of them than `concurrency`
+        wait (a cold container)."""
+        absent = {
+            video_id
+            for video_id in stale
+            if video_id in self._entries and self._entries[video_id].load.nothing_cached
+        }
+        unknown = [video_id for video_id in stale if video_id not in self._entries]
+        held = self._listing is not None and now - self._listing[0] < self.revalidate_seconds
+        if not absent and not (unknown and (held or len(unknown) > self.concurrency)):
+            return stale
+        if not held:
+            try:
+                self._listing = (now, self.store.cached_videos())
+            except (ClientError, BotoCoreError):  # ask again on the next search; nothing is lost
+                return [video_id for video_id in stale if video_id not in absent]
+        assert self._listing is not None
+        listed_at, cached = self._listing
+        skipped = set()
+        for video_id in [*absent, *unknown]:
+            if video_id not in cached:
+                self._entries[video_id] = _Entry(VideoLoad(None), listed_at)
+                skipped.add(video_id)
+        return [video_id for video_id in stale if video_id not in skipped]
 
     def _used_by(self, keep: set[str]) -> int:
         return sum(
@@ -189,7 +232,7 @@ class VectorCache:
             frame_ids=frame_ids,
             frame_keys=[frame.frame_key for frame in frames],
             frame_indices=frame_indices(frame_ids),
-            vectors=np.stack([frame.vector for frame in frames]).astype(np.float16),
+            codes=Codes.of(np.stack([frame.vector for frame in frames]).astype(np.float16)),
             source="frames",
             version=version,
             covered_frames=len(frame_ids),

@@ -1,16 +1,18 @@
 """Exact top-k over videos' vectors: filters, deterministic ties, near-duplicate collapse.
 
-Vectors are held as float16 (the cache's own precision: 1 KB per 512-d vector, half of float32),
-each video in its own matrix (never copied to rank). numpy has no fast float16 kernel (upcasting
-10^6 x 512 costs about 2 s), so the scan is two steps: SimSIMD's float16 dot product of every row
-with the query rounded to float16, then an exact float32 rerank of the candidates. Rounding the
-query moves a row's score by at most `|q - q16| * max|row|`; every row within twice that of the
-approximate k-th best is a candidate, so the result is exactly the float32 scan's
-(bench/bench_search.py and tests/search pin it).
+Vectors are held exactly as cached (float16), as int8 codes plus the bytes that complete them
+(clipsearch.cache.codes), each video on its own (never copied to rank). The scan is two steps:
+SimSIMD's int8 dot product of every row's codes (0.5 KB per 512-d row) with the query's, then an
+exact float32 rerank of every row that could still be in the top k. A row's approximate score is
+off by at most `|q - a qc| * |s c| + |q| * |row - s c|` (the query's and the row's rounding to
+their codes, Cauchy-Schwarz; bounded per video), plus slack for float32 roundings: every row
+whose score plus its bound reaches the k-th best score minus its bound is reranked, so the result
+is exactly the float32 scan's (tests/search/test_ranking_exact.py pins it; decision 0014).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -19,12 +21,14 @@ import numpy as np
 import numpy.typing as npt
 import simsimd
 
+from clipsearch.cache.codes import CODE_MAX, decode
 from clipsearch.cache.video_vectors import Shelf, VideoVectors
 from clipsearch.vectors import Vector
 
 T = TypeVar("T")
 
-# Slack on top of the rounding bound: the float32 rerank and the kernel's own summation order.
+# Slack on top of the rounding bound: the exact score's one rounding to float32, and the approximate
+# score's one float32 product (each about 1e-7).
 SCORE_SLACK = 1e-4
 
 # Two frames of one video at most this many frames apart, and at least this similar, show the same
@@ -58,25 +62,11 @@ def rank(shelf: Shelf, query: Vector, options: RankOptions) -> list[Hit]:
     if not videos:
         return []
     query = np.ascontiguousarray(query, dtype=np.float32)
-    approx, margin = approximate_scores(shelf, query)
-    eligible = np.ones(len(approx), dtype=bool)
-    if options.min_score is not None:
-        eligible &= approx >= options.min_score - margin
-    if options.allow is not None:
-        for index, video in enumerate(videos):
-            mask = options.allow(video)
-            if mask is not None:
-                eligible[starts[index] : starts[index] + len(video.frame_ids)] &= mask
-    candidates = np.flatnonzero(eligible)  # ascending, as exact_scores takes them
+    approx, bounds = approximate_scores(shelf, query)
+    eligible = _eligible(shelf, approx, float(bounds.max()), options)
     wanted = options.top_k * (8 if options.dedupe else 1)
     while True:
-        if len(candidates) > wanted:
-            among = approx if len(candidates) == len(approx) else approx[candidates]
-            kth = np.partition(among, len(among) - wanted)[len(among) - wanted]
-            pool = candidates[among >= kth - 2 * margin]
-        else:
-            pool = candidates
-        everything = len(pool) == len(candidates)
+        pool, everything = _could_be_best(shelf, approx, bounds, eligible, wanted)
         scores = exact_scores(shelf, pool, query)
         if options.min_score is not None:
             keep = scores >= options.min_score
@@ -96,29 +86,98 @@ def rank(shelf: Shelf, query: Vector, options: RankOptions) -> list[Hit]:
         wanted *= 4  # too many collapsed: look deeper
 
 
-def approximate_scores(shelf: Shelf, query: Vector) -> tuple[npt.NDArray[np.float32], float]:
-    """Every row's dot product with the query rounded to float16 (one SimSIMD call per video, on its
-    own matrix), and the most any of them can differ from the exact float32 score, plus slack."""
+def _eligible(
+    shelf: Shelf, approx: Vector, bound: float, options: RankOptions
+) -> npt.NDArray[np.intp] | None:
+    """The rows the filters and `min_score` leave (ascending), or None for every row."""
+    if options.min_score is None and options.allow is None:
+        return None
+    eligible = np.ones(len(approx), dtype=bool)
+    if options.min_score is not None:
+        eligible &= approx >= np.float32(options.min_score - bound)
+    if options.allow is not None:
+        for video, start in zip(shelf.videos, shelf.starts.tolist(), strict=True):
+            mask = options.allow(video)
+            if mask is not None:
+                eligible[start : start + len(video.frame_ids)] &= mask
+    return np.flatnonzero(eligible)
+
+
+def _could_be_best(
+    shelf: Shelf,
+    approx: Vector,
+    bounds: npt.NDArray[np.float64],
+    eligible: npt.NDArray[np.intp] | None,
+    wanted: int,
+) -> tuple[npt.NDArray[np.intp], bool]:
+    """The eligible rows that could be among the best `wanted` (ascending), and whether that is all
+    of them. The best `wanted` approximate scores' rows score at least their lower bounds, so a row
+    whose upper bound is below the wanted-th best lower bound cannot be among them, however close.
+    First with the largest bound of all videos (one pass over every row), then each row's video's."""
+    among = approx if eligible is None else approx[eligible]
+    if len(among) <= wanted:
+        return (np.arange(len(approx)) if eligible is None else eligible), True
+    loose = float(bounds.max())
+    near = np.flatnonzero(among >= np.float32(_kth_largest(among, wanted) - 2 * loose))
+    rows = near if eligible is None else eligible[near]
+    error = bounds[np.searchsorted(shelf.starts, rows, side="right") - 1]
+    lower, upper = approx[rows] - error, approx[rows] + error
+    pool = rows[upper >= _kth_largest(lower, wanted)]  # `near` holds the best `wanted` approximate
+    return pool, len(pool) == len(among)
+
+
+def _kth_largest(values: npt.NDArray[np.floating], k: int) -> float:
+    """The k-th largest of `values` (k <= len). A sample's k-th largest is at most the whole's, so
+    only the values reaching it are partitioned (about a thousandth of them at 10^6 and k = 10)."""
+    stride = len(values) // (32 * k)
+    if stride > 1:
+        sample = values[::stride]
+        values = values[values >= np.partition(sample, len(sample) - k)[len(sample) - k]]
+    return float(np.partition(values, len(values) - k)[len(values) - k])
+
+
+def approximate_scores(shelf: Shelf, query: Vector) -> tuple[Vector, npt.NDArray[np.float64]]:
+    """Every row's score from its codes and the query's (one SimSIMD call per video, on its own
+    codes), and for each video the most its rows' scores can differ from the exact ones."""
+    scale = np.float32(max(float(np.abs(query).max()), 1e-30) / CODE_MAX)  # 1e-30: a zero query
+    coded = np.rint(query / scale).astype(np.int8)
+    rounding = float(np.linalg.norm(query.astype(np.float64) - float(scale) * coded))
+    length = float(np.linalg.norm(query.astype(np.float64))) * (1 + 1e-6)
     scores = np.empty(shelf.rows, dtype=np.float32)
-    rounded = query.astype(np.float16)
-    for video, start in zip(shelf.videos, shelf.starts, strict=True):
-        if len(video.frame_ids):
-            found = simsimd.cdist(rounded[None, :], video.vectors, metric="dot", out_dtype="float32")
-            scores[start : start + len(video.frame_ids)] = np.asarray(found)[0]
-    error = float(np.linalg.norm(query.astype(np.float64) - rounded.astype(np.float64)))
-    return scores, error * shelf.max_norm + SCORE_SLACK
+    sizes = [len(video.frame_ids) for video in shelf.videos]
+    for video, start, size in zip(shelf.videos, shelf.starts.tolist(), sizes, strict=True):
+        if size:  # exact integer sums (at most 512 * 127^2 < 2^24)
+            scores[start : start + size] = simsimd.cdist(
+                coded[None, :], video.codes.codes, metric="dot", out_dtype="float32"
+            )
+    # Times each video's power of two and the query's scale: one rounding. Most videos share their
+    # power of two, so one pass for all, then exact powers of two for the others.
+    exponents = [video.codes.exponent for video in shelf.videos]
+    common = max(set(exponents), key=exponents.count, default=0)
+    scores *= np.float32(2.0**common) * scale
+    for exponent, start, size in zip(exponents, shelf.starts.tolist(), sizes, strict=True):
+        if exponent != common:
+            scores[start : start + size] *= np.float32(2.0 ** (exponent - common))
+    residuals = np.array([video.codes.residual for video in shelf.videos])
+    coded_norms = np.array([video.codes.coded_norm for video in shelf.videos])
+    return scores, length * residuals + rounding * coded_norms + SCORE_SLACK
 
 
 def exact_scores(shelf: Shelf, rows: npt.NDArray[np.intp], query: Vector) -> Vector:
-    """The float32 scan's scores of these rows, ascending (float16 upcasts exactly to float32)."""
-    scores = np.empty(len(rows), dtype=np.float32)
+    """These rows' exact scores, rounded once to float32 (rows ascending): float64 sums of the
+    float16 rows' products with the query (each product exact), so no order of summation decides
+    a tie."""
     owners = np.searchsorted(shelf.starts, rows, side="right") - 1
-    for run in np.split(np.arange(len(rows)), np.flatnonzero(np.diff(owners)) + 1):  # one per video
-        if len(run):
-            owner = int(owners[run[0]])
-            local = rows[run] - shelf.starts[owner]
-            scores[run] = shelf.videos[owner].vectors[local].astype(np.float32) @ query
-    return scores
+    local = rows - shelf.starts[owners]
+    edges = [0, *(np.flatnonzero(np.diff(owners)) + 1).tolist(), len(rows)]  # one run per video
+    parts = [
+        shelf.videos[int(owners[first])].codes.take(local[first:end])
+        for first, end in itertools.pairwise(edges)
+        if end > first
+    ]
+    if not parts:
+        return np.zeros(0, np.float32)
+    return (decode(parts).astype(np.float64) @ query.astype(np.float64)).astype(np.float32)
 
 
 def _collapse_neighbours(hits: list[Hit]) -> list[Hit]:
@@ -127,7 +186,7 @@ def _collapse_neighbours(hits: list[Hit]) -> list[Hit]:
         lambda hit: (
             hit.video.video_id,
             int(hit.video.frame_indices[hit.row]),
-            hit.video.vectors[hit.row].astype(np.float32),
+            hit.video.codes.rows(np.array([hit.row]))[0].astype(np.float32),
         ),
     )
 

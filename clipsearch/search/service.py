@@ -33,6 +33,7 @@ class SearchSettings:
     max_cached_vectors: int = 200_000  # the stack derives it from the function's memory
     revalidate_seconds: int = 60
     requeue_seconds: int = 900  # do not ask batch for the same video again within this
+    refill_budget_ms: int = 50  # the most a search waits on the refill's sends, in flight included
     s3_concurrency: int = 32
     clip_read_timeout_s: int = 50
 
@@ -46,6 +47,7 @@ class SearchSettings:
                 "max_cached_vectors": "MAX_CACHED_VECTORS",
                 "revalidate_seconds": "REVALIDATE_SECONDS",
                 "requeue_seconds": "REQUEUE_SECONDS",
+                "refill_budget_ms": "REFILL_BUDGET_MS",
                 "s3_concurrency": "S3_CONCURRENCY",
                 "clip_read_timeout_s": "CLIP_READ_TIMEOUT_S",
             },

@@ -89,6 +89,7 @@ class SearchFunction:
             refill=Refill(
                 WorkQueue(boto3.client("sqs"), settings.work_queue_url),
                 RecentlyQueued(settings.requeue_seconds),
+                budget_s=settings.refill_budget_ms / 1000,
                 log=lambda message, extra: logger.warning(message, extra=extra),
             ),
             measure=measure,

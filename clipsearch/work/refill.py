@@ -41,15 +41,20 @@ class RecentlyQueued:
 
 class Refill:
     """Sends the videos a search found wanting to the work queue, in batches and in parallel, within
-    a time budget: a search never waits long on it, whatever the number of videos (those not sent
-    in time, or refused, are not remembered: the next search sends them)."""
+    a time budget that includes the sends in flight: a search never waits longer on it, whatever the
+    number of videos (those not sent in time, or refused, are not remembered: the next search sends
+    them, and SQS drops a copy of one that did arrive by its deduplication id).
+
+    It runs before the answer: a synchronous invoke's work after its response would only run when
+    the frozen process thaws for a later invocation, if ever (Lambda and Powertools have no
+    post-response step for it)."""
 
     def __init__(
         self,
         queue: WorkQueue,
         recently: RecentlyQueued,
         *,
-        budget_s: float = 0.3,
+        budget_s: float,
         log: Callable[[str, dict[str, Any]], None] = lambda message, extra: None,
     ) -> None:
         self.queue = queue

@@ -47,7 +47,7 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "CLIP_FUNCTION_NAME": "clip-inference",
         "WORK_QUEUE_URL": WORK_QUEUE_URL,
         "CLIP_READ_TIMEOUT_S": str(CDK_CONTEXT["search_timeout_s"] - 5),
-        "MAX_CACHED_VECTORS": "1193301",  # 2048 MB: floor((2048 - 300) * 2**20 / (512 * 2 * 1.5))
+        "MAX_CACHED_VECTORS": "1376886",  # 2048 MB: floor((2048 - 300) * 2**20 / (512 * 2 * 1.3))
         "FRAME_URL_SECONDS": "600",
         "HTTP_API_TIMEOUT_S": "29",
         "INDEX_BACKEND": "memory",

@@ -14,10 +14,10 @@ from tests.infra.conftest import CDK_CONTEXT, ROOT
 
 
 def test_max_cached_vectors_formula():
-    # (memory - 300 MB baseline) over 512 float16 dims times the 1.5 peak factor
-    assert max_cached_vectors(2048) == (2048 - 300) * 2**20 * 10 // (512 * 2 * 15)
-    assert max_cached_vectors(2048) == 1_193_301
-    assert max_cached_vectors(10240) == 9940 * 2**20 * 10 // (512 * 2 * 15)
+    # (memory - 300 MB baseline) over 512 float16 dims times the 1.3 peak factor
+    assert max_cached_vectors(2048) == (2048 - 300) * 2**20 * 10 // (512 * 2 * 13)
+    assert max_cached_vectors(2048) == 1_376_886
+    assert max_cached_vectors(10240) == 9940 * 2**20 * 10 // (512 * 2 * 13)
 
 
 def test_max_cached_vectors_grows_with_memory_and_never_reaches_zero():

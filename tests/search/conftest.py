@@ -148,6 +148,7 @@ def _world(
         "MODEL_DIR": str(tiny_runtime_dir),
         "VIDEOS_TABLE": TABLE,
         "WORK_QUEUE_URL": work_queue,
+        "REFILL_BUDGET_MS": "60000",  # what is queued, not how fast (tests/search/test_refill_budget.py)
         **backend_env,
     }
     monkeypatch.delenv("INDEX_BACKEND", raising=False)

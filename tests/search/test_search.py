@@ -222,7 +222,10 @@ def test_expired_cache_queues_exactly_one_batch_per_video_within_the_window(
     assert Counter(world.batched_videos()) == {"expired-1": 1, "expired-2": 1}
 
 
-def test_a_thousand_missing_videos_are_queued_in_batches_of_ten(world: SearchWorld, lambda_context):
+def test_a_thousand_missing_videos_are_queued_in_batches_of_ten(
+    world: SearchWorld, lambda_context, monkeypatch
+):
+    monkeypatch.setattr(world.app.service.refill, "budget_s", 0.5)
     calls: list[int] = []
     world.app.service.refill.queue.sqs.meta.events.register(
         "provide-client-params.sqs.SendMessageBatch", lambda params, **_: calls.append(len(params["Entries"]))
@@ -235,9 +238,9 @@ def test_a_thousand_missing_videos_are_queued_in_batches_of_ten(world: SearchWor
     assert status == 200
     assert len(body["missing_videos"]) == 1000
     assert calls[:3] == [10, 10, 10]
-    assert (
-        sum(calls) == len(body["queued_videos"]) > 0
-    )  # as many as 0.3 s allowed; the next search sends the rest
+    # as many as answered within the budget (sends still in flight are not claimed); the next
+    # search sends the rest
+    assert 0 < len(body["queued_videos"]) <= sum(calls)
 
 
 def test_other_models_and_dimensions_are_skipped_never_mixed(world: SearchWorld, lambda_context):
@@ -458,14 +461,14 @@ def test_filtered_and_full_searches_rank_each_videos_vectors_in_place(world: Sea
     query = unit_rows(rng, 1, DIM)[0].tolist()
     world.search({"embedding": query}, lambda_context)
     cache = world.app.service.backend.vectors
-    held = {video_id: cache._entries[video_id].load.vectors.vectors for video_id in ("a", "b", "c")}
+    held = {video_id: cache._entries[video_id].load.vectors.codes.codes for video_id in ("a", "b", "c")}
     status, body = world.search({"embedding": query, "video_ids": ["b"]}, lambda_context)
     assert status == 200
     assert {r["video_id"] for r in body["results"]} == {"b"}
     _, again = world.search({"embedding": query}, lambda_context)
     assert again["searched_frames"] == 12
-    # each video's matrix as loaded: never copied (stacked) to rank, for a subset or for all
-    assert all(cache._entries[v].load.vectors.vectors is matrix for v, matrix in held.items())
+    # each video's codes as loaded: never copied (stacked) to rank, for a subset or for all
+    assert all(cache._entries[v].load.vectors.codes.codes is matrix for v, matrix in held.items())
 
 
 @memory_only

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from clipsearch.cache.codes import Codes
 from clipsearch.cache.store import CacheStore, PackedVideo
 from clipsearch.cache.vector_cache import VectorCache
 from clipsearch.cache.video_vectors import Shelf, VideoVectors, frame_indices
@@ -122,7 +123,7 @@ def video(video_id: str, frame_ids: list[str], vectors: np.ndarray) -> VideoVect
         frame_ids=frame_ids,
         frame_keys=frame_ids,
         frame_indices=frame_indices(frame_ids),
-        vectors=vectors.astype(np.float16),
+        codes=Codes.of(vectors.astype(np.float16)),
         source="packed",
         version="1",
         covered_frames=len(frame_ids),
@@ -192,7 +193,7 @@ def write_videos(store: CacheStore, seed: int, frames: Callable[[int], int] = la
     ],
 )
 def test_the_peak_of_a_cold_load_and_of_a_warm_repack_stays_within_the_bounds_factor(s3, repacked_frames):
-    from deployment.runtime_env import PEAK_FACTOR
+    from deployment.runtime_env import HELD_BYTES_PER_VECTOR, PEAK_FACTOR
 
     store = CacheStore(s3, BUCKET)
     payload = write_videos(store, seed=1)
@@ -221,4 +222,79 @@ def test_the_peak_of_a_cold_load_and_of_a_warm_repack_stays_within_the_bounds_fa
     cold = (cold_peak - before) / payload
     warm = (held - before + warm_peak - warm_start) / max(payload, repacked)  # held, and the repack's growth
     assert cold <= PEAK_FACTOR, f"cold peak {cold:.2f}x the float16 vectors held"
+    per_vector = (held - before) / (payload // (2 * PEAK_DIM))
+    assert per_vector <= HELD_BYTES_PER_VECTOR, f"{per_vector:.0f} bytes held per vector"
     assert warm <= PEAK_FACTOR, f"warm repack peak {warm:.2f}x the float16 vectors held"
+
+
+# Issue #27.10: videos not yet embedded (a bulk import) cost the search neither S3 requests nor time.
+
+
+def s3_requests(s3) -> Counter[str]:
+    """Every S3 request the client makes from now on, by operation."""
+    calls: Counter[str] = Counter()
+    s3.meta.events.register("before-call.s3", lambda model, **_: calls.update([model.name]))
+    return calls
+
+
+def test_a_missing_video_costs_no_s3_request_while_nothing_about_it_changed(store, s3):
+    clock = Clock()
+    cache = VectorCache(store, max_vectors=100, revalidate_seconds=60, clock=clock)
+    missing = [f"new-{index}" for index in range(10)]
+    assert cache.get_many(["a", *missing]).loads["new-0"].vectors is None  # cold: each one read
+    calls = s3_requests(s3)
+    for now in (61, 90, 122, 150):  # stale twice, fresh between
+        clock.now = now
+        read = cache.get_many(["a", *missing])
+        assert all(read.loads[video_id].vectors is None for video_id in missing)
+    # One listing of the cache per period answers for every missing video, and "a" is revalidated.
+    assert calls == Counter({"ListObjectsV2": 2, "GetObject": 2})
+    ids = [f"frame_{i:06d}" for i in range(3)]
+    rows = unit_rows(np.random.default_rng(5), 3, DIM).astype(np.float16)
+    store.write_packed(PackedVideo("new-3", "m", DIM, 0.0, ids, ids, rows), replacing=None)
+    calls.clear()
+    clock.now = 183
+    read = cache.get_many(["a", *missing])
+    loaded = read.loads["new-3"].vectors
+    assert loaded is not None  # what changed is read, within a period
+    assert list(loaded.frame_ids) == ids
+    assert calls == Counter({"ListObjectsV2": 1, "GetObject": 2})  # the listing, "a", "new-3"
+
+
+def test_a_cold_search_of_many_missing_videos_lists_the_cache_once(store, s3):
+    cache = VectorCache(store, max_vectors=100, revalidate_seconds=60, concurrency=4)
+    missing = [f"new-{index}" for index in range(10)]  # more than `concurrency`
+    calls = s3_requests(s3)
+    read = cache.get_many(["a", "b", *missing])
+    assert [video_id for video_id, load in read.loads.items() if load.vectors] == ["a", "b"]
+    assert calls == Counter({"ListObjectsV2": 1, "GetObject": 2})
+
+
+def test_when_the_cache_cannot_be_listed_missing_videos_stay_missing_and_are_listed_next_time(store, s3):
+    from tests.faults import Outage
+
+    clock = Clock()
+    cache = VectorCache(store, max_vectors=100, revalidate_seconds=60, clock=clock)
+    cache.get_many(["a", "new"])
+    calls = s3_requests(s3)  # (the outage answers in S3's place: its calls are its own)
+    outage = Outage(s3, "ListObjectsV2", "InternalError", 500, times=1)
+    clock.now = 61
+    read = cache.get_many(["a", "new"])
+    assert outage.calls == 1
+    assert (read.loads["new"].vectors, read.loads["a"].vectors is not None) == (None, True)
+    assert calls["GetObject"] == 1  # "a" only: no per-video reads of what may still be missing
+    clock.now = 62
+    cache.get_many(["a", "new"])
+    assert (outage.calls, calls["ListObjectsV2"]) == (1, 1)  # failed, then asked again at once
+
+
+def test_frame_names_the_extractor_made_are_held_as_indices_and_others_as_they_are():
+    from clipsearch.cache.video_vectors import NamesOfIndices, compact
+    from clipsearch.layout import extracted_frame_id
+
+    ids = ["frame_000000", "frame_000002", "frame_000010"]
+    held = compact(ids, frame_indices(ids), extracted_frame_id)
+    assert isinstance(held, NamesOfIndices)
+    assert (list(held), held[1], held[-1], held[1:], len(held)) == (ids, ids[1], ids[-1], ids[1:], 3)
+    for other in (["frame_0", "frame_000001"], ["cover", "frame_000001"], []):
+        assert compact(other, frame_indices(other), extracted_frame_id) is other

@@ -1,6 +1,10 @@
 """The CLIP model at run time: ONNX Runtime towers, `tokenizers`, and CLIP's preprocessing in
 Pillow + numpy (no torch, no transformers). Reads the runtime folder `clipsearch.model.export_onnx`
-writes; load it once per container with `load_embedder`."""
+writes; load it once per container with `load_embedder`.
+
+The towers come already optimised (the export saved ONNX Runtime's graph optimisations, with the
+weights in a file of their own that the session maps rather than parses), so a session opens them
+with optimisation off: a cold start does not redo at every start what the build did once."""
 
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ from clipsearch.vectors import Vector
 
 IMAGE_BATCH = 32  # bounds memory; larger batches gain little on CPU
 PRECISIONS = ("fp32", "int8")
+# 2: towers saved optimised, weights in `<tower>.onnx.data`, opened with optimisation off (1: as
+# exported, optimised at every session start). A folder of another format is converted again.
+RUNTIME_FORMAT = 2
 
 
 def available_cpus() -> int:
@@ -119,6 +126,11 @@ class OnnxEmbedder:
     def __init__(self, model_dir: str | Path, *, threads: int | None = None, calls_at_once: int = 1) -> None:
         folder = Path(model_dir)
         runtime = json.loads((folder / "runtime.json").read_text())
+        if runtime.get("format") != RUNTIME_FORMAT:
+            raise ValueError(
+                f"{folder} is a runtime folder of format {runtime.get('format')}, not {RUNTIME_FORMAT}: "
+                "convert the model again (python -m clipsearch.model.export_onnx)"
+            )
         self.model_id: str = str(runtime["model_id"])
         self.dim: int = int(runtime["dim"])
         self.max_tokens: int = int(runtime["max_tokens"])
@@ -128,7 +140,7 @@ class OnnxEmbedder:
         self.threads = threads or max(1, available_cpus() // calls_at_once)
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # done at export
         self._folder, self._options = folder, options
         # The text tower now (a search's query), the vision tower on the first image: a cold
         # container answering a text query never waits for the larger one.

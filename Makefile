@@ -32,17 +32,25 @@ CONTEXT := $(if $(IMAGE_SOURCE),-c image_source=$(IMAGE_SOURCE)) $(if $(IMAGE_TA
 
 .PHONY: sweep backfill onnx-model add-video
 .PHONY: image-plan image-pushed ecr-login bump-base-image lock
+.PHONY: prerequisites browser-prerequisites
 .PHONY: help install install-deploy bootstrap check-config check-deploy redeploy-context demo serve invoke search-folder test lint synth diff deploy deploy-images destroy images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules from the pinned requirements
+install: prerequisites $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules from the pinned requirements
+
+# Checked first (serial make takes prerequisites in order): a missing tool stops make in its first
+# seconds with the command that installs it (Debian/Ubuntu as root or with sudo: installed here).
+prerequisites:
+	@$(PYTHON) -m scripts.prerequisites
+browser-prerequisites:
+	@$(PYTHON) -m scripts.prerequisites --browser
 
 # Synth and deploy need only the CDK app's requirements (no torch): a .venv made by `make install`
 # serves them too, else they make one from requirements.txt alone (CI's deploy job).
 DEPLOY_VENV := $(if $(wildcard $(VENV)/.installed),$(VENV)/.installed,$(VENV)/.deploy-installed)
-install-deploy: $(DEPLOY_VENV) node_modules/.installed ## Only what synth/deploy need: requirements.txt and node_modules
+install-deploy: prerequisites $(DEPLOY_VENV) node_modules/.installed ## Only what synth/deploy need: requirements.txt and node_modules
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-model.txt requirements-export.txt lambda_search/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -67,7 +75,7 @@ serve: install ## The demo, then the whole system and its page kept up until Ctr
 	$(BIN)/python -m local.demo --serve $(if $(INDEX_BACKEND),-c index_backend=$(INDEX_BACKEND))
 
 invoke: install ## Invoke a function locally with a test event: make invoke FN=clip EVENT=events/clip-text.json
-	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=clip|search|batch EVENT=events/<file>.json"; exit 2; }
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=clip|search|batch|extract EVENT=events/<file>.json"; exit 2; }
 	$(BIN)/python -m local.invoke "$(FN)" "$(EVENT)"
 
 search-folder: install ## Index a folder of your images as a video and search it: make search-folder FOLDER=... QUERY="..."
@@ -88,7 +96,7 @@ add-video: install ## Upload a video file and follow it until searchable: make a
 backfill: install ## Queue every processed video of the deployed stack for embedding (VIDEOS="id ..." for some)
 	$(BIN)/python -m scripts.backfill $(VIDEOS) $(CDK_ARGS)
 
-test: lint ## Lint, type-check and run the test suite (the README's test command)
+test: browser-prerequisites lint ## Lint, type-check and run the test suite (the README's test command)
 	$(BIN)/pytest
 
 # One layer each, without lint (tests/conftest.py puts every test in exactly one layer).

@@ -145,7 +145,7 @@ def main() -> None:
             list(calls.map(embedder.embed_images, batches))
 
         def end_to_end() -> None:
-            result = service.run(VideoRequest(VIDEO, None, force=True), NoDeadline())
+            result = service.run(VideoRequest(VIDEO, None, force=True), NoDeadline(), run_id="bench")
             if result.embedded != args.frames or result.status != "complete":
                 raise RuntimeError(f"the batch run did not embed every frame: {result.as_dict()}")
 

@@ -85,6 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     rtt = args.rtt_ms / 1000
     missing = [f"video-{i:06d}" for i in range(args.missing)]
+    wanted = [WorkItem(video_id, seen="none") for video_id in missing]
 
     started = time.perf_counter()
     invoke_each(lambda_client(rtt), missing)
@@ -92,13 +93,13 @@ def main() -> None:
 
     refill = Refill(WorkQueue(sqs_client(rtt), QUEUE_URL), RecentlyQueued(900), budget_s=10**6)
     started = time.perf_counter()
-    queued = refill.queue_videos(missing)
+    queued = refill.queue_videos(wanted)
     queue_s = time.perf_counter() - started
     if len(queued) != len(missing):
         raise RuntimeError(f"queued {len(queued)} of {len(missing)}")
     budgeted = Refill(WorkQueue(sqs_client(rtt), QUEUE_URL), RecentlyQueued(900))  # the search's 0.3 s
     started = time.perf_counter()
-    in_budget = budgeted.queue_videos(missing)
+    in_budget = budgeted.queue_videos(wanted)
     budget_s = time.perf_counter() - started
 
     print(f"refill of {args.missing:,} missing videos, {args.rtt_ms:.0f} ms per request")

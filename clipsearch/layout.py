@@ -2,8 +2,9 @@
 
 The one home of every key format: `uploads/...` (a video file as uploaded; its video id is the
 upstream's sha256 of `bucket|key|etag`), `frames/{video_id}/{frame_id}.{ext}` (upstream; the
-extractor names frames `frame_{index:06d}.webp`),
-`embeddings-cache/{video_id}/{frame_id}.npy` and `embeddings-cache/{video_id}/packed.npz` (ours),
+extractor names frames `frame_{index:06d}.webp`), `embeddings-cache/{video_id}/{frame_id}.npy`,
+`embeddings-cache/{video_id}/packed.npz` and
+`embeddings-cache/{video_id}/runs/{run}/{first_frame_id}.json` (a chunk of a split run, done: ours),
 and with the S3 Vectors backend `vector-index/{video_id}.json` (what the index holds of a video,
 kept out of the cache's 7-day expiry) and the index's vector keys `{video_id}/{frame_id}`.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+
+from clipsearch.whole_numbers import decimal_digits
 
 UPLOADS_PREFIX = "uploads/"
 FRAMES_PREFIX = "frames/"
@@ -35,9 +38,10 @@ def is_valid_id(value: str) -> bool:
 
 
 def frame_index(frame_id: str) -> int:
-    """The number at the end of a frame id (`frame_000042` -> 42), -1 when there is none."""
+    """The number at the end of a frame id (`frame_000042` -> 42), -1 when there is none;
+    OutOfRange (a ValueError) when it does not fit 64 bits: such a frame is not in the layout."""
     match = _TRAILING_NUMBER.search(frame_id)
-    return int(match.group(1)) if match else -1
+    return decimal_digits(match.group(1), f"frame {frame_id!r}: its number") if match else -1
 
 
 def frames_prefix(video_id: str) -> str:
@@ -61,6 +65,15 @@ def cache_prefix(video_id: str) -> str:
 
 def packed_key(video_id: str) -> str:
     return f"{cache_prefix(video_id)}{PACKED_NAME}"
+
+
+def run_prefix(video_id: str, run: str) -> str:
+    """Where the chunks of one split run of a video say they are done."""
+    return f"{cache_prefix(video_id)}runs/{run}/"
+
+
+def chunk_done_key(video_id: str, run: str, first_frame_id: str) -> str:
+    return f"{run_prefix(video_id, run)}{first_frame_id}.json"
 
 
 def index_ledger_key(video_id: str) -> str:
@@ -114,7 +127,8 @@ class Frame:
 
 
 def parse_frame_key(key: str) -> Frame:
-    """The frame at `key`; ValueError saying what the layout is when it does not follow it."""
+    """The frame at `key`; ValueError saying what the layout is when it does not follow it (a frame
+    number past 64 bits included)."""
     parts = key.split("/")
     if len(parts) != 3 or parts[0] != FRAMES_PREFIX.rstrip("/"):
         raise ValueError(f"{key!r} is not a frame key: expected frames/{{video_id}}/{{frame}}.{{ext}}")
@@ -124,4 +138,5 @@ def parse_frame_key(key: str) -> Frame:
         raise ValueError(f"{key!r}: a frame must be one of {', '.join(IMAGE_EXTENSIONS)}")
     if not (is_valid_id(video_id) and is_valid_id(frame_id)):
         raise ValueError(f"{key!r}: video and frame IDs may only hold letters, digits, '_', '.', '-'")
+    frame_index(frame_id)  # OutOfRange past 64 bits: the frame is rejected here, never downstream
     return Frame(video_id=video_id, frame_id=frame_id, key=key)

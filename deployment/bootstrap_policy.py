@@ -22,9 +22,10 @@ from deployment.context import config_with_overrides
 from deployment.derived import APP_NAME
 
 ACTIONS_FILE = Path(__file__).with_name("bootstrap_actions.json")
-# CloudFormation invokes a custom resource's provider function; CDK's metadata needs nothing.
+# CloudFormation invokes a custom resource's provider function; CDK's metadata and the images
+# stack's no-op resource (when the repositories are retained) are CloudFormation's own: nothing.
 CUSTOM_RESOURCE_ACTIONS = ("lambda:InvokeFunction",)
-NO_ACTIONS = ("AWS::CDK::Metadata",)
+NO_ACTIONS = ("AWS::CDK::Metadata", "AWS::CloudFormation::WaitConditionHandle")
 MAX_POLICY_CHARACTERS = 6144  # IAM's limit for a managed policy (whitespace not counted)
 
 
@@ -66,7 +67,7 @@ def statements(config: AppConfig, account: str, partition: str = "aws") -> list[
             "Resource": [f"{iam}:role/{APP_NAME}*", f"{iam}:role/aws-service-role/*"],
         },
         {
-            # The CI set-up stack's deploy role is not CI's to change (README: CI).
+            # The CI set-up stack's deploy role is not CI's to change (docs/operators/ci.md).
             "Sid": "NotTheCiSetupsRoles",
             "Effect": "Deny",
             "Action": "iam:*",

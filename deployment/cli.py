@@ -21,7 +21,31 @@ DERIVED = (
     "physical_vector_bucket_name",
 )
 # Derived names that depend on the account (--account): what a created bucket is called.
-PER_ACCOUNT = ("physical_bucket_name", "access_log_bucket_name", "redeploy_context")
+PER_ACCOUNT = ("physical_bucket_name", "access_log_bucket_name")
+# Read from AWS: the created table's stream, which only DynamoDB knows (`cdk destroy` keeps the table).
+REDEPLOY_CONTEXT = "redeploy_context"
+
+
+def created_table_stream(config: AppConfig, profile: str | None = None) -> str:
+    """The stream of the table this configuration creates, as DynamoDB names it now (its
+    LatestStreamArn; "" when the configuration creates no table), with the credentials of `profile`
+    (CDK_ARGS' --profile) or the default ones; ValueError saying what to do when it cannot be read."""
+    if not config.create_table:
+        return ""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    table = config.physical_table_name
+    try:
+        dynamodb = boto3.session.Session(profile_name=profile, region_name=config.region).client("dynamodb")
+        described = dynamodb.describe_table(TableName=table)
+    except (BotoCoreError, ClientError) as error:
+        raise ValueError(
+            f"redeploy_context: cannot read the stream of table {table} in {config.region} ({error}); "
+            "without it the redeploy has no pipe (new videos wait for the sweep). Use AWS credentials "
+            "of the account, or take the RedeployContext output the stack printed when deployed"
+        ) from None
+    return str(described["Table"].get("LatestStreamArn", ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--print", dest="keys", nargs="+", default=[], metavar="KEY")
     parser.add_argument("--account", help="the AWS account, for the names that carry it")
+    parser.add_argument("--profile", help="AWS credentials for what is read from AWS (redeploy_context)")
     parser.add_argument("--check-deploy", action="store_true")
-    # Other cdk options in CDK_ARGS (say --profile) are not configuration: ignored here.
+    # Other cdk options in CDK_ARGS are not configuration: ignored here.
     args, _ = parser.parse_known_args(argv)
     try:
         config = config_with_overrides(args.context)
@@ -61,6 +86,15 @@ def main(argv: list[str] | None = None) -> int:
             value = " ".join(ROLES)
         elif dot and role in ROLES and field in FunctionSettings.__dataclass_fields__:
             value = getattr(getattr(config, role), field)
+        elif key == REDEPLOY_CONTEXT:
+            if not args.account:
+                print(f"{key}: needs --account (a created bucket's name carries it)", file=sys.stderr)
+                return 1
+            try:
+                value = config.redeploy_context(args.account, created_table_stream(config, args.profile))
+            except ValueError as error:
+                print(error, file=sys.stderr)
+                return 1
         elif key in AppConfig.model_fields or key in DERIVED:
             value = getattr(config, key)
         elif key in PER_ACCOUNT and args.account:

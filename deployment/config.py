@@ -47,10 +47,11 @@ _HTTPS_URL = r"^https://[A-Za-z0-9.-]+(?::\d+)?(?:/\S*)?$"
 # S3 Vectors names (vector bucket and index): 3-63 lower-case letters, digits and hyphens, starting and
 # ending with a letter or digit. Vector bucket names are unique per account and region, not globally.
 _VECTOR_NAME = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
-# A DynamoDB stream: arn:aws:dynamodb:<region>:<account>:table/<table>/stream/<label (a timestamp)>.
+# A DynamoDB stream: arn:aws:dynamodb:<region>:<account>:table/<table>/stream/<label (a timestamp:
+# milliseconds from AWS, microseconds from moto, whose tables the tests redeploy onto)>.
 _STREAM_ARN = (
     r"^arn:aws[a-z-]*:dynamodb:(?P<region>[a-z0-9-]+):\d{12}:table/(?P<table>[A-Za-z0-9_.-]{3,255})"
-    r"/stream/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}$"
+    r"/stream/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(\d{3})?$"
 )
 # EventBridge Scheduler's recurring expressions: rate(1 day), rate(6 hours), cron(0 3 * * ? *).
 _SCHEDULE = (
@@ -156,7 +157,7 @@ class AppConfig(Derivations, BaseModel):
     batch_image_digest: str | None = Field(default=None, pattern=_IMAGE_DIGEST)
     extract_image_digest: str | None = Field(default=None, pattern=_IMAGE_DIGEST)
 
-    # The HTTP API in front of the search function and the page (README: Search from a browser).
+    # The HTTP API in front of the search function and the page (docs/api/http.md).
     # cognito: a user pool + app client (PKCE) + managed login domain the stack creates; jwt: an existing
     # issuer and audience; iam: SigV4-signed calls only (no page: a browser has no AWS credentials).
     api_auth: Literal["cognito", "jwt", "iam"]

@@ -48,6 +48,7 @@ class Derivations:
         create_bucket: bool
         table_name: str
         create_table: bool
+        videos_stream_arn: str | None
         index_backend: str
         vector_bucket_name: str
         create_vector_index: bool
@@ -110,7 +111,7 @@ class Derivations:
     def deploy_stacks(self) -> str:
         """What `make deploy`, `diff` and `destroy` act on: the service stack and, in ecr mode only, the
         repositories stack (asset mode pushes to the bootstrap's repository: ours would stand unused).
-        Never the CI set-up stack: CI must not redeploy its own role (README: CI)."""
+        Never the CI set-up stack: CI must not redeploy its own role (docs/operators/ci.md)."""
         stacks = [self.service_stack_name]
         return " ".join([self.images_stack_name, *stacks] if self.image_source == "ecr" else stacks)
 
@@ -192,15 +193,20 @@ class Derivations:
     def roles(self) -> tuple[str, ...]:
         return ROLES if self.frame_extraction else tuple(role for role in ROLES if role != "extract")
 
-    def redeploy_context(self, account: str) -> str:
+    def redeploy_context(self, account: str, created_stream_arn: str | None = None) -> str:
         """The `-c` options that deploy onto what `cdk destroy` retained in `account` (bucket, table,
         vector bucket and index, repositories) instead of creating them again: create_*=false with
-        the names they were created under."""
+        the names they were created under, and the created table's stream (`created_stream_arn`:
+        AWS names it when the table is created, so it comes from AWS: the stack's RedeployContext
+        output, or the retained table, which `python -m deployment.cli --print redeploy_context`
+        reads), so that the redeploy keeps the pipe that indexes videos on change."""
         options = []
         if self.create_bucket:
             options += ["create_bucket=false", f"bucket_name={self.physical_bucket_name(account)}"]
         if self.create_table:
             options += ["create_table=false", f"table_name={self.physical_table_name}"]
+            if created_stream_arn:
+                options.append(f"videos_stream_arn={created_stream_arn}")
         if self.index_backend == "s3vectors" and self.create_vector_index:
             options += ["create_vector_index=false", f"vector_bucket_name={self.physical_vector_bucket_name}"]
         if self.create_repositories and self.image_source == "ecr":
@@ -210,3 +216,15 @@ class Derivations:
                 for role, function in self.functions.items()
             ]
         return " ".join(f"-c {option}" for option in options)
+
+    @property
+    def synth_warnings(self) -> list[str]:
+        """What synth says loudly (a warning) that is valid but rarely meant."""
+        warnings = []
+        if not self.create_table and not self.videos_stream_arn:
+            warnings.append(
+                f"table {self.table_name} is used without videos_stream_arn: no pipe indexes videos on "
+                "change, new videos wait for the sweep (daily by default). Redeploying a table this app "
+                "created? Take the options `python -m deployment.cli --print redeploy_context` prints."
+            )
+        return warnings

@@ -22,10 +22,15 @@ RUNTIME_BASELINE_MB = 300
 # stacks (the memory bound, the S3 Vectors index). The search holds vectors as float16, as cached (1 KB each).
 EMBEDDING_DIM = 512
 VECTOR_BYTES = 2
-# Loading and stacking hold about 2.15x the float16 size of the cached vectors at the peak (every
-# video's copy and the stacked matrix; measured at 500,000 vectors, bench/bench_search.py
-# re-measures it), rounded up.
-PEAK_FACTOR = 2.2
+# The search's peak memory over the float16 size of the vectors it holds. Each video's matrix is held
+# once and ranked in place (never stacked into a copy), and a warm repack frees each old matrix as
+# its new one arrives: the peak is what is held (the vectors, their frame ids and keys: about
+# 1.2-1.35 KB per 512-d vector) and the reads in flight (S3_CONCURRENCY bodies being decoded,
+# about 2.5x each one's vectors). Measured (bench/bench_search.py, RSS, 500,000 vectors of 500
+# frames, 32 reads at once over moto, which copies each body more often than S3): cold 1.31x, warm
+# repack of every video 1.47x; tests/search/test_units.py measures it on every run. Before (a
+# per-video copy and a stacked one, kept across repacks): 2.36x cold, 3.52x warm.
+PEAK_FACTOR = 1.5
 # The search gives up on the CLIP call this long before its own timeout (a 502, not silence).
 CLIP_CALL_MARGIN_S = 5
 # Frames per second one vCPU embeds with ViT-B/32 fp32 at batch 32: 17 images/s measured on 2 vCPUs

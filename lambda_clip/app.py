@@ -1,7 +1,7 @@
 """CLIP inference function: texts or frames in, L2-normalised embeddings out.
 
 Request: {"mode": "text" | "image", "items": [...], "encoding": "json" | "f16-b64", "cache": bool}
-(see README: CLIP function). The model loads once per container from MODEL_DIR; the parts are
+(see docs/api/clip.md). The model loads once per container from MODEL_DIR; the parts are
 built once per container (clipsearch/clip/wiring.py).
 """
 

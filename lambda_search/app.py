@@ -1,7 +1,7 @@
 """Search function: a text, image or vector query in, the best matching video frames out.
 
 Request: {"query": "a man riding a bicycle"} | {"image": ...} | {"embedding": [...]}, with options
-top_k, video_ids, min_score, dedupe, time_range, frame_urls (README: Search function). No torch here:
+top_k, video_ids, min_score, dedupe, time_range, frame_urls (docs/api/search.md). No torch here:
 the query vector comes from the CLIP function, the frames' vectors from the cache batch writes.
 Behind the HTTP API (payload 2.0 events): POST /search and GET /videos (clipsearch/search/http_api.py).
 The parts are built once per container (clipsearch/search/wiring.py).

@@ -93,7 +93,10 @@ def api_handler(
     api_url: str,
     lambda_client: Any,
     routes: dict[tuple[str, str], Route],
+    requests: list[str] | None = None,
 ) -> type[QuietHandler]:
+    """`requests`: where each request a function gets is noted (`GET /videos?limit=3`), as API
+    Gateway's access log would have it."""
     page_origin = origin(page_url)
 
     class Api(QuietHandler):
@@ -134,6 +137,8 @@ def api_handler(
             if claims is None:
                 self.send_json(401, {"message": "Unauthorized"}, self.cors())
                 return
+            if requests is not None:
+                requests.append(f"{self.command} {self.path}")
             payload = json.dumps(self.event(parts, body, claims)).encode()
             if len(payload) > MAX_EVENT_BYTES:
                 self.send_json(413, {"message": "Request Entity Too Large"}, self.cors())

@@ -89,9 +89,17 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"{key} is not searchable: {body}")
         print(f'search "{QUERY}" in the uploaded video, as moments (one per shot it matches):')
         print(results_table(body))
+        everything = search(system, QUERY)
+        if everything["searched_videos"] != len(videos) + 1:
+            raise RuntimeError(
+                f"a search covers {everything['searched_videos']} videos, not {len(videos) + 1}"
+            )
+        frames = everything["searched_frames"]  # the S3 Vectors index does not count them
+        print(
+            f"every search from now on, the page's too, covers all {everything['searched_videos']} videos"
+            + (f" ({frames} frames)" if frames is not None else "")
+        )
         print(f"\n{queue_line(system)}")
-        if not model.meaningful:
-            print("\nNOTE: the model is tiny and random, so this ranking is meaningless (see above).")
         serve_page(system, keep=args.serve)
     print(f"\nstopped the local servers; demo took {time.perf_counter() - started:.1f}s")
     return 0

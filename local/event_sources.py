@@ -2,8 +2,8 @@
 
 - `matches`: EventBridge event patterns (Pipes filter criteria): the operators we use.
 - `StreamPipe`: an EventBridge Pipe from a DynamoDB stream to an SQS FIFO queue: reads the
-  stream's records in order, keeps those a filter matches, sends each as a message (input
-  template, message group and deduplication ids from the record's key).
+  stream's records in order, keeps those a filter matches, sends each as a message (`pipe_message`:
+  the input template, the message group and deduplication ids at the target's JSON paths).
 - `deduplicate_like_sqs`: FIFO deduplication for 5 minutes after a send, as SQS does it.
 - `notify_like_s3`: S3's event notifications (moto delivers them to its SQS) with the key encoded
   as S3 encodes it, and a sequencer.
@@ -17,15 +17,38 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from clipsearch.work.messages import (
+    STREAM_DEDUPLICATION_ID_PATH,
+    STREAM_GROUP_ID_PATH,
+    STREAM_MESSAGE_TEMPLATE,
+)
 from local.lambda_server import ACCOUNT, LocalLambda
 
 _MISSING = object()
+_TEMPLATE_PATH = re.compile(r"<(\$[^>]*)>")
+
+
+def at_path(record: dict[str, Any], path: str) -> str:
+    """The value at a JSON path such as `$.dynamodb.Keys.video_id.S` (the dotted paths Pipes takes
+    for a target's parameters and an input template's placeholders)."""
+    value: Any = record
+    for name in path.removeprefix("$.").split("."):
+        value = value[name]
+    return str(value)
+
+
+def pipe_message(record: dict[str, Any]) -> tuple[str, str, str]:
+    """What the stack's Pipe sends for a stream record (table_stream_pipe.py, from the same
+    constants): the input template's body, the message group and the deduplication id."""
+    body = _TEMPLATE_PATH.sub(lambda match: at_path(record, match.group(1)), STREAM_MESSAGE_TEMPLATE)
+    return body, at_path(record, STREAM_GROUP_ID_PATH), at_path(record, STREAM_DEDUPLICATION_ID_PATH)
 
 
 def matches(pattern: dict[str, Any], event: Any) -> bool:

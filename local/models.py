@@ -1,13 +1,14 @@
-"""Which CLIP model the local system runs: yours, the real one if asked for and reachable, or a tiny
-random one (whose rankings are meaningless, said plainly)."""
+"""Which CLIP model the local system runs: yours, the real one if asked for and reachable, or the demo
+model trained here on the demo's drawn scenes (it knows those and nothing else, said plainly)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from local.tiny_clip import build_tiny_clip
 
 REAL_MODEL = "openai/clip-vit-base-patch32"
 MODELS = Path(__file__).resolve().parent.parent / ".local" / "models"
@@ -16,7 +17,6 @@ MODELS = Path(__file__).resolve().parent.parent / ".local" / "models"
 @dataclass(frozen=True)
 class ModelChoice:
     path: Path
-    meaningful: bool
     note: str
 
 
@@ -26,10 +26,10 @@ def choose_model(env: dict[str, str] | None = None) -> ModelChoice:
         path = Path(env["MODEL_DIR"]).expanduser()
         if not (path / "config.json").is_file():
             raise SystemExit(f"MODEL_DIR={path} is not a save_pretrained folder (no config.json)")
-        return ModelChoice(path, True, f"model from MODEL_DIR={path}")
+        return ModelChoice(path, f"model from MODEL_DIR={path}")
     real = MODELS / "clip-vit-base-patch32"
     if (real / "config.json").is_file():
-        return ModelChoice(real, True, f"{REAL_MODEL} (downloaded earlier to {real})")
+        return ModelChoice(real, f"{REAL_MODEL} (downloaded earlier to {real})")
     note = ""
     if env.get("DOWNLOAD_MODEL") == "1":
         try:
@@ -37,20 +37,31 @@ def choose_model(env: dict[str, str] | None = None) -> ModelChoice:
 
             os.environ["HF_HUB_OFFLINE"] = "0"
             fetch(REAL_MODEL, str(real))
-            return ModelChoice(real, True, f"{REAL_MODEL}, downloaded to {real}")
+            return ModelChoice(real, f"{REAL_MODEL}, downloaded to {real}")
         except Exception as error:  # offline, or the Hub refused: fall back, never fail for it
             note = f" (downloading {REAL_MODEL} failed: {type(error).__name__})"
         finally:
             os.environ["HF_HUB_OFFLINE"] = "1"
-    tiny = MODELS / "tiny-random-clip"
-    if not (tiny / "config.json").is_file():
-        build_tiny_clip(tiny)
+    from local.demo_clip import CAPTIONS
+
     return ModelChoice(
-        tiny,
-        False,
-        f"a TINY RANDOM CLIP model: the system runs end to end, but its RANKINGS ARE MEANINGLESS{note}. "
-        "For real results set MODEL_DIR to a saved CLIP model, or run `make demo DOWNLOAD_MODEL=1` online.",
+        demo_model(),
+        f"the DEMO MODEL, a small CLIP trained here on the demo's drawn scenes: it knows these "
+        f"{len(CAPTIONS)} ({', '.join(CAPTIONS)}) and nothing else{note}. For real videos set MODEL_DIR "
+        "to a saved CLIP model, or run `make demo DOWNLOAD_MODEL=1` online.",
     )
+
+
+def demo_model() -> Path:
+    """The demo CLIP (local/demo_clip.py), trained on first use into .local/models/demo-clip-<hash of
+    its code>/ and reused from there."""
+    from local.demo_clip import fingerprint, train_demo_clip
+
+    target = MODELS / f"demo-clip-{fingerprint()}"
+    if not (target / "config.json").is_file():
+        print("training the demo model (about a minute, once) ...", file=sys.stderr, flush=True)
+        _build_in_place(target, train_demo_clip)
+    return target
 
 
 def runtime_model(model_dir: Path, *, cache: Path | None = None) -> Path:
@@ -69,11 +80,18 @@ def runtime_model(model_dir: Path, *, cache: Path | None = None) -> Path:
                 digest.update(block)
     target = (cache or MODELS / "onnx") / f"{Path(model_dir).name}-{digest.hexdigest()[:16]}"
     if not (target / "runtime.json").is_file():
-        staged = export(model_dir, target.with_name(f"{target.name}.{os.getpid()}"))
-        try:
-            staged.rename(target)
-        except OSError:  # another process converted it meanwhile: the same files
-            import shutil
-
-            shutil.rmtree(staged, ignore_errors=True)
+        _build_in_place(target, lambda staging: export(model_dir, staging))
     return target
+
+
+def _build_in_place(target: Path, build: Callable[[Path], Path]) -> None:
+    """`build` a folder beside `target`, then rename it into place: a run never sees a half-built one,
+    and of two building at once (the demo and a test run) the first to finish wins."""
+    staging = target.with_name(f"{target.name}.{os.getpid()}")
+    try:
+        build(staging).rename(target)
+    except OSError:
+        if not target.is_dir():
+            raise
+    finally:  # what is left when another process won, or the build failed
+        shutil.rmtree(staging, ignore_errors=True)

@@ -15,9 +15,17 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 def page_handler(
-    *, api_url: str, auth_url: str, client_id: str, moto_url: str, auth_mode: str
+    *,
+    api_url: str,
+    auth_url: str,
+    client_id: str,
+    moto_url: str,
+    auth_mode: str,
+    videos_page_size: int | None = None,
 ) -> type[QuietHandler]:
-    """`auth_mode`: `cognito` (the page signs in through the stand-in) or `jwt` (a pasted token)."""
+    """`auth_mode`: `cognito` (the page signs in through the stand-in) or `jwt` (a pasted token);
+    `videos_page_size`: the page asks GET /videos for pages of this many videos (the browser tests
+    page through a few; None: the API's own page size)."""
     bucket = origin(moto_url)  # the page uploads to it, shows its frames, plays its videos
     csp = content_security_policy(
         connect=[origin(api_url), auth_url, bucket], images=[bucket], media=[bucket]
@@ -26,6 +34,8 @@ def page_handler(
     if auth_mode == "cognito":
         auth |= {"domain": auth_url, "clientId": client_id, "scope": PAGE_SCOPES}
     config: dict[str, Any] = {"apiUrl": api_url, "auth": auth}
+    if videos_page_size:
+        config["videosPageSize"] = videos_page_size
 
     class Page(QuietHandler):
         def do_GET(self) -> None:

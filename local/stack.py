@@ -32,11 +32,18 @@ from clipsearch.cache.expiry import GUIDE_EXPIRY
 from clipsearch.catalog.schema import KEY, ORIGINAL_KEY_INDEX
 from clipsearch.extract.routes import UPLOAD_EVENTS
 from clipsearch.layout import UPLOADS_PREFIX
-from clipsearch.work.messages import STREAM_FILTERS, STREAM_MESSAGE_TEMPLATE
+from clipsearch.work.messages import STREAM_FILTERS
 from deployment.config import AppConfig
 from deployment.context import load_config, read_cdk_json_context
 from deployment.runtime_env import function_environments
-from local.event_sources import Poller, SqsEventSource, StreamPipe, deduplicate_like_sqs, notify_like_s3
+from local.event_sources import (
+    Poller,
+    SqsEventSource,
+    StreamPipe,
+    deduplicate_like_sqs,
+    notify_like_s3,
+    pipe_message,
+)
 from local.lambda_server import LocalFunction, LocalLambda, serve
 from local.models import runtime_model
 from local.s3vectors import create_index_as_the_stack_does
@@ -285,7 +292,7 @@ def local_system(
                 sqs,
                 work_queue_url,
                 filters=STREAM_FILTERS,
-                message=_stream_message,
+                message=pipe_message,
             )
             source = SqsEventSource(sqs, work_queue_url, local, functions["batch"], region=region)
             ingest = (
@@ -395,11 +402,3 @@ def notify_ingest_queue(s3: Any, bucket: str, sqs: Any, queue_url: str) -> None:
             ]
         },
     )
-
-
-def _stream_message(record: dict[str, Any]) -> tuple[str, str, str]:
-    """What the Pipe's target parameters make of a stream record: the input template's body, the
-    video id as message group and deduplication id."""
-    video_id = record["dynamodb"]["Keys"]["video_id"]["S"]
-    body = STREAM_MESSAGE_TEMPLATE.replace("<$.dynamodb.Keys.video_id.S>", video_id)
-    return body, video_id, video_id

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
@@ -26,6 +26,7 @@ class LocalWeb:
     auth_url: str  # http://127.0.0.1:<port> (the managed login domain's stand-in)
     user_pool: LocalUserPool  # signs tokens (tests make their own with it)
     authorizer: JwtAuthorizer  # the API's token check
+    requests: list[str] = field(default_factory=list)  # what the API passed to the function, in order
 
     @property
     def page_origin(self) -> str:
@@ -43,12 +44,14 @@ def serve_web(
     integration_timeout_s: float = INTEGRATION_TIMEOUT_S,
     auth_mode: str = "cognito",
     extract_function: str | None = None,
+    videos_page_size: int | None = None,
 ) -> Iterator[LocalWeb]:
     """The three servers on 127.0.0.1 (free ports unless `ports`), in front of the search function
     behind the local Lambda Invoke endpoint, with a user pool in moto's Cognito at `moto_url`; the
     API gives up on the function after `integration_timeout_s` (the stack's integration timeout).
     `auth_mode` is the page's: `cognito` (sign in through the stand-in) or `jwt` (paste a token, as
-    with api_auth=jwt). With `extract_function` (frame_extraction) the upload routes go to it."""
+    with api_auth=jwt); with `extract_function` (frame_extraction) the upload routes go to it;
+    `videos_page_size` the pages of GET /videos it asks for (None: the API's)."""
     lambda_client = boto3.client(
         "lambda",
         endpoint_url=lambda_endpoint,
@@ -74,6 +77,7 @@ def serve_web(
                 client_id=pool.client_id,
                 moto_url=moto_url,
                 auth_mode=auth_mode,
+                videos_page_size=videos_page_size,
             ),
             api_handler(
                 authorizer=authorizer,
@@ -81,6 +85,7 @@ def serve_web(
                 api_url=api_url,
                 lambda_client=lambda_client,
                 routes=routes_of(search_function, extract_function),
+                requests=web.requests,
             ),
             sign_in_handler(pool, page_url=page_url),
         )
@@ -91,7 +96,9 @@ def serve_web(
         yield web
 
 
-def serve_system_web(system: LocalSystem, *, auth_mode: str = "cognito") -> AbstractContextManager[LocalWeb]:
+def serve_system_web(
+    system: LocalSystem, *, auth_mode: str = "cognito", videos_page_size: int | None = None
+) -> AbstractContextManager[LocalWeb]:
     """serve_web in front of a running local system's search function (the demo, the browser tests)."""
     return serve_web(
         lambda_endpoint=system.lambda_client.meta.endpoint_url,
@@ -100,4 +107,5 @@ def serve_system_web(system: LocalSystem, *, auth_mode: str = "cognito") -> Abst
         region=system.local.region,
         auth_mode=auth_mode,
         extract_function=system.functions.get("extract"),
+        videos_page_size=videos_page_size,
     )

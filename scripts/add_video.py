@@ -30,7 +30,7 @@ from clipsearch.layout import UPLOADS_PREFIX, packed_key, upload_video_id
 from deployment.context import config_with_overrides
 
 POLL_S = 3.0
-WAIT_S = 30 * 60  # an hour of video extracts and embeds well within this (README: Benchmarks)
+WAIT_S = 30 * 60  # an hour of video extracts and embeds well within this (docs/developers/benchmarks.md)
 
 
 class Progress:

@@ -4,7 +4,7 @@
 #   scripts/confirm-destroy.sh [-c key=value ...]
 # The Cognito user pool goes with the stack (its users, passwords and MFA: no data of the videos),
 # so a redeploy creates an empty pool and everyone is invited again; the buckets, the table, the
-# vector index and the repositories are kept (README, "Destroy and redeploy"). Bash 3.2 (macOS).
+# vector index and the repositories are kept (docs/operators/deploy.md, "Destroy and redeploy"). Bash 3.2 (macOS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, CfnWaitConditionHandle, Stack
 from constructs import Construct
 
 from deployment.derived import FunctionSettings
@@ -37,6 +37,10 @@ class ImageRepositoriesStack(Stack):
             )
             for role, settings in functions.items()
         }
+        if not create:
+            # Retained repositories leave no resource here, and the CDK CLI skips a stack with none,
+            # so its outputs (which make images reads) would never exist: a no-op resource keeps it.
+            CfnWaitConditionHandle(self, "OutputsHolder")
         for role, repository in self.repositories.items():
             CfnOutput(
                 self,

@@ -1,4 +1,4 @@
-"""The search service: bucket, table, the three functions, the grants between them, the work queue
+"""The search service: bucket, table, the functions, the grants between them, the work queue
 and what feeds it (table stream pipe, sweep schedule), the batch failure queue, the monitoring
 (dashboard, alarms, alarm topic) and, with index_backend=s3vectors, the S3 Vectors index."""
 
@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Stack
+from aws_cdk import Annotations, Aws, CfnOutput, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -161,30 +161,31 @@ class FrameSearchStack(Stack):
             max_event_age_s=config.batch_async_max_event_age_s,
         )
 
-        # The guide's policies, statement by statement (README: IAM roles, and its deviation table).
+        # The guide's policies, statement by statement (docs/operators/iam.md, and its deviation table).
         self.frame_bucket.grant_read_cache(self.search.role)
         self.videos_table.grant_read(self.search.role)
         self.clip.grant_invoke(self.search.role)
         for embedder in (self.clip, self.batch):
             self.frame_bucket.grant_read_frames(embedder.role)
             self.frame_bucket.grant_write_cache(embedder.role)
-        # Deviations (README table): batch lists a video's frames and reads what is already cached.
+        # Deviations (docs/operators/iam.md): batch lists a video's frames and reads what is already cached.
         self.frame_bucket.grant_list(self.batch.role, FRAMES_PREFIX)
         self.frame_bucket.grant_list(self.batch.role, CACHE_PREFIX)
         self.frame_bucket.grant_read_cache(self.batch.role)
-        # Deviations (README table): search queues re-embedding and tells a missing cache from a denied one.
+        # Deviations (docs/operators/iam.md): search queues re-embedding and tells a missing cache from a
+        # denied one.
         self.work.grant_send(self.search.role)
         self.frame_bucket.grant_list(self.search.role, CACHE_PREFIX)
-        # Deviations (README table): batch consumes the work queue (the mapping; CDK's grant), sends
+        # Deviations (docs/operators/iam.md): batch consumes the work queue (the mapping; CDK's grant), sends
         # chunks of long videos and the sweep's videos to it, and the sweep scans the table.
         self.work.feed(self.batch.function, max_concurrency=config.batch_max_concurrency)
         self.work.grant_send(self.batch.role)
         self.videos_table.grant_scan(self.batch.role)
-        # Deviations (README table), only with bucket_kms_key_arn: use the bucket's key.
+        # Deviations (docs/operators/iam.md), only with bucket_kms_key_arn: use the bucket's key.
         self.frame_bucket.grant_key(self.search.role, write=False)
         for embedder in (self.clip, self.batch):
             self.frame_bucket.grant_key(embedder.role, write=True)
-        # Deviations (README table), only with index_backend=s3vectors: batch writes the index and
+        # Deviations (docs/operators/iam.md), only with index_backend=s3vectors: batch writes the index and
         # keeps one ledger per video of what it holds there (the sweep lists them and deletes those of
         # gone videos); search queries the index and lists the ledgers. With bucket_kms_key_arn the
         # vector bucket uses the frame bucket's key, which both roles may already use (above).
@@ -288,11 +289,19 @@ class FrameSearchStack(Stack):
             outputs["PageUrl"] = self.web_site.url
         if self.sign_in:
             outputs["UserPoolId"] = self.sign_in.user_pool.user_pool_id
+        # The -c options to deploy onto what `cdk destroy` keeps, the created table's stream with them
+        redeploy = config.redeploy_context(
+            Aws.ACCOUNT_ID, self.videos_table.stream_arn if config.create_table else None
+        )
+        if redeploy:
+            outputs["RedeployContext"] = redeploy
+        for warning in config.synth_warnings:
+            Annotations.of(self).add_warning_v2("clipsearch:configuration", warning)
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
 
     def video_in(self, config: AppConfig, ingest: IngestQueue, extract: ContainerFunction) -> None:
-        """The extraction function reads uploads/ and writes frames/ and the rows (README: Video in;
+        """The extraction function reads uploads/ and writes frames/ and the rows (docs/api/extract.md;
         every statement is a row of the IAM deviation table)."""
         role = extract.role
         ingest.notify_from(self.frame_bucket.bucket)
@@ -319,9 +328,9 @@ class FrameSearchStack(Stack):
     def browser_access(self, config: AppConfig) -> None:
         retention = log_retention(config)
         """`http_api` (SearchHttpApi), `web_site` (WebSite or None with api_auth=iam) and `sign_in`
-        (SignIn, api_auth=cognito only). README: Search from a browser."""
+        (SignIn, api_auth=cognito only). docs/api/http.md."""
         region = config.region
-        # Deviation (README table): the search presigns GET URLs of the frames it returns, and of a
+        # Deviation (docs/operators/iam.md): the search presigns GET URLs of the frames it returns, and of a
         # moment's uploaded video (frame_extraction).
         self.frame_bucket.grant_read_frames(self.search.role)
         if config.frame_extraction:

@@ -45,6 +45,7 @@ LAYER_OF_FOLDER: Final = {
     "browser": "integration",  # headless Chromium on the local page (tests/browser/conftest.py)
     "infra": "infra",
     "ci": "infra",
+    "docs": "infra",  # the documentation site's strict build, the README's size
 }
 # A test that asks for one of these fixtures runs several functions behind the local Lambda Invoke
 # endpoint (an HTTP server, boto3 in between), whatever its folder: integration.
@@ -128,6 +129,15 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from local.tiny_clip import build_tiny_clip
 
     return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir() -> Path:
+    """The demo CLIP (local/demo_clip.py), as the demo runs it: trained once into .local/models (under a
+    minute) and reused by every later run."""
+    from local.models import demo_model
+
+    return demo_model()
 
 
 @pytest.fixture(scope="session")

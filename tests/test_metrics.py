@@ -45,7 +45,11 @@ def test_batch_counts_frames_and_a_failure_is_a_function_error(s3, batch_handler
     batch.handler({"video_id": "v"}, FakeLambdaContext(function_name="clip-batch-embed"))
     done = emitted(capsys)
     assert (done["FramesEmbedded"], done["FramesRejected"], done["Requests"]) == (1, 1, 1)
-    monkeypatch.setattr(batch.service, "run", lambda *_: (_ for _ in ()).throw(RuntimeError("S3 is down")))
+
+    def s3_is_down(*_, **__):
+        raise RuntimeError("S3 is down")
+
+    monkeypatch.setattr(batch.service, "run", s3_is_down)
     with pytest.raises(RuntimeError, match="S3 is down"):
         batch.handler({"video_id": "v"}, FakeLambdaContext(function_name="clip-batch-embed"))
     assert emitted(capsys)["FailedRequests"] == 1

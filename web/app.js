@@ -1,7 +1,7 @@
 // The search page: sign-in (authorization code with PKCE), POST /search (moments or frames), GET /videos,
 // uploads (POST/GET /uploads, the file straight to S3), the results grid and the viewer.
 // No build step, no dependencies. config.json is written at deploy time (stacks/components/web_site.py)
-// or by the local system (local/page_server.py): {apiUrl, auth: {mode, domain?, clientId?}}.
+// or by the local system (local/page_server.py): {apiUrl, auth: {mode, domain?, clientId?}, videosPageSize?}.
 "use strict";
 
 const TOKEN = "clipsearch.token";
@@ -174,23 +174,36 @@ function explain(status, body) {
   return `The search failed (${status}): ${detail || "no details"}.`;
 }
 
+// Every page of GET /videos, following next_cursor (config.videosPageSize, when set, asks for
+// pages of that size; else the API's own, up to 1,000 videos a page).
 async function loadVideos() {
-  const { status, body } = await callApi("GET", "videos");
-  if (status !== 200) {
-    say(explain(status, body), "error");
-    return;
-  }
+  const options = [new Option("All videos", "")];
+  const found = new Map();
+  let cursor = null;
+  do {
+    const query = new URLSearchParams();
+    if (config.videosPageSize) query.set("limit", String(config.videosPageSize));
+    if (cursor) query.set("cursor", cursor);
+    const search = query.toString();
+    const { status, body } = await callApi("GET", search ? `videos?${search}` : "videos");
+    if (status !== 200) {
+      say(explain(status, body), "error");
+      return;
+    }
+    for (const video of body.videos) {
+      found.set(video.video_id, video.name || video.video_id);
+      const parts = [video.name || video.video_id];
+      if (video.frames != null) parts.push(`${video.frames} frames`);
+      if (video.duration_s != null) parts.push(clock(video.duration_s));
+      options.push(new Option(parts.join(" · "), video.video_id));
+    }
+    cursor = body.next_cursor;
+  } while (cursor);
   const select = $("video-filter");
   const chosen = select.value;
-  select.replaceChildren(new Option("All videos", ""));
-  names = new Map(body.videos.map((video) => [video.video_id, video.name || video.video_id]));
-  for (const video of body.videos) {
-    const parts = [video.name || video.video_id];
-    if (video.frames != null) parts.push(`${video.frames} frames`);
-    if (video.duration_s != null) parts.push(clock(video.duration_s));
-    select.append(new Option(parts.join(" · "), video.video_id));
-  }
+  select.replaceChildren(...options);
   select.value = chosen;
+  names = found;
 }
 
 function plural(count, one, many = `${one}s`) {

@@ -20,7 +20,8 @@ from PIL.Image import Image
 from clipsearch.batch.pipeline import Pipeline
 from clipsearch.batch.request import VideoRequest, VideoResult
 from clipsearch.batch.video_state import VideoState, VideoStates
-from clipsearch.cache.store import CacheStore, PackedChanged, PackedVideo, RejectedFrame
+from clipsearch.cache.store import CacheStore, ChunkDone, PackedChanged, PackedVideo, RejectedFrame
+from clipsearch.catalog.frames import FrameListing
 from clipsearch.index.sync import IndexSync
 from clipsearch.layout import (
     Frame,
@@ -94,7 +95,9 @@ class BatchService:
         self.log = log
         self.cache = CacheStore(s3, settings.bucket)
         self.images = ImageSource(s3, bucket=settings.bucket, max_bytes=settings.max_image_bytes)
-        self.states = VideoStates(s3, settings.bucket, self.cache, concurrency=settings.s3_concurrency)
+        self.states = VideoStates(
+            FrameListing(s3, settings.bucket), self.cache, concurrency=settings.s3_concurrency
+        )
         self.pipeline = Pipeline(
             load=self._load,
             cache=self.cache,
@@ -105,13 +108,26 @@ class BatchService:
             log=log,
         )
 
-    def run(self, request: VideoRequest, deadline: Deadline) -> VideoResult:
-        """Embed one video; RequestError(404) when it has no frames at all."""
+    def run(self, request: VideoRequest, deadline: Deadline, *, run_id: str) -> VideoResult:
+        """Embed one video; RequestError(404) when it has no frames at all (unless the request says
+        the sender removed them: then emptying the cache and the index was the run). `run_id` names this
+        request (an SQS message id, a Lambda request id: the same when it is delivered again): a
+        long video's chunks carry it."""
         started = time.perf_counter()
         embedder = self.embedder()
         result = VideoResult(request.video_id, embedder.model_id)
-        state = self.states.read(request.video_id, embedder)
+        # The pack a split run's chunks asked for: what they rejected, and whether they were forced
+        chunks = (
+            self.cache.read_chunks_done(request.video_id, request.run)
+            if request.whole_video and request.run
+            else []
+        )
+        state = self.states.read(request.video_id, embedder, from_frame_files=any(c.force for c in chunks))
         if not state.etags:
+            self._forget(request.video_id, embedder, state, result, request.frames_count)
+            if request.removed:
+                result.seconds = time.perf_counter() - started
+                return result
             raise RequestError(
                 404,
                 f"no frames under {frames_prefix(request.video_id)} (unknown video, or its frames "
@@ -125,11 +141,17 @@ class BatchService:
             else None
         )
         if held:  # the cache expired, the index did not: nothing to embed
+            assert self.index  # what held it
             result.total = result.skipped = len(wanted)
             result.rejected += [{"frame": r.key, "error": r.error} for r in held.rejected]
+            unmet = _unmet(request.frames_count, held.covered_frames)
+            if request.frames_count is not None and self.index.record_unmet(
+                request.video_id, state.listing, unmet
+            ):
+                result.frames_count_unmet = unmet
             result.seconds = time.perf_counter() - started
             return result
-        recorded = {} if request.force else state.recorded_rejects()
+        recorded = {} if request.force else state.recorded_rejects() | _rejected_by(chunks, state)
         todo = [
             frame
             for frame in wanted
@@ -137,8 +159,8 @@ class BatchService:
         ]
         result.total = len(wanted)
         result.skipped = len(wanted) - len(todo)
-        if request.whole_video and len(todo) > self.settings.chunk_frames:
-            result.chunks = self._split(request.video_id, todo)
+        if request.whole_video and not request.packs_a_run and len(todo) > self.settings.chunk_frames:
+            result.chunks = self._split(request, todo, run_id)
             result.seconds = time.perf_counter() - started
             return result
         done = self.pipeline.run(todo, embedder, deadline, request.video_id)
@@ -150,41 +172,53 @@ class BatchService:
             rejected[frame.key] = RejectedFrame(frame.key, state.etags.get(frame.key, ""), error)
         result.rejected += [{"frame": r.key, "error": r.error} for r in rejected.values()]
         if request.frame_range is None:
+            complete = result.status == "complete" and request.whole_video  # a count may be judged
             packed = self._pack(
-                request.video_id, embedder, state, done.vectors, list(rejected.values()), result
+                request.video_id,
+                embedder,
+                state,
+                done.vectors,
+                list(rejected.values()),
+                result,
+                count_seen=request.frames_count if complete else None,
             )
             if self.index and packed:
                 result.indexed = self.index.sync(*packed, state.etags)
-        elif result.status == "complete":
-            self._pack_when_all_chunks_are_done(request.video_id, state, set(rejected))
+        elif request.run and result.status == "complete":
+            by_chunk = tuple(RejectedFrame(f.key, state.etags.get(f.key, ""), e) for f, e in done.rejected)
+            done_record = ChunkDone(request.frame_range, request.chunks, request.force, by_chunk)
+            self._chunk_done(request.video_id, request.run, done_record)
         result.seconds = time.perf_counter() - started
         return result
 
-    def _split(self, video_id: str, todo: list[Frame]) -> int:
+    def _split(self, request: VideoRequest, todo: list[Frame], run_id: str) -> int:
         """Queue `todo` as chunks of `chunk_frames` frames, which run side by side; the number queued.
-        A chunk is its first and last frame id: it embeds the frames between them that are missing."""
+        A chunk is its first and last frame id: it embeds the frames between them that are missing
+        (all of them with `force`)."""
         size = self.settings.chunk_frames
-        chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
-        items = [WorkItem(video_id, (chunk[0].frame_id, chunk[-1].frame_id)) for chunk in chunks]
+        ranges = [
+            (todo[start].frame_id, todo[min(start + size, len(todo)) - 1].frame_id)
+            for start in range(0, len(todo), size)
+        ]
+        items = [
+            WorkItem(request.video_id, frame_range, run=run_id, chunks=len(ranges), force=request.force)
+            for frame_range in ranges
+        ]
         sent = self.queue.send(items)
         if sent.failed:  # the whole request is retried; chunks already sent are deduplicated
-            raise RuntimeError(f"could not queue the chunks of {video_id}: {sent.failed[0][1]}")
-        self.log("long video split into chunks", {"video_id": video_id, "chunks": len(items)})
+            raise RuntimeError(f"could not queue the chunks of {request.video_id}: {sent.failed[0][1]}")
+        self.log("long video split into chunks", {"video_id": request.video_id, "chunks": len(items)})
         return len(items)
 
-    def _pack_when_all_chunks_are_done(self, video_id: str, state: VideoState, rejected: set[str]) -> None:
-        """A chunk writes no packed object (a long video's is written once): the chunk that finds
-        every frame of the video cached (or rejected by itself) asks for the whole video, which
-        then finds nothing left to embed and packs. Chunks finishing together ask twice: the
-        queue's deduplication delivers it once (see WorkItem.after_chunks)."""
-        cached = self.cache.list_frames(video_id)
-        left = [
-            frame
-            for frame_id, frame in state.frames.items()
-            if frame_id not in cached and frame.key not in rejected
-        ]
-        if not left:
-            sent = self.queue.send([WorkItem(video_id, after_chunks=True)])
+    def _chunk_done(self, video_id: str, run: str, chunk: ChunkDone) -> None:
+        """A chunk writes no packed object (a long video's is written once): it records that it is
+        done (with what it rejected, which the other chunks never see), and the chunk that finds
+        every chunk of its run done asks for the pack. Chunks finishing together ask twice: the
+        queue's deduplication (by the run) delivers it once. A range sent without a run (by a
+        person) asks for nothing."""
+        self.cache.write_chunk_done(video_id, run, chunk)
+        if len(self.cache.chunks_done(video_id, run)) >= chunk.chunks:
+            sent = self.queue.send([WorkItem(video_id, run=run)])
             if sent.failed:  # this chunk is retried: it finds its frames cached and asks again
                 raise RuntimeError(f"could not ask for the packed object of {video_id}: {sent.failed[0][1]}")
 
@@ -230,6 +264,30 @@ class BatchService:
     def _load(self, frame: Frame) -> Image:
         return decode_image(self.images.read_key(frame.key), max_pixels=self.settings.max_image_pixels)
 
+    def _forget(
+        self,
+        video_id: str,
+        embedder: Embedder,
+        state: VideoState,
+        result: VideoResult,
+        count_seen: int | None,
+    ) -> None:
+        """frames/ holds nothing of the video any more (every frame deleted upstream): when the cache
+        or the index holds something of it, leave them holding nothing (an empty packed object,
+        synced into the index), so that no search returns a frame whose source is gone. An unknown
+        video leaves nothing behind."""
+        held = state.packed.status != "missing" or bool(self.cache.list_frames(video_id))
+        if self.index and not held:
+            held = self.index.ledgers.exists(video_id)
+        if not held:
+            return
+        packed = self._pack(video_id, embedder, state, {}, [], result, count_seen=count_seen, even_empty=True)
+        if self.index and packed:
+            self.index.sync(*packed, state.etags)
+        self.log(
+            "every frame is gone: the video's cache and index hold nothing of it", {"video_id": video_id}
+        )
+
     def _pack(
         self,
         video_id: str,
@@ -238,11 +296,16 @@ class BatchService:
         embedded: dict[str, tuple[str, Vector]],
         rejected: list[RejectedFrame],
         result: VideoResult,
+        *,
+        count_seen: int | None,
+        even_empty: bool = False,
     ) -> tuple[PackedVideo, str] | None:
         """Write the packed object: every vector cached for a frame listed now, this run's first,
-        and the rejected frames still listed. Left alone when that is what it already holds (its
-        ETag is what searches revalidate against). The packed object now and its ETag (None: the
-        video has nothing to pack)."""
+        and the rejected frames still listed, with the listing it covers and, when `count_seen`
+        (the catalog's count the sender saw, given for a complete run) differs from what it
+        covers, that count as unmet. Left alone when that is what it already holds (its ETag is
+        what searches revalidate against). The packed object now and its ETag (None: the video has
+        nothing to pack, unless `even_empty`)."""
         for _ in range(PACK_ATTEMPTS):
             vectors = {
                 frame_id: vector
@@ -251,16 +314,23 @@ class BatchService:
             }
             kept = tuple(sorted((r for r in rejected if r.key in state.etags), key=lambda r: r.key))
             current = state.packed.packed
+            listing = state.listing
+            if count_seen is not None:
+                unmet = _unmet(count_seen, len(vectors) + len(kept))
+            else:  # not judged by this run: what was found of this listing stands
+                unmet = current.unmet_count if current is not None and current.listing == listing else None
             if (
                 current is not None
                 and not embedded
+                and not state.from_frame_files
                 and set(current.frame_ids) == set(vectors)
                 and current.model == embedder.model_id
                 and set(current.rejected) == set(kept)
+                and (current.listing, current.unmet_count) == (listing, unmet)
             ):
                 result.packed_key, result.packed_frames = packed_key(video_id), len(vectors)
                 return (current, state.packed.etag) if state.packed.etag else None
-            if not vectors and not kept:
+            if not vectors and not kept and not even_empty:
                 return None
             frame_ids = sorted(vectors)
             packed = PackedVideo(
@@ -274,13 +344,29 @@ class BatchService:
                 if frame_ids
                 else np.zeros((0, embedder.dim), np.float16),
                 rejected=kept,
+                listing=listing,
+                unmet_count=unmet,
             )
             try:
                 etag = self.cache.write_packed(packed, replacing=state.packed.etag)
             except PackedChanged:  # another run packed meanwhile: merge with what it holds now
                 self.log("packed object changed meanwhile: merging", {"video_id": video_id})
-                state = self.states.read(video_id, embedder)
+                state = self.states.read(video_id, embedder, from_frame_files=state.from_frame_files)
                 continue
             result.packed_key, result.packed_frames = packed_key(video_id), len(frame_ids)
+            if unmet is not None and (
+                current is None or (current.listing, current.unmet_count) != (listing, unmet)
+            ):
+                result.frames_count_unmet = unmet  # news: reported once
             return packed, etag
         raise RuntimeError(f"the packed object of {video_id} kept changing under {PACK_ATTEMPTS} attempts")
+
+
+def _rejected_by(chunks: list[ChunkDone], state: VideoState) -> dict[str, RejectedFrame]:
+    """The frames a split run's chunks rejected, as long as they have not changed since."""
+    return {r.key: r for chunk in chunks for r in chunk.rejected if state.etags.get(r.key) == r.etag}
+
+
+def _unmet(count_seen: int | None, covered: int) -> int | None:
+    """The catalog's count when what a complete run accounts for does not meet it, else None."""
+    return None if count_seen is None or count_seen == covered else count_seen

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from clipsearch.cache.store import CacheStore, PackedRead, RejectedFrame
+from clipsearch.catalog.frames import FrameListing, fingerprint
 from clipsearch.layout import IMAGE_EXTENSIONS, Frame, frames_prefix, parse_frame_key
 from clipsearch.model.embedder import Embedder
 from clipsearch.vectors import Vector
@@ -26,11 +26,17 @@ class VideoState:
     ignored: list[str]  # files that are not frames (a manifest, anything in a sub-folder)
     packed: PackedRead
     cached: dict[str, tuple[str, Vector]]  # frame_id -> (frame key, vector) cached for this model
+    from_frame_files: bool = False  # `cached` prefers the `.npy` files to the packed object's vectors
 
     def recorded_rejects(self) -> dict[str, RejectedFrame]:
         """Frames the packed object records as rejected and that have not changed since."""
         rejected = self.packed.packed.rejected if self.packed.packed else ()
         return {r.key: r for r in rejected if self.etags.get(r.key) == r.etag}
+
+    @property
+    def listing(self) -> str:
+        """The fingerprint of `frames/{video_id}/` as listed now."""
+        return fingerprint(self.etags)
 
 
 def _preferred_first(key: str) -> tuple[str, int]:
@@ -44,18 +50,17 @@ def _preferred_first(key: str) -> tuple[str, int]:
 
 
 class VideoStates:
-    def __init__(self, s3: Any, bucket: str, cache: CacheStore, *, concurrency: int) -> None:
-        self.s3 = s3
-        self.bucket = bucket
+    def __init__(self, listing: FrameListing, cache: CacheStore, *, concurrency: int) -> None:
+        self.listing = listing
         self.cache = cache
         self.concurrency = concurrency
 
-    def read(self, video_id: str, embedder: Embedder) -> VideoState:
-        """List `frames/{video_id}/`, read the packed object and the `.npy` files it lacks."""
+    def read(self, video_id: str, embedder: Embedder, *, from_frame_files: bool = False) -> VideoState:
+        """List `frames/{video_id}/`, read the packed object and the `.npy` files it lacks
+        (`from_frame_files`: every `.npy` file, over the packed object's vectors: the pack of a
+        forced split, whose chunks embedded every frame again)."""
         prefix = frames_prefix(video_id)
-        etags: dict[str, str] = {}
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            etags.update((entry["Key"], entry["ETag"]) for entry in page.get("Contents", []))
+        etags = self.listing.etags(video_id)
         frames: dict[str, Frame] = {}
         rejects, ignored = [], []
         for key in sorted(etags, key=_preferred_first):
@@ -74,12 +79,21 @@ class VideoStates:
                 continue
             frames[frame.frame_id] = frame
         packed = self.cache.read_packed(video_id)
-        return VideoState(frames, etags, rejects, ignored, packed, self._cached(video_id, embedder, packed))
+        cached = self._cached(video_id, embedder, None if from_frame_files else packed)
+        return VideoState(frames, etags, rejects, ignored, packed, cached, from_frame_files)
 
-    def _cached(self, video_id: str, embedder: Embedder, packed: PackedRead) -> dict[str, tuple[str, Vector]]:
-        """frame_id -> (frame key, vector) cached for this model: the packed object, then `.npy` files."""
+    def _cached(
+        self, video_id: str, embedder: Embedder, packed: PackedRead | None
+    ) -> dict[str, tuple[str, Vector]]:
+        """frame_id -> (frame key, vector) cached for this model: the packed object (if given), then
+        `.npy` files."""
         vectors: dict[str, tuple[str, Vector]] = {}
-        if packed.packed and packed.packed.model == embedder.model_id and packed.packed.dim == embedder.dim:
+        if (
+            packed
+            and packed.packed
+            and packed.packed.model == embedder.model_id
+            and packed.packed.dim == embedder.dim
+        ):
             rows = zip(packed.packed.frame_keys, packed.packed.vectors.astype(np.float32), strict=True)
             vectors.update(zip(packed.packed.frame_ids, rows, strict=True))
         loose = [

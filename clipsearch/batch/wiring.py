@@ -17,6 +17,7 @@ from botocore.config import Config
 from clipsearch.batch.request import VideoResult, parse_video_request
 from clipsearch.batch.service import BatchService, BatchSettings
 from clipsearch.cache.store import CacheStore
+from clipsearch.catalog.frames import FrameListing
 from clipsearch.catalog.videos import VideoCatalog
 from clipsearch.index.settings import IndexBackend
 from clipsearch.index.sync import IndexSync
@@ -46,6 +47,7 @@ class BatchFunction:
         # A fresh Scan each time (the sweep's): nothing is held between sweeps or runs.
         catalog = VideoCatalog(boto3.client("dynamodb"), settings.table, scan_ttl_seconds=0)
         backend = IndexBackend.from_env(env)
+        frames = FrameListing(s3, settings.bucket)
         index = (
             IndexSync(
                 VectorIndex(
@@ -56,6 +58,7 @@ class BatchFunction:
                 Ledgers(s3, settings.bucket),
                 catalog,
                 CacheStore(s3, settings.bucket),
+                frames,
             )
             if backend.name == "s3vectors"
             else None
@@ -75,7 +78,9 @@ class BatchFunction:
         # The schedule's event (SWEEP_EVENT): with an index, its ledgers say what each video needs.
         self.sweep = Sweep(
             catalog,
-            index.wants if index else cache_wants(CacheStore(s3, settings.bucket).covered_frames),
+            index.wants
+            if index
+            else cache_wants(CacheStore(s3, settings.bucket).packed_head, frames.fingerprint),
             self.work_queue,
             index=index,
         )
@@ -92,7 +97,7 @@ class BatchFunction:
             )
         request = parse_request_value(event)
         if not isinstance(request, list):
-            result = self._run(request, context)
+            result = self._run(request, context, context.aws_request_id)
             if result.status == "partial":
                 raise UnfinishedVideos(_summary([result]))
             return response(200, result.as_dict())
@@ -119,12 +124,20 @@ class BatchFunction:
             )
         return response(200, report.as_dict())
 
-    def _run(self, request: Any, context: Any) -> VideoResult:
-        result = self.service.run(parse_video_request(request), LambdaDeadline(context))
+    def _run(self, request: Any, context: Any, run_id: str) -> VideoResult:
+        """`run_id`: what names this request when it is delivered again (SQS's message id, the
+        Lambda request id, which Lambda keeps for an asynchronous event's retries)."""
+        result = self.service.run(parse_video_request(request), LambdaDeadline(context), run_id=run_id)
         count("FramesEmbedded", result.embedded)
         count("FramesSkipped", result.skipped)
         count("FramesFailed", len(result.failed))
         count("FramesRejected", len(result.rejected))
+        if result.frames_count_unmet is not None:  # once per count and listing: an alarm's metric
+            count("FrameCountUnmet")
+            logger.warning(
+                "frames_count cannot be met by frames/: not queued again until frames/ or the count changes",
+                extra={"video_id": result.video_id, "frames_count": result.frames_count_unmet},
+            )
         logger.info(
             "video done",
             extra=result.as_dict() | {k: len(v) for k, v in result.as_dict().items() if isinstance(v, list)},
@@ -133,7 +146,7 @@ class BatchFunction:
 
     def _run_one_of_many(self, request: Any, context: Any) -> VideoResult | dict[str, Any]:
         try:
-            return self._run(request, context)
+            return self._run(request, context, context.aws_request_id)
         except RequestError as error:
             video_id = request.get("video_id") if isinstance(request, dict) else None
             return {
@@ -152,7 +165,7 @@ class BatchFunction:
         problems = []
         for request in body if isinstance(body, list) else [body]:
             try:
-                result = self._run(request, context)
+                result = self._run(request, context, record.message_id)
             except RequestError as error:
                 problems.append(f"{error.status}: {error.message}")
                 continue

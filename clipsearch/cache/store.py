@@ -4,11 +4,14 @@ Per frame: `embeddings-cache/{video_id}/{frame_id}.npy`, float16, shape (dim,), 
 S3 metadata `model`, `dim` and `frame-key`. Per video: `embeddings-cache/{video_id}/packed.npz`
 (see PackedVideo), so a search reads a whole video with one GET. Both load with `allow_pickle=False`
 and are validated on read, here and nowhere else: a damaged object reads as damaged, never as data.
+Per chunk of a split run, once it is done: `embeddings-cache/{video_id}/runs/{run}/{first}.json`
+(see ChunkDone), which the run's last chunk counts and the pack reads.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +19,20 @@ import numpy as np
 import numpy.typing as npt
 from botocore.exceptions import ClientError
 
-from clipsearch.layout import FRAMES_PREFIX, Frame, cache_prefix, cached_frame_id, packed_key
+from clipsearch.layout import (
+    FRAMES_PREFIX,
+    Frame,
+    cache_prefix,
+    cached_frame_id,
+    chunk_done_key,
+    packed_key,
+    run_prefix,
+)
 from clipsearch.runtime.faults import CONDITION_FAILED, error_code, is_not_found
 from clipsearch.vectors import Vector, to_npy_f16
+from clipsearch.whole_numbers import whole_number
 
-FORMAT_VERSION = 2  # 2 added the rejected frames; version 1 objects still read
+FORMAT_VERSION = 3  # 2 added the rejected frames, 3 the listing and the unmet count; 1 and 2 still read
 _UNIT_NORM = (0.98, 1.02)  # float16 storage keeps a unit vector's norm within about 1e-3
 
 
@@ -54,6 +66,11 @@ class PackedVideo:
     frame_keys: list[str]
     vectors: npt.NDArray[np.float16]  # (n, dim)
     rejected: tuple[RejectedFrame, ...] = ()
+    listing: str = ""  # the fingerprint of the frames/ listing it was written from ("": not known)
+    # A `frames_count` that a complete run found this listing cannot meet (a frame deleted after it
+    # was counted, a failed upload, a file that is no frame): searches and the sweep do not ask for
+    # the video again while the count and frames/ stay so (docs/decisions/0009-requeue-memory.md).
+    unmet_count: int | None = None
 
     @property
     def covered_frames(self) -> int:
@@ -75,6 +92,8 @@ class PackedVideo:
             rejected_keys=np.array([r.key for r in self.rejected], dtype=np.str_).reshape(-1),
             rejected_etags=np.array([r.etag for r in self.rejected], dtype=np.str_).reshape(-1),
             rejected_errors=np.array([r.error for r in self.rejected], dtype=np.str_).reshape(-1),
+            listing=np.str_(self.listing),
+            unmet_count=np.int64(-1 if self.unmet_count is None else self.unmet_count),
         )
         return buffer.getvalue()
 
@@ -104,6 +123,8 @@ class PackedVideo:
                         strict=True,
                     )
                 ),
+                listing=str(fields.get("listing", "")),
+                unmet_count=_unmet(fields.get("unmet_count")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise DamagedCache(f"packed object is missing or has a bad field: {error}") from None
@@ -122,6 +143,11 @@ class PackedVideo:
             raise DamagedCache("packed object has vectors that are not finite unit vectors")
 
 
+def _unmet(stored: Any) -> int | None:
+    """The unmet count as stored (-1: none; absent before format 3)."""
+    return None if stored is None or int(stored) < 0 else whole_number(int(stored), "unmet_count")
+
+
 def _unit_rows(vectors: npt.NDArray[Any]) -> bool:
     norms = np.linalg.norm(vectors.astype(np.float32), axis=-1)
     return bool(np.all(np.isfinite(norms)) and np.all((norms > _UNIT_NORM[0]) & (norms < _UNIT_NORM[1])))
@@ -136,6 +162,54 @@ class PackedRead:
     etag: str | None = None
     packed: PackedVideo | None = None
     problem: str | None = None
+
+
+@dataclass(frozen=True)
+class ChunkDone:
+    """A chunk of a split run that is done: its range, how many chunks the run has, whether it
+    re-embedded its frames (`force`), and the frames it rejected, which the other chunks never
+    see: the pack records them (issue #22.4)."""
+
+    frame_range: tuple[str, str]
+    chunks: int
+    force: bool
+    rejected: tuple[RejectedFrame, ...]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "frame_range": list(self.frame_range),
+                "chunks": self.chunks,
+                "force": self.force,
+                "rejected": [[r.key, r.etag, r.error] for r in self.rejected],
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: bytes) -> ChunkDone:
+        """DamagedCache when it is not one."""
+        try:
+            data = json.loads(text)
+            first, last = data["frame_range"]
+            return cls(
+                (str(first), str(last)),
+                int(data["chunks"]),
+                bool(data["force"]),
+                tuple(RejectedFrame(str(k), str(e), str(why)) for k, e, why in data["rejected"]),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise DamagedCache(f"unreadable chunk record: {error}") from None
+
+
+@dataclass(frozen=True)
+class PackedHead:
+    """The packed object as its metadata (a HEAD) tells it."""
+
+    etag: str
+    covered: int  # frames it accounts for: embedded or rejected for good
+    listing: str  # the frames/ listing it was written from ("": not known)
+    unmet_count: int | None  # a frames_count a run found that listing cannot meet
 
 
 @dataclass(frozen=True)
@@ -216,9 +290,40 @@ class CacheStore:
             return PackedRead("damaged", etag=etag, problem=f"holds video {packed.video_id!r}")
         return PackedRead("ok", etag=etag, packed=packed)
 
-    def covered_frames(self, video_id: str) -> int | None:
-        """How many frames the packed object accounts for, from its metadata (one HEAD, no body);
-        None when there is none."""
+    def write_chunk_done(self, video_id: str, run: str, done: ChunkDone) -> None:
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=chunk_done_key(video_id, run, done.frame_range[0]),
+            Body=done.to_json().encode(),
+            ContentType="application/json",
+        )
+
+    def chunks_done(self, video_id: str, run: str) -> list[str]:
+        """The keys of the run's chunks that are done (one LIST page per 1,000 chunks)."""
+        paginator = self.s3.get_paginator("list_objects_v2")
+        return [
+            entry["Key"]
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=run_prefix(video_id, run))
+            for entry in page.get("Contents", [])
+        ]
+
+    def read_chunks_done(self, video_id: str, run: str) -> list[ChunkDone]:
+        """What the run's chunks recorded; one that cannot be read is left out (the frames it
+        rejected are then tried again, and rejected again, by the pack)."""
+        found = []
+        for key in self.chunks_done(video_id, run):
+            try:
+                stored = self.s3.get_object(Bucket=self.bucket, Key=key)
+                found.append(ChunkDone.from_json(stored["Body"].read()))
+            except DamagedCache:
+                continue
+            except ClientError as error:
+                if not is_not_found(error):
+                    raise
+        return found
+
+    def packed_head(self, video_id: str) -> PackedHead | None:
+        """What the packed object's metadata says (one HEAD, no body); None when there is none."""
         try:
             head = self.s3.head_object(Bucket=self.bucket, Key=packed_key(video_id))
         except ClientError as error:
@@ -226,7 +331,13 @@ class CacheStore:
                 return None
             raise
         metadata = head.get("Metadata", {})
-        return int(metadata.get("covered") or metadata.get("frames") or 0)
+        unmet = metadata.get("unmet-count")
+        return PackedHead(
+            etag=str(head["ETag"]),
+            covered=int(metadata.get("covered") or metadata.get("frames") or 0),
+            listing=metadata.get("listing", ""),
+            unmet_count=None if unmet is None else int(unmet),
+        )
 
     def write_packed(self, packed: PackedVideo, *, replacing: str | None) -> str:
         """Write the packed object only if it is still the one we read (`replacing`: its ETag;
@@ -246,6 +357,8 @@ class CacheStore:
                     "dim": str(packed.dim),
                     "frames": str(len(packed.frame_ids)),
                     "covered": str(packed.covered_frames),
+                    "listing": packed.listing,
+                    **({} if packed.unmet_count is None else {"unmet-count": str(packed.unmet_count)}),
                 },
                 **condition,
             )

@@ -2,7 +2,9 @@
 
 A video loads from its packed object (one GET) or, when only per-frame `.npy` files exist, from
 those. Entries are float16, as cached (1 KB per 512-d vector; clipsearch.index.ranking scans float16
-without upcasting), bounded by a total vector count and evicted least recently used.
+without upcasting, each video's matrix in place), bounded by a total vector count and evicted least
+recently used. An entry is the only holder of its matrix: a reloaded video's old matrix is freed as
+its new one replaces it, so a warm repack never holds two copies of the vectors.
 An entry older than `revalidate_seconds` is checked against S3 (a conditional GET on the packed
 object's ETag, or a listing for per-frame files) and reloaded only if it changed.
 """
@@ -21,7 +23,7 @@ import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
 from clipsearch.cache.store import CacheStore
-from clipsearch.cache.video_vectors import Shelf, VideoVectors, frame_indices, shelf_key
+from clipsearch.cache.video_vectors import VideoVectors, frame_indices
 from clipsearch.runtime.faults import describe
 
 
@@ -70,27 +72,10 @@ class VectorCache:
         self.concurrency = concurrency
         self.clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        self._shelf = Shelf.stack([])
 
     @property
     def held_vectors(self) -> int:
         return sum(len(e.load.vectors.frame_ids) for e in self._entries.values() if e.load.vectors)
-
-    def shelf(self, videos: list[VideoVectors]) -> Shelf:
-        """These videos stacked for ranking; the kept shelf is rebuilt only when the set or a version
-        changes. A subset of it (a `video_ids` search) gets a small throwaway copy instead, so that
-        alternating filtered and full searches never re-stack everything."""
-        key = shelf_key(videos)
-        if key == self._shelf.key:
-            return self._shelf
-        if set(key) <= set(self._shelf.key):
-            return Shelf.stack(videos)
-        self._shelf = Shelf.stack(videos)
-        for stacked in self._shelf.videos:  # keep only the stacked copy of each matrix
-            entry = self._entries.get(stacked.video_id)
-            if entry and entry.load.vectors and entry.load.vectors.version == stacked.version:
-                entry.load = VideoLoad(stacked, entry.load.problem, entry.load.damaged)
-        return self._shelf
 
     def get_many(self, video_ids: list[str]) -> CacheRead:
         """S3 is asked only for entries older than `revalidate_seconds`."""
@@ -160,6 +145,10 @@ class VectorCache:
         except (ClientError, BotoCoreError) as error:  # after botocore's own retries
             age = f"; serving vectors checked {self.clock() - entry.checked_at:.0f} s ago" if entry else ""
             return VideoLoad(current, f"S3 read failed ({describe(error)}){age}"), False
+        except Exception as error:  # read, but not decodable (a frame number past 64 bits, say):
+            # one video's bad data is never the whole search's; batch rebuilds it
+            problem = f"its cached vectors could not be decoded ({describe(error)})"
+            return VideoLoad(current, problem, damaged=True), False
         return load, load.vectors is not None and load.vectors is not current
 
     def _read(self, video_id: str, current: VideoVectors | None) -> VideoLoad:

@@ -1,9 +1,10 @@
-"""A video's vectors in memory, and many videos stacked into one matrix for ranking."""
+"""A video's vectors in memory, and the videos of one search lined up for ranking (a Shelf)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +26,7 @@ class VideoVectors:
     source: str  # "packed" or "frames" (per-frame files only)
     version: str  # ETag of the packed object, or of the listing of per-frame files
     covered_frames: int  # frames accounted for: embedded, or rejected for good
+    unmet_count: int | None = None  # a frames_count a run found frames/ cannot meet (PackedVideo's)
 
     @classmethod
     def from_packed(cls, packed: PackedVideo, version: str) -> VideoVectors:
@@ -39,7 +41,13 @@ class VideoVectors:
             source="packed",
             version=version,
             covered_frames=packed.covered_frames,
+            unmet_count=packed.unmet_count,
         )
+
+    @cached_property
+    def max_norm(self) -> float:
+        """The longest row's length: bounds the float16 scan's error (clipsearch.index.ranking)."""
+        return _max_norm(self.vectors)
 
 
 def frame_indices(frame_ids: Sequence[str]) -> npt.NDArray[np.int64]:
@@ -48,30 +56,22 @@ def frame_indices(frame_ids: Sequence[str]) -> npt.NDArray[np.int64]:
 
 @dataclass(frozen=True)
 class Shelf:
-    """Videos' vectors stacked in one contiguous float16 matrix: one pass scores them all (twice as
-    fast as one product per video at a million vectors). Each video's `vectors` is a view into
-    `matrix`, so the stacked copy is the only copy."""
+    """The videos one search ranks, each scanned in place from its own float16 matrix: nothing is
+    copied to rank them, so a search holds each vector once, and a warm container replacing its
+    videos' vectors (a repack) frees each old matrix as its new one arrives. Rows are numbered
+    across the videos in order: video i holds rows starts[i] to starts[i] + its frames."""
 
     videos: list[VideoVectors]
-    matrix: npt.NDArray[np.float16]
     starts: npt.NDArray[np.int64]  # row of each video's first frame
-    max_norm: float  # the longest row's length: bounds the float16 scan's error (clipsearch.index.ranking)
-
-    @property
-    def key(self) -> tuple[tuple[str, str], ...]:
-        return shelf_key(self.videos)
+    rows: int
+    max_norm: float  # the longest row's length of them all (clipsearch.index.ranking)
 
     @classmethod
-    def stack(cls, videos: Sequence[VideoVectors]) -> Shelf:
+    def of(cls, videos: Sequence[VideoVectors]) -> Shelf:
         sizes = [len(video.frame_ids) for video in videos]
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        dim = videos[0].dim if videos else 0
-        matrix = np.empty((int(starts[-1]), dim), dtype=np.float16)
-        stacked = []
-        for video, start, end in zip(videos, starts[:-1], starts[1:], strict=True):
-            matrix[start:end] = video.vectors
-            stacked.append(replace(video, vectors=matrix[start:end]))
-        return cls(stacked, matrix, starts[:-1], _max_norm(matrix))
+        max_norm = max((video.max_norm for video in videos if len(video.frame_ids)), default=0.0)
+        return cls(list(videos), starts[:-1], int(starts[-1]), max_norm)
 
 
 def _max_norm(matrix: npt.NDArray[np.float16]) -> float:
@@ -80,7 +80,3 @@ def _max_norm(matrix: npt.NDArray[np.float16]) -> float:
         return 0.0
     squares = np.asarray(simsimd.dot(matrix, matrix, out_dtype="float32"), dtype=np.float64)
     return float(np.sqrt(squares.max())) * (1 + 1e-3)  # the kernel's float32 sum: a little slack
-
-
-def shelf_key(videos: Sequence[VideoVectors]) -> tuple[tuple[str, str], ...]:
-    return tuple((video.video_id, video.version) for video in videos)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from clipsearch.catalog.schema import FAILED, PROCESSED, PROCESSING
+from clipsearch.catalog.schema import FAILED, PROCESSED, PROCESSING, REMOVING
 from clipsearch.layout import frames_prefix
 from clipsearch.runtime.faults import error_code
 
@@ -62,9 +62,10 @@ class VideoRows:
         now: float,
         stale_s: float,
     ) -> Claim:
-        """Start the video: a new row `processing`, or a `processing` row whose run started more
-        than `stale_s` ago (it died; its retry or a duplicate event takes over). `done`: the row is
-        already `processed` or `failed`; `busy`: another run is on it now."""
+        """Start the video: a new row `processing`, a `processing` row whose run started more than
+        `stale_s` ago (it died; its retry or a duplicate event takes over), or a `removing` row (the
+        same file put back while its removal was unfinished). `done`: the row is already
+        `processed` or `failed`; `busy`: another run is on it now."""
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
@@ -75,13 +76,14 @@ class VideoRows:
                     f"REMOVE #error, processing_finished_at, {_RANGES}, {_RANGES_DONE}, {_RANGE_CUTS}"
                 ),
                 ConditionExpression=(
-                    "attribute_not_exists(video_id) "
+                    "attribute_not_exists(video_id) OR #status = :removing "
                     "OR (#status = :processing AND processing_started_at < :stale)"
                 ),
                 ExpressionAttributeNames={"#status": "status", "#error": "error"},
                 ExpressionAttributeValues=_values(
                     {
                         ":processing": PROCESSING,
+                        ":removing": REMOVING,
                         ":prefix": frames_prefix(video_id),
                         ":key": original_key,
                         ":etag": upload_etag,
@@ -176,6 +178,22 @@ class VideoRows:
             {":failed": FAILED, ":error": error[:1000], ":now": int(now)},
             {"#error": "error"},
         )
+
+    def mark_removing(self, video_id: str) -> None:
+        """Take the video out of every search before its frames, cache and index entries go; its
+        row stays until they are gone, so that a retry of an unfinished removal still finds it."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"video_id": {"S": video_id}},
+                UpdateExpression="SET #status = :removing",
+                ConditionExpression="attribute_exists(video_id)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":removing": {"S": REMOVING}},
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
 
     def delete(self, video_id: str) -> None:
         self.dynamodb.delete_item(TableName=self.table, Key={"video_id": {"S": video_id}})

@@ -6,4 +6,7 @@ from __future__ import annotations
 
 KEY = "video_id"
 PROCESSING, PROCESSED, FAILED = "processing", "processed", "failed"
+# The extraction function's own: an uploaded video whose upload changed or went, while its frames,
+# cache and index entries go (search lists `processed` rows only; the row goes last).
+REMOVING = "removing"
 ORIGINAL_KEY_INDEX = "by-original-key"

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from clipsearch.catalog.schema import PROCESSED
 from clipsearch.runtime.errors import RequestError
 from clipsearch.runtime.faults import describe, is_transient
+from clipsearch.whole_numbers import OutOfRange, whole_number, whole_numbers
 
 _FIELDS = (
     "video_id, #status, video_fps, frame_step, extract_fps, frames_count, duration_seconds, cut_frames, "
@@ -37,6 +38,7 @@ class VideoInfo:
     # these frame indices (frames c-1 and c show different shots).
     cut_frames: tuple[int, ...] = ()
     original_key: str | None = None  # the uploaded file it was extracted from, where the row says
+    problems: tuple[str, ...] = ()  # numbers of its row that are out of range, treated as unknown
 
     @property
     def name(self) -> str:
@@ -64,33 +66,46 @@ class VideoInfo:
 
 
 def _info(item: dict[str, Any]) -> VideoInfo:
+    """The row as a VideoInfo; a number out of range (a count past 64 bits, a fraction of a frame)
+    is unknown, and `problems` says so: one row's mistake degrades that video only."""
     record = {name: _deserialize(value) for name, value in item.items()}
+    problems: list[str] = []
+
+    def whole(name: str, value: Any, *, minimum: int) -> int | None:
+        if not isinstance(value, Decimal):
+            return None  # absent, or not a number: unknown, as the extractor may leave it
+        try:
+            return whole_number(value, name, minimum=minimum)
+        except OutOfRange as error:
+            problems.append(f"the videos row's {error}; treated as unknown")
+            return None
+
+    def cuts(value: Any) -> tuple[int, ...]:
+        if not isinstance(value, list):
+            return ()  # absent: no known cuts (a video from another pipeline)
+        try:
+            return tuple(sorted(whole_numbers(value, "cut_frames", minimum=1)))
+        except OutOfRange as error:
+            problems.append(f"the videos row's {error}; its cuts treated as unknown")
+            return ()
+
     fps = _positive(record.get("video_fps"))
-    step = _positive(record.get("frame_step"))
+    given_step = record.get("frame_step")
+    step = whole("frame_step", given_step, minimum=1) if _positive(given_step) else None
     extract_fps = _positive(record.get("extract_fps"))
-    if step is None and fps and extract_fps:  # the extractor's rule: round(video_fps / EXTRACT_FPS)
-        step = max(1, round(fps / extract_fps))
-    count = record.get("frames_count")
+    if not _positive(given_step) and fps and extract_fps:  # the extractor's rule, as media.py has it
+        step = whole("video_fps / extract_fps", Decimal(max(1, round(fps / extract_fps))), minimum=1)
     return VideoInfo(
         video_id=str(record["video_id"]),
         status=str(record.get("status", "")),
         video_fps=fps,
-        frame_step=int(step) if step else None,
-        frames_count=int(count) if isinstance(count, Decimal) and count >= 0 else None,
+        frame_step=step,
+        frames_count=whole("frames_count", record.get("frames_count"), minimum=0),
         duration_s=_positive(record.get("duration_seconds")),
-        cut_frames=_frame_indices(record.get("cut_frames")),
+        cut_frames=cuts(record.get("cut_frames")),
         original_key=str(record["original_key"]) if isinstance(record.get("original_key"), str) else None,
+        problems=tuple(problems),
     )
-
-
-def _frame_indices(value: Any) -> tuple[int, ...]:
-    """A list of frame indices (DynamoDB numbers, whole, from 1 to 2^63 - 1), sorted; a value of
-    any other shape reads as none (the video is then grouped as if it had no known cuts)."""
-    if not isinstance(value, list) or not all(
-        isinstance(n, Decimal) and n == n.to_integral_value() and 0 < n < 2**63 for n in value
-    ):
-        return ()
-    return tuple(sorted(int(n) for n in value))
 
 
 def _positive(value: Any) -> float | None:

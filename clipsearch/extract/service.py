@@ -398,15 +398,17 @@ class ExtractService:
         return gone
 
     def _remove_video(self, video_id: str) -> None:
-        """The row first (search stops listing it), then the frames, then the batch function clears
-        the cache and the index (a run that finds no frames does that)."""
-        self.rows.delete(video_id)
+        """Out of search first (`removing`), then the frames, then the batch function is asked to
+        empty the cache and the index (a run that finds no frames does that), the row last: a
+        failure on the way leaves the row for the retry to finish from."""
+        self.rows.mark_removing(video_id)
         self._delete_frames(video_id)
-        sent = self.work.send([WorkItem(video_id)])
+        sent = self.work.send([WorkItem(video_id, removed=True)])
         if sent.failed:
             raise RuntimeError(
                 f"could not ask for the cache of {video_id} to be cleared: {sent.failed[0][1]}"
             )
+        self.rows.delete(video_id)
 
     def _delete_frames(self, video_id: str) -> None:
         paginator = self.s3.get_paginator("list_objects_v2")

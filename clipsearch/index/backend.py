@@ -26,7 +26,9 @@ class Found:
     searched_videos: int
     searched_frames: int | None  # None: the backend does not know (the S3 Vectors index)
     missing: list[str] = field(default_factory=list)  # nothing usable to search: batch builds it
-    to_queue: list[str] = field(default_factory=list)  # missing, damaged, or not covering the video
+    # missing, damaged, or not covering the video: video id -> the version of its cache or index
+    # seen (NOTHING_SEEN: none), which names the change the work message is for
+    to_queue: dict[str, str] = field(default_factory=dict)
     incomplete: list[str] = field(default_factory=list)  # searched as they are, not every frame
     skipped: list[dict[str, str]] = field(default_factory=list)  # not searched, and why
     degraded: list[dict[str, str]] = field(default_factory=list)  # searched from older vectors
@@ -38,6 +40,9 @@ class SearchBackend(Protocol):
     ) -> Found:
         """The best frames of `videos` for the unit `query` of `model` (None: a raw embedding)."""
         ...
+
+
+NOTHING_SEEN = "none"  # what to_queue says of a video with no cache or index version at all
 
 
 def reason(video_id: str, why: str) -> dict[str, str]:

@@ -10,9 +10,9 @@ import numpy as np
 import numpy.typing as npt
 
 from clipsearch.cache.vector_cache import VectorCache, VideoLoad
-from clipsearch.cache.video_vectors import VideoVectors
+from clipsearch.cache.video_vectors import Shelf, VideoVectors
 from clipsearch.catalog.videos import VideoInfo
-from clipsearch.index.backend import Found, FrameHit, reason, untimed_reason
+from clipsearch.index.backend import NOTHING_SEEN, Found, FrameHit, reason, untimed_reason
 from clipsearch.index.query import SearchRequest
 from clipsearch.index.ranking import RankOptions, rank
 from clipsearch.runtime.errors import bad_request
@@ -25,7 +25,7 @@ class _Loaded:
 
     usable: list[tuple[VideoVectors, VideoInfo]]
     missing: list[str]  # nothing usable cached: expired, never built, or damaged
-    to_queue: list[str]  # missing, damaged, or not covering the video's frames
+    to_queue: dict[str, str]  # missing, damaged, or not covering the video's frames: what was seen
     incomplete: list[str]  # searched as they are, but they do not cover the catalog's frames
     skipped: list[dict[str, str]]
     degraded: list[dict[str, str]]
@@ -47,7 +47,7 @@ class MemoryBackend:
         loaded = _sort(videos, read.loads, read.over_bound, query, model, request)
         info = {vectors.video_id: video for vectors, video in loaded.usable}
         ranked = rank(
-            self.vectors.shelf([vectors for vectors, _ in loaded.usable]),
+            Shelf.of([vectors for vectors, _ in loaded.usable]),
             query,
             RankOptions(
                 top_k=request.top_k,
@@ -86,7 +86,8 @@ def _sort(
     request: SearchRequest,
 ) -> _Loaded:
     """Sort videos into those to rank and those not (with why), never mixing models or dimensions."""
-    missing, to_queue, incomplete = [], [], []
+    missing, incomplete = [], []
+    to_queue: dict[str, str] = {}
     skipped = [
         reason(video_id, "over this function's memory bound (MAX_CACHED_VECTORS): give it more memory")
         for video_id in over_bound
@@ -103,17 +104,18 @@ def _sort(
         if vectors is None:
             if not load.problem or load.damaged:  # nothing (usable) cached: batch builds it
                 missing.append(video.video_id)
-                to_queue.append(video.video_id)
+                to_queue[video.video_id] = NOTHING_SEEN
             continue
         if load.damaged:  # searched from its per-frame files meanwhile
-            to_queue.append(video.video_id)
+            to_queue[video.video_id] = vectors.version
         # Per-frame files only, or fewer (or other) frames than the video has: searchable as it
         # is now, and batch brings it up to date (a repack reflects frames/ exactly).
         if video.frames_count is not None and vectors.covered_frames != video.frames_count:
             incomplete.append(video.video_id)
-            to_queue.append(video.video_id)
+            if vectors.unmet_count != video.frames_count:  # not what a run found it cannot meet
+                to_queue[video.video_id] = vectors.version
         elif vectors.source == "frames":
-            to_queue.append(video.video_id)
+            to_queue[video.video_id] = vectors.version
         candidates.append((vectors, video))
     if model is None:  # a raw embedding: the cache must say which model it is
         models = sorted({vectors.model for vectors, _ in candidates if vectors.dim == len(query)})
@@ -146,7 +148,7 @@ def _sort(
         raise bad_request(
             f"embedding has {len(query)} numbers; the cached vectors are {'/'.join(map(str, dims))}-d"
         )
-    return _Loaded(usable, missing, list(dict.fromkeys(to_queue)), incomplete, skipped, degraded)
+    return _Loaded(usable, missing, to_queue, incomplete, skipped, degraded)
 
 
 def _time_filter(

@@ -1,7 +1,7 @@
 """Moments: a search's matching frames grouped into time ranges of one video, the unit of an answer
 when a request asks for `group: "moments"`.
 
-The selection, exactly (README: Search function, moments):
+The selection, exactly (docs/api/search.md, Moments):
 
 1. Candidates: the backend's best MOMENT_CANDIDATES frames for the query, after the request's
    `video_ids`, `time_range` and `min_score` filters, exactly as a `frames` search of that many

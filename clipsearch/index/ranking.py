@@ -1,11 +1,12 @@
 """Exact top-k over videos' vectors: filters, deterministic ties, near-duplicate collapse.
 
-Vectors are held as float16 (the cache's own precision: 1 KB per 512-d vector, half of float32).
-numpy has no fast float16 kernel (upcasting 10^6 x 512 costs about 2 s), so the scan is two steps:
-SimSIMD's float16 dot product of every row with the query rounded to float16, then an exact
-float32 rerank of the candidates. Rounding the query moves a row's score by at most
-`|q - q16| * max|row|`; every row within twice that of the approximate k-th best is a candidate,
-so the result is exactly the float32 scan's (bench/bench_search.py and tests/search pin it).
+Vectors are held as float16 (the cache's own precision: 1 KB per 512-d vector, half of float32),
+each video in its own matrix (never copied to rank). numpy has no fast float16 kernel (upcasting
+10^6 x 512 costs about 2 s), so the scan is two steps: SimSIMD's float16 dot product of every row
+with the query rounded to float16, then an exact float32 rerank of the candidates. Rounding the
+query moves a row's score by at most `|q - q16| * max|row|`; every row within twice that of the
+approximate k-th best is a candidate, so the result is exactly the float32 scan's
+(bench/bench_search.py and tests/search pin it).
 """
 
 from __future__ import annotations
@@ -51,13 +52,13 @@ class RankOptions:
 def rank(shelf: Shelf, query: Vector, options: RankOptions) -> list[Hit]:
     """The best `top_k` frames by cosine (vectors are unit length: a dot product), best first.
 
-    Ties break by video order (as stacked) then row, so equal scores always come back in one order.
+    Ties break by video order (as shelved) then row, so equal scores always come back in one order.
     """
     videos, starts = shelf.videos, shelf.starts
     if not videos:
         return []
     query = np.ascontiguousarray(query, dtype=np.float32)
-    approx, margin = approximate_scores(shelf.matrix, query, shelf.max_norm)
+    approx, margin = approximate_scores(shelf, query)
     eligible = np.ones(len(approx), dtype=bool)
     if options.min_score is not None:
         eligible &= approx >= options.min_score - margin
@@ -66,7 +67,7 @@ def rank(shelf: Shelf, query: Vector, options: RankOptions) -> list[Hit]:
             mask = options.allow(video)
             if mask is not None:
                 eligible[starts[index] : starts[index] + len(video.frame_ids)] &= mask
-    candidates = np.flatnonzero(eligible)
+    candidates = np.flatnonzero(eligible)  # ascending, as exact_scores takes them
     wanted = options.top_k * (8 if options.dedupe else 1)
     while True:
         if len(candidates) > wanted:
@@ -76,7 +77,7 @@ def rank(shelf: Shelf, query: Vector, options: RankOptions) -> list[Hit]:
         else:
             pool = candidates
         everything = len(pool) == len(candidates)
-        scores = exact_scores(shelf.matrix, pool, query)
+        scores = exact_scores(shelf, pool, query)
         if options.min_score is not None:
             keep = scores >= options.min_score
             pool, scores = pool[keep], scores[keep]
@@ -95,22 +96,29 @@ def rank(shelf: Shelf, query: Vector, options: RankOptions) -> list[Hit]:
         wanted *= 4  # too many collapsed: look deeper
 
 
-def approximate_scores(
-    matrix: npt.NDArray[np.float16], query: Vector, max_norm: float
-) -> tuple[npt.NDArray[np.float32], float]:
-    """Every row's dot product with the query rounded to float16, and the most any of them can
-    differ from the exact float32 score (`max_norm`: the longest row's length), plus slack."""
-    if len(matrix) == 0:
-        return np.zeros(0, dtype=np.float32), SCORE_SLACK
+def approximate_scores(shelf: Shelf, query: Vector) -> tuple[npt.NDArray[np.float32], float]:
+    """Every row's dot product with the query rounded to float16 (one SimSIMD call per video, on its
+    own matrix), and the most any of them can differ from the exact float32 score, plus slack."""
+    scores = np.empty(shelf.rows, dtype=np.float32)
     rounded = query.astype(np.float16)
-    scores = np.asarray(simsimd.cdist(rounded[None, :], matrix, metric="dot", out_dtype="float32"))[0]
+    for video, start in zip(shelf.videos, shelf.starts, strict=True):
+        if len(video.frame_ids):
+            found = simsimd.cdist(rounded[None, :], video.vectors, metric="dot", out_dtype="float32")
+            scores[start : start + len(video.frame_ids)] = np.asarray(found)[0]
     error = float(np.linalg.norm(query.astype(np.float64) - rounded.astype(np.float64)))
-    return scores, error * max_norm + SCORE_SLACK
+    return scores, error * shelf.max_norm + SCORE_SLACK
 
 
-def exact_scores(matrix: npt.NDArray[np.float16], rows: npt.NDArray[np.intp], query: Vector) -> Vector:
-    """The float32 scan's scores of these rows (float16 upcasts exactly to float32)."""
-    return np.asarray(matrix[rows].astype(np.float32) @ query, dtype=np.float32)
+def exact_scores(shelf: Shelf, rows: npt.NDArray[np.intp], query: Vector) -> Vector:
+    """The float32 scan's scores of these rows, ascending (float16 upcasts exactly to float32)."""
+    scores = np.empty(len(rows), dtype=np.float32)
+    owners = np.searchsorted(shelf.starts, rows, side="right") - 1
+    for run in np.split(np.arange(len(rows)), np.flatnonzero(np.diff(owners)) + 1):  # one per video
+        if len(run):
+            owner = int(owners[run[0]])
+            local = rows[run] - shelf.starts[owner]
+            scores[run] = shelf.videos[owner].vectors[local].astype(np.float32) @ query
+    return scores
 
 
 def _collapse_neighbours(hits: list[Hit]) -> list[Hit]:

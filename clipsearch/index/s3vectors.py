@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from clipsearch.catalog.videos import VideoInfo
-from clipsearch.index.backend import Found, FrameHit, reason, untimed_reason
+from clipsearch.index.backend import NOTHING_SEEN, Found, FrameHit, reason, untimed_reason
 from clipsearch.index.limits import MAX_TOP_K
 from clipsearch.index.query import SearchRequest
 from clipsearch.index.ranking import collapse_neighbours
-from clipsearch.index.vector_index import IndexHit, Ledgers, VectorIndex
+from clipsearch.index.vector_index import Answer, IndexHit, Ledgers, VectorIndex
 from clipsearch.runtime.errors import RequestError, bad_request
 from clipsearch.runtime.faults import describe, is_transient
 from clipsearch.vectors import Vector
@@ -114,8 +114,9 @@ class S3VectorsBackend:
             skipped = [reason(video.video_id, untimed_reason()) for video in in_index if not video.timed]
             in_index = [video for video in in_index if video.timed]
         searched = {video.video_id for video in in_index}
-        hits = self._query(query, request, in_index) if in_index else []
-        hits = [hit for hit in hits if hit.video_id in searched]  # never a video no longer processed
+        answer = self._query(query, request, in_index) if in_index else Answer([])
+        undecodable = dict(answer.undecodable)
+        hits = [hit for hit in answer.value if hit.video_id in searched]  # never a video no longer processed
         if model is None:  # a raw embedding: the index must say which model it is
             models = sorted({hit.model for hit in hits})
             if len(models) > 1:
@@ -134,7 +135,9 @@ class S3VectorsBackend:
         # Best first; equal scores by video id then frame id, as the memory backend orders them.
         hits.sort(key=lambda hit: (-hit.score, hit.video_id, hit.frame_id))
         if request.dedupe and hits:
-            vectors = self._call(self.index.vectors, [hit.key for hit in hits])
+            read = self._call(self.index.vectors, [hit.key for hit in hits])
+            vectors = read.value
+            undecodable |= read.undecodable
             hits = [hit for hit in hits if hit.key in vectors]  # deleted since the query: gone
             hits = collapse_neighbours(hits, lambda hit: (hit.video_id, hit.frame_index, vectors[hit.key]))
         return Found(
@@ -145,11 +148,14 @@ class S3VectorsBackend:
             searched_videos=len(searched - set(other_models)),
             searched_frames=None,
             missing=missing,
-            to_queue=missing,
+            to_queue=dict.fromkeys(missing, NOTHING_SEEN),
             skipped=skipped,
+            degraded=[reason(v, why) for v, why in sorted(undecodable.items()) if v in searched],
         )
 
-    def _query(self, query: Vector, request: SearchRequest, videos: list[VideoInfo]) -> list[IndexHit]:
+    def _query(
+        self, query: Vector, request: SearchRequest, videos: list[VideoInfo]
+    ) -> Answer[list[IndexHit]]:
         started = time.perf_counter()
         try:
             return self._call(self.index.query, query, top_k=MAX_TOP_K, filter=_filter(request, videos))

@@ -10,10 +10,14 @@ packed object as it is now, and deletes what it wrote itself that the packed obj
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from clipsearch.cache.store import CacheStore, PackedVideo
+from clipsearch.catalog.frames import FrameListing
 from clipsearch.catalog.videos import VideoCatalog, VideoInfo
+from clipsearch.index.backend import NOTHING_SEEN
 from clipsearch.index.vector_index import IndexedFrame, Ledger, LedgerChanged, Ledgers, VectorIndex
 from clipsearch.layout import Frame, frame_index
 
@@ -22,12 +26,18 @@ SYNC_ATTEMPTS = 5  # ledger writes lost to other runs before this run gives up (
 
 class IndexSync:
     def __init__(
-        self, index: VectorIndex, ledgers: Ledgers, catalog: VideoCatalog, cache: CacheStore
+        self,
+        index: VectorIndex,
+        ledgers: Ledgers,
+        catalog: VideoCatalog,
+        cache: CacheStore,
+        frames: FrameListing,
     ) -> None:
         self.index = index
         self.ledgers = ledgers
         self.catalog = catalog
         self.cache = cache
+        self.frames = frames  # the sweep asks whether frames/ changed since a run saw it
 
     def holding_all(
         self, video_id: str, model: str, frames: dict[str, Frame], etags: dict[str, str]
@@ -52,13 +62,37 @@ class IndexSync:
             return None  # a rejected frame was replaced: try it again
         return ledger
 
-    def wants(self, video: VideoInfo) -> bool:
+    def wants(self, video: VideoInfo) -> str | None:
         """The sweep's question: does batch need to run for this processed video? (no ledger, fewer
-        or other frames than `frames_count`, or other timing than the catalog's now)"""
-        ledger = self.ledgers.read(video.video_id).ledger
-        if ledger is None or ledger.timing != _timing(video):
-            return True
-        return video.frames_count is not None and ledger.covered_frames != video.frames_count
+        or other frames than `frames_count`, or other timing than the catalog's now) The version of
+        the ledger seen when it does (NOTHING_SEEN: none), None when not."""
+        read = self.ledgers.read(video.video_id)
+        ledger = read.ledger
+        if ledger is None or read.etag is None:
+            return NOTHING_SEEN
+        if ledger.timing != _timing(video):
+            return read.etag
+        if video.frames_count is None or ledger.covered_frames == video.frames_count:
+            return None
+        if ledger.unmet_count == video.frames_count and ledger.listing == self.frames.fingerprint(
+            video.video_id
+        ):
+            return None  # a run found frames/ cannot meet that count, and frames/ is as it saw it
+        return read.etag
+
+    def record_unmet(self, video_id: str, listing: str, unmet_count: int | None) -> bool:
+        """Write into the ledger what a run that embedded nothing found (the listing it saw, the
+        count it cannot meet, if any); True when that is news (for the report). Another run that
+        wrote the ledger meanwhile wins: its record stands."""
+        read = self.ledgers.read(video_id)
+        ledger = read.ledger
+        if ledger is None or (ledger.listing, ledger.unmet_count) == (listing, unmet_count):
+            return False
+        try:
+            self.ledgers.write(replace(ledger, listing=listing, unmet_count=unmet_count), replacing=read.etag)
+        except LedgerChanged:
+            return False
+        return unmet_count is not None
 
     def sync(self, packed: PackedVideo, etag: str, frame_etags: dict[str, str]) -> int:
         """Write the packed object's vectors unless the ledger says the index has exactly them; the
@@ -84,7 +118,17 @@ class IndexSync:
                     for frame_id, key in zip(packed.frame_ids, packed.frame_keys, strict=True)
                 }
                 self.ledgers.write(
-                    Ledger(video_id, packed.model, etag, timing, listed, packed.rejected), replacing=read.etag
+                    Ledger(
+                        video_id,
+                        packed.model,
+                        etag,
+                        timing,
+                        listed,
+                        packed.rejected,
+                        packed.listing,
+                        packed.unmet_count,
+                    ),
+                    replacing=read.etag,
                 )
             except LedgerChanged:  # another run synced meanwhile: sync the packed object as it is now
                 current = self.cache.read_packed(video_id)

@@ -9,20 +9,22 @@ frames leave `frames/` or the video leaves the catalog.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from botocore.exceptions import ClientError
 
 from clipsearch.cache.store import RejectedFrame
 from clipsearch.index.limits import GET_BATCH, WRITE_BATCH
-from clipsearch.layout import INDEX_LEDGER_PREFIX, index_ledger_key, ledger_video_id, vector_key
+from clipsearch.layout import INDEX_LEDGER_PREFIX, frame_index, index_ledger_key, ledger_video_id, vector_key
 from clipsearch.runtime.faults import CONDITION_FAILED, error_code, is_not_found
 from clipsearch.vectors import Vector
 
 LEDGER_FORMAT = 1
+T = TypeVar("T")
 
 
 class DamagedLedger(ValueError):
@@ -66,7 +68,7 @@ class IndexHit:
     video_id: str
     frame_id: str
     frame_key: str
-    frame_index: int
+    frame_index: int  # from the frame id in the key: -1 when it holds no number
     model: str
     score: float
 
@@ -96,8 +98,9 @@ class VectorIndex:
         for start in range(0, len(keys), WRITE_BATCH):
             self.client.delete_vectors(**self.where, keys=keys[start : start + WRITE_BATCH])
 
-    def query(self, vector: Vector, *, top_k: int, filter: dict[str, Any] | None) -> list[IndexHit]:
-        """The `top_k` nearest frames, nearest first, as S3 Vectors ranks them (every page)."""
+    def query(self, vector: Vector, *, top_k: int, filter: dict[str, Any] | None) -> Answer[list[IndexHit]]:
+        """The `top_k` nearest frames, nearest first, as S3 Vectors ranks them (every page); a
+        returned vector that cannot be decoded is left out and its video named in `undecodable`."""
         arguments: dict[str, Any] = {
             **self.where,
             "topK": top_k,
@@ -114,33 +117,54 @@ class VectorIndex:
             for page in self.client.get_paginator("query_vectors").paginate(**arguments)
             for item in page.get("vectors", [])
         ]
-        hits = []
+        answer: Answer[list[IndexHit]] = Answer([])
         for item in items[:top_k]:
-            metadata = item.get("metadata") or {}
-            video_id, _, frame_id = str(item["key"]).partition("/")
-            hits.append(
-                IndexHit(
-                    key=str(item["key"]),
-                    video_id=str(metadata.get("video_id", video_id)),
-                    frame_id=frame_id,
-                    frame_key=str(metadata.get("frame_key", "")),
-                    frame_index=int(metadata.get("frame_index", -1)),
-                    model=str(metadata.get("model", "")),
-                    score=1.0 - float(item["distance"]),
+            with answer.decoding(item):
+                metadata = item.get("metadata") or {}
+                video_id, _, frame_id = str(item["key"]).partition("/")
+                answer.value.append(
+                    IndexHit(
+                        key=str(item["key"]),
+                        video_id=str(metadata.get("video_id", video_id)),
+                        frame_id=frame_id,
+                        frame_key=str(metadata.get("frame_key", "")),
+                        frame_index=frame_index(frame_id),  # the key's number, range-checked
+                        model=str(metadata.get("model", "")),
+                        score=1.0 - float(item["distance"]),
+                    )
                 )
-            )
-        return hits
+        return answer
 
-    def vectors(self, keys: Sequence[str]) -> dict[str, Vector]:
-        """The stored vectors of these keys that still exist (GetVectors, 100 keys per call)."""
-        found: dict[str, Vector] = {}
+    def vectors(self, keys: Sequence[str]) -> Answer[dict[str, Vector]]:
+        """The stored vectors of these keys that still exist (GetVectors, 100 keys per call); one
+        that cannot be decoded is left out and its video named in `undecodable`."""
+        answer: Answer[dict[str, Vector]] = Answer({})
         for start in range(0, len(keys), GET_BATCH):
-            answer = self.client.get_vectors(
+            response = self.client.get_vectors(
                 **self.where, keys=list(keys[start : start + GET_BATCH]), returnData=True
             )
-            for item in answer.get("vectors", []):
-                found[str(item["key"])] = np.asarray(item["data"]["float32"], dtype=np.float32)
-        return found
+            for item in response.get("vectors", []):
+                with answer.decoding(item):
+                    answer.value[str(item["key"])] = np.asarray(item["data"]["float32"], dtype=np.float32)
+        return answer
+
+
+@dataclass
+class Answer(Generic[T]):
+    """What the index returned that could be decoded (`value`), and per video why some of it could
+    not (`undecodable`): one bad vector never fails a search, it degrades its video."""
+
+    value: T
+    undecodable: dict[str, str] = field(default_factory=dict)
+
+    @contextmanager
+    def decoding(self, item: Any) -> Iterator[None]:
+        try:
+            yield
+        except Exception as error:  # any malformed item: its key, metadata or data
+            video_id = str(item.get("key", "")).partition("/")[0] if isinstance(item, dict) else ""
+            why = f"the index returned a vector that could not be decoded ({error})"
+            self.undecodable.setdefault(video_id, why)
 
 
 @dataclass(frozen=True)
@@ -153,6 +177,8 @@ class Ledger:
     timing: tuple[float, int] | None  # (video_fps, frame_step) the times were computed with
     frame_etags: dict[str, str]  # frame id -> the ETag its frame had when its vector was written
     rejected: tuple[RejectedFrame, ...]  # frames rejected for good, with the ETag they had
+    listing: str = ""  # the frames/ listing it was written from (the packed object's, "": not known)
+    unmet_count: int | None = None  # a frames_count a run found that listing cannot meet
 
     @property
     def frame_ids(self) -> tuple[str, ...]:
@@ -174,6 +200,8 @@ class Ledger:
                 "timing": list(self.timing) if self.timing else None,
                 "frames": self.frame_etags,
                 "rejected": [[r.key, r.etag, r.error] for r in self.rejected],
+                "listing": self.listing,
+                "unmet_count": self.unmet_count,
             },
             separators=(",", ":"),
         )
@@ -193,6 +221,8 @@ class Ledger:
                 timing=(float(timing[0]), int(timing[1])) if timing else None,
                 frame_etags={str(frame_id): str(etag) for frame_id, etag in data["frames"].items()},
                 rejected=tuple(RejectedFrame(str(k), str(e), str(why)) for k, e, why in data["rejected"]),
+                listing=str(data.get("listing", "")),  # absent in ledgers written before issue #22
+                unmet_count=None if data.get("unmet_count") is None else int(data["unmet_count"]),
             )
         except (ValueError, KeyError, TypeError, IndexError) as error:
             raise DamagedLedger(f"unreadable ledger: {error}") from None

@@ -19,7 +19,7 @@ per session for the tiny model) and in the local system (cached). The runtime fo
 `--precision int8` quantizes both towers' weights (onnxruntime `quantize_dynamic`, int8 weights
 and activations quantized per call) and then checks itself against fp32 on the probe set
 (`clipsearch/model/probe_set.py`): it fails (exit 1, no folder written) unless the mean cosine to fp32
-and the top-10 neighbour overlap stay at or above the gate thresholds below (measured: README,
+and the top-10 neighbour overlap stay at or above the gate thresholds below (measured: docs/api/clip.md,
 docs/decisions/0004).
 """
 
@@ -50,8 +50,8 @@ TOWERS = ("text", "vision")
 # export fails.
 OPTIMIZED_MIN_COSINE = 0.99999
 # The int8 gate (probe set, int8 against fp32 of the same export). Measured on the full-size
-# random-weight ViT-B/32: mean cosine 0.9996, min 0.9994, top-10 overlap 0.995 (README, CLIP
-# function; docs/decisions/0004). The thresholds leave room for real weights' larger activations and
+# random-weight ViT-B/32: mean cosine 0.9996, min 0.9994, top-10 overlap 0.995 (docs/api/clip.md,
+# int8; docs/decisions/0004). The thresholds leave room for real weights' larger activations and
 # still refuse a drift that would reorder results: a mean cosine under 0.99 or one vector under
 # 0.97, or fewer than 85 % of each probe's 10 nearest neighbours kept.
 GATE_MEAN_COSINE = 0.99

@@ -1,7 +1,8 @@
 """Frames a browser can show: a short-lived presigned GET URL for each search result's frame, and
 for a moment's uploaded video (the page plays it from the moment's start).
 
-The search role may read `frames/*` and `uploads/*` for this alone (README: IAM deviation table).
+The search role may read `frames/*` and `uploads/*` for this alone (docs/operators/iam.md, the deviation
+table).
 The URL is signed with the function's own temporary credentials, so it stops working at `expires_s`
 or when those credentials expire, whichever comes first. Signing is local (no request to S3).
 """

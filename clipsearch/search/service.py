@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from clipsearch.catalog.videos import VideoCatalog, VideoInfo
-from clipsearch.index.backend import FrameHit, SearchBackend
+from clipsearch.index.backend import FrameHit, SearchBackend, reason
 from clipsearch.index.moments import MOMENT_CANDIDATES, group_moments
 from clipsearch.index.query import SearchRequest
 from clipsearch.runtime.deadline import Deadline
@@ -18,6 +18,7 @@ from clipsearch.runtime.errors import bad_request
 from clipsearch.runtime.settings import positive_ints, required
 from clipsearch.search.clip_client import ClipClient
 from clipsearch.vectors import Vector, unit_vector
+from clipsearch.work.messages import WorkItem
 from clipsearch.work.refill import Refill
 
 
@@ -84,8 +85,13 @@ class SearchService:
         moments = request.group == "moments"
         asked = replace(request, top_k=MOMENT_CANDIDATES, dedupe=False) if moments else request
         found = self.backend.find(query, model, videos, asked)
-        queued = self.refill.queue_videos(found.to_queue)
         info = {video.video_id: video for video in videos}
+        queued = self.refill.queue_videos(
+            [
+                WorkItem(video_id, seen=seen, frames_count=info[video_id].frames_count)
+                for video_id, seen in found.to_queue.items()
+            ]
+        )
         answer: dict[str, Any] = {"group": "moments"} if moments else {}
         if moments:
             grouped = group_moments(found.hits, info, gap_s=request.moment_gap_s, top_k=request.top_k)
@@ -106,7 +112,7 @@ class SearchService:
             "queued_videos": queued,
             "unknown_videos": unknown,
             "skipped_videos": found.skipped,
-            "degraded_videos": found.degraded,
+            "degraded_videos": found.degraded + _row_problems(videos),
             "took_ms": round((time.perf_counter() - started) * 1000, 1),
         }
 
@@ -144,3 +150,8 @@ def _source(video: VideoInfo) -> dict[str, Any]:
     """A moment's video as a person knows it: its name, and the uploaded file it came from (the
     page plays it from the moment's start; the HTTP route adds a URL)."""
     return {"video_name": video.name} | ({"video_key": video.original_key} if video.original_key else {})
+
+
+def _row_problems(videos: list[VideoInfo]) -> list[dict[str, str]]:
+    """The searched videos whose `videos` row holds numbers out of range (treated as unknown)."""
+    return [reason(video.video_id, problem) for video in videos for problem in video.problems]

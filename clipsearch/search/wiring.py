@@ -97,7 +97,7 @@ class SearchFunction:
         self.frame_links = FrameLinks(s3, settings.bucket, expires_s=expiry_from_env(env))
         self.http_api = HttpApi(
             search=lambda request, deadline: self.search(request, deadline, frame_urls=True),
-            videos=lambda: video_listing(self.service.catalog.processed()),
+            videos=lambda page: video_listing(self.service.catalog.processed(), page),
             timeout_s=timeout_from_env(env),
         )
 

@@ -1,5 +1,6 @@
 """Search's refill: ask for the cache of videos a search found missing, damaged or incomplete to be
-(re)built, through the work queue, at most once per video per window per container."""
+(re)built, through the work queue, at most once per change (the video and the state seen) per
+window per container."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from clipsearch.work.queue import WorkQueue
 
 
 class RecentlyQueued:
-    """Videos recently sent to the batch function, so that a search does not resend them every time.
-    Holds at most `max_entries`; past that it forgets the oldest half."""
+    """Changes recently sent to the batch function (a work item's deduplication id: the video and
+    the state seen), so that a search does not resend them every time, while a new change of the
+    same video goes at once. Holds at most `max_entries`; past that it forgets the oldest half."""
 
     def __init__(
         self, seconds: float, clock: Callable[[], float] = time.monotonic, max_entries: int = 10_000
@@ -23,15 +25,15 @@ class RecentlyQueued:
         self.max_entries = max_entries
         self._sent: dict[str, float] = {}
 
-    def due(self, video_id: str) -> bool:
-        sent = self._sent.get(video_id)
+    def due(self, change: str) -> bool:
+        sent = self._sent.get(change)
         return sent is None or self.clock() - sent >= self.seconds
 
-    def remember(self, video_id: str) -> None:
+    def remember(self, change: str) -> None:
         if len(self._sent) >= self.max_entries:
             for old in sorted(self._sent, key=self._sent.__getitem__)[: self.max_entries // 2]:
                 del self._sent[old]
-        self._sent[video_id] = self.clock()
+        self._sent[change] = self.clock()
 
     def __len__(self) -> int:
         return len(self._sent)
@@ -55,9 +57,9 @@ class Refill:
         self.budget_s = budget_s
         self.log = log
 
-    def queue_videos(self, video_ids: list[str]) -> list[str]:
-        """The videos queued now (not those queued within the window)."""
-        due = [WorkItem(video_id) for video_id in dict.fromkeys(video_ids) if self.recently.due(video_id)]
+    def queue_videos(self, items: list[WorkItem]) -> list[str]:
+        """The videos queued now (not those whose change was queued within the window)."""
+        due = [item for item in dict.fromkeys(items) if self.recently.due(item.dedup_id())]
         if not due:
             return []
         outcome = self.queue.send(due, budget_s=self.budget_s)
@@ -66,5 +68,5 @@ class Refill:
         if outcome.not_sent:
             self.log("refill budget spent; the next search queues the rest", {"left": len(outcome.not_sent)})
         for item in outcome.sent:
-            self.recently.remember(item.video_id)
+            self.recently.remember(item.dedup_id())
         return sorted(item.video_id for item in outcome.sent)

@@ -12,13 +12,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from clipsearch.cache.store import PackedHead
 from clipsearch.catalog.videos import VideoCatalog, VideoInfo
+from clipsearch.index.backend import NOTHING_SEEN
 from clipsearch.index.sync import IndexSync
 from clipsearch.index.vector_index import DamagedLedger
 from clipsearch.runtime.faults import describe
 from clipsearch.work.messages import WorkItem
 from clipsearch.work.queue import WorkQueue
 
+DAMAGED_LEDGER = "damaged-ledger"  # what the sweep saw of a video whose ledger cannot be read
 EMPTY_CATALOG = (
     "the videos table lists no processed video: nothing was removed from the index (a wrong or "
     "emptied table would otherwise empty it); remove the vectors by hand if that is what is meant"
@@ -36,15 +39,24 @@ class SweepReport:
         return {"videos": self.videos, "queued": self.queued, "failed": self.failed, "removed": self.removed}
 
 
-def cache_wants(covered_frames: Callable[[str], int | None]) -> Callable[[VideoInfo], bool]:
+def cache_wants(
+    packed_head: Callable[[str], PackedHead | None], frames_listing: Callable[[str], str]
+) -> Callable[[VideoInfo], str | None]:
     """The memory backend's question for a processed video: is its packed object missing, or does it
-    account for other than `frames_count` frames? (`covered_frames`: CacheStore's, one HEAD)"""
+    account for other than `frames_count` frames, unless a run found frames/ cannot meet that count
+    and frames/ is still as that run saw it? (`packed_head`: CacheStore's, one HEAD;
+    `frames_listing`: FrameListing's fingerprint, one LIST, only for such videos). The version seen
+    when it does (NOTHING_SEEN: no packed object), None when not."""
 
-    def wants(video: VideoInfo) -> bool:
-        covered = covered_frames(video.video_id)
-        if covered is None:
-            return True
-        return video.frames_count is not None and covered != video.frames_count
+    def wants(video: VideoInfo) -> str | None:
+        head = packed_head(video.video_id)
+        if head is None:
+            return NOTHING_SEEN
+        if video.frames_count is None or head.covered == video.frames_count:
+            return None
+        if head.unmet_count == video.frames_count and head.listing == frames_listing(video.video_id):
+            return None
+        return head.etag
 
     return wants
 
@@ -53,14 +65,14 @@ class Sweep:
     def __init__(
         self,
         catalog: VideoCatalog,
-        wants: Callable[[VideoInfo], bool],
+        wants: Callable[[VideoInfo], str | None],
         queue: WorkQueue,
         *,
         index: IndexSync | None = None,
         concurrency: int = 32,
     ) -> None:
         self.catalog = catalog
-        self.wants = wants  # does batch need to run for this processed video?
+        self.wants = wants  # does batch need to run for this processed video? (the version seen)
         self.queue = queue
         self.index = index
         self.concurrency = concurrency
@@ -71,9 +83,9 @@ class Sweep:
         videos = self.catalog.processed()
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             wanting = [
-                video.video_id
-                for video, wants in zip(videos, pool.map(self._wants, videos), strict=True)
-                if wants
+                WorkItem(video.video_id, seen=seen, frames_count=video.frames_count)
+                for video, seen in zip(videos, pool.map(self._wants, videos), strict=True)
+                if seen is not None
             ]
             stale = sorted(indexed - {video.video_id for video in videos})
             removed: list[str]
@@ -81,7 +93,7 @@ class Sweep:
                 removed, failed = [], [{"video_id": "*", "error": EMPTY_CATALOG}]
             else:
                 removed, failed = self._remove(stale, pool)
-        sent = self.queue.send([WorkItem(video_id) for video_id in wanting])
+        sent = self.queue.send(wanting)
         return SweepReport(
             videos=len(videos),
             queued=sorted(item.video_id for item in sent.sent),
@@ -89,11 +101,11 @@ class Sweep:
             removed=removed,
         )
 
-    def _wants(self, video: VideoInfo) -> bool:
+    def _wants(self, video: VideoInfo) -> str | None:
         try:
             return self.wants(video)
         except DamagedLedger:
-            return True  # batch then fails on it, loudly: the dead-letter queue and its alarm
+            return DAMAGED_LEDGER  # batch then fails on it, loudly: the dead-letter queue and its alarm
 
     def _remove(self, stale: list[str], pool: ThreadPoolExecutor) -> tuple[list[str], list[dict[str, str]]]:
         """Take each stale video out of the index, unless the catalog lists it as processed now

@@ -233,7 +233,7 @@ class FrameBucket(Construct):
 
     def allow_uploads_from(self, origin: str) -> None:
         """CORS for the page's uploads: a browser at `origin` may POST a presigned form to the bucket
-        (a created bucket only: an existing bucket's CORS is its owner's; README: Video in)."""
+        (a created bucket only: an existing bucket's CORS is its owner's; docs/api/extract.md)."""
         if isinstance(self.bucket, s3.Bucket):
             self.bucket.add_cors_rule(
                 allowed_methods=[s3.HttpMethods.POST],

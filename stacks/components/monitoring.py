@@ -1,4 +1,4 @@
-"""A CloudWatch dashboard and alarms for the three functions, the work queue and the batch failure queue.
+"""A CloudWatch dashboard and alarms for the functions, the work and ingest queues and the failure queue.
 
 Built by hand on `aws_cloudwatch` rather than with cdk-monitoring-constructs: we need a dozen
 metrics and six kinds of alarm, all of which the L2 constructs express directly (the error-rate

@@ -3,7 +3,7 @@
 cache is missing, incomplete or stale.
 
 Scheduler rather than an EventBridge rule: it is AWS's service for scheduled invocations, with its
-own role (IAM on our side, statement by statement in the README, no Lambda resource policy to
+own role (IAM on our side, statement by statement in docs/operators/iam.md, no Lambda resource policy to
 keep), cron time zones, and a retry policy and dead-letter queue for invocations it cannot make.
 """
 

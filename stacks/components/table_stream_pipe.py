@@ -2,8 +2,8 @@
 
 The filter (clipsearch.work.queue.STREAM_FILTERS) keeps the records that make a video need
 embedding (it becomes `processed`, or a processed video changes), so other writes send nothing;
-each kept record becomes one work message `{"video_id": ...}` in the video's message group, with
-the video id as deduplication id (what every producer uses for a whole video).
+each kept record becomes one work message `{"video_id": ...}` in the video's message group,
+deduplicated by the record's eventID: a retry of one record collapses, a new change is never lost.
 """
 
 from __future__ import annotations
@@ -16,7 +16,12 @@ from aws_cdk import aws_pipes as pipes
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from clipsearch.work.messages import STREAM_FILTERS, STREAM_GROUP_ID_PATH, STREAM_MESSAGE_TEMPLATE
+from clipsearch.work.messages import (
+    STREAM_DEDUPLICATION_ID_PATH,
+    STREAM_FILTERS,
+    STREAM_GROUP_ID_PATH,
+    STREAM_MESSAGE_TEMPLATE,
+)
 from stacks.components.nag import acknowledge_wildcard_resource
 
 STREAM_READ_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
@@ -93,7 +98,7 @@ class TableStreamPipe(Construct):
                 input_template=STREAM_MESSAGE_TEMPLATE,
                 sqs_queue_parameters=pipes.CfnPipe.PipeTargetSqsQueueParametersProperty(
                     message_group_id=STREAM_GROUP_ID_PATH,
-                    message_deduplication_id=STREAM_GROUP_ID_PATH,
+                    message_deduplication_id=STREAM_DEDUPLICATION_ID_PATH,
                 ),
             ),
         )

@@ -28,7 +28,7 @@ class SignIn(Construct):
         self.user_pool = cognito.UserPool(
             self,
             "Users",
-            self_sign_up_enabled=False,  # people are invited: admin-create-user (README)
+            self_sign_up_enabled=False,  # people are invited: admin-create-user (docs/api/http.md)
             sign_in_aliases=cognito.SignInAliases(email=True, username=False),
             auto_verify=cognito.AutoVerifiedAttrs(email=True),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,

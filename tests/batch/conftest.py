@@ -31,12 +31,16 @@ class Countdown(FakeLambdaContext):
         return 600_000 if self.checks >= 0 else 2_000
 
 
-@pytest.fixture
-def video(s3) -> str:
+def put_frames(s3: Any) -> None:
     for key, seed in FRAMES.items():
         s3.put_object(
             Bucket=BUCKET, Key=key, Body=frame_bytes(seed, "JPEG" if key.endswith("jpg") else "WEBP")
         )
+
+
+@pytest.fixture
+def video(s3) -> str:
+    put_frames(s3)
     return VIDEO
 
 

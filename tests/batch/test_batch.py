@@ -175,6 +175,8 @@ def test_an_unknown_video_is_a_404(batch_app):
         ({"video_id": VIDEO, "frames": []}, "frames must be a non-empty list"),
         ({"video_id": VIDEO, "force": "yes"}, "force must be true or false"),
         ({"video_id": VIDEO, "mode": "image"}, "unknown field(s) mode"),
+        ({"video_id": VIDEO, "removed": 1}, "removed must be true or false"),
+        ({"video_id": VIDEO, "removed": True, "frames": ["frames/x.webp"]}, "for the whole video"),
     ],
 )
 def test_malformed_requests_are_400(batch_app, event, message):

@@ -3,11 +3,14 @@ that is not finished, nothing retried forever that can never succeed."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
 from clipsearch.batch.request import VideoRequest, VideoResult
 from clipsearch.batch.service import BatchService
+from clipsearch.cache.store import PackedVideo
 from tests.batch.conftest import FRAMES, VIDEO, invoke, packed, sqs_event
 from tests.conftest import BUCKET, FakeLambdaContext
 from tests.faults import Outage
@@ -28,7 +31,7 @@ def test_two_overlapping_runs_never_lose_a_packed_frame(batch_app, s3):
 
     def run_a_first() -> None:
         if not done:
-            done.append(run_a.run(VideoRequest(VIDEO, None, force=False), Plenty()))
+            done.append(run_a.run(VideoRequest(VIDEO, None, force=False), Plenty(), run_id="run-a"))
 
     batch_app.service.s3.meta.events.register(
         "provide-client-params.s3.PutObject",
@@ -115,3 +118,17 @@ def test_a_damaged_packed_object_is_rebuilt_without_force(batch_app, s3, damage)
     assert (status, result["status"], result["embedded"], result["skipped"]) == (200, "complete", 0, 7)
     assert len(packed(s3).frame_ids) == 7
     assert np.isfinite(packed(s3).vectors.astype(np.float32)).all()
+
+
+def test_a_packed_object_written_before_format_3_still_reads(batch_app, s3):
+    invoke(batch_app, {"video_id": VIDEO})
+    body = s3.get_object(Bucket=BUCKET, Key=f"embeddings-cache/{VIDEO}/packed.npz")["Body"].read()
+    with np.load(io.BytesIO(body), allow_pickle=False) as archive:
+        fields = {name: archive[name] for name in archive.files if name not in ("listing", "unmet_count")}
+    fields["format_version"] = np.int32(2)
+    older = io.BytesIO()
+    np.savez(older, **fields)
+    read = PackedVideo.from_bytes(older.getvalue())
+    assert (read.listing, read.unmet_count, len(read.frame_ids)) == ("", None, len(FRAMES))
+    written = packed(s3)  # and a run records the frames/ listing it packed
+    assert (len(written.listing), written.unmet_count) == (64, None)

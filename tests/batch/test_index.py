@@ -15,7 +15,7 @@ import pytest
 from clipsearch.cache.store import CacheStore, PackedVideo
 from clipsearch.index.sync import IndexSync
 from clipsearch.index.vector_index import DamagedLedger, IndexedFrame, Ledger, Ledgers, VectorIndex
-from tests.batch.conftest import FRAMES, VIDEO, invoke, packed
+from tests.batch.conftest import FRAMES, VIDEO, invoke, packed, put_frames
 from tests.batch.test_work import add
 from tests.conftest import BUCKET, REGION, VECTOR_BUCKET, VECTOR_INDEX
 from tests.faults import Outage
@@ -275,3 +275,45 @@ def test_two_runs_syncing_one_video_leave_what_the_packed_object_holds_now(index
     ledger = Ledgers(s3, BUCKET).read(VIDEO).ledger
     assert ledger is not None
     assert ledger.source_etag == store.read_packed(VIDEO).etag
+
+
+def test_a_frame_number_past_64_bits_is_rejected_and_the_rest_is_indexed(indexing, s3):
+    huge = f"frames/{VIDEO}/frame_99999999999999999999.webp"  # issue #22.1
+    s3.put_object(Bucket=BUCKET, Key=huge, Body=frame_bytes(50))
+    status, result = invoke(indexing, {"video_id": VIDEO})
+    assert (status, result["status"], result["indexed"]) == (200, "complete", len(FRAMES))
+    (rejected,) = result["rejected"]
+    assert rejected["frame"] == huge
+    assert "does not fit 64 bits" in rejected["error"]
+    assert [r.key for r in packed(s3).rejected] == [huge]  # recorded: not tried again while unchanged
+    assert len(stored()) == len(FRAMES)
+
+
+def test_a_removal_empties_the_cache_and_the_index_and_is_done_unless_the_frames_came_back(indexing, s3):
+    """The extraction function's removal (WorkItem removed=True): no frames is what it expects. The
+    same upload put back before the message runs has the same video id (bucket, key, ETag): its
+    frames are embedded, not emptied."""
+    invoke(indexing, {"video_id": VIDEO})
+    for key in FRAMES:
+        s3.delete_object(Bucket=BUCKET, Key=key)
+    status, body = invoke(indexing, {"video_id": VIDEO, "removed": True})
+    assert (status, body["status"], body["packed_frames"]) == (200, "complete", 0), body
+    assert stored() == {}
+    assert packed(s3).frame_ids == []
+    put_frames(s3)
+    status, body = invoke(indexing, {"video_id": VIDEO, "removed": True})
+    assert (status, body["packed_frames"]) == (200, len(FRAMES)), body
+    assert len(stored()) == len(FRAMES)
+
+
+def test_a_video_whose_frames_are_all_gone_leaves_the_index_then_is_a_404(indexing, s3):
+    invoke(indexing, {"video_id": VIDEO})
+    for key in FRAMES:
+        s3.delete_object(Bucket=BUCKET, Key=key)
+    status, body = invoke(indexing, {"video_id": VIDEO})
+    assert status == 404, body  # issue #22.5: after it took the video out of the cache and the index
+    assert stored() == {}
+    assert packed(s3).frame_ids == []
+    ledger = Ledgers(s3, BUCKET).read(VIDEO).ledger
+    assert ledger is not None
+    assert ledger.frame_ids == ()

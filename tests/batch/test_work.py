@@ -12,12 +12,13 @@ import boto3
 import pytest
 
 from clipsearch.cache.store import CacheStore
-from clipsearch.work.messages import WorkItem
+from clipsearch.work.messages import STREAM_FILTERS, WorkItem
 from clipsearch.work.queue import WorkQueue
-from local.event_sources import SqsEventSource
+from local.event_sources import SqsEventSource, StreamPipe, pipe_message
 from local.lambda_server import LocalFunction, LocalLambda
 from tests.batch.conftest import FRAMES, VIDEO, invoke, packed
-from tests.conftest import BUCKET, REGION
+from tests.conftest import BUCKET, REGION, FakeLambdaContext
+from tests.sample_images import frame_bytes
 
 
 @pytest.fixture
@@ -56,7 +57,8 @@ def test_a_long_video_runs_as_chunks_and_is_packed_once(chunky, s3, work_queue):
         ("frame_000003", "frame_000005"),
         ("frame_000006", "frame_000006"),
     ]
-    assert requests[-1] == {"video_id": VIDEO}  # the last chunk asked for the pack, and it came
+    (run,) = {r["run"] for r in requests if "frame_range" in r}  # the splitting message's id
+    assert requests[-1] == {"video_id": VIDEO, "run": run}  # the last chunk asked for the pack, and it came
     assert len(requests) == 5
     npy = [key for key in puts if key.endswith(".npy")]
     assert len(npy) == len(set(npy)) == len(FRAMES)  # each frame embedded once
@@ -112,3 +114,98 @@ def test_the_sweep_queues_exactly_the_videos_that_need_it(batch_app, s3, work_qu
     sqs = boto3.client("sqs", region_name=REGION)
     messages = sqs.receive_message(QueueUrl=work_queue, MaxNumberOfMessages=10)["Messages"]
     assert sorted(json.loads(m["Body"])["video_id"] for m in messages) == ["grew-since", "never-built"]
+
+
+# Issue #22.3: a deduplication id names the change, not the video.
+
+
+def test_a_change_made_seconds_after_a_completed_run_is_queued_and_processed(
+    batch_app, s3, videos_table, work_queue
+):
+    pipe = StreamPipe(
+        boto3.client("dynamodbstreams", region_name=REGION),
+        videos_table.describe_table(TableName="videos")["Table"]["LatestStreamArn"],
+        boto3.client("sqs", region_name=REGION),
+        work_queue,
+        filters=STREAM_FILTERS,
+        message=pipe_message,
+    )
+    source, requests = queue_source(batch_app, work_queue)
+    add(videos_table, VIDEO, "processed", len(FRAMES))
+    assert (pipe.poll(), source.poll()) == (1, 1)
+    assert len(packed(s3).frame_ids) == len(FRAMES)  # the run completed
+    # seconds later the extractor uploads one more frame and says so
+    s3.put_object(Bucket=BUCKET, Key=f"frames/{VIDEO}/frame_000007.webp", Body=frame_bytes(70))
+    add(videos_table, VIDEO, "processed", len(FRAMES) + 1)
+    assert pipe.poll() == 1
+    while source.poll():
+        pass
+    assert len(requests) == 2  # delivered, not dropped as a duplicate of the first
+    assert len(packed(s3).frame_ids) == len(FRAMES) + 1
+
+
+def test_a_second_split_within_minutes_is_packed_too(chunky, s3, work_queue):
+    source, _ = queue_source(chunky, work_queue)
+    status, result = invoke(chunky, {"video_id": VIDEO}, FakeLambdaContext(aws_request_id="first"))
+    assert (status, result["status"]) == (200, "split")
+    while source.poll():
+        pass
+    assert len(packed(s3).frame_ids) == len(FRAMES)
+    for index in range(7, 11):  # seconds later, four more frames: more than a chunk again
+        s3.put_object(Bucket=BUCKET, Key=f"frames/{VIDEO}/frame_{index:06d}.webp", Body=frame_bytes(index))
+    status, result = invoke(chunky, {"video_id": VIDEO}, FakeLambdaContext(aws_request_id="second"))
+    assert (status, result["status"], result["chunks"]) == (200, "split", 2)
+    while source.poll():
+        pass
+    assert len(packed(s3).frame_ids) == len(FRAMES) + 4  # its chunks asked for the pack, and it came
+
+
+def test_a_split_video_is_packed_whatever_its_chunks_rejected(chunky, s3, work_queue):
+    corrupt = f"frames/{VIDEO}/frame_000004.webp"  # in the second chunk: the others never see it
+    s3.put_object(Bucket=BUCKET, Key=corrupt, Body=b"not an image")
+    source, _ = queue_source(chunky, work_queue)
+    WorkQueue(boto3.client("sqs", region_name=REGION), work_queue).send([WorkItem(VIDEO)])
+    while source.poll():
+        pass
+    done = packed(s3)  # issue #22.4: the last chunk done asked for the pack
+    assert len(done.frame_ids) == len(FRAMES) - 1
+    assert [r.key for r in done.rejected] == [corrupt]  # recorded: not tried again while unchanged
+
+
+def test_force_reaches_every_chunk_of_a_split_video(chunky, s3, work_queue):
+    source, _ = queue_source(chunky, work_queue)
+    invoke(chunky, {"video_id": VIDEO}, FakeLambdaContext(aws_request_id="first"))
+    while source.poll():
+        pass
+    before = packed(s3)
+    puts: Counter[str] = Counter()
+    chunky.service.s3.meta.events.register(
+        "provide-client-params.s3.PutObject", lambda params, **_: puts.update([params["Key"]])
+    )
+    status, result = invoke(
+        chunky, {"video_id": VIDEO, "force": True}, FakeLambdaContext(aws_request_id="again")
+    )
+    assert (status, result["status"]) == (200, "split")
+    while source.poll():
+        pass
+    npy = [key for key in puts if key.endswith(".npy")]
+    assert sorted(npy) == sorted(f"embeddings-cache/{VIDEO}/frame_{i:06d}.npy" for i in range(len(FRAMES)))
+    assert puts[f"embeddings-cache/{VIDEO}/packed.npz"] == 1  # packed again, from what was re-embedded
+    assert packed(s3).created_at > before.created_at
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"frame_range": ["a", "b"], "run": "r"},  # a chunk of a run says how many chunks it has
+        {"frame_range": ["a", "b"], "chunks": 2},
+        {"run": "r", "chunks": 2},
+        {"frame_range": ["a", "b"], "run": "r", "chunks": True},
+        {"run": "../x"},
+        {"frames_count": 2**63},
+        {"frames_count": "7"},
+    ],
+)
+def test_a_malformed_run_or_count_is_a_400(chunky, request_):
+    status, body = invoke(chunky, {"video_id": VIDEO, **request_})
+    assert status == 400, body

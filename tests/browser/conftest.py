@@ -3,8 +3,6 @@ the local system and its page, HTTP API and sign-in stand-in started once per mo
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,26 +13,17 @@ import pytest
 from local.sample_frames import sample_videos
 from local.stack import LocalSystem, local_system
 from local.web import LocalWeb, serve_system_web
+from scripts.prerequisites import find_browser, find_driver
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / ".local" / "artifacts"
-BROWSER_PATHS = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
-# Debian's; and GitHub's Ubuntu runners', whose Chrome comes with a matching driver in $CHROMEWEBDRIVER
-DRIVER_PATHS = (
-    "/usr/bin/chromedriver",
-    "/usr/lib/chromium/chromedriver",
-    f"{os.environ.get('CHROMEWEBDRIVER', '/nonexistent')}/chromedriver",
-)
 GROWING = "sample-growing"  # a video still being indexed (see `page`)
-INSTALL = "apt-get install -y --no-install-recommends chromium chromium-driver (.ci/run does it)"
 
 
-def _found(candidates: tuple[str, ...], name: str, *others: str) -> str:
-    for path in (*(shutil.which(each) for each in (name, *others)), *candidates):
-        if path and Path(path).is_file():
-            return path
-    # CI installs them: a missing browser is a broken set-up, never a skipped test.
-    pytest.fail(f"{name} is not installed: {INSTALL}", pytrace=False)
+def _found(path: str | None, what: str) -> str:
+    if path is None:  # make test installs them first: a missing browser is a broken set-up, not a skip
+        pytest.fail(f"{what} is not installed: python3 -m scripts.prerequisites --browser", pytrace=False)
+    return path
 
 
 @dataclass
@@ -46,8 +35,8 @@ class Page:
 
 @pytest.fixture(scope="module")
 def page(tiny_model_dir: Path) -> Iterator[Page]:
-    browser = _found(BROWSER_PATHS, "chromium", "chromium-browser", "google-chrome")
-    driver_path = _found(DRIVER_PATHS, "chromedriver")
+    browser = _found(find_browser(), "Chromium")
+    driver_path = _found(find_driver(), "chromedriver")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

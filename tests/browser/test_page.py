@@ -335,7 +335,7 @@ def test_an_uploaded_video_becomes_searchable_and_its_moment_plays_from_its_star
     page.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
     wait(page, lambda: viewer.get_attribute("open") is None)
     choose(page, "video-filter", "")
-    search(page, group="moments")  # the page as a newcomer sees it: docs/images/search-page.png
+    search(page, group="moments")  # the page as a newcomer sees it: docs/images/moments-page.png
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.driver.save_screenshot(str(ARTIFACTS / "moments-page.png"))
 
@@ -396,3 +396,27 @@ def test_with_an_existing_issuer_the_page_takes_a_pasted_token(signed_in: Page):
         assert results(page), message(page)
         element(page, "sign-out").click()
         wait(page, lambda: element(page, "token-form").is_displayed())
+
+
+def test_the_video_filter_follows_every_page_of_the_listing(signed_in: Page):
+    """GET /videos pages (issue #22.9): with pages of 3, the 4 videos (5 after the upload test) come
+    in two, all listed."""
+    page = signed_in
+    rows = page.system.dynamodb.scan(TableName=page.system.table)["Items"]
+    processed = sorted(row["video_id"]["S"] for row in rows if row["status"]["S"] == "processed")
+    assert set(VIDEOS) <= set(processed)
+    with serve_system_web(page.system, auth_mode="jwt", videos_page_size=3) as web:
+        page.driver.get(web.page_url)
+        wait(page, lambda: element(page, "token-form").is_displayed())
+        element(page, "token").send_keys(web.user_pool.token("pages@example.com"))
+        page.driver.find_element(By.CSS_SELECTOR, "#token-form button").click()
+        filter_box = element(page, "video-filter")
+        wait(page, lambda: len(filter_box.find_elements(By.TAG_NAME, "option")) == len(processed) + 1)
+        values = [option.get_attribute("value") for option in filter_box.find_elements(By.TAG_NAME, "option")]
+        assert values[1:] == processed
+        pages = [processed[end - 1] for end in range(3, len(processed), 3)]  # each page's last video
+        assert [r for r in web.requests if r.startswith("GET /videos")] == [
+            "GET /videos?limit=3",
+            *(f"GET /videos?limit=3&cursor={last}" for last in pages),
+        ]
+        element(page, "sign-out").click()

@@ -7,8 +7,12 @@ import os
 import subprocess
 from pathlib import Path
 
+import boto3
 import pytest
+import requests
+from moto.server import ThreadedMotoServer
 
+from local.stack import free_port
 from tests.ci.test_push_images import CHOSEN, MAKE, NPX_STUB, ROOT, stub_environment
 
 # make 3.81 runs each recipe line with `$(SHELL) -c`, whatever .SHELLFLAGS says: the same as here.
@@ -94,11 +98,42 @@ def test_deploy_refuses_the_unchosen_bucket_and_alarm_address_naming_the_keys(tm
 
 
 def test_redeploy_context_names_the_retained_bucket_in_the_credentials_account(tmp_path):
-    status, output, calls = make(tmp_path, "-s", "redeploy-context", "CDK_ARGS=-c bucket_name=acme-frames")
+    """The account from the AWS CLI, the retained table's stream from DynamoDB (moto's server)."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        # moto's backends live in this process: start from nothing, whatever an earlier test left.
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        stream = boto3.client(
+            "dynamodb",
+            region_name="ap-southeast-1",
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_table(
+            TableName="videos",
+            KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        status, output, calls = make(
+            tmp_path,
+            "-s",
+            "redeploy-context",
+            "CDK_ARGS=-c bucket_name=acme-frames",
+            AWS_ENDPOINT_URL_DYNAMODB=endpoint,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+        )
+    finally:
+        server.stop()
     assert status == 0, output
     assert output.split() == [
         "-c", "create_bucket=false", "-c", "bucket_name=acme-frames-111122223333-ap-southeast-1",
-        "-c", "create_table=false", "-c", "table_name=videos",
+        "-c", "create_table=false", "-c", "table_name=videos", "-c", f"videos_stream_arn={stream}",
     ]  # fmt: skip
     assert calls == ["aws sts get-caller-identity --query Account --output text"]
 

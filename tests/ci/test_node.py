@@ -1,4 +1,4 @@
-"""Node.js 22 everywhere: package.json, its pinned `node` devDependency, CI, the README."""
+"""Node.js 22 everywhere: package.json, its pinned `node` devDependency, CI, the README and the docs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import yaml
+
+from tests.docs.pages import DEPLOY, README, documentation
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = json.loads((ROOT / "package.json").read_text())
@@ -56,7 +58,8 @@ def test_ci_sets_up_node_22():
     assert set(versions) == {"22"}
 
 
-def test_readme_asks_for_node_22():
-    readme = (ROOT / "README.md").read_text()
-    assert "Needs Python 3.11+,\nNode 22+" in readme
-    assert "Node 20" not in readme
+def test_the_documentation_asks_for_node_22():
+    assert "Needs Python 3.11+, Node 22+" in " ".join(README.read_text().split())  # the set-up
+    assert "Python 3.11+, Node 22+" in " ".join(DEPLOY.read_text().split())
+    for page in documentation():
+        assert "Node 20" not in page.read_text(), page.name

@@ -52,11 +52,12 @@ def test_triggers_pull_requests_main_and_manual_runs_with_an_environment():
     )
 
 
-def test_only_the_publish_and_deploy_jobs_get_an_oidc_token():
+def test_only_the_publish_deploy_and_pages_jobs_get_an_oidc_token():
     assert WORKFLOW["permissions"] == {"contents": "read"}
+    oidc = {"contents": "read", "id-token": "write"}
+    special = {"publish": oidc, "deploy": oidc, "pages": {**oidc, "pages": "write"}}
     for job in JOBS:
-        expected = {"contents": "read", "id-token": "write"} if job in ("publish", "deploy") else None
-        assert JOBS[job].get("permissions") == expected, job
+        assert JOBS[job].get("permissions") == special.get(job), job
 
 
 def test_no_long_lived_keys_and_each_job_its_own_role():
@@ -110,9 +111,16 @@ def test_deploy_only_resolves_the_pushed_images_to_digests_and_builds_nothing():
 
 
 def test_the_workflow_runs_only_makefile_targets_that_exist():
+    """Every job but pages, whose two commands (installing MkDocs, building the site) are checked in
+    test_the_site_is_built_strictly_and_published_from_main_only."""
     targets = set(re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(), re.M))
     commands = [
-        line.strip() for job in JOBS for s in steps(job) if "run" in s for line in s["run"].splitlines()
+        line.strip()
+        for job in JOBS
+        if job != "pages"
+        for s in steps(job)
+        if "run" in s
+        for line in s["run"].splitlines()
     ]
     assert commands
     for command in commands:
@@ -203,6 +211,7 @@ def test_the_plan_takes_roles_build_arguments_and_tags_from_the_configuration(mo
     ("changed", "roles"),
     [
         (["README.md", "docs/decisions/0011-bootstrap-and-build-once.md", "tests/ci/test_workflow.py"], []),
+        (["mkdocs.yml", "docs/operators/ci.md", "docs/images/moments-page.png", "tests/docs/pages.py"], []),
         (["lambda_search/app.py"], ["search"]),
         (["clipsearch/model/export_onnx.py"], ["clip", "search", "batch", "extract"]),
         (["requirements-model.lock"], ["clip", "batch"]),
@@ -240,6 +249,8 @@ SUPPORTED_MAJORS = {
     "aws-actions/configure-aws-credentials": 6,
     "docker/setup-buildx-action": 4,
     "docker/build-push-action": 7,
+    "actions/upload-pages-artifact": 5,  # v5 uploads with actions/upload-artifact v7
+    "actions/deploy-pages": 5,
 }
 
 
@@ -296,3 +307,27 @@ def test_the_oidc_session_outlasts_the_deploy_job(tmp_path):
     assert ci_app.ci_setup is not None
     (role,) = [r for k, r in ci_app.ci_setup.find_resources("AWS::IAM::Role").items() if "Deploy" in k]
     assert duration <= role["Properties"]["MaxSessionDuration"]
+
+
+# --- #25.4: the documentation site, built strictly and published to GitHub Pages from main
+
+
+def test_the_site_is_built_strictly_and_published_from_main_only():
+    pages = JOBS["pages"]
+    assert pages["needs"] == "test"  # after every Python of the tests job, the site's strict build among them
+    assert pages["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert pages["environment"]["name"] == "github-pages"
+    assert pages["concurrency"] == {"group": "pages", "cancel-in-progress": False}
+    install, build = [s["run"] for s in steps("pages") if "run" in s]
+    assert build == "python -m mkdocs build --strict --site-dir site"
+    # MkDocs and its extensions at requirements-dev.txt's pins, which the tests build with
+    pattern = r"grep -E '\^\(([\w|-]+)\)==' requirements-dev\.txt \| pip install -r /dev/stdin"
+    packages = re.fullmatch(pattern, install)
+    assert packages, install
+    pinned = dict(re.findall(r"^([\w-]+)==(\S+)", (ROOT / "requirements-dev.txt").read_text(), re.M))
+    assert set(packages.group(1).split("|")) == {"mkdocs", "mkdocs-material", "pymdown-extensions"}
+    assert set(packages.group(1).split("|")) <= set(pinned)
+    uses = [s["uses"].split("@")[0] for s in steps("pages") if "uses" in s]
+    assert uses[-2:] == ["actions/upload-pages-artifact", "actions/deploy-pages"]
+    (upload,) = [s for s in steps("pages") if "upload-pages-artifact" in s.get("uses", "")]
+    assert upload["with"]["path"] == "site"

@@ -12,9 +12,19 @@ from typing import Any
 import boto3
 import pytest
 
+from local.sample_video import Format, Shot, bicycle, boat, encode_shots, street
 from tests.conftest import BUCKET, REGION, TABLE, FakeLambdaContext, fresh_handler
 
 INGEST_QUEUE = "clip-frame-search-ingest"
+FPS = 10
+# Three shots of 2 s at 10 fps: sampled at 1 frame a second, frames 0-1, 2-3, 4-5, cuts at 2 and 4.
+SHOTS = [Shot(bicycle, 20), Shot(boat, 20), Shot(street, 20)]
+
+
+@pytest.fixture(scope="module")
+def video() -> bytes:
+    """Three shots of 2 s at 10 fps: sampled at 1 frame a second, frames 0-1, 2-3, 4-5, cuts at 2 and 4."""
+    return encode_shots(SHOTS, fps=FPS, fmt=Format(gop=5))
 
 
 @pytest.fixture

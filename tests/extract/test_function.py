@@ -12,21 +12,12 @@ import pytest
 from PIL import Image
 
 from clipsearch.layout import extracted_frame_key, frames_prefix, upload_video_id
-from local.sample_video import Format, Shot, audio_only, bicycle, boat, encode_shots, street
+from local.sample_video import audio_only, encode_shots
 from tests.conftest import BUCKET, REGION, TABLE, FakeLambdaContext
-from tests.extract.conftest import drain, run, s3_event, upload
+from tests.extract.conftest import FPS, SHOTS, drain, run, s3_event, upload
 from tests.extract.test_failures import with_sample_entry
 
 pytestmark = pytest.mark.unit
-
-FPS = 10
-# Three shots of 2 s at 10 fps: sampled at 1 frame a second, frames 0-1, 2-3, 4-5, cuts at 2 and 4.
-SHOTS = [Shot(bicycle, 20), Shot(boat, 20), Shot(street, 20)]
-
-
-@pytest.fixture(scope="module")
-def video() -> bytes:
-    return encode_shots(SHOTS, fps=FPS, fmt=Format(gop=5))
 
 
 def row(video_id: str) -> dict[str, Any] | None:
@@ -187,13 +178,13 @@ def test_a_new_version_supersedes_the_old_video_and_a_deletion_removes_it(
     assert row(first_id) is None
     assert frame_keys(s3, first_id) == []
     assert row(second_id)["frames_count"] == 4  # type: ignore[index]
-    assert {"video_id": first_id} in drain(sqs, work_queue)  # batch clears its cache and index entries
+    assert {"video_id": first_id, "removed": True} in drain(sqs, work_queue)  # batch empties its cache
 
     s3.delete_object(Bucket=BUCKET, Key="uploads/a.mp4")
     run(app, s3_event("ObjectRemoved:Delete", "uploads/a.mp4"))
     assert row(second_id) is None
     assert frame_keys(s3, second_id) == []
-    assert {"video_id": second_id} in drain(sqs, work_queue)
+    assert {"video_id": second_id, "removed": True} in drain(sqs, work_queue)
     assert row(other_id)["status"] == "processed"  # type: ignore[index]
     assert len(frame_keys(s3, other_id)) == 6
 

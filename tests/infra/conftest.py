@@ -81,6 +81,12 @@ class Synthesized:
     def validation_report(self) -> dict[str, Any]:
         return json.loads((self.outdir / "validation-report.json").read_text())
 
+    @property
+    def nag_report(self) -> dict[str, Any]:
+        """cdk-nag's report (the validation report also carries CDK's own, e.g. the warnings)."""
+        (report,) = [r for r in self.validation_report["pluginReports"] if r["pluginName"] == "AwsSolutions"]
+        return dict(report)
+
     def template_files(self) -> list[Path]:
         return sorted(self.outdir.glob("*.template.json"))
 

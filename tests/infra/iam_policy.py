@@ -1,4 +1,5 @@
-"""Read the three functions' IAM statements from a template in the README's symbolic notation."""
+"""Read the functions' and services' IAM statements from a template in the symbolic notation of the
+IAM page's deviation table (docs/operators/iam.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from aws_cdk.assertions import Template
 
 ROLES = ("clip", "search", "batch", "extract")
-# Roles of services acting for the stack (README names -> the construct holding the role); they
+# Roles of services acting for the stack (the IAM page's names -> the construct holding the role); they
 # exist only with their feature: the pipe with a table stream, the schedule with sweep_schedule.
 SERVICE_ROLES = {"pipe": "StreamPipeRole", "schedule": "SweepScheduleRole"}
 # The existing table's stream of the existing-resources variant (tests/infra/conftest.py).
@@ -21,7 +22,7 @@ VIDEOS_STREAM_ARN = "arn:aws:dynamodb:ap-southeast-1:111122223333:table/videos/s
 EXISTING_VECTOR_INDEX_ARN = (
     "arn:aws:s3vectors:ap-southeast-1:${AWS::AccountId}:bucket/clip-frame-vectors/index/frames"
 )
-# Queues by construct: the README's names for them.
+# Queues by construct: the IAM page's names for them.
 QUEUES = {
     "BatchFailuresQueue": "<batch failure queue>",
     "WorkQueue": "<work queue>",
@@ -66,15 +67,19 @@ GUIDE: dict[str, set[Statement]] = {
 GUIDE["batch"] = set(GUIDE["clip"])
 
 
-def readme_deviations(readme: Path, config: Mapping[str, Any]) -> dict[str, set[Statement]]:
-    """Rows of the README's deviation table: | role | `actions` | `resource` | condition | why |.
+DEVIATIONS_HEADING = "Deviations from the guide's policies"
+
+
+def documented_deviations(page: Path, config: Mapping[str, Any]) -> dict[str, set[Statement]]:
+    """Rows of the page's deviation table, in the section headed DEVIATIONS_HEADING:
+    | role | `actions` | `resource` | condition | why |.
 
     The role cell names one or more roles (`clip, batch`), optionally followed by "if `key`": the row
     applies only when that configuration value is set (true or non-empty); by "if `key=value`": only
     when the value is that one; or by "if not `key`": only when it is not set.
     """
-    text = readme.read_text()
-    section = text.split("### Deviations from the guide's policies", 1)[1].split("\n#", 1)[0]
+    text = page.read_text()
+    section = text.split(f"# {DEVIATIONS_HEADING}\n", 1)[1].split("\n#", 1)[0]
     deviations: dict[str, set[Statement]] = {role: set() for role in (*ROLES, *SERVICE_ROLES)}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]

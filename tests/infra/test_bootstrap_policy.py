@@ -9,7 +9,8 @@ import re
 from deployment.bootstrap_policy import MAX_POLICY_CHARACTERS, covers, documents, resource_actions
 from deployment.context import load_config
 from scripts.bootstrap_actions import generate
-from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized
+from tests.docs.pages import DEPLOY, documentation
+from tests.infra.conftest import CDK_CONTEXT, Synthesized
 
 
 def deployed_types(app: Synthesized) -> set[str]:
@@ -66,10 +67,11 @@ def test_the_ci_set_up_stack_deploys_with_an_administrators_own_credentials(ci_a
 
 
 def test_the_documented_bootstrap_never_takes_the_accounts_default_toolkit_stack():
-    """`cdk bootstrap --qualifier q` alone rewrites the account's CDKToolkit: the README's commands
-    are `make bootstrap` (CDKToolkit-<qualifier>), or name their own toolkit stack."""
-    readme = (ROOT / "README.md").read_text()
-    commands = re.findall(r"^.*\bcdk bootstrap\b.*$", readme, re.M)
-    for command in commands:
-        assert "--toolkit-stack-name" in command, command
-    assert "make bootstrap" in readme
+    """`cdk bootstrap --qualifier q` alone rewrites the account's CDKToolkit: the documented commands
+    (the lines of a code block) are `make bootstrap` (CDKToolkit-<qualifier>), or name their own
+    toolkit stack. Prose may name the command, as decision 0011 does to say why."""
+    for page in documentation():
+        blocks = re.findall(r"^```[^\n]*\n(.*?)^```", page.read_text(), re.M | re.S)
+        for command in re.findall(r"^.*\bcdk bootstrap\b.*$", "".join(blocks), re.M):
+            assert "--toolkit-stack-name" in command, (page.name, command)
+    assert "make bootstrap" in DEPLOY.read_text()

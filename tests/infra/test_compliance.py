@@ -19,14 +19,14 @@ DOCKERFILES = sorted(ROOT.glob("lambda_*/Dockerfile"))
 
 
 def test_cdk_nag_has_no_unacknowledged_findings(any_app: Synthesized):
-    (report,) = any_app.validation_report["pluginReports"]
+    report = any_app.nag_report
     assert report["pluginName"] == "AwsSolutions"
     assert report["violations"] == []
     assert report["conclusion"] == "success"
 
 
 def test_every_acknowledgement_names_one_finding_with_a_reason_on_a_narrow_scope(any_app: Synthesized):
-    (report,) = any_app.validation_report["pluginReports"]
+    report = any_app.nag_report
     for suppressed in report["suppressedViolations"]:
         assert len(suppressed["reason"]) > 30, suppressed["ruleName"]
         # Never the whole stack or app: the construct that has the finding, or its parent.

@@ -9,7 +9,8 @@ import pytest
 
 from deployment.config import AppConfig, ConfigError
 from deployment.context import load_config
-from tests.infra.conftest import CDK_CONTEXT, ROOT
+from tests.docs.pages import CONFIGURATION
+from tests.infra.conftest import CDK_CONTEXT
 
 
 def config_with(**overrides: Any):
@@ -142,9 +143,8 @@ def test_every_error_is_reported_at_once():
     assert "search_timeout_s" in str(error.value)
 
 
-def test_every_configuration_key_is_documented_in_the_readme():
-    readme = (ROOT / "README.md").read_text()
-    table_cells = set(re.findall(r"^\| `(\w+)`(?: / `(\w+)`)?", readme, re.M))
+def test_every_configuration_key_is_documented_on_the_configuration_page():
+    table_cells = set(re.findall(r"^\| `(\w+)`(?: / `(\w+)`)?", CONFIGURATION.read_text(), re.M))
     documented = {key for pair in table_cells for key in pair if key}
     assert set(AppConfig.model_fields) <= documented, set(AppConfig.model_fields) - documented
 

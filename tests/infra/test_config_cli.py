@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from moto import mock_aws
+
 from deployment.cli import main
 from tests.infra.conftest import ROOT
 
@@ -55,3 +57,14 @@ def test_an_unknown_index_backend_fails_naming_the_key_and_the_allowed_values(ca
         == 0
     )
     assert capsys.readouterr().out.splitlines() == ["s3vectors", "clip-frame-vectors"]
+
+
+def test_the_redeploy_context_needs_the_retained_tables_stream(capsys):
+    with mock_aws():  # no table: nothing to redeploy onto, and no stream to keep the pipe with
+        assert main(["--account", "111122223333", "--print", "redeploy_context"]) == 1
+    assert "cannot read the stream of table videos" in capsys.readouterr().err
+    assert main(["--print", "redeploy_context"]) == 1
+    assert "needs --account" in capsys.readouterr().err
+    given = ["-c", "create_table=false", "-c", "create_bucket=false"]
+    assert main([*given, "--account", "111122223333", "--print", "redeploy_context"]) == 0
+    assert "videos_stream_arn" not in capsys.readouterr().out  # a given table keeps its own settings

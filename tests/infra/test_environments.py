@@ -6,8 +6,12 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
+from deployment.bootstrap_policy import covers
+from deployment.cli import main
 from deployment.context import load_config
 from tests.infra.conftest import CDK_CONTEXT, CI_SETUP, Synthesized, synthesize, without_page
 
@@ -206,18 +210,36 @@ RETAINED_VECTOR_INDEX = ("AWS::S3Vectors::VectorBucket", "AWS::S3Vectors::Index"
 
 @pytest.mark.parametrize(("environment", "index_backend"), [("", "memory"), ("dev", "s3vectors")])
 def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(
-    tmp_path, environment, index_backend
+    tmp_path, capsys, environment, index_backend
 ):
     ecr = {"image_source": "ecr", "image_tag": "t1"}  # the repositories exist in ecr mode only
     created = load_config({**CDK_CONTEXT, "environment": environment, "index_backend": index_backend, **ecr})
-    context = overrides(created.redeploy_context("111122223333"))
+    with mock_aws():  # what `cdk destroy` retained: the table, with the stream it was created with
+        stream_arn = boto3.client("dynamodb", region_name=created.region).create_table(
+            TableName=created.physical_table_name,
+            KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        printed = [
+            *("-c", f"environment={environment}", "-c", f"index_backend={index_backend}"),
+            *(option for key, value in ecr.items() for option in ("-c", f"{key}={value}")),
+        ]
+        # as scripts/redeploy-context.sh calls it, with the account the AWS CLI names
+        assert main([*printed, "--account", "111122223333", "--print", "redeploy_context"]) == 0
+    context = overrides(capsys.readouterr().out.strip())
     vector_index = {"create_vector_index", "vector_bucket_name"} if index_backend == "s3vectors" else set()
     assert set(context) == {
-        "create_bucket", "bucket_name", "create_table", "table_name", "create_repositories",
-        "clip_repository_name", "search_repository_name", "batch_repository_name", "extract_repository_name",
+        "create_bucket", "bucket_name", "create_table", "table_name", "videos_stream_arn",
+        "create_repositories", "clip_repository_name", "search_repository_name", "batch_repository_name",
+        "extract_repository_name",
         *vector_index,
     }  # fmt: skip
     app = synthesize(Path(tmp_path), environment=environment, index_backend=index_backend, **ecr, **context)
+    # issue #22.8: the redeploy keeps indexing on change: the pipe reads the retained table's stream
+    (pipe,) = app.service.find_resources("AWS::Pipes::Pipe").values()
+    assert pipe["Properties"]["Source"] == stream_arn
 
     for kept in (*RETAINED, *RETAINED_VECTOR_INDEX):
         assert not without_page(app.service.find_resources(kept)), kept
@@ -235,6 +257,9 @@ def test_redeploy_onto_the_retained_resources_synthesizes_against_their_names(
     images = str(app.images.to_json())
     for function in created.functions.values():
         assert f"/{function.repository_name}" in images
+    # The CDK CLI skips a stack with no resources: the images stack must still deploy its outputs.
+    assert app.images.to_json()["Resources"], "make images reads the images stack's outputs"
+    assert all(covers(r["Type"]) for r in app.images.to_json()["Resources"].values())  # the bootstrap's
     # the functions keep the names they had
     functions = app.service.find_resources("AWS::Lambda::Function")
     names = {f["Properties"].get("FunctionName") for f in functions.values()}
@@ -279,3 +304,19 @@ def test_each_environments_ci_role_trusts_its_own_github_environment(
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     subject = statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
     assert subject == f"repo:acme/clip-frame-search:environment:{github_environment}:ref:refs/heads/main"
+
+
+def test_the_stack_prints_the_redeploy_context_with_its_tables_stream(default_app):
+    (output,) = default_app.service.find_outputs("RedeployContext").values()
+    (table_id,) = without_page(default_app.service.find_resources("AWS::DynamoDB::Table"))
+    stream = {"Fn::GetAtt": [table_id, "StreamArn"]}  # resolved when deployed: `cdk deploy` prints it
+    _, parts = output["Value"]["Fn::Join"]
+    assert stream in parts
+    printed = "".join(part if isinstance(part, str) else "<stream>" for part in parts)
+    assert overrides(printed)["videos_stream_arn"] == "<stream>"
+
+
+def test_an_existing_table_without_a_stream_is_a_loud_synth_warning():
+    (warning,) = load_config({**CDK_CONTEXT, "create_table": False, "table_name": "videos"}).synth_warnings
+    assert "no pipe indexes videos on change" in warning
+    assert load_config(CDK_CONTEXT).synth_warnings == []

@@ -47,7 +47,7 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "CLIP_FUNCTION_NAME": "clip-inference",
         "WORK_QUEUE_URL": WORK_QUEUE_URL,
         "CLIP_READ_TIMEOUT_S": str(CDK_CONTEXT["search_timeout_s"] - 5),
-        "MAX_CACHED_VECTORS": "813614",  # 2048 MB: floor((2048 - 300) * 2**20 / (512 * 2 * 2.2))
+        "MAX_CACHED_VECTORS": "1193301",  # 2048 MB: floor((2048 - 300) * 2**20 / (512 * 2 * 1.5))
         "FRAME_URL_SECONDS": "600",
         "HTTP_API_TIMEOUT_S": "29",
         "INDEX_BACKEND": "memory",
@@ -187,6 +187,7 @@ def test_service_outputs(any_app):
         "ApiUrl",  # every variant: api_auth=cognito (tests/infra/test_http_api.py has the others)
         "PageUrl",
         "UserPoolId",
+        "RedeployContext",  # every variant creates something `cdk destroy` keeps (the repositories)
         *(f"{role.capitalize()}Function{kind}" for role in FUNCTIONS for kind in ("Name", "Arn")),
     }
     if any_app.context["index_backend"] == "s3vectors":

@@ -239,7 +239,7 @@ def test_the_page_claims_no_tls_minimum_cloudfront_ignores_and_says_what_it_acce
     the template asks: the template asks nothing, and the acknowledgement says so."""
     (distribution,) = resources(default_app, "AWS::CloudFront::Distribution").values()
     assert "ViewerCertificate" not in distribution["Properties"]["DistributionConfig"]
-    (report,) = default_app.validation_report["pluginReports"]
+    report = default_app.nag_report
     (cfr4,) = [s for s in report["suppressedViolations"] if s["ruleName"] == "AwsSolutions-CFR4"]
     assert "TLS 1.0" in cfr4["reason"]
     assert "TLSv1.2_2021" not in cfr4["reason"]

@@ -1,4 +1,4 @@
-"""Each role holds exactly the guide's statements plus the deviations listed in the README."""
+"""Each role holds exactly the guide's statements plus the deviations listed on the IAM page."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized, synthesize
+from tests.docs.pages import IAM
+from tests.infra.conftest import CDK_CONTEXT, Synthesized, synthesize
 from tests.infra.iam_policy import (
     BUCKET_KMS_KEY_ARN,
     GUIDE,
@@ -15,12 +16,12 @@ from tests.infra.iam_policy import (
     SERVICE_ROLES,
     RoleReader,
     Statement,
-    readme_deviations,
+    documented_deviations,
 )
 
 
 def expected(role: str, context: dict[str, object] = CDK_CONTEXT) -> set[Statement]:
-    return GUIDE.get(role, set()) | readme_deviations(ROOT / "README.md", context)[role]
+    return GUIDE.get(role, set()) | documented_deviations(IAM, context)[role]
 
 
 def role_exists(role: str, context: dict[str, object]) -> bool:
@@ -44,7 +45,7 @@ def test_role_has_exactly_the_guides_statements_and_listed_deviations(any_app: S
     wanted = expected(role, any_app.context) if role_exists(role, any_app.context) else set()
     unlisted = "\n  ".join(map(str, actual - wanted))
     missing = "\n  ".join(map(str, wanted - actual))
-    assert actual == wanted, f"\nnot in guide or README:\n  {unlisted}\nmissing:\n  {missing}"
+    assert actual == wanted, f"\nnot in the guide or the IAM page:\n  {unlisted}\nmissing:\n  {missing}"
 
 
 def test_rows_for_an_option_apply_only_with_it():

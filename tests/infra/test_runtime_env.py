@@ -9,14 +9,15 @@ import pytest
 from deployment import runtime_env
 from deployment.context import load_config
 from deployment.runtime_env import clip_read_timeout_s, function_environments, max_cached_vectors
+from tests.docs.pages import CONFIGURATION
 from tests.infra.conftest import CDK_CONTEXT, ROOT
 
 
 def test_max_cached_vectors_formula():
-    # (memory - 300 MB baseline) over 512 float16 dims times the 2.2 peak factor
-    assert max_cached_vectors(2048) == (2048 - 300) * 2**20 * 10 // (512 * 2 * 22)
-    assert max_cached_vectors(2048) == 813_614
-    assert max_cached_vectors(10240) == 9940 * 2**20 * 10 // (512 * 2 * 22)
+    # (memory - 300 MB baseline) over 512 float16 dims times the 1.5 peak factor
+    assert max_cached_vectors(2048) == (2048 - 300) * 2**20 * 10 // (512 * 2 * 15)
+    assert max_cached_vectors(2048) == 1_193_301
+    assert max_cached_vectors(10240) == 9940 * 2**20 * 10 // (512 * 2 * 15)
 
 
 def test_max_cached_vectors_grows_with_memory_and_never_reaches_zero():
@@ -62,10 +63,9 @@ def test_the_metrics_namespace_is_written_once():
     assert owners == [ROOT / "deployment" / "runtime_env.py"]
 
 
-def test_readme_states_the_default_cache_bound():
-    readme = (ROOT / "README.md").read_text()
+def test_the_configuration_page_states_the_default_cache_bound():
     default = max_cached_vectors(CDK_CONTEXT["search_memory_mb"])
-    assert f"{default:,}" in readme
+    assert f"{default:,}" in CONFIGURATION.read_text()
 
 
 def test_search_and_batch_learn_the_index_backend_and_where_an_s3_vectors_index_is():

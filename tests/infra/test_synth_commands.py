@@ -51,6 +51,13 @@ def test_python_app_synthesizes(tmp_path, variant):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert stacks_in(tmp_path) == {"ClipFrameSearch", "ClipFrameSearch-Images"}
+    assert result.stdout + result.stderr == ""  # issue #25.6: no warning, no banner, no stray line
+
+
+# What `cdk synth --quiet` says of a good synth, and nothing else (issue #25.6): no warning, no
+# unset feature flag (cdk.json sets each as `cdk flags --safe` recommends, and
+# @aws-cdk/core:defaultCrossStackReferences to its recommended `weak`: the stacks share no reference).
+CLI_RESULT = ("Successfully synthesized to ", "Supply a stack id (")
 
 
 def cdk_synth(outdir: Path, *context: str) -> subprocess.CompletedProcess[str]:
@@ -66,6 +73,8 @@ def test_pinned_cdk_cli_synthesizes(tmp_path, variant):
     result = cdk_synth(tmp_path, *cli_context(variant))
     assert result.returncode == 0, result.stderr[-3000:]
     assert stacks_in(tmp_path) == {"ClipFrameSearch", "ClipFrameSearch-Images"}
+    said = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert [line for line in said if not line.startswith(CLI_RESULT)] == [], said
     service = (tmp_path / "ClipFrameSearch.template.json").read_text()
     assert ('"AWS::S3Vectors::Index"' in service) == (variant == "s3vectors")
 

@@ -95,5 +95,5 @@ def test_without_frame_extraction_nothing_of_it_is_deployed(no_extraction_app: S
         r["Properties"]["RouteKey"] for r in resources(no_extraction_app, "AWS::ApiGatewayV2::Route").values()
     }
     assert routes == {"POST /search", "GET /videos"}
-    (report,) = no_extraction_app.validation_report["pluginReports"]
+    report = no_extraction_app.nag_report
     assert report["violations"] == []

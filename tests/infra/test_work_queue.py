@@ -10,9 +10,17 @@ from typing import Any
 
 import pytest
 
-from clipsearch.work.messages import STREAM_FILTERS, STREAM_GROUP_ID_PATH, STREAM_MESSAGE_TEMPLATE, WorkItem
+from clipsearch.work.messages import (
+    STREAM_DEDUPLICATION_ID_PATH,
+    STREAM_FILTERS,
+    STREAM_GROUP_ID_PATH,
+    STREAM_MESSAGE_TEMPLATE,
+    WorkItem,
+)
 from deployment.config import ConfigError
 from deployment.runtime_env import chunk_frames, vcpus
+from local.event_sources import pipe_message
+from tests.docs.pages import CONFIGURATION
 from tests.infra.conftest import CDK_CONTEXT, ROOT, Synthesized, synthesize
 from tests.infra.iam_policy import VIDEOS_STREAM_ARN
 from tests.infra.test_compliance import BIN
@@ -156,18 +164,21 @@ def test_the_pipe_sends_kept_stream_records_to_the_work_queue_as_whole_video_mes
         "InputTemplate": STREAM_MESSAGE_TEMPLATE,
         "SqsQueueParameters": {
             "MessageGroupId": STREAM_GROUP_ID_PATH,
-            "MessageDeduplicationId": STREAM_GROUP_ID_PATH,
+            "MessageDeduplicationId": STREAM_DEDUPLICATION_ID_PATH,
         },
     }
     assert properties["RoleArn"]["Fn::GetAtt"][0].startswith("StreamPipeRole")
 
 
-def test_the_pipes_ids_are_what_producers_use_for_a_whole_video():
-    # the record's key is the video id: the pipe's group and dedup ids are the video id, as WorkItem's
-    assert STREAM_GROUP_ID_PATH == "$.dynamodb.Keys.video_id.S"
-    assert WorkItem("4f2a").group_id() == WorkItem("4f2a").dedup_id() == "4f2a"
-    rendered = STREAM_MESSAGE_TEMPLATE.replace("<$.dynamodb.Keys.video_id.S>", "4f2a")
-    assert json.loads(rendered) == json.loads(WorkItem("4f2a").body())
+def test_the_pipes_message_is_a_whole_video_in_its_group_deduplicated_by_the_record():
+    record = {
+        "eventID": "c81e728d9d4c2f636f067f89cc14862c",
+        "dynamodb": {"Keys": {"video_id": {"S": "4f2a"}}},
+    }
+    body, group, dedup = pipe_message(record)  # what the local system's Pipe makes of the constants
+    assert json.loads(body) == json.loads(WorkItem("4f2a").body())
+    assert group == WorkItem("4f2a").group_id() == "4f2a"
+    assert dedup == record["eventID"]  # the change, not the video (issue #22.3)
 
 
 def test_the_pipe_reads_the_created_tables_stream(default_app):
@@ -241,7 +252,7 @@ def test_without_a_stream_or_a_schedule_there_is_neither_pipe_nor_schedule(unfed
     ]
     # the work queue and its mapping stay: refill, chunks and backfill still use them
     assert mapping(unfed_app)["BatchSize"] == 1
-    (report,) = unfed_app.validation_report["pluginReports"]
+    report = unfed_app.nag_report
     assert report["violations"] == []
 
 
@@ -286,9 +297,9 @@ def test_the_frame_rate_is_a_named_constant_defined_once():
     assert hits == [ROOT / "deployment" / "runtime_env.py"]
 
 
-def test_readme_states_the_default_chunk_size():
+def test_the_configuration_page_states_the_default_chunk_size():
     default = chunk_frames(CDK_CONTEXT["batch_timeout_s"], CDK_CONTEXT["batch_memory_mb"])
-    assert f"{default:,}" in (ROOT / "README.md").read_text()
+    assert f"{default:,}" in CONFIGURATION.read_text()
 
 
 STREAM_OF_OTHER_TABLE = (

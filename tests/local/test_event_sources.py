@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from clipsearch.work.messages import STREAM_FILTERS, WorkItem
-from local.event_sources import SqsEventSource, StreamPipe, deduplicate_like_sqs, matches
+from local.event_sources import SqsEventSource, StreamPipe, deduplicate_like_sqs, matches, pipe_message
 from local.lambda_server import LocalFunction, LocalLambda
 from tests.conftest import REGION
 
@@ -91,17 +91,20 @@ def bodies(sqs: Any, queue: str) -> list[Any]:
     return [json.loads(message["Body"]) for message in messages]
 
 
-def test_the_pipe_sends_each_matching_record_once_per_video(aws):
-    pipe = StreamPipe(
-        boto3.client("dynamodbstreams", region_name=REGION),
-        aws["stream"],
-        aws["sqs"],
-        aws["queue"],
-        filters=STREAM_FILTERS,
-        message=lambda r: (lambda item: (item.body(), item.group_id(), item.dedup_id()))(
-            WorkItem(r["dynamodb"]["Keys"]["video_id"]["S"])
-        ),
-    )
+def test_the_pipe_sends_each_matching_record_once_and_a_retried_record_collapses(aws):
+    deduplicate_like_sqs()
+
+    def pipe() -> StreamPipe:
+        return StreamPipe(
+            boto3.client("dynamodbstreams", region_name=REGION),
+            aws["stream"],
+            aws["sqs"],
+            aws["queue"],
+            filters=STREAM_FILTERS,
+            message=pipe_message,
+        )
+
+    reading = pipe()
     put = aws["dynamodb"].put_item
     put(TableName="videos", Item={"video_id": {"S": "a"}, "status": {"S": "processing"}})
     put(TableName="videos", Item={"video_id": {"S": "b"}, "status": {"S": "failed"}})
@@ -115,13 +118,19 @@ def test_the_pipe_sends_each_matching_record_once_per_video(aws):
     )
     put(
         TableName="videos",
-        Item={"video_id": {"S": "c"}, "status": {"S": "processed"}, "frames_count": {"N": "1"}},
+        Item={"video_id": {"S": "c"}, "status": {"S": "processed"}, "frames_count": {"N": "2"}},
     )
-    assert pipe.poll() == 3
-    assert pipe.filtered_out == 2
-    # "c" twice within the deduplication window: one message
-    assert sorted(body["video_id"] for body in bodies(aws["sqs"], aws["queue"])) == ["a", "c"]
-    assert pipe.poll() == 0  # the iterator moved on: nothing is sent twice
+    assert reading.poll() == 3
+    assert reading.filtered_out == 2
+    # two changes of "c" are two messages (issue #22.3: the record names the change, not the video)
+    assert sorted(body["video_id"] for body in bodies(aws["sqs"], aws["queue"])) == ["a", "c", "c"]
+    assert reading.poll() == 0  # the iterator moved on: nothing is sent twice
+    assert pipe().poll() == 3  # a Pipe reading the same records again (a retry) sends them again ...
+    counts = aws["sqs"].get_queue_attributes(
+        QueueUrl=aws["queue"],
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert sum(int(count) for count in counts.values()) == 3  # ... and SQS drops them: the same records
 
 
 def sqs_source(aws, handler, batch_size=10) -> tuple[SqsEventSource, list[Any]]:

@@ -7,6 +7,9 @@ import json
 
 import boto3
 
+from clipsearch.index.backend import NOTHING_SEEN
+from clipsearch.work.messages import WorkItem
+from clipsearch.work.queue import WorkQueue
 from local.sample_frames import sample_videos
 from local.stack import local_system
 from scripts import backfill
@@ -31,20 +34,28 @@ def test_a_video_marked_processed_is_indexed_by_its_stream_and_searchable(tiny_m
         assert body["queued_videos"] == []  # nobody had to ask for it
 
 
-def test_two_producers_enqueueing_one_video_run_it_once(tiny_model_dir):
+def test_one_change_seen_by_two_producers_embeds_the_video_once(tiny_model_dir):
     with local_system(tiny_model_dir, auto_index=False) as system:
         frames = [(f"frame_{i:06d}.webp", data) for i, data in enumerate(sample_videos()["sample-boat"])]
         system.add_video("twice", frames)
-        assert system.pipe.poll() == 1  # the stream's message
-        # search finds it missing before it is embedded and queues it too
+        assert system.pipe.poll() == 1  # the stream's message: the record
+        # search finds it missing before it is embedded and queues it too: the state it saw ...
         assert json.loads(system.invoke("search", {"query": "a boat"})["body"])["queued_videos"] == ["twice"]
-        assert system.work_source.poll() == 1
-        assert system.work_source.poll() == 0  # the FIFO queue delivered one of the two
-        assert system.work_source.invocations == 1
+        # ... which another search container saw too: the queue drops that one (issue #22.3)
+        seen = WorkItem("twice", seen=NOTHING_SEEN, frames_count=len(frames))
+        assert WorkQueue(system.sqs, system.work_queue_url).send([seen]).sent == [seen]
+        assert system.work_source.poll() == 1  # the record's run embeds and packs it
+        packed = system.s3.head_object(Bucket=system.bucket, Key="embeddings-cache/twice/packed.npz")
+        assert packed["Metadata"]["frames"] == str(len(frames))
+        while system.work_source.poll():
+            pass
+        assert system.work_source.invocations == 2  # the state's run too, not its copy ...
+        again = system.s3.head_object(Bucket=system.bucket, Key="embeddings-cache/twice/packed.npz")
+        assert again["ETag"] == packed["ETag"]  # ... and it found nothing left to do
 
 
 def test_make_sweep_queues_the_unembedded_videos_then_nothing(tiny_model_dir):
-    result = run_tool("local.sweep", tiny_model_dir=tiny_model_dir)
+    result = run_tool("local.sweep", model_dir=tiny_model_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "queued ['sample-bicycle', 'sample-boat', 'sample-street']" in result.stdout
     assert "sweep again: queued nothing: every video is complete" in result.stdout

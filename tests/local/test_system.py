@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -82,9 +81,9 @@ def test_the_guide_event_is_the_console_payload():
     }
 
 
-def run_tool(module: str, *args: str, tiny_model_dir: Path) -> subprocess.CompletedProcess[str]:
+def run_tool(module: str, *args: str, model_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_ENDPOINT_URL")}
-    env["MODEL_DIR"] = str(tiny_model_dir)
+    env["MODEL_DIR"] = str(model_dir)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
@@ -98,7 +97,7 @@ def run_tool(module: str, *args: str, tiny_model_dir: Path) -> subprocess.Comple
 
 @pytest.mark.parametrize("backend", ["memory", "s3vectors"])
 def test_the_demo_runs_end_to_end_and_stops_everything(tiny_model_dir, backend):
-    result = run_tool("local.demo", "-c", f"index_backend={backend}", tiny_model_dir=tiny_model_dir)
+    result = run_tool("local.demo", "-c", f"index_backend={backend}", model_dir=tiny_model_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert 'search "a man riding a bicycle" via clip-search -> clip-inference' in out
@@ -112,29 +111,32 @@ def test_the_demo_runs_end_to_end_and_stops_everything(tiny_model_dir, backend):
     assert "work queue: 0 waiting; batch failure queue: 0" in out
     assert "rank    score  video" in out
     assert "the search page: http://127.0.0.1:" in out  # served, checked, and (no terminal) closed
-    # (3 or 4: the catalog's Scan is held for a minute, a newly processed video shows up after it)
-    assert re.search(r"HTTP API: GET /videos lists [34] videos with a token, 401 without one", out)
+    # issue #25.5: what the demo says is searchable is what every search, the page's too, covers
+    frames = " (38 frames)" if backend == "memory" else ""
+    assert f"every search from now on, the page's too, covers all 4 videos{frames}\n" in out
+    assert "HTTP API: GET /videos lists 4 videos with a token, 401 without one" in out
     assert "stopped the local servers" in out  # and the process exited: no server left behind
 
 
 @pytest.fixture
-def no_downloaded_model(tmp_path, tiny_model_dir, monkeypatch) -> Path:
-    """A machine where nothing was downloaded: the model folder holds only the tiny model (built
-    once per session), whatever this machine's .local/models holds."""
+def no_downloaded_model(tmp_path, monkeypatch) -> Path:
+    """A machine where nothing was downloaded: an empty model folder, whatever this machine's
+    .local/models holds."""
     from local import models
 
     monkeypatch.setattr(models, "MODELS", tmp_path)
-    (tmp_path / "tiny-random-clip").symlink_to(tiny_model_dir, target_is_directory=True)
     return tmp_path
 
 
-def test_the_demo_says_when_its_ranking_is_meaningless(no_downloaded_model):
+def test_without_a_real_model_the_demo_model_says_what_it_knows(no_downloaded_model, demo_model_dir):
     from local.models import choose_model
 
+    trained = no_downloaded_model / demo_model_dir.name  # trained once per session, not here again
+    trained.symlink_to(demo_model_dir, target_is_directory=True)
     choice = choose_model({})  # no MODEL_DIR, no DOWNLOAD_MODEL
-    assert choice.path == no_downloaded_model / "tiny-random-clip"
-    assert not choice.meaningful
-    assert "RANKINGS ARE MEANINGLESS" in choice.note
+    assert choice.path == trained
+    assert "DEMO MODEL" in choice.note
+    assert "it knows these 5 (bicycle, boat, street, park, night) and nothing else" in choice.note
 
 
 def test_a_model_downloaded_earlier_is_the_real_one(no_downloaded_model):
@@ -144,7 +146,7 @@ def test_a_model_downloaded_earlier_is_the_real_one(no_downloaded_model):
     real.mkdir()
     (real / "config.json").write_text("{}")  # what choose_model looks for; never loaded here
     choice = choose_model({})
-    assert (choice.path, choice.meaningful) == (real, True)
+    assert choice.path == real
     assert "downloaded earlier" in choice.note
 
 
@@ -156,7 +158,7 @@ def test_a_bad_model_dir_is_a_clear_error(tmp_path):
 
 
 def test_invoke_prints_the_response(tiny_model_dir):
-    result = run_tool("local.invoke", "clip", "events/clip-text.json", tiny_model_dir=tiny_model_dir)
+    result = run_tool("local.invoke", "clip", "events/clip-text.json", model_dir=tiny_model_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     response = json.loads(result.stdout)
     assert response["statusCode"] == 200
@@ -164,7 +166,7 @@ def test_invoke_prints_the_response(tiny_model_dir):
 
 
 def test_invoke_refuses_an_unknown_function(tiny_model_dir):
-    result = run_tool("local.invoke", "resize", "events/clip-text.json", tiny_model_dir=tiny_model_dir)
+    result = run_tool("local.invoke", "resize", "events/clip-text.json", model_dir=tiny_model_dir)
     assert result.returncode == 2
     assert "unknown function 'resize'" in result.stderr
 
@@ -176,7 +178,7 @@ def test_a_folder_of_images_is_indexed_and_searched(tiny_model_dir, tmp_path):
         (tmp_path / f"holiday-{index}.jpg").write_bytes(encode(picture(index), "JPEG"))
     (tmp_path / "notes.txt").write_text("not an image")
     result = run_tool(
-        "local.folder_search", str(tmp_path), "a beach", "--top-k", "2", tiny_model_dir=tiny_model_dir
+        "local.folder_search", str(tmp_path), "a beach", "--top-k", "2", model_dir=tiny_model_dir
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "indexed 3 images" in result.stdout

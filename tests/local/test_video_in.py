@@ -10,6 +10,7 @@ import subprocess
 import sys
 from typing import Any
 
+from clipsearch.cache.store import CacheStore
 from clipsearch.layout import upload_video_id
 from local.sample_video import Format, Shot, bicycle, boat, encode_shots, street
 from local.stack import LocalSystem, local_system
@@ -78,12 +79,21 @@ def test_an_uploaded_video_becomes_searchable_with_nobody_asking(tiny_model_dir)
         )
         left = system.s3.list_objects_v2(Bucket=system.bucket, Prefix=f"frames/{video_id}/").get("KeyCount")
         assert left == 0
+        # the removal's work message emptied the cache, and was done: not retried towards the DLQ
+        packed = CacheStore(system.s3, system.bucket).read_packed(video_id).packed
+        assert packed is not None
+        assert packed.frame_ids == []
+        counts = system.sqs.get_queue_attributes(
+            QueueUrl=system.work_queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        assert counts == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
 
 
 def test_make_add_video_uploads_a_file_and_follows_it_until_searchable(tiny_model_dir, tmp_path):
     video = tmp_path / "my holiday.mp4"
     video.write_bytes(encode_shots(SHOTS, fps=10))
-    result = run_tool("scripts.add_video", str(video), "--query", "a boat", tiny_model_dir=tiny_model_dir)
+    result = run_tool("scripts.add_video", str(video), "--query", "a boat", model_dir=tiny_model_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "s3://totgo1/uploads/my holiday.mp4 on the local system: video " in result.stdout
     assert "processed: 6 frames of 6.0 s, 3 scenes" in result.stdout

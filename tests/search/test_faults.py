@@ -12,6 +12,7 @@ import pytest
 
 from clipsearch.cache.store import PackedVideo
 from tests.conftest import BUCKET, REGION
+from tests.emf import emitted
 from tests.faults import Outage
 from tests.sample_images import frame_bytes
 from tests.search.conftest import SearchWorld, memory_only, unit_rows
@@ -322,3 +323,168 @@ def test_a_vector_deleted_between_the_query_and_its_read_is_left_out(world: Sear
     status, body = world.search({"embedding": rows[0].tolist(), "dedupe": True}, lambda_context)
     assert status == 200, body
     assert "frame_000003" not in {r["frame_id"] for r in body["results"]}
+
+
+# Issue #22.1: one bad record must never be everyone's outage.
+
+HUGE_FRAME = "frame_99999999999999999999"  # a valid-looking name whose number does not fit 64 bits
+
+
+@memory_only
+def test_a_frame_number_past_64_bits_degrades_its_video_not_the_search(world: SearchWorld, lambda_context):
+    rng = np.random.default_rng(30)
+    world.add_video("good")
+    world.pack("good", unit_rows(rng, 3, DIM))
+    world.add_video("odd")  # packed before frame names were range-checked
+    world.pack("odd", unit_rows(rng, 2, DIM), frame_ids=["frame_000001", HUGE_FRAME])
+    body = search(world, lambda_context)
+    assert {r["video_id"] for r in body["results"]} == {"good"}
+    (degraded,) = body["degraded_videos"]
+    assert degraded["video_id"] == "odd"
+    assert "could not be decoded" in degraded["reason"]
+    assert "does not fit 64 bits" in degraded["reason"]
+    assert body["queued_videos"] == ["odd"]  # batch repacks it, rejecting that frame
+
+
+@s3vectors_only
+def test_an_index_vector_that_cannot_be_decoded_degrades_its_video_not_the_search(
+    world: SearchWorld, lambda_context
+):
+    rng = np.random.default_rng(31)
+    world.add_video("good")
+    rows = unit_rows(rng, 3, DIM)
+    world.pack("good", rows)
+    world.add_video("odd")
+    world.pack("odd", unit_rows(rng, 1, DIM))
+    index = world.app.service.backend.index
+    # an older writer's vector: a frame number past 64 bits, in its key and its metadata
+    index.client.put_vectors(
+        **index.where,
+        vectors=[
+            {
+                "key": f"odd/{HUGE_FRAME}",
+                "data": {"float32": rows[0].tolist()},
+                "metadata": {
+                    "video_id": "odd",
+                    "frame_index": 1e20,
+                    "frame_key": f"frames/odd/{HUGE_FRAME}.webp",
+                    "model": world.model_id,
+                },
+            }
+        ],
+    )
+    body = search(world, lambda_context, embedding=rows[0].tolist(), top_k=5)
+    assert body["results"][0]["video_id"] == "good"
+    assert HUGE_FRAME not in {r["frame_id"] for r in body["results"]}  # the rest of "odd" is searched
+    (degraded,) = body["degraded_videos"]
+    assert degraded["video_id"] == "odd"
+    assert "does not fit 64 bits" in degraded["reason"]
+
+
+ABSURD_ROWS = {
+    "frames_count past 64 bits": {"frames_count": {"N": str(2**63)}},
+    "a fractional frames_count": {"frames_count": {"N": "7.5"}},
+    "a negative frames_count": {"frames_count": {"N": "-3"}},
+    "a frame_step past 64 bits": {"video_fps": {"N": "30"}, "frame_step": {"N": "1e30"}},
+    "video_fps / extract_fps past 64 bits": {"video_fps": {"N": "1e125"}, "extract_fps": {"N": "1e-130"}},
+}
+
+
+@pytest.mark.parametrize("row", ABSURD_ROWS.values(), ids=ABSURD_ROWS.keys())
+def test_a_row_with_absurd_numbers_degrades_its_video_not_the_search(world: SearchWorld, lambda_context, row):
+    rng = np.random.default_rng(32)
+    world.add_video("good")
+    world.pack("good", unit_rows(rng, 3, DIM))
+    world.dynamodb.put_item(
+        TableName="videos", Item={"video_id": {"S": "odd"}, "status": {"S": "processed"}, **row}
+    )
+    rows = unit_rows(rng, 2, DIM)
+    world.pack("odd", rows)
+    body = search(world, lambda_context, embedding=rows[0].tolist(), top_k=5)
+    assert {r["video_id"] for r in body["results"]} == {"good", "odd"}  # its vectors are fine
+    assert all("timestamp_s" not in r for r in body["results"] if r["video_id"] == "odd")
+    (degraded,) = body["degraded_videos"]
+    assert degraded["video_id"] == "odd"
+    assert "treated as unknown" in degraded["reason"]
+
+
+@memory_only
+def test_frames_added_seconds_after_indexing_are_queued_and_processed(
+    world: SearchWorld, lambda_context, monkeypatch
+):
+    world.add_video("grows", frames_count=3)
+    add_frames(world, "grows", 3)
+    assert search(world, lambda_context)["queued_videos"] == ["grows"]  # never built
+    world.drain()
+    # seconds later the extractor adds two frames and says so; the next search sees it
+    add_frames(world, "grows", 5)
+    world.add_video("grows", frames_count=5)
+    monkeypatch.setattr(world.app.service.catalog, "clock", lambda: 10**6)
+    monkeypatch.setattr(world.app.service.backend.vectors, "clock", lambda: 10**6)
+    body = search(world, lambda_context)
+    assert (body["incomplete_videos"], body["queued_videos"]) == (["grows"], ["grows"])
+    world.drain()  # queued means delivered: SQS deduplicates by the change, not the video
+    rebuilt = PackedVideo.from_bytes(
+        world.s3.get_object(Bucket=BUCKET, Key=packed_key("grows"))["Body"].read()
+    )
+    assert len(rebuilt.frame_ids) == 5
+
+
+def test_a_video_whose_frames_are_all_deleted_leaves_the_cache_and_the_index(
+    world: SearchWorld, lambda_context, monkeypatch
+):
+    world.add_video("kept")
+    world.pack("kept", unit_rows(np.random.default_rng(33), 3, DIM))
+    world.add_video("gone", frames_count=3)
+    add_frames(world, "gone", 3)
+    assert world.batch_calls.handler({"video_id": "gone"}, lambda_context)["statusCode"] == 200
+    assert "gone" in {r["video_id"] for r in search(world, lambda_context, query="a cat", top_k=6)["results"]}
+    for index in range(3):  # upstream deletes every frame of the video
+        world.s3.delete_object(Bucket=BUCKET, Key=f"frames/gone/frame_{index:06d}.webp")
+    response = world.batch_calls.handler({"video_id": "gone"}, lambda_context)
+    assert response["statusCode"] == 404  # issue #22.5: after taking it out of the cache and index
+    if world.backend == "memory":  # a warm search revalidates what it holds within REVALIDATE_SECONDS
+        monkeypatch.setattr(world.app.service.backend.vectors, "clock", lambda: 10**9)
+    body = search(world, lambda_context, query="a cat", top_k=6)
+    assert {r["video_id"] for r in body["results"]} == {"kept"}  # never a frame whose source is gone
+
+
+def later(world: SearchWorld, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Every clock of the warm search container `seconds` on: a new Scan, revalidated vectors, the
+    refill's window over."""
+    for holder in (world.app.service.catalog, world.app.service.refill.recently):
+        monkeypatch.setattr(holder, "clock", lambda: seconds)
+    if world.backend == "memory":
+        monkeypatch.setattr(world.app.service.backend.vectors, "clock", lambda: seconds)
+
+
+def test_a_count_that_can_never_be_met_is_queued_until_a_run_finds_so_then_reported_once(
+    world: SearchWorld, lambda_context, monkeypatch, capsys
+):
+    world.add_video("short", frames_count=4)  # the extractor counted 4; one upload failed
+    add_frames(world, "short", 3)
+    assert world.batch_calls.handler({"video_id": "short"}, lambda_context)["statusCode"] == 200
+    assert invoke_sweep(world, lambda_context)["queued"] == ["short"]  # 3 of 4: the sweep asks
+    capsys.readouterr()
+    world.drain()  # a run that finds frames/ as it was: the count cannot be met at this listing
+    assert emitted(capsys).get("FrameCountUnmet") == 1  # reported once, for an alarm
+    later(world, monkeypatch, 10**6)
+    body = search(world, lambda_context)
+    assert body["queued_videos"] == []  # issue #22.7: not again, while frames/ is unchanged
+    if world.backend == "memory":
+        assert body["incomplete_videos"] == ["short"]  # still said: not every counted frame is there
+    assert invoke_sweep(world, lambda_context)["queued"] == []
+    capsys.readouterr()
+    world.drain()
+    assert "FrameCountUnmet" not in emitted(capsys)
+    add_frames(world, "short", 4)  # the missing frame arrives, the table unchanged
+    assert invoke_sweep(world, lambda_context)["queued"] == ["short"]  # frames/ changed: asked again
+    world.drain()
+    later(world, monkeypatch, 2 * 10**6)
+    assert search(world, lambda_context)["incomplete_videos"] == []
+
+
+def invoke_sweep(world: SearchWorld, context) -> dict[str, Any]:
+    response = world.batch_calls.handler({"sweep": True}, context)
+    assert response["statusCode"] == 200, response
+    return dict(json.loads(response["body"]))

@@ -18,6 +18,7 @@ from clipsearch.search.frame_links import FrameLinks, expiry_from_env
 from clipsearch.search.http_api import (
     CappedDeadline,
     HttpApi,
+    VideosPage,
     is_http_api_event,
     timeout_from_env,
     video_listing,
@@ -63,9 +64,9 @@ def api(**overrides: Any) -> tuple[HttpApi, list[Any]]:
         calls.append((request, deadline.remaining_seconds()))
         return {"results": []}
 
-    def videos() -> dict[str, Any]:
-        calls.append("videos")
-        return {"videos": [], "count": 0}
+    def videos(page: VideosPage) -> dict[str, Any]:
+        calls.append(("videos", page))
+        return {"videos": [], "count": 0, "next_cursor": None}
 
     return HttpApi(search=search, videos=videos, **overrides), calls
 
@@ -106,7 +107,7 @@ def test_the_lambda_deadline_wins_when_it_is_sooner():
 def test_get_videos_and_a_trailing_slash():
     handler, calls = api()
     assert handler.handle(v2_event("GET", "/videos/"), FixedDeadline(10))["statusCode"] == 200
-    assert calls == ["videos"]
+    assert calls == [("videos", VideosPage(None, 1000))]
 
 
 @pytest.mark.parametrize(
@@ -145,13 +146,14 @@ def test_video_listing_gives_the_duration_from_the_table_or_the_frames():
         VideoInfo("b", "processed", video_fps=30, frame_step=15, frames_count=8),
         VideoInfo("c", "processed", frames_count=3),
     ]
-    assert video_listing(videos) == {
+    assert video_listing(videos, VideosPage()) == {
         "videos": [
-            {"video_id": "a", "frames": 8, "duration_s": 4.2},
-            {"video_id": "b", "frames": 8, "duration_s": 4.0},
-            {"video_id": "c", "frames": 3, "duration_s": None},
+            {"video_id": "a", "name": "a", "frames": 8, "duration_s": 4.2},
+            {"video_id": "b", "name": "b", "frames": 8, "duration_s": 4.0},
+            {"video_id": "c", "name": "c", "frames": 3, "duration_s": None},
         ],
         "count": 3,
+        "next_cursor": None,
     }
 
 
@@ -207,8 +209,9 @@ def test_get_videos_and_errors_through_the_handler(world: SearchWorld, lambda_co
     world.add_video("pending", status="extracting")
     result = world.app.handler(v2_event("GET", "/videos"), lambda_context)
     assert json.loads(result["body"]) == {
-        "videos": [{"video_id": "v", "frames": 6, "duration_s": 3.0}],
+        "videos": [{"video_id": "v", "name": "v", "frames": 6, "duration_s": 3.0}],
         "count": 1,
+        "next_cursor": None,
     }
     bad = world.app.handler(v2_event("POST", "/search", {"query": ""}), lambda_context)
     assert bad["statusCode"] == 400
@@ -219,3 +222,66 @@ def test_get_videos_and_errors_through_the_handler(world: SearchWorld, lambda_co
         v2_event("POST", "/search", {"query": "a", "frame_urls": "yes"}), lambda_context
     )
     assert "frame_urls must be true or false" in json.loads(refused["body"])["error"]
+
+
+def test_get_videos_answers_200_when_a_row_holds_absurd_numbers(world: SearchWorld, lambda_context):
+    world.add_video("fine", frames_count=6)
+    world.dynamodb.put_item(  # issue #22.1: a frames_count that does not fit 64 bits
+        TableName="videos",
+        Item={
+            "video_id": {"S": "odd"},
+            "status": {"S": "processed"},
+            "frames_count": {"N": str(2**63)},
+            "video_fps": {"N": "30"},
+            "frame_step": {"N": "15"},
+        },
+    )
+    result = world.app.handler(v2_event("GET", "/videos"), lambda_context)
+    assert result["statusCode"] == 200, result
+    assert json.loads(result["body"])["videos"] == [
+        {"video_id": "fine", "name": "fine", "frames": 6, "duration_s": 3.0},
+        {"video_id": "odd", "name": "odd", "frames": None, "duration_s": None},
+    ]
+
+
+def videos_page(world: SearchWorld, context, **query: str) -> tuple[int, dict[str, Any]]:
+    event = v2_event("GET", "/videos")
+    if query:
+        event["rawQueryString"] = urllib.parse.urlencode(query)
+        event["queryStringParameters"] = query
+    result = world.app.handler(event, context)
+    return result["statusCode"], json.loads(result["body"])
+
+
+def test_get_videos_pages_with_a_cursor_and_a_bounded_page_size(world: SearchWorld, lambda_context):
+    for index in range(5):
+        world.add_video(f"v{index}", frames_count=2)
+    status, first = videos_page(world, lambda_context, limit="2")
+    assert status == 200
+    assert [v["video_id"] for v in first["videos"]] == ["v0", "v1"]  # issue #22.9: at most `limit`
+    assert (first["count"], first["next_cursor"]) == (2, "v1")
+    listed, cursor = [], None
+    while True:
+        _, page = videos_page(world, lambda_context, limit="2", **({"cursor": cursor} if cursor else {}))
+        listed += [v["video_id"] for v in page["videos"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert listed == [f"v{index}" for index in range(5)]  # every video once, in order
+    _, whole = videos_page(world, lambda_context)  # the default page: up to the bound
+    assert (whole["count"], whole["next_cursor"]) == (5, None)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"limit": "0"}, "limit must be a whole number from 1 to 1000"),
+        ({"limit": "1001"}, "limit must be a whole number from 1 to 1000"),
+        ({"limit": "ten"}, "limit must be a whole number from 1 to 1000"),
+        ({"cursor": "../x"}, "cursor must be"),
+    ],
+)
+def test_a_bad_page_request_is_a_400(world: SearchWorld, lambda_context, query, message):
+    status, body = videos_page(world, lambda_context, **query)
+    assert status == 400
+    assert message in body["error"]

@@ -450,21 +450,22 @@ def test_importing_the_search_handler_does_not_import_torch():
 
 
 @memory_only
-def test_a_filtered_search_keeps_the_full_index(world: SearchWorld, lambda_context):
+def test_filtered_and_full_searches_rank_each_videos_vectors_in_place(world: SearchWorld, lambda_context):
     rng = np.random.default_rng(13)
     for video_id in ("a", "b", "c"):
         world.add_video(video_id)
         world.pack(video_id, unit_rows(rng, 4, DIM))
     query = unit_rows(rng, 1, DIM)[0].tolist()
     world.search({"embedding": query}, lambda_context)
-    full = world.app.service.backend.vectors._shelf  # the stacked index of all three
+    cache = world.app.service.backend.vectors
+    held = {video_id: cache._entries[video_id].load.vectors.vectors for video_id in ("a", "b", "c")}
     status, body = world.search({"embedding": query, "video_ids": ["b"]}, lambda_context)
     assert status == 200
     assert {r["video_id"] for r in body["results"]} == {"b"}
-    assert world.app.service.backend.vectors._shelf is full  # not re-stacked for the subset
     _, again = world.search({"embedding": query}, lambda_context)
     assert again["searched_frames"] == 12
-    assert world.app.service.backend.vectors._shelf is full
+    # each video's matrix as loaded: never copied (stacked) to rank, for a subset or for all
+    assert all(cache._entries[v].load.vectors.vectors is matrix for v, matrix in held.items())
 
 
 @memory_only

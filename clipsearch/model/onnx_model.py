@@ -142,11 +142,10 @@ class OnnxEmbedder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # done at export
         self._folder, self._options = folder, options
-        # The text tower now (a search's query), the vision tower on the first image: a cold
-        # container answering a text query never waits for the larger one.
-        self.text = self._session("text.onnx")
-        self._vision: ort.InferenceSession | None = None
-        self._vision_lock = threading.Lock()
+        # Each tower opened by its first call: a cold container answering a text query never waits
+        # for the larger vision tower, nor one embedding images (the batch function) for the text one.
+        self._towers: dict[str, ort.InferenceSession] = {}
+        self._towers_lock = threading.Lock()
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         # Truncate at the model's window, pad to the longest item of a call (not to the window).
         self.tokenizer.enable_truncation(max_length=self.max_tokens)
@@ -162,13 +161,20 @@ class OnnxEmbedder:
         )
 
     @property
+    def text(self) -> ort.InferenceSession:
+        return self._tower("text")
+
+    @property
     def vision(self) -> ort.InferenceSession:
+        return self._tower("vision")
+
+    def _tower(self, name: str) -> ort.InferenceSession:
         # Under a lock: the batch function's first calls_at_once calls arrive together, and
         # functools.cached_property has no lock since Python 3.12 (each would build a session).
-        with self._vision_lock:
-            if self._vision is None:
-                self._vision = self._session("vision.onnx")
-            return self._vision
+        with self._towers_lock:
+            if name not in self._towers:
+                self._towers[name] = self._session(f"{name}.onnx")
+            return self._towers[name]
 
     def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         encodings = self.tokenizer.encode_batch(list(texts))

@@ -230,6 +230,24 @@ def test_side_by_side_calls_split_the_cpus_and_equal_one_call_at_a_time(tiny_run
         assert cosines(alone, concurrent).min() >= 0.99999
 
 
+def test_each_tower_is_opened_by_its_first_call(tiny_runtime_dir, monkeypatch):
+    opened: list[str] = []
+    open_session = OnnxEmbedder._session
+
+    def counted(self: OnnxEmbedder, name: str) -> Any:
+        opened.append(name)
+        return open_session(self, name)
+
+    monkeypatch.setattr(OnnxEmbedder, "_session", counted)
+    embedder = OnnxEmbedder(tiny_runtime_dir)
+    assert opened == []
+    embedder.embed_images([picture(1, (40, 30))])
+    embedder.embed_images([picture(2, (40, 30))])
+    assert opened == ["vision.onnx"]  # an image-only container (the batch function) never opens text
+    embedder.embed_texts(["a dog"])
+    assert opened == ["vision.onnx", "text.onnx"]
+
+
 def test_calls_arriving_together_open_the_vision_tower_once(tiny_runtime_dir, monkeypatch):
     embedder = OnnxEmbedder(tiny_runtime_dir, calls_at_once=4)
     opened: list[str] = []

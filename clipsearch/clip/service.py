@@ -241,4 +241,4 @@ class ClipService:
             return None
         if encoding == "f16-b64":
             return to_f16_b64(vector)
-        return [float(value) for value in np.asarray(vector, dtype=np.float32)]
+        return np.asarray(vector, dtype=np.float32).tolist()  # Python floats: numpy's loop, not ours

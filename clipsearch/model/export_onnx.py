@@ -137,6 +137,11 @@ def _model_id(model: CLIPModel, source: Path) -> str:
 
 
 def _export_towers(model: CLIPModel, target: Path, image_size: int) -> None:
+    _export_text(model, target / "text.onnx")
+    _export_vision(model, target / "vision.onnx", image_size)
+
+
+def _export_text(model: CLIPModel, path: Path) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         # The tracer's notes on shape checks it freezes: the towers are checked against torch.
         warnings.simplefilter("ignore")
@@ -145,7 +150,7 @@ def _export_towers(model: CLIPModel, target: Path, image_size: int) -> None:
         torch.onnx.export(
             _TextTower(model).eval(),
             (ids, mask),
-            str(target / "text.onnx"),
+            str(path),
             dynamo=False,
             opset_version=OPSET,
             input_names=["input_ids", "attention_mask"],
@@ -156,13 +161,18 @@ def _export_towers(model: CLIPModel, target: Path, image_size: int) -> None:
                 "embeddings": {0: "batch"},
             },
         )
-        embeddings: Any = model.vision_model.embeddings
-        embeddings.patch_embedding = _PatchEmbedding(embeddings.patch_embedding)
+
+
+def _export_vision(model: CLIPModel, path: Path, image_size: int) -> None:
+    embeddings: Any = model.vision_model.embeddings
+    embeddings.patch_embedding = _PatchEmbedding(embeddings.patch_embedding)  # the same sums
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # as for the text tower
         pixels = torch.zeros((2, 3, image_size, image_size), dtype=torch.float32)
         torch.onnx.export(
             _VisionTower(model).eval(),
             (pixels,),
-            str(target / "vision.onnx"),
+            str(path),
             dynamo=False,
             opset_version=OPSET,
             input_names=["pixel_values"],

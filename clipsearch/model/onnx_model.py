@@ -13,6 +13,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +191,12 @@ class OnnxEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_images(self, images: Sequence[Image.Image]) -> Vector:
-        return self.embed_prepared([self.prepare_image(image) for image in images])
+        if self.threads == 1 or len(images) < 2:
+            return self.embed_prepared([self.prepare_image(image) for image in images])
+        # On the model's threads: Pillow's resize and numpy's lookups release the GIL, and the model
+        # waits for every image of a batch (serial, a tenth of an int8 batch's time on 2 vCPUs).
+        with ThreadPoolExecutor(self.threads) as preparers:
+            return self.embed_prepared(list(preparers.map(self.prepare_image, images)))
 
     def prepare_image(self, image: Image.Image) -> np.ndarray:
         """The image's pixel values (3, height, width): CPU work any thread may do ahead of the model."""

@@ -230,6 +230,13 @@ def test_side_by_side_calls_split_the_cpus_and_equal_one_call_at_a_time(tiny_run
         assert cosines(alone, concurrent).min() >= 0.99999
 
 
+def test_images_prepared_on_the_models_threads_equal_one_thread(tiny_runtime_dir):
+    images = [picture(seed, (60 + seed, 40)) for seed in range(7)]
+    threaded = OnnxEmbedder(tiny_runtime_dir, threads=3)
+    serial = threaded.embed_prepared([threaded.prepare_image(image) for image in images])
+    assert cosines(serial, threaded.embed_images(images)).min() >= 0.99999  # in order, item for item
+
+
 def test_each_tower_is_opened_by_its_first_call(tiny_runtime_dir, monkeypatch):
     opened: list[str] = []
     open_session = OnnxEmbedder._session

@@ -381,7 +381,9 @@ def handler_rows(functions: dict[str, tuple[Checkout, str]], repeats: int) -> li
     }
     rows = []
     for name, field in (("wall", "wall"), ("CPU", "cpu")):
-        got = {p: {way: [s[field] * 1000 for s in samples[p][way]] for way in WAYS} for p in samples}
+        got = {
+            p: {way: [s[field] * 1000 for s in samples[p][way]] for way in (*WAYS, "bare")} for p in samples
+        }
         rows.append(
             [f"bare embedder, one text query, {name} (ms)", *(f"{median(got[p]['bare']):.3g}" for p in got)]
         )

@@ -1,44 +1,80 @@
-"""CLIP runtime: the ONNX path the images run (fp32 and int8) against the guide's torch path, in one
-run, as ratios: cold start, text query latency, images/s at batch 1 and 32, installed runtime size.
+"""CLIP function: the ONNX path the images run (fp32 and int8) against the guide's torch path, side
+by side in one run. Every ratio is the median of per-pair ratios with their range (each round runs
+every path once, the order rotating; bench/side_by_side.py), beside the load average it ran at.
+
+- Cold start: a new process imports the handler module with the environment the stack gives the
+  function (deployment/runtime_env.py; MODEL_DIR as the image sets it) and answers
+  events/clip-text.json, or events/clip-image.json (its two frames in moto's S3 server, reached
+  through AWS_ENDPOINT_URL_S3 as the local system does): wall and CPU time from before the import
+  to the answer (bench/clip_child.py). The guide's path is its handler, bench/guide_app.py, the same
+  way.
+- Warm: one text query, and images/s at batch 32 (decoded images to vectors: preprocessing and the
+  model) on all vCPUs; and the batch function's way, one single-threaded batch of 32 per vCPU side
+  by side (`calls_at_once`), against the guide's batch of 32 in the same round.
+- The handler's own cost: one text query through `lambda_clip.app.handler` against its bare
+  embedder, in a process of its own (EMF metrics and logs to a pipe, as in Lambda).
+- Installed runtime packages: the final stage's, against the guide's image.
 
 Full-size ViT-B/32 architecture (CLIPConfig defaults) with random weights: the same shapes and cost
-as openai/clip-vit-base-patch32, converted with `clipsearch.model.export_onnx` like the images do (int8
-through its probe-set gate, whose numbers it prints). The tokenizer is the tests' tiny byte-level
-one, so a query has more tokens than the real BPE would give it (about 3x); both paths tokenize
-alike. The model and its exports are kept in .local/bench/ (delete it to rebuild).
+as openai/clip-vit-base-patch32, converted with `clipsearch.model.export_onnx` as the images do
+(int8 through its probe-set gate, whose numbers it prints). The tokenizer is the tests' tiny
+byte-level one, so a query has more tokens than the real BPE would give it (about 3x); both paths
+tokenize alike. The model and its exports are kept in .local/bench/ (delete it to rebuild).
 
-    .venv/bin/python -m bench.bench_clip [--repeats 15]
+    .venv/bin/python -m bench.bench_clip [--rounds 5] [--repeats 15] [--before REF] [--write]
+
+`--write` keeps the tables in bench/results/clip.md. `--before REF` measures a commit's CLIP function
+in the same rounds (its handler and its own exports: the cold start, the handler's cost; and its
+int8 vision tower, opened as its run time did, for images/s), so that a change's before and after
+come from one run: its tree is `git archive`d into .local/bench/before-<commit>/ with today's
+bench/clip_child.py and bench/side_by_side.py beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
+import functools
 import json
-import statistics
+import logging
+import os
+import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+import boto3
 import numpy as np
+import onnxruntime as ort
 import torch
+from moto.server import ThreadedMotoServer
 from packaging.requirements import Requirement
 from PIL.Image import Image
 from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTokenizer
 
+from bench.side_by_side import Sample, in_rounds, median, per_pair, timed
+from bench.tables import Table, document, load, write
+from clipsearch.layout import parse_s3_uri
 from clipsearch.model.export_onnx import GateFailed, compare, export
-from clipsearch.model.onnx_model import OnnxEmbedder, available_cpus
+from clipsearch.model.onnx_model import RUNTIME_FORMAT, OnnxEmbedder, available_cpus
 from clipsearch.model.probe_set import probe_images, probe_texts
+from deployment.context import load_config, read_cdk_json_context
+from deployment.runtime_env import function_environments
+from local.stack import free_port
 from local.tiny_clip import build_tiny_clip
-from tests.sample_images import picture
+from tests.sample_images import encode, picture
 
 QUERY = "a man riding a bicycle"
-BENCH = Path(__file__).resolve().parent.parent / ".local" / "bench"
 ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / ".local" / "bench"
+EVENTS = ROOT / "events"
+GUIDE = "guide"
 
 
 def build_full_size(target: Path) -> Path:
@@ -53,15 +89,18 @@ def build_full_size(target: Path) -> Path:
 
 
 def runtime_folder(precision: str) -> Path:
-    """The full-size model's runtime folder of this precision (exported once, kept in .local/bench)."""
+    """The full-size model's runtime folder of this precision (exported once, kept in .local/bench;
+    again when the runtime format changes)."""
     target = BENCH / f"vit-b32-random-{precision}"
-    if not (target / "runtime.json").is_file():
+    runtime = target / "runtime.json"
+    if not runtime.is_file() or json.loads(runtime.read_text()).get("format") != RUNTIME_FORMAT:
         export(build_full_size(BENCH / "vit-b32-random"), target, precision=precision)
     return target
 
 
 class GuidePath:
-    """The guide's app.py per request: processor call, then the model, under torch.no_grad()."""
+    """The guide's handler per request (bench/guide_app.py): processor call, then the model, under
+    torch.no_grad(), then normalisation."""
 
     def __init__(self, model_dir: Path) -> None:
         self.model = CLIPModel.from_pretrained(model_dir, dtype=torch.float32).eval()
@@ -80,41 +119,280 @@ class GuidePath:
         return torch.nn.functional.normalize(features, p=2, dim=1)
 
 
-def median_seconds(calls: tuple[Callable[[], object], ...], repeats: int) -> list[float]:
-    """Median time of each call; runs alternate so that machine noise hits both alike."""
-    timings: list[list[float]] = [[] for _ in calls]
-    for call in calls:
+def lambda_environment(model_dir: Path, s3_endpoint: str, tree: Path = ROOT) -> dict[str, str]:
+    """A CLIP function's environment: what Lambda sets, what the stack sets (deployment/runtime_env.py,
+    from cdk.json as `cdk deploy` reads it), MODEL_DIR as the image sets it, and S3 at moto's server."""
+    config = load_config(read_cdk_json_context(ROOT / "cdk.json"))
+    return {
+        "PATH": os.environ["PATH"],
+        "LAMBDA_TASK_ROOT": str(tree),
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "AWS_LAMBDA_FUNCTION_NAME": config.clip.function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.clip.memory_mb),
+        "AWS_REGION": config.region,
+        "AWS_DEFAULT_REGION": config.region,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        **function_environments(config, bucket=frame_bucket(), work_queue_url="")["clip"],
+        "MODEL_DIR": str(model_dir),
+        "AWS_ENDPOINT_URL_S3": s3_endpoint,
+        "HF_HUB_OFFLINE": "1",
+    }
+
+
+def frame_bucket() -> str:
+    """The bucket events/clip-image.json reads its frames from."""
+    return parse_s3_uri(json.loads((EVENTS / "clip-image.json").read_text())["items"][0])[0]
+
+
+@contextmanager
+def s3_with_the_image_events_frames() -> Iterator[str]:
+    """Moto's S3 server holding the frames events/clip-image.json names (640x360 WebP at quality
+    80, the pipeline's); yields its endpoint."""
+    port = free_port()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        s3 = boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )  # fmt: skip
+        s3.create_bucket(Bucket=frame_bucket())
+        for seed, uri in enumerate(json.loads((EVENTS / "clip-image.json").read_text())["items"]):
+            bucket, key = parse_s3_uri(uri)
+            s3.put_object(Bucket=bucket, Key=key, Body=encode(picture(seed, (640, 360)), "WEBP", quality=80))
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """Where a CLIP function comes from: this tree, or an earlier commit's (`--before`)."""
+
+    tree: Path
+    folders: dict[str, Path]  # precision -> its runtime folder, exported by that tree
+
+
+def before_checkout(ref: str, source: Path) -> Checkout:
+    """`ref`'s tree and its own fp32 and int8 exports of the full-size model (made once)."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", ref], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    tree = BENCH / f"before-{commit}"
+    if not tree.is_dir():
+        tree.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    for harness in ("clip_child.py", "side_by_side.py"):  # today's, so both sides are timed alike
+        shutil.copy(ROOT / "bench" / harness, tree / "bench" / harness)
+    folders = {}
+    for precision in ("fp32", "int8"):
+        folders[precision] = target = BENCH / f"before-{commit}-{precision}"
+        if not (target / "runtime.json").is_file():
+            subprocess.run(
+                [sys.executable, "-m", "clipsearch.model.export_onnx", str(source), str(target),
+                 "--precision", precision],
+                cwd=tree, check=True, capture_output=True,
+            )  # fmt: skip
+    return Checkout(tree, folders)
+
+
+def child(args: list[str], env: dict[str, str], tree: Path = ROOT) -> dict[str, Any]:
+    """Run bench/clip_child.py in `tree`; its last line of output (EMF metrics come before it)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.clip_child", *args], cwd=tree, env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"bench.clip_child {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+class Columns:
+    """The paths a table compares, each against the guide's per pair: a column of medians and one
+    of ratios each; a path a row does not measure is a dash."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+        self.ours = [path for path in paths if path != GUIDE]
+
+    def head(self) -> list[str]:
+        return ["measure", *self.paths, *(f"{path} / guide" for path in self.ours), "load"]
+
+    def row(self, name: str, values: dict[str, list[float]]) -> list[str]:
+        medians = [f"{median(values[path]):.3g}" if path in values else "—" for path in self.paths]
+        ratios = [str(per_pair(values[path], values[GUIDE])) if path in values else "—" for path in self.ours]
+        return [name, *medians, *ratios, load()]
+
+    def time_rows(
+        self, name: str, unit: str, scale: float, samples: dict[str, list[Sample]]
+    ) -> list[list[str]]:
+        """Wall and CPU time per call (lower is better)."""
+        return [
+            self.row(
+                f"{name} ({unit})", {path: [s.wall * scale for s in got] for path, got in samples.items()}
+            ),
+            self.row(
+                f"  the same, CPU ({unit})",
+                {path: [s.cpu * scale for s in got] for path, got in samples.items()},
+            ),
+        ]
+
+    def rate_rows(
+        self, name: str, samples: dict[str, list[Sample]], images: dict[str, int]
+    ) -> list[list[str]]:
+        """Images per second (higher is better) and CPU ms per image (lower is better)."""
+        return [
+            self.row(name, {path: [images[path] / s.wall for s in got] for path, got in samples.items()}),
+            self.row(
+                "  CPU ms per image",
+                {path: [s.cpu * 1000 / images[path] for s in got] for path, got in samples.items()},
+            ),
+        ]
+
+
+def measure(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[Sample]]:
+    for call in calls.values():
         call()  # warm-up
-    for _ in range(repeats):
-        for call, samples in zip(calls, timings, strict=True):
-            started = time.perf_counter()
-            call()
-            samples.append(time.perf_counter() - started)
-    return [statistics.median(samples) for samples in timings]
+    return in_rounds({path: functools.partial(timed, call) for path, call in calls.items()}, rounds)
 
 
-GUIDE_COLD = """
-import sys, time
-from transformers import CLIPModel, CLIPProcessor
-import torch
-model = CLIPModel.from_pretrained(sys.argv[1], dtype=torch.float32).eval()
-processor = CLIPProcessor.from_pretrained(sys.argv[1])
-with torch.no_grad():
-    model.get_text_features(**processor(text=[sys.argv[2]], return_tensors="pt", padding=True))
-"""
-ONNX_COLD = """
-import sys
-sys.path.insert(0, sys.argv[3])
-from clipsearch.model.onnx_model import load_embedder
-load_embedder(sys.argv[1]).embed_texts([sys.argv[2]])
-"""
+def cold_start(module: str, event: Path, env: dict[str, str], tree: Path = ROOT) -> Callable[[], Sample]:
+    """A new process that imports the handler module and answers the event once."""
+
+    def once() -> Sample:
+        answer = child(["cold-start", module, str(event)], env, tree)
+        return Sample(answer["wall"], answer["cpu"])
+
+    return once
 
 
-def cold_start_seconds(script: str, model_dir: Path) -> float:
-    """A new Python process until its first text embedding (interpreter start included)."""
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", script, str(model_dir), QUERY, str(ROOT)], check=True)
-    return time.perf_counter() - started
+def cold_start_rows(
+    columns: Columns, functions: dict[str, tuple[Checkout, str]], guide: Path, rounds: int
+) -> list[list[str]]:
+    """`functions`: path -> the checkout and precision whose handler it runs."""
+    rows = []
+    with s3_with_the_image_events_frames() as endpoint:
+        for event, what in (("clip-text.json", "text"), ("clip-image.json", "image (2 frames from S3)")):
+            runs = {
+                path: cold_start(
+                    "lambda_clip.app",
+                    EVENTS / event,
+                    lambda_environment(checkout.folders[precision], endpoint, checkout.tree),
+                    checkout.tree,
+                )
+                for path, (checkout, precision) in functions.items()
+            }
+            runs[GUIDE] = cold_start("bench.guide_app", EVENTS / event, lambda_environment(guide, endpoint))
+            samples = in_rounds(runs, rounds)
+            rows += columns.time_rows(f"cold start, {what} event: import + first answer", "s", 1, samples)
+    return rows
+
+
+def before_int8(folder: Path, before: Path) -> OnnxEmbedder:
+    """Today's embedder running `before`'s int8 vision tower as that run time opened it: as
+    exported, optimised at every session start."""
+    embedder = OnnxEmbedder(folder)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = embedder.threads, 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    embedder._towers["vision"] = ort.InferenceSession(
+        str(before / "vision.onnx"), options, providers=["CPUExecutionProvider"]
+    )
+    return embedder
+
+
+def warm_rows(
+    columns: Columns, folders: dict[str, Path], guide_dir: Path, before: Checkout | None, repeats: int
+) -> list[list[str]]:
+    fp32, int8 = OnnxEmbedder(folders["fp32"]), OnnxEmbedder(folders["int8"])
+    guide = GuidePath(guide_dir)
+    texts, probe = probe_texts(), probe_images()
+    torch_vectors = torch.cat([guide.texts(texts), guide.images(probe)]).numpy()
+    for name, embedder in (("fp32", fp32), ("int8", int8)):
+        agreement = compare(torch_vectors, _both(embedder, texts, probe)).describe()
+        print(f"ONNX {name} vs torch on the probe set: {agreement}")
+    cpus = available_cpus()
+    print(f"threads: ONNX {fp32.threads}, torch {torch.get_num_threads()}, vCPUs {cpus}")
+
+    one = [picture(1, (640, 360))]
+    batch = [picture(seed, (640, 360)) for seed in range(32)]
+    few = max(3, repeats // 3)
+    text = measure(
+        {"fp32": lambda: fp32.embed_texts([QUERY]), "int8": lambda: int8.embed_texts([QUERY]),
+         GUIDE: lambda: guide.texts([QUERY])},
+        repeats,
+    )  # fmt: skip
+    one_s = measure(
+        {"fp32": lambda: fp32.embed_images(one), "int8": lambda: int8.embed_images(one),
+         GUIDE: lambda: guide.images(one)},
+        repeats,
+    )  # fmt: skip
+    batch_paths: dict[str, Callable[[], object]] = {
+        "fp32": lambda: fp32.embed_images(batch), "int8": lambda: int8.embed_images(batch),
+        GUIDE: lambda: guide.images(batch),
+    }  # fmt: skip
+    if before is not None:
+        old = before_int8(folders["int8"], before.folders["int8"])
+        # as REF's embed_images did: the images prepared one after another, then the model
+        batch_paths["int8 before"] = lambda: old.embed_prepared([old.prepare_image(image) for image in batch])
+    batch_s = measure(batch_paths, few)
+    # The batch function's way: one single-threaded batch of 32 per vCPU at once (calls_at_once).
+    calls = ThreadPoolExecutor(cpus)
+
+    def all_cpus(folder: Path) -> Callable[[], object]:
+        embedder = OnnxEmbedder(folder, calls_at_once=cpus)
+        return lambda: list(calls.map(embedder.embed_images, [batch] * cpus))
+
+    side = measure(
+        {"fp32": all_cpus(folders["fp32"]), "int8": all_cpus(folders["int8"]),
+         GUIDE: lambda: guide.images(batch)},
+        few,
+    )  # fmt: skip
+    return [
+        *columns.time_rows("one short text query", "ms", 1000, text),
+        *columns.rate_rows("images/s at batch 1 (decoded image to vector)", one_s, dict.fromkeys(one_s, 1)),
+        *columns.rate_rows("images/s at batch 32", batch_s, dict.fromkeys(batch_s, 32)),
+        *columns.rate_rows(
+            f"images/s, {cpus} batches of 32 side by side, 1 thread each (guide: its batch of 32)",
+            side,
+            {"fp32": 32 * cpus, "int8": 32 * cpus, GUIDE: 32},
+        ),
+    ]
+
+
+# The handler's answers bench/clip_child.py times: the guide's event, and the search function's request.
+WAYS = {"json": "the guide's JSON vectors", "f16-b64": "the search's f16-b64"}
+
+
+def handler_rows(functions: dict[str, tuple[Checkout, str]], repeats: int) -> list[list[str]]:
+    """One text query through the handler against its bare embedder, per pair, in a process of its
+    own per function (the handler's EMF metrics and logs go to a pipe, as in Lambda)."""
+    samples = {
+        path: child(
+            ["handler-overhead", QUERY, str(repeats)],
+            lambda_environment(checkout.folders[precision], "http://unused", checkout.tree),
+            checkout.tree,
+        )
+        for path, (checkout, precision) in functions.items()
+    }
+    rows = []
+    for name, field in (("wall", "wall"), ("CPU", "cpu")):
+        got = {
+            p: {way: [s[field] * 1000 for s in samples[p][way]] for way in (*WAYS, "bare")} for p in samples
+        }
+        rows.append(
+            [f"bare embedder, one text query, {name} (ms)", *(f"{median(got[p]['bare']):.3g}" for p in got)]
+        )
+        for way, what in WAYS.items():
+            rows += [
+                [f"handler, {what}, {name} (ms)", *(f"{median(got[p][way]):.3g}" for p in got)],
+                ["  handler / bare embedder", *(str(per_pair(got[p][way], got[p]["bare"])) for p in got)],
+            ]
+    return [[*cells, load()] for cells in rows]
 
 
 # What the model images' final stage deletes after installing (lambda_clip/Dockerfile; a test keeps
@@ -162,87 +440,82 @@ def requirement_names(path: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("-")]
 
 
+def size_rows() -> list[list[str]]:
+    runtime = requirement_names(ROOT / "requirements-model.txt")
+    untrimmed = installed_mb(runtime, follow=False)  # the final stage: pip install --no-deps
+    trimmed = installed_mb(runtime, follow=False, trimmed=TRIMMED)  # and what it deletes
+    # The guide's image: torch and transformers in place of onnxruntime and tokenizers.
+    guide = installed_mb(
+        ["torch", "transformers", "pillow", "numpy", "boto3", "aws-lambda-powertools", "aws-xray-sdk"]
+    )
+    return [
+        [name, f"{size:.0f}", f"{guide:.0f}", f"{size / guide:.2f}×"]
+        for name, size in (
+            ("installed runtime packages (MB)", trimmed),
+            ("  the same before the final stage trims", untrimmed),
+        )
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=5, help="cold-start rounds (new processes)")
+    parser.add_argument("--repeats", type=int, default=15, help="warm rounds")
+    parser.add_argument("--before", metavar="REF", help="also measure this commit's CLIP function")
+    parser.add_argument("--write", action="store_true", help="keep the tables in bench/results/clip.md")
     args = parser.parse_args()
 
     source = build_full_size(BENCH / "vit-b32-random")
-    fp32_dir = runtime_folder("fp32")
     try:
-        int8_dir = runtime_folder("int8")
+        ours = Checkout(ROOT, {"fp32": runtime_folder("fp32"), "int8": runtime_folder("int8")})
     except GateFailed as error:
         sys.exit(f"int8 did not pass its gate on the full-size model: {error}")
-    gate = json.loads((int8_dir / "runtime.json").read_text())["gate"]
+    gate = json.loads((ours.folders["int8"] / "runtime.json").read_text())["gate"]
     print(f"int8 gate on the probe set (vs fp32 ONNX): {gate}")
+    functions = {"fp32": (ours, "fp32"), "int8": (ours, "int8")}
+    before = None
+    if args.before:
+        before = before_checkout(args.before, source)
+        functions |= {"fp32 before": (before, "fp32"), "int8 before": (before, "int8")}
+    columns = Columns([*functions, GUIDE])
 
-    cold_guide: list[float] = []
-    cold_ours: list[float] = []
-    for _ in range(3):  # alternate, so that machine noise hits both alike
-        cold_guide.append(cold_start_seconds(GUIDE_COLD, source))
-        cold_ours.append(cold_start_seconds(ONNX_COLD, fp32_dir))
-
-    fp32, int8, guide = OnnxEmbedder(fp32_dir), OnnxEmbedder(int8_dir), GuidePath(source)
-    texts, probe = probe_texts(), probe_images()
-    torch_vectors = torch.cat([guide.texts(texts), guide.images(probe)]).numpy()
-    to_torch = compare(torch_vectors, _both(fp32, texts, probe))
-    int8_to_torch = compare(torch_vectors, _both(int8, texts, probe))
-    print(f"ONNX fp32 vs torch on the probe set: {to_torch.describe()}")
-    print(f"ONNX int8 vs torch on the probe set: {int8_to_torch.describe()}")
-
-    one = [picture(1, (640, 360))]
-    batch = [picture(seed, (640, 360)) for seed in range(32)]
-    few = max(3, args.repeats // 5)
-    text_s = median_seconds(
-        (lambda: fp32.embed_texts([QUERY]), lambda: int8.embed_texts([QUERY]), lambda: guide.texts([QUERY])),
-        args.repeats,
+    notes = [
+        f"Cold start: medians of {args.rounds} rounds of new processes; warm rows: {args.repeats} rounds "
+        f"(batch 32: {max(3, args.repeats // 3)}). A ratio cell: median of the per-pair ratios "
+        "(range). Load: the 1-minute load average when the row ended.",
+    ]
+    if before is not None:
+        notes.append(
+            f"before: {args.before}'s CLIP function ({before.tree.name}), its handler and its own "
+            "exports; its int8 images/s at batch 32 runs its int8 vision tower as its run time opened "
+            "it, after its serial preprocessing."
+        )
+    paths = Table(
+        "ONNX Runtime (fp32, int8) against the guide's torch path, per pair",
+        columns.head(),
+        [
+            *cold_start_rows(columns, functions, source, args.rounds),
+            *warm_rows(columns, ours.folders, source, before, args.repeats),
+        ],
+        notes,
     )
-    one_s = median_seconds(
-        (lambda: fp32.embed_images(one), lambda: int8.embed_images(one), lambda: guide.images(one)),
-        args.repeats,
+    handler = Table(
+        "The CLIP handler's own cost: one text query through it against its bare embedder, per pair",
+        ["measure", *(path for path in functions), "load"],
+        handler_rows(functions, 4 * args.repeats),
     )
-    batch_s = median_seconds(
-        (lambda: fp32.embed_images(batch), lambda: int8.embed_images(batch), lambda: guide.images(batch)), few
+    sizes = Table(
+        "Installed runtime packages", ["measure", "ONNX image", "guide's image", "ONNX / guide"], size_rows()
     )
-    # The batch function's way: one single-threaded batch of 32 per vCPU at once (calls_at_once).
-    cpus = available_cpus()
-    side_by_side = [OnnxEmbedder(folder, calls_at_once=cpus) for folder in (fp32_dir, int8_dir)]
-    calls = ThreadPoolExecutor(cpus)
-
-    def all_cpus(embedder: OnnxEmbedder) -> Callable[[], object]:
-        return lambda: list(calls.map(embedder.embed_images, [batch] * cpus))
-
-    side_s = median_seconds(tuple(map(all_cpus, side_by_side)), few)
-    runtime = requirement_names(ROOT / "requirements-model.txt")
-    untrimmed_mb = installed_mb(runtime, follow=False)  # the final stage: pip install --no-deps
-    runtime_mb = installed_mb(runtime, follow=False, trimmed=TRIMMED)  # and what it deletes
-    # The guide's image: torch and transformers in place of onnxruntime and tokenizers.
-    guide_mb = installed_mb(
-        ["torch", "transformers", "pillow", "numpy", "boto3", "aws-lambda-powertools", "aws-xray-sdk"]
+    text = document(
+        "bench_clip",
+        "Full-size ViT-B/32 architecture with random weights (`python -m bench.bench_clip`; the "
+        "module's docstring says what each row runs).",
+        [paths, handler, sizes],
     )
-
-    print(f"threads: ONNX {fp32.threads}, torch {torch.get_num_threads()}; ViT-B/32 random weights")
-    print(
-        f"{'measure':<40}{'onnx fp32':>11}{'onnx int8':>11}{'guide':>10}{'fp32/guide':>12}{'int8/guide':>12}"
-    )
-
-    def row(name: str, ours32: float, ours8: float, theirs: float) -> None:
-        values = f"{ours32:>11.3f}{ours8:>11.3f}{theirs:>10.3f}"
-        print(f"{name:<40}{values}{ours32 / theirs:>11.2f}x{ours8 / theirs:>11.2f}x")
-
-    cold = statistics.median(cold_ours), statistics.median(cold_guide)
-    row("cold start, new process -> 1st text (s)", cold[0], float("nan"), cold[1])
-    row("one short text query (ms)", text_s[0] * 1000, text_s[1] * 1000, text_s[2] * 1000)
-    row("images/s at batch 1", 1 / one_s[0], 1 / one_s[1], 1 / one_s[2])
-    row("images/s at batch 32", 32 / batch_s[0], 32 / batch_s[1], 32 / batch_s[2])
-    row(
-        f"  {cpus} batches of 32 at once, 1 thread each",
-        32 * cpus / side_s[0],
-        32 * cpus / side_s[1],
-        32 / batch_s[2],
-    )
-    row("installed runtime packages (MB)", runtime_mb, runtime_mb, guide_mb)
-    row("  the same before the final stage trims", untrimmed_mb, untrimmed_mb, guide_mb)
+    print(text)
+    if args.write:
+        print(f"written to {write('clip', text)}")
 
 
 def _both(embedder: OnnxEmbedder, texts: list[str], images: list[Image]) -> np.ndarray:

@@ -69,7 +69,8 @@ def runtime_model(model_dir: Path, *, cache: Path | None = None) -> Path:
     with `clipsearch.model.export_onnx` and kept under `.local/models/onnx/`, keyed by the source's files."""
     import hashlib
 
-    from clipsearch.model.export_onnx import RUNTIME_FORMAT, export
+    from clipsearch.model.export_onnx import export
+    from clipsearch.model.onnx_model import RUNTIME_FORMAT
 
     digest = hashlib.sha256(f"format {RUNTIME_FORMAT}".encode())
     for file in sorted(p for p in Path(model_dir).iterdir() if p.is_file()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -117,14 +118,27 @@ class Outcome:
 
 
 class ClipService:
-    """Embeds requests. The embedder is loaded on first use (once per container)."""
+    """Embeds requests. The embedder and the S3 client are made on first use (once per container):
+    `s3` and `embedder` make them."""
 
-    def __init__(self, *, settings: ClipSettings, s3: Any, embedder: Callable[[], Embedder]) -> None:
+    def __init__(
+        self, *, settings: ClipSettings, s3: Callable[[], Any], embedder: Callable[[], Embedder]
+    ) -> None:
         self.settings = settings
-        self.s3 = s3
+        self._make_s3 = s3
         self.embedder = embedder
-        self.images = ImageSource(s3, bucket=settings.bucket, max_bytes=settings.max_image_bytes)
-        self.cache = CacheStore(s3, settings.bucket)
+
+    @functools.cached_property
+    def s3(self) -> Any:
+        return self._make_s3()
+
+    @functools.cached_property
+    def images(self) -> ImageSource:
+        return ImageSource(self.s3, bucket=self.settings.bucket, max_bytes=self.settings.max_image_bytes)
+
+    @functools.cached_property
+    def cache(self) -> CacheStore:
+        return CacheStore(self.s3, self.settings.bucket)
 
     def handle(self, request: dict[str, Any]) -> Outcome:
         """The whole Lambda response for a parsed request (RequestError for a bad one)."""
@@ -174,8 +188,10 @@ class ClipService:
         return body
 
     def _decode_all(self, items: list[Any], errors: dict[int, str]) -> dict[int, Image]:
+        source = self.images  # made here, not by the threads at once (cached_property has no lock)
+
         def load(item: Any) -> Image:
-            return decode_image(self.images.read(item), max_pixels=self.settings.max_image_pixels)
+            return decode_image(source.read(item), max_pixels=self.settings.max_image_pixels)
 
         workers = max(1, min(self.settings.s3_concurrency, len(items)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -206,9 +222,10 @@ class ClipService:
                 problems[index] = str(error)
 
         workers = max(1, min(self.settings.s3_concurrency, len(targets)))
+        cache = self.cache  # made here, not by the threads at once
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {
-                index: pool.submit(self.cache.write_frame, frame, vector, model=model)
+                index: pool.submit(cache.write_frame, frame, vector, model=model)
                 for index, (frame, vector) in targets.items()
             }
         for index, future in futures.items():
@@ -224,4 +241,4 @@ class ClipService:
             return None
         if encoding == "f16-b64":
             return to_f16_b64(vector)
-        return [float(value) for value in np.asarray(vector, dtype=np.float32)]
+        return np.asarray(vector, dtype=np.float32).tolist()  # Python floats: numpy's loop, not ours

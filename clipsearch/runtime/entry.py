@@ -1,5 +1,6 @@
-"""What every handler shares: one Logger, Metrics and Tracer per container, and the wrapper that
-turns a handler's outcome into the response and the same metrics for all three functions.
+"""What every handler shares: one Logger, Metrics and (with tracing on) Tracer per container, and
+the wrapper that turns a handler's outcome into the response and the same metrics for all three
+functions.
 
 Metrics (namespace from POWERTOOLS_METRICS_NAMESPACE, dimension `service`): `Requests`,
 `RefusedRequests` (4xx), `UpstreamErrors` (5xx from a service around us), `FailedRequests`
@@ -9,19 +10,21 @@ Metrics (namespace from POWERTOOLS_METRICS_NAMESPACE, dimension `service`): `Req
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.shared import constants
+from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
 from clipsearch.runtime.errors import RequestError
 from clipsearch.runtime.events import error_response
 
 logger = Logger()
 metrics = Metrics()  # namespace and service from the environment the stack sets
-tracer = Tracer()  # off unless the stack's `tracing` key turns it on
 
 Handler = Callable[[Any, Any], dict[str, Any]]
 
@@ -59,8 +62,18 @@ def lambda_entry(*, raise_unexpected: bool = False) -> Callable[[Handler], Handl
             count("Requests")
             return result
 
-        traced = tracer.capture_lambda_handler(run, capture_response=False)
-        measured = metrics.log_metrics(traced, capture_cold_start_metric=True)
+        measured = metrics.log_metrics(_traced(run), capture_cold_start_metric=True)
         return logger.inject_lambda_context(measured)
 
     return wrap
+
+
+def _traced(handler: Handler) -> Handler:
+    """The handler in an X-Ray subsegment when the stack's `tracing` key is on. Off (the default:
+    POWERTOOLS_TRACE_DISABLED), no Tracer at all: creating one imports aws_xray_sdk, a tenth of a
+    second or more of every cold start, even when it is disabled."""
+    if resolve_truthy_env_var_choice(env=os.getenv(constants.TRACER_DISABLED_ENV, "false")):
+        return handler
+    from aws_lambda_powertools import Tracer
+
+    return Tracer().capture_lambda_handler(handler, capture_response=False)

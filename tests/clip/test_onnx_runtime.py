@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from PIL import Image
@@ -21,7 +23,7 @@ from transformers import CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTo
 
 from clipsearch.model import export_onnx
 from clipsearch.model.export_onnx import GateFailed, export
-from clipsearch.model.onnx_model import ImagePreprocessor, OnnxEmbedder, load_embedder
+from clipsearch.model.onnx_model import RUNTIME_FORMAT, ImagePreprocessor, OnnxEmbedder, load_embedder
 from clipsearch.model.probe_set import probe_images, probe_texts
 from local.tiny_clip import PROJECTION_DIM
 from tests.sample_images import picture
@@ -81,12 +83,67 @@ def test_the_runtime_folder_holds_both_towers_tokenizer_preprocessor_and_metadat
     tiny_runtime_dir, tiny_model_dir
 ):
     names = {path.name for path in tiny_runtime_dir.iterdir()}
-    assert names == {"text.onnx", "vision.onnx", "tokenizer.json", "preprocessor_config.json", "runtime.json"}
+    towers = {"text.onnx", "text.onnx.data", "vision.onnx", "vision.onnx.data"}
+    assert names == towers | {"tokenizer.json", "preprocessor_config.json", "runtime.json"}
     runtime = json.loads((tiny_runtime_dir / "runtime.json").read_text())
+    assert runtime["format"] == RUNTIME_FORMAT
     assert runtime["model_id"] == tiny_model_dir.name  # the id the torch path gave (ClipEmbedder)
     assert runtime["dim"] == PROJECTION_DIM
     assert runtime["max_tokens"] == 77
     assert runtime["precision"] == "fp32"
+
+
+def operators(tower: Path) -> set[tuple[str, str]]:
+    return {
+        (node.domain or "ai.onnx", node.op_type)
+        for node in onnx.load(tower, load_external_data=False).graph.node
+    }
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_the_towers_are_saved_optimised_and_opened_without_optimising_again(
+    precision, tiny_runtime_dir, int8_dir
+):
+    folder = tiny_runtime_dir if precision == "fp32" else int8_dir
+    for tower in ("text", "vision"):
+        graph = onnx.load(folder / f"{tower}.onnx", load_external_data=False).graph
+        # ONNX Runtime's fusions are in the saved graph (its contrib operators), the weights beside it.
+        assert any(node.domain == "com.microsoft" for node in graph.node)
+        inline = [weight for weight in graph.initializer if weight.data_location != onnx.TensorProto.EXTERNAL]
+        assert all(len(weight.raw_data) < 1024 for weight in inline)  # the small ones only
+        assert len(graph.initializer) > len(inline)
+    embedder = OnnxEmbedder(folder)
+    for session in (embedder.text, embedder.vision):
+        level = session.get_session_options().graph_optimization_level
+        assert level == ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_the_patch_embedding_is_a_matmul_so_int8_never_runs_conv_integer(
+    precision, tiny_runtime_dir, int8_dir
+):
+    folder = tiny_runtime_dir if precision == "fp32" else int8_dir
+    ops = {op for _, op in operators(folder / "vision.onnx")}
+    assert not ops & {"Conv", "ConvInteger"}
+    if precision == "int8":
+        assert ops & {"DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
+
+
+def test_an_optimised_tower_that_answers_differently_fails_the_export(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(export_onnx, "OPTIMIZED_MIN_COSINE", 1.01)  # a check nothing can pass
+    with pytest.raises(export_onnx.OptimizedGraphDiffers, match="optimised text tower differs"):
+        export(tiny_model_dir, tmp_path / "model")
+    assert list(tmp_path.iterdir()) == []  # no folder, no staging left behind
+
+
+def test_a_folder_of_another_runtime_format_is_refused(tiny_runtime_dir, tmp_path):
+    import shutil
+
+    older = shutil.copytree(tiny_runtime_dir, tmp_path / "older")
+    runtime = json.loads((older / "runtime.json").read_text())
+    (older / "runtime.json").write_text(json.dumps(runtime | {"format": RUNTIME_FORMAT - 1}))
+    with pytest.raises(ValueError, match="convert the model again"):
+        OnnxEmbedder(older)
 
 
 def test_token_ids_equal_transformers_tokenizer(embedder, tiny_model_dir):
@@ -173,6 +230,31 @@ def test_side_by_side_calls_split_the_cpus_and_equal_one_call_at_a_time(tiny_run
         assert cosines(alone, concurrent).min() >= 0.99999
 
 
+def test_images_prepared_on_the_models_threads_equal_one_thread(tiny_runtime_dir):
+    images = [picture(seed, (60 + seed, 40)) for seed in range(7)]
+    threaded = OnnxEmbedder(tiny_runtime_dir, threads=3)
+    serial = threaded.embed_prepared([threaded.prepare_image(image) for image in images])
+    assert cosines(serial, threaded.embed_images(images)).min() >= 0.99999  # in order, item for item
+
+
+def test_each_tower_is_opened_by_its_first_call(tiny_runtime_dir, monkeypatch):
+    opened: list[str] = []
+    open_session = OnnxEmbedder._session
+
+    def counted(self: OnnxEmbedder, name: str) -> Any:
+        opened.append(name)
+        return open_session(self, name)
+
+    monkeypatch.setattr(OnnxEmbedder, "_session", counted)
+    embedder = OnnxEmbedder(tiny_runtime_dir)
+    assert opened == []
+    embedder.embed_images([picture(1, (40, 30))])
+    embedder.embed_images([picture(2, (40, 30))])
+    assert opened == ["vision.onnx"]  # an image-only container (the batch function) never opens text
+    embedder.embed_texts(["a dog"])
+    assert opened == ["vision.onnx", "text.onnx"]
+
+
 def test_calls_arriving_together_open_the_vision_tower_once(tiny_runtime_dir, monkeypatch):
     embedder = OnnxEmbedder(tiny_runtime_dir, calls_at_once=4)
     opened: list[str] = []
@@ -237,7 +319,11 @@ def test_int8_passes_its_gate_keeps_the_model_id_and_stays_close(int8_dir, embed
     assert cosines(int8.embed_texts(texts), embedder.embed_texts(texts)).mean() >= 0.99
     assert cosines(int8.embed_images(images), embedder.embed_images(images)).mean() >= 0.99
     # int8 weights: smaller towers (the tiny model's graph overhead keeps it from 4x)
-    assert (int8_dir / "vision.onnx").stat().st_size < (tiny_runtime_dir / "vision.onnx").stat().st_size
+    assert tower_bytes(int8_dir, "vision") < tower_bytes(tiny_runtime_dir, "vision")
+
+
+def tower_bytes(folder: Path, tower: str) -> int:
+    return sum(file.stat().st_size for file in folder.glob(f"{tower}.onnx*"))
 
 
 def test_int8_failing_its_gate_fails_the_build_and_writes_nothing(

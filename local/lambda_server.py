@@ -176,8 +176,11 @@ def _make_handler(local: LocalLambda) -> type[BaseHTTPRequestHandler]:
             for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the caller gave up waiting (its read timeout): Lambda drops the answer too
 
         def _error(self, status: int, kind: str, message: str) -> None:
             body = json.dumps({"Type": "User", "Message": message, "message": message}).encode()

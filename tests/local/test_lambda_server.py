@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
 
 from local.lambda_server import LocalFunction, LocalLambda, serve
 
@@ -153,3 +155,30 @@ def test_an_async_event_that_succeeds_on_a_retry_is_not_a_failure():
     local.wait_for_events()
     local.close()
     assert failures == []
+
+
+def test_a_caller_that_stops_waiting_is_no_error_and_the_endpoint_keeps_serving(capfd):
+    finished = threading.Event()
+
+    def slow(event: Any, context: Any) -> Any:
+        time.sleep(1)
+        finished.set()
+        return {}
+
+    local = LocalLambda([LocalFunction("slow", slow, timeout_s=30), LocalFunction("echo", Echo())])
+    with serve(local) as url:
+
+        def client(read_timeout: float) -> Any:
+            return boto3.client(
+                "lambda", endpoint_url=url, region_name="ap-southeast-1", aws_access_key_id="local",
+                aws_secret_access_key="local",
+                config=Config(retries={"max_attempts": 1}, read_timeout=read_timeout),
+            )  # fmt: skip
+
+        with pytest.raises(ReadTimeoutError):
+            client(0.2).invoke(FunctionName="slow", Payload=b"{}")
+        assert finished.wait(timeout=10)
+        time.sleep(0.2)  # the answer's write to the closed connection
+        assert client(10).invoke(FunctionName="echo", Payload=b"{}")["StatusCode"] == 200
+    # as Lambda does, the answer nobody waits for is dropped: no traceback from the server
+    assert "Traceback" not in capfd.readouterr().err

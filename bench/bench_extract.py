@@ -15,7 +15,9 @@ The clips are a natural image (1/f^2.6 spectrum, like bench_batch's frames) pann
 cut into four shots, CRF 21: about 10 Mb/s at 1080p, a camera's or phone's bitrate (decoding costs
 CPU in proportion to it).
 
-    .venv/bin/python -m bench.bench_extract [--seconds 20] [--pairs 3] [--searchable-minutes 10]
+    .venv/bin/python -m bench.bench_extract [--seconds 20] [--pairs 3] [--searchable-minutes 10] [--write]
+
+`--write` keeps the tables in bench/results/extract.md.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import json
 import math
 import os
 import resource
-import statistics
 import subprocess
 import tempfile
 import time
@@ -39,6 +40,8 @@ import numpy as np
 from moto import mock_aws
 
 from bench.bench_batch import natural_frame
+from bench.side_by_side import median, per_pair
+from bench.tables import Table, document, load, write
 from deployment.context import config_with_overrides
 from deployment.runtime_env import RANGE_WALL_S, chunk_frames, range_seconds, vcpus
 
@@ -117,9 +120,9 @@ def command_line_run(s3: Any, path: Path, key: str, max_side: int) -> tuple[floa
         return cpu_seconds() - cpu, time.perf_counter() - wall, len(files)
 
 
-def speed(seconds: int, pairs: int) -> dict[str, float]:
-    """Per resolution: the function's CPU seconds per minute of video, and the command line's over
-    the function's (per-pair median)."""
+def speed(seconds: int, pairs: int) -> tuple[dict[str, float], Table]:
+    """Per resolution: seconds of video per CPU-second of the function, and the table of the
+    function's CPU per minute of video against the command line's (per pair)."""
     os.environ |= {
         "BUCKET_NAME": BUCKET,
         "VIDEOS_TABLE": "videos",
@@ -135,7 +138,12 @@ def speed(seconds: int, pairs: int) -> dict[str, float]:
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
     }
-    rates = {}
+    rates: dict[str, float] = {}
+    table = Table(
+        f"Extraction speed: {seconds} s clips at 1 frame a second, {pairs} pairs, CPU time",
+        ["clip", "function CPU s per minute of video", "command line CPU s per minute",
+         "command line / function (per pair)", "frames", "load"],
+    )  # fmt: skip
     with tempfile.TemporaryDirectory() as folder, mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-southeast-1"})
@@ -152,24 +160,29 @@ def speed(seconds: int, pairs: int) -> dict[str, float]:
             clip(path, size=size, seconds=seconds)
             data = path.read_bytes()
             print(f"{name}: {seconds} s, {len(data) * 8 / seconds / 1e6:.1f} Mb/s")
-            ratios, function_cpu = [], []
+            function_cpu, command_cpu = [], []
             for pair in range(pairs):
                 a_cpu, a_wall, a_frames = function_run(app, s3, data, f"uploads/{name}-{pair}.mp4")
                 b_cpu, b_wall, b_frames = command_line_run(s3, path, f"cli-{name}-{pair}", 1280)
-                ratios.append(b_cpu / a_cpu)
                 function_cpu.append(a_cpu)
+                command_cpu.append(b_cpu)
                 print(
                     f"  pair {pair + 1}: function {a_cpu:.2f} s CPU ({a_wall:.2f} s wall, {a_frames} "
                     f"frames), command line {b_cpu:.2f} s CPU ({b_wall:.2f} s wall, {b_frames} frames): "
                     f"{b_cpu / a_cpu:.2f}"
                 )
-            per_minute = statistics.median(function_cpu) * 60 / seconds
-            rates[name] = seconds / statistics.median(function_cpu)  # s of video per CPU-second
-            print(
-                f"  {name}: {per_minute:.1f} s of CPU per minute of video; command line / function, "
-                f"per-pair median {statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})"
+            rates[name] = seconds / median(function_cpu)  # s of video per CPU-second
+            table.rows.append(
+                [
+                    f"{name}, {len(data) * 8 / seconds / 1e6:.1f} Mb/s H.264",
+                    f"{median(function_cpu) * 60 / seconds:.1f}",
+                    f"{median(command_cpu) * 60 / seconds:.1f}",
+                    str(per_pair(command_cpu, function_cpu)),
+                    str(a_frames),
+                    load(),
+                ]
             )
-    return rates
+    return rates, table
 
 
 def measured_time_to_searchable(minutes: int) -> float:
@@ -196,7 +209,12 @@ def measured_time_to_searchable(minutes: int) -> float:
                 time.sleep(1)
 
 
-def modelled_hour_of_1080p(rate_1080p_per_vcpu_s: float) -> None:
+# Lambda's published x86 prices and S3 Standard's PUT price (docs/operators/cost.md uses the same).
+LAMBDA_GB_SECOND = 0.0000166667
+S3_PUT = 0.005 / 1000
+
+
+def modelled_hour_of_1080p(rate_1080p_per_vcpu_s: float, measured: str) -> Table:
     """Time to searchable of one hour of 1080p on AWS, from the measured extraction rate, the
     configured functions and concurrency, and the batch function's measured embedding rate."""
     config = config_with_overrides([])
@@ -206,22 +224,49 @@ def modelled_hour_of_1080p(rate_1080p_per_vcpu_s: float) -> None:
     waves = math.ceil(ranges / config.extract_max_concurrency)
     range_wall = per_range / (rate_1080p_per_vcpu_s * vcpus(extract.memory_mb))
     frames = math.ceil(3600 * config.extract_fps)
-    # int8, end to end on this machine's 2 vCPUs: 35 frames/s (bench_batch; README Benchmarks).
+    # int8, end to end on this machine's 2 vCPUs: 35 frames/s (bench_batch; docs/developers/benchmarks.md).
     embed_rate = 35 / 2 * vcpus(batch.memory_mb)
     chunks = math.ceil(frames / chunk_frames(batch.timeout_s, batch.memory_mb))
     embed_wall = frames / chunks / embed_rate
     fixed = {"notification": 1.0, "extraction cold start": 3.0, "row -> stream -> pipe -> queue": 2.0,
              "batch cold start (model load)": 5.0, "packed object, search": 2.0}  # fmt: skip
     total = sum(fixed.values()) + waves * range_wall + embed_wall
-    print("\ntime to searchable, 1 hour of 1080p on AWS (modelled):")
-    print(f"  extraction: {ranges} ranges of {per_range} s, {config.extract_max_concurrency} at once "
-          f"({waves} wave(s)), {range_wall:.0f} s each at {rate_1080p_per_vcpu_s:.2f} s of video per "
-          f"vCPU-s x {vcpus(extract.memory_mb):.1f} vCPUs ({extract.memory_mb} MB; range wall target "
-          f"{RANGE_WALL_S} s)")  # fmt: skip
-    print(f"  embedding: {frames} frames in {chunks} invocation(s) at {embed_rate:.0f} frames/s "
-          f"({vcpus(batch.memory_mb):.1f} vCPUs, int8): {embed_wall:.0f} s")  # fmt: skip
-    print("  fixed: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in fixed.items()))
-    print(f"  total: {total:.0f} s (target <= 120 s)")
+    rows = [
+        ["modelled: an hour of 1080p on AWS, extraction", f"{waves * range_wall:.0f}",
+         f"{ranges} ranges of {per_range} s, {config.extract_max_concurrency} at once ({waves} wave(s)), "
+         f"each {range_wall:.0f} s at the measured {rate_1080p_per_vcpu_s:.2f} s of video per vCPU-s x "
+         f"{vcpus(extract.memory_mb):.1f} vCPUs ({extract.memory_mb} MB; target {RANGE_WALL_S} s)"],
+        ["modelled: embedding", f"{embed_wall:.0f}",
+         f"{frames} frames in {chunks} invocation(s) at {embed_rate:.0f} frames/s (int8, "
+         f"{vcpus(batch.memory_mb):.1f} vCPUs)"],
+        ["modelled: fixed steps", f"{sum(fixed.values()):.0f}",
+         ", ".join(f"{name} {seconds:.0f} s" for name, seconds in fixed.items()) + " (assumed)"],
+        ["modelled: total (target <= 120 s)", f"**{total:.0f}**", "linear scaling across vCPUs assumed"],
+    ]  # fmt: skip
+    if measured:
+        rows.insert(0, ["measured: an upload on the local system until a search answers its frames",
+                        measured, "every engine of the demo, on this machine"])  # fmt: skip
+    return Table("Time to searchable", ["what", "seconds", "how"], rows)
+
+
+def cost_table(rates: dict[str, float]) -> Table:
+    """Lambda GB-seconds and frame PUTs per hour of video, from the measured rates."""
+    config = config_with_overrides([])
+    extract = config.extract
+    frames = math.ceil(3600 * config.extract_fps)
+    rows = []
+    for name, rate in rates.items():
+        wall = 3600 / (rate * vcpus(extract.memory_mb))
+        compute = wall * extract.memory_mb / 1024 * LAMBDA_GB_SECOND
+        puts = frames * S3_PUT
+        rows.append([name, f"{wall:.0f} s", f"${compute:.3f}", f"${puts:.3f}", f"${compute + puts:.3f}"])
+    return Table(
+        f"Cost of extraction per hour of video ({extract.memory_mb} MB, x86, {frames} frames)",
+        ["clip", "function time", "Lambda compute", "frame PUTs", "total"],
+        rows,
+        [f"Lambda ${LAMBDA_GB_SECOND:.10f} per GB-second, S3 PUT ${S3_PUT * 1000:.3f} per 1,000; the "
+         "measured CPU rate scaled linearly to the function's vCPUs (not measured on Lambda)."],
+    )  # fmt: skip
 
 
 def main() -> None:
@@ -229,18 +274,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--searchable-minutes", type=int, default=10)
+    parser.add_argument("--write", action="store_true", help="keep the tables in bench/results/extract.md")
     args = parser.parse_args()
-    ffmpeg = imageio_ffmpeg.get_ffmpeg_version()
-    print(f"machine: {os.cpu_count()} vCPUs; PyAV {av.__version__}, ffmpeg {ffmpeg}")
-    rates = speed(args.seconds, args.pairs)
-    for name, rate in rates.items():
-        print(f"{name}: {rate:.2f} s of video per CPU-second")
+    rates, speeds = speed(args.seconds, args.pairs)
+    measured = ""
     if args.searchable_minutes:
         took = measured_time_to_searchable(args.searchable_minutes)
-        print(
-            f"\ntime to searchable, {args.searchable_minutes} min of 720p on the local system: {took:.0f} s"
-        )
-    modelled_hour_of_1080p(rates["1080p"])
+        measured = f"{took:.0f} ({args.searchable_minutes} min of 720p)"
+    text = document(
+        "bench_extract",
+        f"PyAV {av.__version__} against ffmpeg {imageio_ffmpeg.get_ffmpeg_version()} "
+        "(`python -m bench.bench_extract`; the module's docstring says what each row runs).",
+        [speeds, modelled_hour_of_1080p(rates["1080p"], measured), cost_table(rates)],
+    )
+    print(text)
+    if args.write:
+        print(f"written to {write('extract', text)}")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ MAX_VCPUS = 6
 # (S3 reads, cold starts, a slower host): the rest of its timeout is margin.
 CHUNK_SPEED_SHARE = 0.5
 # Seconds of 1080p H.264 one vCPU decodes, samples and writes per second (bench/bench_extract.py
-# measures it; 720p is about twice as fast): a range of a long video is what one extraction
+# measured 4.1 at 6.7 Mb/s; half that leaves room for a camera's higher bitrates, which cost more to
+# decode; 720p is about twice as fast): a range of a long video is what one extraction
 # invocation does in RANGE_WALL_S, so that the ranges of an hour of video finish in about a minute
 # side by side (the time to searchable), and well within the function's timeout.
 SOURCE_SECONDS_PER_VCPU_SECOND = 2.0

@@ -49,7 +49,8 @@ def moments_table(body: dict[str, Any]) -> str:
 
 def searched_line(body: dict[str, Any]) -> str:
     frames = body["searched_frames"]
-    searched = f"searched {body['searched_videos']} videos" + (
+    videos = body["searched_videos"]
+    searched = f"searched {videos} video{'' if videos == 1 else 's'}" + (
         f", {frames} frames" if frames is not None else ""
     )
     return f"{searched} in {body['took_ms']} ms; missing: {body['missing_videos'] or 'none'}"

@@ -140,12 +140,16 @@ def test_a_result_opens_larger_by_keyboard_and_closes_with_escape(signed_in: Pag
     wait(page, lambda: viewer.get_attribute("open") is None)
 
 
+def choose_image(page: Page, file: Path, data: bytes) -> None:
+    """Pick `data`, saved as `file`, in the page's file picker."""
+    file.write_bytes(data)
+    element(page, "image").send_keys(str(file))
+    wait(page, lambda: element(page, "image-chosen").is_displayed())
+
+
 def test_an_image_query_from_the_file_picker(signed_in: Page, tmp_path: Path):
     page = signed_in
-    frame = tmp_path / "bicycle.webp"
-    frame.write_bytes(sample_videos()["sample-bicycle"][2])
-    element(page, "image").send_keys(str(frame))
-    wait(page, lambda: element(page, "image-chosen").is_displayed())
+    choose_image(page, tmp_path / "bicycle.webp", sample_videos()["sample-bicycle"][2])
     search(page, "")
     hits = results(page)
     assert hits, message(page)
@@ -220,10 +224,7 @@ def test_a_results_count_out_of_range_is_refused_not_replaced(signed_in: Page, c
 
 def test_with_an_image_and_text_the_page_says_it_searched_by_image(signed_in: Page, tmp_path: Path):
     page = signed_in
-    frame = tmp_path / "boat.webp"
-    frame.write_bytes(sample_videos()["sample-boat"][1])
-    element(page, "image").send_keys(str(frame))
-    wait(page, lambda: element(page, "image-chosen").is_displayed())
+    choose_image(page, tmp_path / "boat.webp", sample_videos()["sample-boat"][1])
     search(page, "a man riding a bicycle")
     assert message(page).startswith("Searched by image; the text was not used")
     element(page, "clear-image").click()

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 
+from local.http_server import serve_in_thread
+
 Handler = Callable[[Any, Any], Any]
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 ASYNC_PAYLOAD_LIMIT = 256 * 1024
@@ -243,8 +245,7 @@ def serve(local: LocalLambda, port: int = 0, *, function_logs: TextIO | None = N
     """Serve `local` on 127.0.0.1 (a free port by default); yields the endpoint URL. With
     `function_logs`, what the functions print goes there instead of stdout."""
     server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(local))
-    thread = threading.Thread(target=server.serve_forever, name="lambda-invoke", daemon=True)
-    thread.start()
+    serve_in_thread(server, "lambda-invoke")
     console = sys.stdout
     if function_logs is not None:
         sys.stdout = _FunctionStdout(console, function_logs)

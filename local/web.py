@@ -3,7 +3,6 @@ and three origins as in AWS (CloudFront, API Gateway, Cognito's managed login do
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from botocore.config import Config
 
 from clipsearch.search.routes import INTEGRATION_TIMEOUT_S
 from local.api_gateway import JwtAuthorizer, api_handler, routes_of
+from local.http_server import serve_in_thread
 from local.page_server import page_handler
 from local.sign_in import LocalUserPool, sign_in_handler
 from local.stack import LocalSystem
@@ -91,7 +91,7 @@ def serve_web(
         )
         for server, handler, name in zip(servers, handlers, ("page", "http-api", "sign-in"), strict=True):
             server.RequestHandlerClass = handler
-            threading.Thread(target=server.serve_forever, name=f"local-{name}", daemon=True).start()
+            serve_in_thread(server, f"local-{name}")
             stack.callback(server.shutdown)
         yield web
 

@@ -38,7 +38,7 @@ os.environ.pop("AWS_PROFILE", None)
 # The files do not change during a run, so each is parsed once per process. botocore already hands one
 # parsed model to every client of a session; handing it to every session changes nothing they see.
 _parse_botocore_file = functools.lru_cache(maxsize=None)(botocore.loaders.JSONFileLoader().load_file)
-botocore.loaders.JSONFileLoader.load_file = lambda self, path: _parse_botocore_file(path)  # type: ignore[method-assign]
+botocore.loaders.JSONFileLoader.load_file = lambda self, file_path: _parse_botocore_file(file_path)  # type: ignore[method-assign]
 
 
 # The layers, by the top folder under tests/. A folder missing here fails the collection: a new

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.infra.conftest import ROOT
 
 SOURCES = (
@@ -79,27 +81,41 @@ def image_hashes(checkout: Path, outdir: Path) -> dict[str, str]:
     return hashes
 
 
-def test_bytecode_editor_and_finder_files_never_change_an_image_hash(tmp_path):
-    checkout = copy_repository(tmp_path / "checkout")
-    before = image_hashes(checkout, tmp_path / "out1")
+@pytest.fixture(scope="module")
+def clean_checkout(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A copy of the repository synthesized once (so with bytecode beside its sources), and its hashes."""
+    folder = tmp_path_factory.mktemp("clean")
+    checkout = copy_repository(folder / "checkout")
+    hashes = image_hashes(checkout, folder / "out")
     assert list((checkout / "clipsearch").glob("__pycache__/*.pyc")), "synth imported clipsearch"
+    return checkout, hashes
+
+
+def copy_checkout(clean: Path, destination: Path) -> Path:
+    shutil.copytree(clean, destination, symlinks=True)
+    return destination
+
+
+def test_bytecode_editor_and_finder_files_never_change_an_image_hash(clean_checkout, tmp_path):
+    clean, before = clean_checkout
+    checkout = copy_checkout(clean, tmp_path / "checkout")
 
     for name in JUNK:
         (checkout / name).parent.mkdir(parents=True, exist_ok=True)
         (checkout / name).write_bytes(b"junk")
     for folder in ("clipsearch", *FUNCTIONS):  # what `make test` leaves
         assert compileall.compile_dir(checkout / folder, quiet=1)
-    after = image_hashes(checkout, tmp_path / "out2")
+    after = image_hashes(checkout, tmp_path / "out")
 
     assert after == before
 
 
-def test_an_edit_the_image_copies_changes_only_that_images_hash(tmp_path):
-    checkout = copy_repository(tmp_path / "checkout")
-    before = image_hashes(checkout, tmp_path / "out1")
+def test_an_edit_the_image_copies_changes_only_that_images_hash(clean_checkout, tmp_path):
+    clean, before = clean_checkout
+    checkout = copy_checkout(clean, tmp_path / "checkout")
     with (checkout / "lambda_search" / "app.py").open("a") as app:
         app.write("\n# an edit\n")
-    after = image_hashes(checkout, tmp_path / "out2")
+    after = image_hashes(checkout, tmp_path / "out")
     changed = {name for name in before if before[name] != after[name]}
     assert changed == {"SearchFunction/Function/AssetImage"}
 

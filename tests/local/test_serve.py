@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from local import running as running_module
 from local.sample_video import Shot, boat, encode_shots
 from tests.local.test_system import ROOT
@@ -47,9 +45,8 @@ def wait_until_serving(process: subprocess.Popen[str]) -> str:
     raise AssertionError(f"make serve did not come up: {''.join(seen)}")
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_make_serve_stays_up_without_a_terminal_and_stops_cleanly(
-    tiny_model_dir, tmp_path, monkeypatch, stop
+def test_make_serve_stays_up_without_a_terminal_serves_invoke_and_add_video_and_stops_on_sigterm(
+    tiny_model_dir, tmp_path, monkeypatch
 ):
     state = tmp_path / "running.json"
     process = start_serving(tiny_model_dir, state)
@@ -79,6 +76,20 @@ def test_make_serve_stays_up_without_a_terminal_and_stops_cleanly(
         )  # fmt: skip
         assert added.returncode == 0, added.stdout + added.stderr
         assert "embedded: searchable" in added.stdout
+    finally:
+        stop_cleanly(process, signal.SIGTERM, state)
+
+
+def test_make_serve_stops_cleanly_on_ctrl_c(tiny_model_dir, tmp_path):
+    """As a terminal stops it (SIGINT); the test above stops it as a container or an IDE does (SIGTERM)."""
+    state = tmp_path / "running.json"
+    process = start_serving(tiny_model_dir, state)
+    wait_until_serving(process)
+    stop_cleanly(process, signal.SIGINT, state)
+
+
+def stop_cleanly(process: subprocess.Popen[str], stop: signal.Signals, state: Path) -> None:
+    try:
         process.send_signal(stop)
         out, err = process.communicate(timeout=60)
     finally:

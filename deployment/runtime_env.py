@@ -154,6 +154,8 @@ def function_environments(
             # A run's claim is stale (it died) once twice its timeout has passed.
             "EXTRACT_STALE_SECONDS": str(2 * extract.timeout_s),
             "EXTRACT_CONCURRENCY": str(max(2, math.ceil(2 * vcpus(extract.memory_mb)))),
+            # A run's keyframe-aligned pieces decode side by side, one single-threaded decoder per vCPU.
+            "EXTRACT_DECODERS": str(max(1, round(vcpus(extract.memory_mb)))),
             **({"VIDEOS_KEY_INDEX": ORIGINAL_KEY_INDEX} if config.create_table else {}),
             **powertools(extract.function_name),
         }

@@ -32,10 +32,11 @@ corruption that shows only later in the data, which `Video.frames` raises when i
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import struct
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
@@ -194,6 +195,47 @@ def plan_sampling(facts: VideoFacts, *, extract_fps: Fraction | float, max_frame
     return Sampling(fps=facts.fps, step=step, count=min(max_frames, within))
 
 
+def plan_pieces(
+    sampling: Sampling,
+    start: int,
+    stop: int,
+    keyframe_ticks: Sequence[int],
+    time_base: Fraction,
+    *,
+    pieces: int,
+    min_seconds: float,
+) -> list[tuple[int, int]]:
+    """Sampled frames [start, stop) cut into at most `pieces` runs that decode side by side, each on a
+    decoder of its own with one thread: single-threaded decoders spend about 10 % less CPU than one
+    decoder's frame threads, and as many of them keep every vCPU busy (bench/bench_extract.py).
+
+    A piece [s, e) decodes from the keyframe at or before T_{s-1} (`Video.frames`), so a boundary is
+    put at s = j + 1, T_j the first sample time at or after a keyframe: a piece decodes fewer than one
+    sampling step of frames before its own. Boundaries fall as near as the keyframes allow to equal
+    shares, and no piece is shorter than `min_seconds` (opening a decoder costs the header and one
+    frame). No keyframes (or too short a run): one piece.
+    """
+    seconds_per_sample = sampling.step / sampling.fps
+    count = min(pieces, int((stop - start) * seconds_per_sample // Fraction(min_seconds)))
+    if count <= 1 or not keyframe_ticks:
+        return [(start, stop)]
+    shortest = math.ceil(Fraction(min_seconds) / seconds_per_sample)
+    candidates: list[int] = []
+    for ticks in keyframe_ticks:
+        j = max(0, math.floor(ticks * time_base / seconds_per_sample) - 1)
+        while sampling.ticks(j, time_base) < ticks:
+            j += 1
+        if start + shortest <= j + 1 <= stop - shortest:
+            candidates.append(j + 1)
+    boundaries = [start]
+    for share in range(1, count):
+        ideal = start + (stop - start) * share / count
+        later = [s for s in candidates if s >= boundaries[-1] + shortest]
+        if later:
+            boundaries.append(min(later, key=lambda s: abs(s - ideal)))
+    return list(itertools.pairwise([*boundaries, stop]))
+
+
 @dataclass(frozen=True)
 class Cut:
     """A shot begins between sampled frames index-1 and index."""
@@ -214,10 +256,14 @@ class SampledFrame:
     cut: Cut | None  # the shot cut between sampled frames index-1 and index, if any
 
 
-def open_video(file: SeekableFile, *, size: int | None = None, limits: Limits | None = None) -> Video:
+def open_video(
+    file: SeekableFile, *, size: int | None = None, limits: Limits | None = None, decode_threads: int = 0
+) -> Video:
     """The video in `file`, its facts checked against `limits` and its first frame decoded; `size` is the
-    file's length in bytes if the caller knows it (else it is measured by seeking to the end)."""
-    return Video(file, size=size, limits=limits or Limits())
+    file's length in bytes if the caller knows it (else it is measured by seeking to the end).
+    `decode_threads` 0 lets FFmpeg thread the decoder (frame and slice threads, one per core); 1 decodes
+    on the calling thread only, as each of several pieces decoded side by side does (`plan_pieces`)."""
+    return Video(file, size=size, limits=limits or Limits(), decode_threads=decode_threads)
 
 
 def probe(file: SeekableFile, *, size: int | None = None, limits: Limits | None = None) -> VideoFacts:
@@ -229,7 +275,7 @@ def probe(file: SeekableFile, *, size: int | None = None, limits: Limits | None 
 class Video:
     """An open video: its facts, and its sampled frames by range. Not for use by two threads at once."""
 
-    def __init__(self, file: SeekableFile, *, size: int | None, limits: Limits) -> None:
+    def __init__(self, file: SeekableFile, *, size: int | None, limits: Limits, decode_threads: int) -> None:
         self._size = _measure(file) if size is None else size
         if self._size == 0:
             raise MediaError("empty", "the file has no bytes")
@@ -244,7 +290,7 @@ class Video:
         try:
             self._stream = _video_stream(self._container)
             _check_container(self._container)
-            self.facts, self._transpose = self._read_facts(limits)
+            self.facts, self._transpose = self._read_facts(limits, decode_threads)
         except BaseException:
             self._container.close()
             raise
@@ -262,6 +308,24 @@ class Video:
 
     def sampling(self, *, extract_fps: Fraction | float, max_frames: int) -> Sampling:
         return plan_sampling(self.facts, extract_fps=extract_fps, max_frames=max_frames)
+
+    def keyframe_ticks(self) -> list[int]:
+        """Where decoding can start: the keyframes the container's index lists, as presentation times in
+        ticks from the stream's start; empty when the container has no index up front (MPEG-TS).
+
+        MP4 indexes by decode time, a constant reorder delay before presentation with B-frames (e.g. 2
+        frames for x264's defaults); Matroska by presentation time. Both are put on the presentation
+        clock by the first entry, which is the first frame's. An estimate is enough: a piece seeks to
+        the keyframe at or before its own start (`frames`), wherever the estimate put the boundary.
+        FFmpeg reads Matroska's index (Cues, often at the end of the file) at the first seek: hence one
+        here (`frames` seeks before it decodes anyway).
+        """
+        self._seek(0)
+        entries = self._stream.index_entries
+        if not entries:
+            return []
+        shift = self.facts.start_pts - entries[0].timestamp
+        return [entry.timestamp + shift - self.facts.start_pts for entry in entries if entry.is_keyframe]
 
     def frames(
         self,
@@ -328,7 +392,7 @@ class Video:
 
     # --- opening ---
 
-    def _read_facts(self, limits: Limits) -> tuple[VideoFacts, Image.Transpose | None]:
+    def _read_facts(self, limits: Limits, decode_threads: int) -> tuple[VideoFacts, Image.Transpose | None]:
         """The facts, checked against `limits` from the header first, and how to turn frames upright."""
         stream, container = self._stream, self._container
         context = stream.codec_context
@@ -354,6 +418,7 @@ class Video:
         if not fps:
             raise MediaError("corrupt", "the video stream states no frame rate")
         context.thread_type = "AUTO"  # frame and slice threads: decoding is most of the work
+        context.thread_count = decode_threads
         first = next(self._decode(), None)
         if first is None:
             raise MediaError("empty", "the video stream has no frame that decodes")

@@ -21,7 +21,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,7 +29,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from clipsearch.catalog.rows import VideoRows
-from clipsearch.extract.media import Limits, MediaError, SampledFrame, Sampling, Video, open_video
+from clipsearch.extract.media import (
+    Limits,
+    MediaError,
+    SampledFrame,
+    Sampling,
+    Video,
+    open_video,
+    plan_pieces,
+)
 from clipsearch.extract.s3_file import S3File, UploadChanged
 from clipsearch.extract.webp import encode_webp
 from clipsearch.layout import (
@@ -46,6 +54,18 @@ from clipsearch.work.messages import WorkItem
 from clipsearch.work.queue import SEND_BATCH, WorkQueue
 
 DELETE_BATCH = 1000  # DeleteObjects' limit
+# A piece decoded on its own decoder spans at least this much video: opening one reads the header and
+# decodes a frame, and a piece decodes up to a sampling step of frames before its own.
+MIN_PIECE_SECONDS = 4.0
+
+
+@dataclass(frozen=True)
+class UploadVersion:
+    """The version of an upload a run reads."""
+
+    key: str
+    etag: str
+    size: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +84,7 @@ class ExtractSettings:
     max_pixels: int = 4096 * 2160
     range_seconds: int = 300  # seconds of video per range: a longer video is split (the stack derives it)
     concurrency: int = 8  # frames encoded and written at once
+    decoders: int = 1  # pieces of a run decoded side by side, one thread each (the stack: one per vCPU)
     reserve_seconds: float = 15.0  # kept to record the result
     stale_seconds: int = 1800  # a `processing` run older than this died (the stack: 2 x the timeout)
 
@@ -80,6 +101,7 @@ class ExtractSettings:
                 "max_pixels": "EXTRACT_MAX_PIXELS",
                 "range_seconds": "EXTRACT_RANGE_SECONDS",
                 "concurrency": "EXTRACT_CONCURRENCY",
+                "decoders": "EXTRACT_DECODERS",
                 "stale_seconds": "EXTRACT_STALE_SECONDS",
             },
         )
@@ -226,16 +248,16 @@ class ExtractService:
         )
         if claim != "claimed":
             return ExtractResult(claim, key, video_id, removed=removed)
-        file = S3File(self.s3, bucket=self.settings.bucket, key=key, etag=etag, size=size)
+        upload = UploadVersion(key, etag, size)
         try:
-            with open_video(file, size=size, limits=self.settings.limits) as video:
+            with self._open(upload) as video:
                 sampling = video.sampling(
                     extract_fps=self.settings.extract_fps, max_frames=self.settings.max_frames
                 )
                 ranges = self._ranges(sampling)
                 if len(ranges) > 1:
                     return self._split(video_id, key, etag, ranges, removed)
-                cuts = self._write_frames(video, video_id, sampling, 0, sampling.count, deadline)
+                cuts = self._write_frames(video, upload, video_id, sampling, 0, sampling.count, deadline)
                 return self._complete(video, video_id, key, etag, sampling, cuts, removed)
         except MediaError as error:
             return self._fail(video_id, key, etag, f"{error.kind}: {error.reason}", removed)
@@ -272,13 +294,13 @@ class ExtractService:
 
     def extract_range(self, work: RangeWork, deadline: Deadline) -> ExtractResult:
         started = time.perf_counter()
-        file = S3File(
-            self.s3, bucket=self.settings.bucket, key=work.key, etag=work.etag, size=self._size(work)
-        )
+        upload = UploadVersion(work.key, work.etag, self._size(work))
         try:
-            with open_video(file, size=file.size, limits=self.settings.limits) as video:
+            with self._open(upload) as video:
                 sampling = video.sampling(extract_fps=work.extract_fps, max_frames=work.max_frames)
-                cuts = self._write_frames(video, work.video_id, sampling, work.start, work.stop, deadline)
+                cuts = self._write_frames(
+                    video, upload, work.video_id, sampling, work.start, work.stop, deadline
+                )
                 done = self.rows.range_done(
                     work.video_id, upload_etag=work.etag, index=work.index, cut_frames=cuts
                 )
@@ -305,32 +327,79 @@ class ExtractService:
 
     # --- frames ---
 
+    def _open(self, upload: UploadVersion, *, decode_threads: int = 0) -> Video:
+        file = S3File(
+            self.s3, bucket=self.settings.bucket, key=upload.key, etag=upload.etag, size=upload.size
+        )
+        return open_video(file, size=upload.size, limits=self.settings.limits, decode_threads=decode_threads)
+
     def _write_frames(
-        self, video: Video, video_id: str, sampling: Sampling, start: int, stop: int, deadline: Deadline
+        self,
+        video: Video,
+        upload: UploadVersion,
+        video_id: str,
+        sampling: Sampling,
+        start: int,
+        stop: int,
+        deadline: Deadline,
     ) -> list[int]:
-        """Encode and write frames [start, stop) while decoding goes on; the cuts among them."""
+        """Encode and write frames [start, stop) while decoding goes on, in pieces side by side (each on a
+        decoder of its own) where the video's keyframes allow; the cuts among them."""
+        pieces = plan_pieces(
+            sampling,
+            start,
+            stop,
+            video.keyframe_ticks() if self.settings.decoders > 1 else [],
+            video.facts.time_base,
+            pieces=self.settings.decoders,
+            min_seconds=MIN_PIECE_SECONDS,
+        )
+        failed = threading.Event()  # one piece failed: the others stop, the run fails with its error
+        with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
+            if len(pieces) == 1:
+                return self._write_piece(video, video_id, sampling, pieces[0], deadline, pool, failed)
+
+            def piece(bounds: tuple[int, int]) -> list[int]:
+                try:
+                    with self._open(upload, decode_threads=1) as own:
+                        return self._write_piece(own, video_id, sampling, bounds, deadline, pool, failed)
+                except BaseException:
+                    failed.set()
+                    raise
+
+            with ThreadPoolExecutor(max_workers=len(pieces)) as decoders:
+                runs = [decoders.submit(piece, bounds) for bounds in pieces]
+                return sorted(cut for run in runs for cut in run.result())
+
+    def _write_piece(
+        self,
+        video: Video,
+        video_id: str,
+        sampling: Sampling,
+        bounds: tuple[int, int],
+        deadline: Deadline,
+        pool: ThreadPoolExecutor,
+        failed: threading.Event,
+    ) -> list[int]:
+        start, stop = bounds
         cuts: list[int] = []
         in_flight: deque[Future[None]] = deque()
-        lock = threading.Lock()
-        with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
-            for frame in self._frames(video, sampling, start, stop):
-                if deadline.remaining_seconds() < self.settings.reserve_seconds:
-                    raise TimeoutError(
-                        f"frames {start}-{stop} of {video_id} not written before the deadline: "
-                        "range_seconds is too long for this function's timeout and speed"
-                    )
-                if frame.cut is not None:
-                    with lock:
-                        cuts.append(frame.index)
-                in_flight.append(pool.submit(self._write_frame, video_id, frame))
-                while len(in_flight) > 2 * self.settings.concurrency:  # bounded memory
-                    in_flight.popleft().result()
-            for future in in_flight:
-                future.result()
-        return sorted(cuts)
-
-    def _frames(self, video: Video, sampling: Sampling, start: int, stop: int) -> Iterator[SampledFrame]:
-        return video.frames(sampling, start, stop, max_side=self.settings.max_side)
+        for frame in video.frames(sampling, start, stop, max_side=self.settings.max_side):
+            if failed.is_set():
+                break
+            if deadline.remaining_seconds() < self.settings.reserve_seconds:
+                raise TimeoutError(
+                    f"frames {start}-{stop} of {video_id} not written before the deadline: "
+                    "range_seconds is too long for this function's timeout and speed"
+                )
+            if frame.cut is not None:
+                cuts.append(frame.index)
+            in_flight.append(pool.submit(self._write_frame, video_id, frame))
+            while len(in_flight) > 2 * self.settings.concurrency:  # bounded memory
+                in_flight.popleft().result()
+        for future in in_flight:
+            future.result()
+        return cuts
 
     def _write_frame(self, video_id: str, frame: SampledFrame) -> None:
         data = encode_webp(frame.image, quality=self.settings.webp_quality, max_side=self.settings.max_side)

@@ -13,7 +13,7 @@ import pytest
 from clipsearch.layout import upload_video_id
 from tests.conftest import BUCKET, REGION
 from tests.extract.conftest import drain, run, s3_event, upload
-from tests.extract.test_function import frame_keys, row
+from tests.extract.test_function import frame_keys, row, twelve_seconds
 from tests.faults import Outage
 
 pytestmark = pytest.mark.unit
@@ -60,6 +60,22 @@ def test_a_failed_call_is_retried_by_sqs_and_the_retry_finishes_the_video(extrac
     assert done is not None
     assert (done["status"], done["frames_count"]) == ("processed", 6)
     assert len(frame_keys(s3, video_id_of(event))) == 6
+
+
+def test_a_fault_in_one_of_the_pieces_decoded_side_by_side_fails_the_run_for_its_retry(extract_handler, s3):
+    app = extract_handler(EXTRACT_DECODERS="3")
+    event = upload(s3, KEY, twelve_seconds())
+    outage = Outage(
+        s3_of(app), "PutObject", "SlowDown", 503, matching="frame_000009", times=1
+    )  # the last piece's
+    assert run(app, event)["batchItemFailures"] == [{"itemIdentifier": "m0"}]
+    assert outage.calls == 1
+    assert row(video_id_of(event))["status"] == "processing"  # type: ignore[index]
+    assert run(app, event)["batchItemFailures"] == []
+    done = row(video_id_of(event))
+    assert done is not None
+    assert (done["status"], done["frames_count"], done["cut_frames"]) == ("processed", 12, [4, 8])
+    assert len(frame_keys(s3, video_id_of(event))) == 12
 
 
 def test_ranges_sqs_refuses_fail_the_message_and_are_sent_again(extract_handler, s3, ingest_queue, video):

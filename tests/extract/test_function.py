@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from clipsearch.layout import extracted_frame_key, frames_prefix, upload_video_id
-from local.sample_video import audio_only, encode_shots
+from local.sample_video import Format, Shot, audio_only, bicycle, boat, encode_shots, street
 from tests.conftest import BUCKET, REGION, TABLE, FakeLambdaContext
 from tests.extract.conftest import FPS, SHOTS, drain, run, s3_event, upload
 from tests.extract.test_failures import with_sample_entry
@@ -158,6 +158,45 @@ def test_a_long_video_runs_in_ranges_that_equal_one_run(extract_handler, s3, ing
     frames = [s3.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in frame_keys(s3, split_id)]
     expected = [s3.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in frame_keys(s3, one_id)]
     assert frames == expected  # frame for frame, byte for byte
+
+
+def twelve_seconds() -> bytes:
+    """Three shots of 4 s at 10 fps, a keyframe every second: three pieces of 4 s for three decoders."""
+    return encode_shots([Shot(bicycle, 40), Shot(boat, 40), Shot(street, 40)], fps=FPS, fmt=Format(gop=FPS))
+
+
+def test_pieces_decoded_side_by_side_equal_one_decoder(extract_handler, s3):
+    """12 s, cuts at 4 s and 8 s, a keyframe every second: three decoders take 4 s each, and the cuts at
+    the pieces' first frames are found by the piece that starts there."""
+    data = encode_shots([Shot(bicycle, 40), Shot(boat, 40), Shot(street, 40)], fps=FPS, fmt=Format(gop=FPS))
+    single = extract_handler()
+    one = upload(s3, "uploads/one.mp4", data)
+    run(single, one)
+    one_id = upload_video_id(BUCKET, "uploads/one.mp4", one["Records"][0]["s3"]["object"]["eTag"])
+
+    pieces = extract_handler(EXTRACT_DECODERS="3")
+    opened = []
+    open_upload = pieces.service._open
+
+    def recording(upload: Any, *, decode_threads: int = 0) -> Any:
+        opened.append(decode_threads)
+        return open_upload(upload, decode_threads=decode_threads)
+
+    pieces.service._open = recording
+    side = upload(s3, "uploads/side.mp4", data)
+    run(pieces, side)
+    side_id = upload_video_id(BUCKET, "uploads/side.mp4", side["Records"][0]["s3"]["object"]["eTag"])
+
+    assert opened == [0, 1, 1, 1]  # the facts, then a single-threaded decoder per piece
+    done, expected = row(side_id), row(one_id)
+    assert done is not None
+    assert expected is not None
+    assert (done["status"], done["cut_frames"]) == ("processed", [4, 8])
+    for name in ("frames_count", "cut_frames", "scenes_count"):
+        assert done[name] == expected[name], name
+    frames = [s3.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in frame_keys(s3, side_id)]
+    assert frames == [s3.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in frame_keys(s3, one_id)]
+    assert len(frames) == 12
 
 
 def test_a_new_version_supersedes_the_old_video_and_a_deletion_removes_it(

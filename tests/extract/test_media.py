@@ -17,6 +17,7 @@ from clipsearch.extract.media import (
     VideoFacts,
     frame_step,
     open_video,
+    plan_pieces,
     plan_sampling,
     probe,
 )
@@ -332,3 +333,91 @@ def test_max_side_scales_the_sampled_pictures():
         (frame,) = video.frames(video.sampling(extract_fps=1, max_frames=1), max_side=160)
     assert frame.image.size == (160, 90)
     assert read_number(frame.image) == 0
+
+
+def by_pieces(
+    data: bytes, extract_fps: float, *, pieces: int
+) -> tuple[list[tuple[int, int]], list[SampledFrame]]:
+    """The pieces the function plans for the whole video, and their frames, each piece from a video opened
+    anew with a single-threaded decoder, as the function decodes them side by side."""
+    with open_video(io.BytesIO(data)) as video:
+        sampling = video.sampling(extract_fps=extract_fps, max_frames=10_000)
+        planned = plan_pieces(
+            sampling, 0, sampling.count, video.keyframe_ticks(), video.facts.time_base,
+            pieces=pieces, min_seconds=0.5,
+        )  # fmt: skip
+    frames: list[SampledFrame] = []
+    for start, stop in planned:
+        with open_video(io.BytesIO(data), decode_threads=1) as own:
+            frames += own.frames(sampling, start, stop)
+    return planned, frames
+
+
+@pytest.mark.parametrize(
+    ("fmt", "split"),
+    [
+        (Format(gop=12), True),
+        (Format(gop=12, container="matroska"), True),
+        (Format(gop=12, codec="vp9"), True),
+        (Format(gop=12, container="mpegts"), False),  # no index up front: one piece
+    ],
+    ids=["mp4", "matroska", "webm", "mpegts"],
+)
+def test_pieces_on_single_threaded_decoders_give_the_same_frames_and_cuts(fmt, split):
+    data = encode_shots(SHOTS, fmt=fmt)
+    whole = sample(data, extract_fps=EXTRACT_FPS)
+    planned, frames = by_pieces(data, EXTRACT_FPS, pieces=4)
+    assert (len(planned) == 4) is split, planned
+    assert fingerprint(frames) == fingerprint(whole)
+
+
+def test_keyframes_are_on_the_presentation_clock(gops):
+    """MP4's index counts decode time (B-frames put it 2 frames early): the keyframes come out on the
+    presentation clock, every 12th frame, as the encoder placed them."""
+    data, _ = gops
+    with open_video(io.BytesIO(data)) as video:
+        ticks_per_frame = 1 / (video.facts.fps * video.facts.time_base)
+        frames = [Fraction(ticks) / ticks_per_frame for ticks in video.keyframe_ticks()]
+    assert frames[:4] == [0, 12, 24, 36]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    keyframes=st.lists(st.integers(min_value=0, max_value=30_000), max_size=40),
+    step=st.integers(min_value=1, max_value=40),
+    count=st.integers(min_value=1, max_value=400),
+    start=st.integers(min_value=0, max_value=399),
+    pieces=st.integers(min_value=1, max_value=8),
+    min_seconds=st.sampled_from([0.5, 1.0, 4.0]),
+)
+def test_pieces_cover_the_run_and_start_just_after_a_keyframe(
+    keyframes, step, count, start, pieces, min_seconds
+):
+    sampling = Sampling(fps=Fraction(30000, 1001), step=step, count=count)
+    time_base = Fraction(1, 90_000)
+    start = min(start, count - 1)
+    planned = plan_pieces(
+        sampling, start, count, sorted(keyframes), time_base, pieces=pieces, min_seconds=min_seconds
+    )
+    assert 1 <= len(planned) <= pieces
+    assert planned[0][0] == start
+    assert planned[-1][1] == count
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(planned))
+    if len(planned) > 1:
+        assert all(sampling.time(last) - sampling.time(first) >= min_seconds for first, last in planned)
+    for first, _ in planned[1:]:  # decoding starts at a keyframe less than a step before T_{first-1}
+        before = sampling.ticks(first - 1, time_base)
+        earlier = sampling.ticks(first - 2, time_base) if first >= 2 else -1
+        assert any(earlier < keyframe <= before for keyframe in keyframes)
+
+
+def test_a_minute_with_a_keyframe_every_second_is_cut_into_equal_pieces():
+    sampling = Sampling(fps=Fraction(30), step=30, count=60)
+    keyframes = [second * 15_360 for second in range(60)]
+    planned = plan_pieces(sampling, 0, 60, keyframes, Fraction(1, 15_360), pieces=6, min_seconds=4)
+    assert planned == [(0, 10), (10, 20), (20, 30), (30, 40), (40, 50), (50, 60)]
+    assert plan_pieces(sampling, 0, 60, [], Fraction(1, 15_360), pieces=6, min_seconds=4) == [(0, 60)]
+    assert plan_pieces(sampling, 0, 60, keyframes, Fraction(1, 15_360), pieces=6, min_seconds=30) == [
+        (0, 30),
+        (30, 60),
+    ]

@@ -77,6 +77,7 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "EXTRACT_RANGE_SECONDS": "694",  # floor(min(60, 900 / 2) * 2.0 s of video/vCPU-s * 10240/1769)
         "EXTRACT_STALE_SECONDS": "1800",  # 2 x the timeout
         "EXTRACT_CONCURRENCY": "12",  # ceil(2 x 10240/1769 vCPUs)
+        "EXTRACT_DECODERS": "6",  # round(10240/1769 vCPUs)
         "POWERTOOLS_SERVICE_NAME": "clip-extract",
         **POWERTOOLS,
     },

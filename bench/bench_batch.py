@@ -12,7 +12,13 @@ pipeline's. Decoding WebP costs CPU in proportion to the bytes, so the frames' c
 calibrated to the size of real photos (two real 640x360 photos at q80: 34 and 54 KB; these 49 KB);
 `noise` frames (independent random pixels, 154 KB) are the decoder's worst case.
 
-    .venv/bin/python -m bench.bench_batch [--frames 64] [--repeats 3] [--precision int8] [--content noise]
+Each round runs the three paths once, in rotating order (bench/side_by_side.py); the ratio is taken
+within each round and reported as the median of the rounds with their range.
+
+    .venv/bin/python -m bench.bench_batch [--frames 64] [--rounds 5] [--precision fp32 int8]
+        [--content natural noise] [--write]
+
+`--write` keeps the table in bench/results/batch.md.
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +39,8 @@ from PIL import Image
 from urllib3.response import HTTPResponse
 
 from bench.bench_clip import runtime_folder
+from bench.side_by_side import in_rounds, median, per_pair, timed
+from bench.tables import Table, document, load, write
 from clipsearch.batch.request import VideoRequest
 from clipsearch.batch.service import BatchService, BatchSettings
 from clipsearch.cache.store import CacheStore
@@ -78,7 +85,7 @@ def cpu_ms_per_frame(work: Callable[[], object], frames: int) -> float:
         started = time.process_time()
         work()
         samples.append(time.process_time() - started)
-    return statistics.median(samples) * 1000 / frames
+    return median(samples) * 1000 / frames
 
 
 def without_server(blob: bytes) -> Any:
@@ -103,24 +110,15 @@ class NoDeadline:
         return 900.0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
-    parser.add_argument("--content", choices=tuple(FRAMES), default="natural")
-    args = parser.parse_args()
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(variable, "bench")
-
+def measure(precision: str, content: str, frames: int, rounds: int) -> list[str]:
+    """One table row: the paths in rounds, and where a frame's CPU goes."""
     with mock_aws():
-        folder = runtime_folder(args.precision)
+        folder = runtime_folder(precision)
         one_at_once = OnnxEmbedder(folder)
         embedder = OnnxEmbedder(folder, calls_at_once=available_cpus())
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
-        blobs = [encode(FRAMES[args.content](seed), "WEBP", quality=80) for seed in range(args.frames)]
+        blobs = [encode(FRAMES[content](seed), "WEBP", quality=80) for seed in range(frames)]
         keys = [f"frames/{VIDEO}/frame_{index:06d}.webp" for index in range(len(blobs))]
         for key, blob in zip(keys, blobs, strict=True):
             s3.put_object(Bucket=BUCKET, Key=key, Body=blob)
@@ -146,64 +144,94 @@ def main() -> None:
 
         def end_to_end() -> None:
             result = service.run(VideoRequest(VIDEO, None, force=True), NoDeadline(), run_id="bench")
-            if result.embedded != args.frames or result.status != "complete":
+            if result.embedded != frames or result.status != "complete":
                 raise RuntimeError(f"the batch run did not embed every frame: {result.as_dict()}")
 
-        measures: dict[Callable[[], None], list[float]] = {
-            model_one_batch_at_once: [],
-            model_side_by_side: [],
-            end_to_end: [],
-        }
         model_one_batch_at_once()  # warm-up
         model_side_by_side()
-        for _ in range(args.repeats):  # alternate, so that machine noise hits all alike
-            for call, samples in measures.items():
-                started = time.perf_counter()
-                call()
-                samples.append(time.perf_counter() - started)
-        one_fps, side_fps, full_fps = (
-            args.frames / statistics.median(samples) for samples in measures.values()
+        samples = in_rounds(
+            {
+                "one": lambda: timed(model_one_batch_at_once),
+                "side": lambda: timed(model_side_by_side),
+                "full": lambda: timed(end_to_end),
+            },
+            rounds,
         )
-        model_fps = max(one_fps, side_fps)
+        faster_model = [
+            min(one.wall, side.wall) for one, side in zip(samples["one"], samples["side"], strict=True)
+        ]
+        ratio = per_pair(faster_model, [full.wall for full in samples["full"]])
+        fps = {name: frames / median([sample.wall for sample in runs]) for name, runs in samples.items()}
+        full_cpu_ms = median([sample.cpu for sample in samples["full"]]) * 1000 / frames
         kilobytes = sum(map(len, blobs)) // len(blobs) // 1024
         # Where a frame's CPU goes (core-milliseconds): nothing else can overlap the model when it
         # keeps every vCPU busy, so model / (model + the rest) estimates the best ratio here.
-        model_ms = available_cpus() * 1000 / model_fps
+        model_ms = available_cpus() * 1000 / max(fps["one"], fps["side"])
         decode_ms = cpu_ms_per_frame(
             lambda: [decode_image(blob, max_pixels=10**8) for blob in blobs], len(blobs)
         )
-        frames = [parse_frame_key(key) for key in keys]
+        parsed = [parse_frame_key(key) for key in keys]
         vector = embedder.embed_images(images[:1])[0]
 
         def read_and_write(client: Any) -> None:
-            for frame in frames:
+            for frame in parsed:
                 client.get_object(Bucket=BUCKET, Key=frame.key)["Body"].read()
                 CacheStore(client, BUCKET).write_frame(frame, vector, model=embedder.model_id)
 
         s3_ms = cpu_ms_per_frame(lambda: read_and_write(s3), len(blobs))
+        threads = one_at_once.threads
     # botocore's own side, with no server behind it (out of moto, which sees every call)
     client_ms = cpu_ms_per_frame(lambda: read_and_write(without_server(blobs[0])), len(blobs))
-    print(
-        f"{args.frames} {args.content} frames 640x360 WebP q80 ({kilobytes} KB each),"
-        f" ViT-B/32 random weights, ONNX {args.precision}, medians of {args.repeats} runs"
+    here = model_ms / (model_ms + decode_ms + s3_ms)
+    elsewhere = model_ms / (model_ms + decode_ms + client_ms)
+    return [
+        f"{precision}, {content} ({kilobytes} KB)",
+        f"{fps['one']:.1f} ({threads} threads)",
+        f"{fps['side']:.1f}",
+        f"{fps['full']:.1f}",
+        f"**{ratio}**",
+        f"{full_cpu_ms:.0f}",
+        f"{model_ms:.0f} / {decode_ms:.1f} / {s3_ms:.1f} / {client_ms:.1f}",
+        f"{here:.2f} / {elsewhere:.2f}",
+        load(),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--precision", choices=("fp32", "int8"), nargs="+", default=["fp32", "int8"])
+    parser.add_argument("--content", choices=tuple(FRAMES), nargs="+", default=["natural"])
+    parser.add_argument("--write", action="store_true", help="keep the table in bench/results/batch.md")
+    args = parser.parse_args()
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(variable, "bench")
+    table = Table(
+        f"Batch embedding: {args.frames} frames 640x360 WebP q80, ViT-B/32 random weights, "
+        f"{args.rounds} rounds",
+        ["precision, frames", "model alone, one batch at once (frames/s)",
+         f"model alone, {available_cpus()} batches side by side, 1 thread each (frames/s)",
+         "end to end (frames/s)",
+         "end to end / the faster model alone (per round)", "end to end CPU ms per frame",
+         "a frame's CPU ms: model / WebP decoding / S3 GET + .npy PUT on moto / botocore's side alone",
+         "best ratio estimate: here / S3 elsewhere", "load"],
+    )  # fmt: skip
+    for precision in args.precision:
+        for content in args.content:
+            table.rows.append(measure(precision, content, args.frames, args.rounds))
+            print(table.rows[-1])
+    text = document(
+        "bench_batch",
+        "The batch function's service on moto S3 in-process (list, read, decode, preprocess, model, `.npy` "
+        "and packed writes) against the model alone on the same frames, alternating in rounds "
+        "(`python -m bench.bench_batch`; the module's docstring says what each column runs).",
+        [table],
     )
-    rows = {
-        f"model only, one batch at once on {one_at_once.threads} threads": f"{one_fps:.1f} frames/s",
-        f"model only, {embedder.calls_at_once} batches at once, 1 thread each": f"{side_fps:.1f} frames/s",
-        "end to end (S3+decode+model+put), as batch runs": f"{full_fps:.1f} frames/s",
-        "end to end / the faster model only": f"{full_fps / model_fps:.2f}",
-    }
-    for label, value in rows.items():
-        print(f"{label:<50} {value:>14}")
-    print(
-        f"a frame's CPU here: model {model_ms:.1f} ms (with preprocessing), WebP decoding"
-        f" {decode_ms:.1f} ms, S3 GET + .npy PUT {s3_ms:.1f} ms (moto: both sides), of which"
-        f" botocore's own side {client_ms:.1f} ms"
-    )
-    print(
-        f"end to end / model only, best estimate: {model_ms / (model_ms + decode_ms + s3_ms):.2f} here,"
-        f" {model_ms / (model_ms + decode_ms + client_ms):.2f} with S3's server elsewhere (as on Lambda)"
-    )
+    print(text)
+    if args.write:
+        print(f"written to {write('batch', text)}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,13 @@ Both paths use real boto3 clients; a `before-send` hook answers each HTTP reques
 after a fixed round trip (--rtt-ms, the same for both services), so the numbers are the client's:
 calls made, how many at once, and our own code.
 
-    .venv/bin/python -m bench.bench_ingest [--missing 3000] [--backfill 10000] [--rtt-ms 20]
+Each round runs every path once, in rotating order (bench/side_by_side.py); the ratio is taken within
+each round and reported as the median of the rounds with their range.
+
+    .venv/bin/python -m bench.bench_ingest [--missing 3000] [--backfill 10000] [--rtt-ms 20] [--rounds 3]
+        [--write]
+
+`--write` keeps the table in bench/results/ingest.md.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
+from bench.side_by_side import in_rounds, median, per_pair, timed
+from bench.tables import Table, document, write
 from clipsearch.search.service import SearchSettings
 from clipsearch.work.messages import WorkItem
 from clipsearch.work.queue import WorkQueue
@@ -83,40 +91,79 @@ def main() -> None:
     parser.add_argument("--missing", type=int, default=3000)
     parser.add_argument("--backfill", type=int, default=10_000)
     parser.add_argument("--rtt-ms", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="keep the table in bench/results/ingest.md")
     args = parser.parse_args()
     rtt = args.rtt_ms / 1000
     missing = [f"video-{i:06d}" for i in range(args.missing)]
     wanted = [WorkItem(video_id, seen="none") for video_id in missing]
-
-    started = time.perf_counter()
-    invoke_each(lambda_client(rtt), missing)
-    invoke_s = time.perf_counter() - started
-
-    refill = Refill(WorkQueue(sqs_client(rtt), QUEUE_URL), RecentlyQueued(900), budget_s=10**6)
-    started = time.perf_counter()
-    queued = refill.queue_videos(wanted)
-    queue_s = time.perf_counter() - started
-    if len(queued) != len(missing):
-        raise RuntimeError(f"queued {len(queued)} of {len(missing)}")
     budget_s = SearchSettings.refill_budget_ms / 1000  # the search's default
-    budgeted = Refill(WorkQueue(sqs_client(rtt), QUEUE_URL), RecentlyQueued(900), budget_s=budget_s)
-    started = time.perf_counter()
-    in_budget = budgeted.queue_videos(wanted)
-    spent_s = time.perf_counter() - started
+    queued_now: list[int] = []
 
-    print(f"refill of {args.missing:,} missing videos, {args.rtt_ms:.0f} ms per request")
-    print(f"one Invoke per video   {invoke_s:8.2f} s")
-    print(f"work queue (all)       {queue_s:8.2f} s   {invoke_s / queue_s:6.0f}x faster")
-    later = "the rest by later searches"
-    cap = f"work queue ({budgeted.budget_s:g} s cap)"
-    print(f"{cap:<23}{spent_s:8.2f} s   queued {len(in_budget):,} now, {later}")
+    def refill_all() -> None:
+        refill = Refill(WorkQueue(sqs_client(rtt), QUEUE_URL), RecentlyQueued(900), budget_s=10**6)
+        if len(refill.queue_videos(wanted)) != len(missing):
+            raise RuntimeError("the unbudgeted refill did not queue every missing video")
 
-    videos = [WorkItem(f"video-{i:06d}") for i in range(args.backfill)]
-    started = time.perf_counter()
-    sent = WorkQueue(sqs_client(rtt), QUEUE_URL).send(videos)
-    backfill_s = time.perf_counter() - started
-    rate = len(sent.sent) / backfill_s
-    print(f"\nbackfill of {args.backfill:,} videos: {rate:,.0f} videos/s ({backfill_s:.1f} s)")
+    def refill_in_budget() -> None:
+        refill = Refill(WorkQueue(sqs_client(rtt), QUEUE_URL), RecentlyQueued(900), budget_s=budget_s)
+        queued_now.append(len(refill.queue_videos(wanted)))
+
+    def backfill() -> None:
+        videos = [WorkItem(f"video-{i:06d}") for i in range(args.backfill)]
+        if len(WorkQueue(sqs_client(rtt), QUEUE_URL).send(videos).sent) != args.backfill:
+            raise RuntimeError("the backfill did not send every video")
+
+    samples = in_rounds(
+        {
+            "invoke": lambda: timed(lambda: invoke_each(lambda_client(rtt), missing)),
+            "queue": lambda: timed(refill_all),
+            "budget": lambda: timed(refill_in_budget),
+            "backfill": lambda: timed(backfill),
+        },
+        args.rounds,
+    )
+    walls = {name: [sample.wall for sample in runs] for name, runs in samples.items()}
+    table = Table(
+        f"Refill of {args.missing:,} missing videos and a backfill of {args.backfill:,}, "
+        f"{args.rtt_ms:g} ms per request, {args.rounds} rounds",
+        ["path", "seconds (median)", "against one Invoke per video (per round)", "note"],
+        [
+            [
+                "one asynchronous Invoke per video (the refill before the work queue)",
+                f"{median(walls['invoke']):.2f}",
+                "1",
+                "",
+            ],
+            [
+                "the work queue, every missing video",
+                f"{median(walls['queue']):.2f}",
+                f"{per_pair(walls['invoke'], walls['queue'])} faster",
+                "SendMessageBatch, 10 a call, parallel",
+            ],
+            [
+                f"the work queue within the search's {budget_s:g} s budget",
+                f"{median(walls['budget']):.2f}",
+                "",
+                f"queued {min(queued_now):,}–{max(queued_now):,} now, the rest by later searches",
+            ],
+            [
+                f"backfill of {args.backfill:,} videos",
+                f"{median(walls['backfill']):.2f}",
+                "",
+                f"{args.backfill / median(walls['backfill']):,.0f} videos/s",
+            ],
+        ],
+    )
+    text = document(
+        "bench_ingest",
+        "Real boto3 clients answered after a fixed round trip in place of AWS "
+        "(`python -m bench.bench_ingest`; the module's docstring says what each row runs).",
+        [table],
+    )
+    print(text)
+    if args.write:
+        print(f"written to {write('ingest', text)}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ corruption that shows only later in the data, which `Video.frames` raises when i
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import os
@@ -100,6 +101,8 @@ class Limits:
 # them, and with B-frames puts frames out of order and a frame late); FLV's stated duration counts from
 # 0, not from its first frame (2 frames in with B-frames), so the end check saw every FLV as truncated.
 VIDEO_CONTAINERS: Final = frozenset({"mov", "mp4", "matroska", "webm", "mpegts"})
+# The containers whose index lists the keyframes up front (MP4/MOV's sample table, Matroska's Cues).
+INDEXED_CONTAINERS: Final = frozenset({"mov", "mp4", "matroska", "webm"})
 # Top-level ISO BMFF (MP4, MOV) boxes a file may start with; such a file is checked for truncation.
 _ISO_BOXES: Final = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"})
 
@@ -220,8 +223,13 @@ def plan_pieces(
     if count <= 1 or not keyframe_ticks:
         return [(start, stop)]
     shortest = math.ceil(Fraction(min_seconds) / seconds_per_sample)
+    within = keyframe_ticks[
+        bisect.bisect_left(keyframe_ticks, sampling.ticks(start, time_base)) : bisect.bisect_right(
+            keyframe_ticks, sampling.ticks(stop, time_base)
+        )
+    ]  # sorted, as an index is: a range of a long video looks at its own keyframes only
     candidates: list[int] = []
-    for ticks in keyframe_ticks:
+    for ticks in within:
         j = max(0, math.floor(ticks * time_base / seconds_per_sample) - 1)
         while sampling.ticks(j, time_base) < ticks:
             j += 1
@@ -291,6 +299,7 @@ class Video:
             self._stream = _video_stream(self._container)
             _check_container(self._container)
             self.facts, self._transpose = self._read_facts(limits, decode_threads)
+            self._decode_threads = decode_threads
         except BaseException:
             self._container.close()
             raise
@@ -311,15 +320,19 @@ class Video:
 
     def keyframe_ticks(self) -> list[int]:
         """Where decoding can start: the keyframes the container's index lists, as presentation times in
-        ticks from the stream's start; empty when the container has no index up front (MPEG-TS).
+        ticks from the stream's start; empty for a container with no index up front (MPEG-TS lists only
+        the packets it has read, not keyframes).
 
         MP4 indexes by decode time, a constant reorder delay before presentation with B-frames (e.g. 2
         frames for x264's defaults); Matroska by presentation time. Both are put on the presentation
         clock by the first entry, which is the first frame's. An estimate is enough: a piece seeks to
-        the keyframe at or before its own start (`frames`), wherever the estimate put the boundary.
+        the keyframe at or before its own start (`frames`), wherever the estimate put the boundary
+        (an open GOP's or an edit list's varying delay costs at most a keyframe interval of decoding).
         FFmpeg reads Matroska's index (Cues, often at the end of the file) at the first seek: hence one
         here (`frames` seeks before it decodes anyway).
         """
+        if not set(self.facts.container.split(",")) & INDEXED_CONTAINERS:
+            return []
         self._seek(0)
         entries = self._stream.index_entries
         if not entries:
@@ -460,8 +473,14 @@ class Video:
     ) -> SampledFrame:
         width, height = fit_within((frame.width, frame.height), max_side)
         rgb = self._pictures.reformat(
-            frame, width, height, "rgb24", interpolation="AREA", src_color_range=frame.color_range
-        )  # the stream's own range: full-range (JPEG) YUV is not stretched again
+            frame,
+            width,
+            height,
+            "rgb24",
+            interpolation="AREA",
+            src_color_range=frame.color_range,  # full-range (JPEG) YUV is not stretched again
+            threads=self._decode_threads,  # a piece's 1: its own thread only (the pieces fill the vCPUs)
+        )
         image = Image.fromarray(rgb.to_ndarray())
         if self._transpose is not None:
             image = image.transpose(self._transpose)

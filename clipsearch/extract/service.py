@@ -355,14 +355,18 @@ class ExtractService:
             min_seconds=MIN_PIECE_SECONDS,
         )
         failed = threading.Event()  # one piece failed: the others stop, the run fails with its error
+        # Frames decoded and not yet written, at most 2 x concurrency in all: shared out among the pieces.
+        held = max(1, 2 * self.settings.concurrency // len(pieces))
         with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
             if len(pieces) == 1:
-                return self._write_piece(video, video_id, sampling, pieces[0], deadline, pool, failed)
+                return self._write_piece(video, video_id, sampling, pieces[0], deadline, pool, failed, held)
 
             def piece(bounds: tuple[int, int]) -> list[int]:
                 try:
                     with self._open(upload, decode_threads=1) as own:
-                        return self._write_piece(own, video_id, sampling, bounds, deadline, pool, failed)
+                        return self._write_piece(
+                            own, video_id, sampling, bounds, deadline, pool, failed, held
+                        )
                 except BaseException:
                     failed.set()
                     raise
@@ -380,6 +384,7 @@ class ExtractService:
         deadline: Deadline,
         pool: ThreadPoolExecutor,
         failed: threading.Event,
+        held: int,
     ) -> list[int]:
         start, stop = bounds
         cuts: list[int] = []
@@ -395,7 +400,7 @@ class ExtractService:
             if frame.cut is not None:
                 cuts.append(frame.index)
             in_flight.append(pool.submit(self._write_frame, video_id, frame))
-            while len(in_flight) > 2 * self.settings.concurrency:  # bounded memory
+            while len(in_flight) > held:  # bounded memory
                 in_flight.popleft().result()
         for future in in_flight:
             future.result()

@@ -421,3 +421,10 @@ def test_a_minute_with_a_keyframe_every_second_is_cut_into_equal_pieces():
         (0, 30),
         (30, 60),
     ]
+
+
+def test_an_mpeg_ts_lists_no_keyframes():
+    """Its demuxer's index holds the packets read so far, not keyframes: no piece boundary from it."""
+    with open_video(io.BytesIO(encode_shots(SHOTS, fmt=Format(gop=12, container="mpegts")))) as video:
+        list(video.frames(video.sampling(extract_fps=EXTRACT_FPS, max_frames=10_000)))
+        assert video.keyframe_ticks() == []

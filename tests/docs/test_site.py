@@ -51,14 +51,28 @@ def test_the_site_builds_strictly(tmp_path):
     ids=["broken-link", "broken-anchor", "page-not-in-nav"],
 )
 def test_a_broken_link_or_a_page_outside_the_nav_fails_the_build(tmp_path, change, complaint):
-    shutil.copy(MKDOCS_CONFIG, tmp_path / MKDOCS_CONFIG.name)
-    shutil.copytree(DOCS, tmp_path / "docs")
+    copy_site_sources(tmp_path)
     name, text = change
     with (tmp_path / "docs" / name).open("a") as page:
         page.write(text)
     result = build(tmp_path / MKDOCS_CONFIG.name, tmp_path / "site")
     assert result.returncode != 0
     assert complaint in result.stdout + result.stderr
+
+
+def test_a_missing_bench_table_fails_the_build(tmp_path):
+    copy_site_sources(tmp_path)
+    (tmp_path / "bench" / "results" / "ingest.md").unlink()
+    result = build(tmp_path / MKDOCS_CONFIG.name, tmp_path / "site")
+    assert result.returncode != 0
+    assert "bench/results/ingest.md" in result.stdout + result.stderr
+
+
+def copy_site_sources(folder: Path) -> None:
+    """What the site is built from: mkdocs.yml, docs/ and the benches' tables it includes."""
+    shutil.copy(MKDOCS_CONFIG, folder / MKDOCS_CONFIG.name)
+    shutil.copytree(DOCS, folder / "docs")
+    shutil.copytree(ROOT / "bench" / "results", folder / "bench" / "results")
 
 
 def nav_pages(nav: Any) -> Iterator[str]:

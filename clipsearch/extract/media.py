@@ -337,8 +337,8 @@ class Video:
         entries = self._stream.index_entries
         if not entries:
             return []
-        shift = self.facts.start_pts - entries[0].timestamp
-        return [entry.timestamp + shift - self.facts.start_pts for entry in entries if entry.is_keyframe]
+        first = entries[0].timestamp  # the first frame's, at the stream's start
+        return [entry.timestamp - first for entry in entries if entry.is_keyframe]
 
     def frames(
         self,

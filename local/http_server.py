@@ -15,13 +15,11 @@ from typing import Any
 SHUTDOWN_POLL_S = 0.02
 
 
-def serve_in_thread(server: BaseServer, name: str) -> threading.Thread:
+def serve_in_thread(server: BaseServer, name: str) -> None:
     """Serve `server` on a daemon thread until `server.shutdown()`, which then returns promptly."""
-    thread = threading.Thread(
+    threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S}, name=name, daemon=True
-    )
-    thread.start()
-    return thread
+    ).start()
 
 
 def origin(url: str) -> str:

@@ -3,6 +3,7 @@ model trained here on the demo's drawn scenes (it knows those and nothing else, 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
@@ -85,13 +86,17 @@ def runtime_model(model_dir: Path, *, cache: Path | None = None) -> Path:
 
 
 def _build_in_place(target: Path, build: Callable[[Path], Path]) -> None:
-    """`build` a folder beside `target`, then rename it into place: a run never sees a half-built one,
-    and of two building at once (the demo and a test run) the first to finish wins."""
-    staging = target.with_name(f"{target.name}.{os.getpid()}")
-    try:
-        build(staging).rename(target)
-    except OSError:
-        if not target.is_dir():
-            raise
-    finally:  # what is left when another process won, or the build failed
-        shutil.rmtree(staging, ignore_errors=True)
+    """`build` a folder beside `target`, then rename it into place: a run never sees a half-built one.
+    Processes building the same target at once (the demo, `make test`'s workers and the demos its tests
+    start, all on a fresh clone) take turns on a lock beside it: the first builds, the others find it
+    built (each used to train the demo model itself, on the same vCPUs)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.with_name(f"{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process ends
+        if target.is_dir():  # built while this one waited: a rename put it there whole
+            return
+        staging = target.with_name(f"{target.name}.{os.getpid()}")
+        try:
+            build(staging).rename(target)
+        finally:  # what is left when the build failed
+            shutil.rmtree(staging, ignore_errors=True)

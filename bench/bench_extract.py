@@ -43,6 +43,7 @@ import numpy as np
 from moto import mock_aws
 
 from bench.bench_batch import natural_frame
+from bench.lambda_context import LambdaContext
 from bench.side_by_side import median, per_pair
 from bench.tables import Table, document, load, write
 from deployment.context import config_with_overrides
@@ -80,14 +81,7 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-class FakeContext:
-    function_name = "clip-extract"
-    memory_limit_in_mb = 10240
-    invoked_function_arn = "arn:aws:lambda:ap-southeast-1:123456789012:function:clip-extract"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
+CONTEXT = LambdaContext("clip-extract", memory_limit_in_mb=10240, remaining_ms=900_000)
 
 
 def function_run(app: Any, s3: Any, data: bytes, key: str) -> tuple[float, float, int]:
@@ -99,7 +93,7 @@ def function_run(app: Any, s3: Any, data: bytes, key: str) -> tuple[float, float
         "s3": {"bucket": {"name": BUCKET}, "object": {"key": key, "eTag": etag, "size": len(data)}},
     }
     cpu, wall = cpu_seconds(), time.perf_counter()
-    body = json.loads(app.handler({"Records": [record]}, FakeContext())["body"])
+    body = json.loads(app.handler({"Records": [record]}, CONTEXT)["body"])
     cpu, wall = cpu_seconds() - cpu, time.perf_counter() - wall
     (result,) = body["results"]
     assert result["status"] == "processed", result

@@ -21,19 +21,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench.lambda_context import LambdaContext
 from bench.side_by_side import Sample, in_rounds, timed
 
-
-class Context:
-    """What a handler reads of Lambda's context object."""
-
-    function_name = "clip-inference"
-    memory_limit_in_mb = 3008
-    invoked_function_arn = "arn:aws:lambda:ap-southeast-1:123456789012:function:clip-inference"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+CONTEXT = LambdaContext("clip-inference", memory_limit_in_mb=3008, remaining_ms=60_000)
 
 
 def answered(response: dict[str, Any], items: int) -> bool:
@@ -49,23 +40,23 @@ def cold_start(module: str, event_file: str) -> dict[str, Any]:
 
     def first_answer() -> None:
         handler = importlib.import_module(module).handler
-        outcome["ok"] = answered(handler(event, Context()), len(event["items"]))
+        outcome["ok"] = answered(handler(event, CONTEXT), len(event["items"]))
 
     return {**asdict(timed(first_answer)), **outcome}
 
 
 def handler_overhead(query: str, rounds: int) -> dict[str, Any]:
     app: Any = importlib.import_module("lambda_clip.app")
-    embedder, context = app.service.embedder(), Context()
+    embedder = app.service.embedder()
     events = {  # the guide's request (events/clip-text.json), and the search function's
         "json": {"mode": "text", "items": [query]},
         "f16-b64": {"mode": "text", "items": [query], "encoding": "f16-b64"},
     }
-    responses = [app.handler(event, context) for event in events.values()]  # warm: the model loaded
+    responses = [app.handler(event, CONTEXT) for event in events.values()]  # warm: the model loaded
     embedder.embed_texts([query])
 
     def through(event: dict[str, Any]) -> Callable[[], Sample]:
-        return lambda: timed(lambda: responses.append(app.handler(event, context)))
+        return lambda: timed(lambda: responses.append(app.handler(event, CONTEXT)))
 
     samples = in_rounds(
         {**{name: through(event) for name, event in events.items()},

@@ -4,7 +4,8 @@ The one home of every key format: `uploads/...` (a video file as uploaded; its v
 upstream's sha256 of `bucket|key|etag`), `frames/{video_id}/{frame_id}.{ext}` (upstream; the
 extractor names frames `frame_{index:06d}.webp`), `embeddings-cache/{video_id}/{frame_id}.npy`,
 `embeddings-cache/{video_id}/packed.npz` and
-`embeddings-cache/{video_id}/runs/{run}/{first_frame_id}.json` (a chunk of a split run, done: ours),
+`embeddings-cache/{video_id}/runs/{run}/{first_frame_id}.json` (a chunk of a split run, done: ours) and,
+with `frame_cache=packed`, `.../runs/{run}/{first_frame_id}.npz` (the vectors that chunk embedded),
 and with the S3 Vectors backend `vector-index/{video_id}.json` (what the index holds of a video,
 kept out of the cache's 7-day expiry) and the index's vector keys `{video_id}/{frame_id}`.
 """
@@ -22,6 +23,8 @@ FRAMES_PREFIX = "frames/"
 CACHE_PREFIX = "embeddings-cache/"
 PACKED_NAME = "packed.npz"
 FRAME_VECTOR_SUFFIX = ".npy"
+CHUNK_DONE_SUFFIX = ".json"
+CHUNK_VECTORS_SUFFIX = ".npz"
 INDEX_LEDGER_PREFIX = "vector-index/"
 INDEX_LEDGER_SUFFIX = ".json"
 # The index's metadata that is only returned, never filtered on (the rest, video_id, frame_index and
@@ -78,7 +81,12 @@ def run_prefix(video_id: str, run: str) -> str:
 
 
 def chunk_done_key(video_id: str, run: str, first_frame_id: str) -> str:
-    return f"{run_prefix(video_id, run)}{first_frame_id}.json"
+    return f"{run_prefix(video_id, run)}{first_frame_id}{CHUNK_DONE_SUFFIX}"
+
+
+def chunk_vectors_key(video_id: str, run: str, first_frame_id: str) -> str:
+    """Where a chunk of a split run keeps the vectors it embedded when no per-frame files are written."""
+    return f"{run_prefix(video_id, run)}{first_frame_id}{CHUNK_VECTORS_SUFFIX}"
 
 
 def index_ledger_key(video_id: str) -> str:

@@ -1,6 +1,7 @@
 """Embed frames as fast as the model allows: S3 reads and decoding run ahead of the model on a
 thread pool (a bounded prefetch), images go through the model a batch at a time (as many batches
-at once as the embedder runs side by side), each vector's `.npy` is written in parallel. A deadline
+at once as the embedder runs side by side), each vector's `.npy` is written in parallel (unless
+`write_frames` is off: `frame_cache=packed`, where the caller's packed object keeps them). A deadline
 stops it between batches; nothing finished is lost."""
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class SlowestBatch:
 class Pipeline:
     load: Callable[[Frame], Image]  # raises ItemError (rejected), ItemGone, ItemUnavailable
     cache: CacheStore
+    write_frames: bool  # a `.npy` per vector (frame_cache=per-frame); off: the vectors are only returned
     batch_size: int
     prefetch: int
     concurrency: int
@@ -69,6 +71,7 @@ class Pipeline:
             # come, when the batch went in).
             embedding: deque[tuple[list[Frame], Future[Vector], float]] = deque()
             writes: list[tuple[Frame, Vector, Future[str]]] = []
+            embedded = 0  # frames out of the model so far
 
             def prepare(frame: Frame) -> Any:  # read, decode and preprocess, ahead of the model
                 return embedder.prepare_image(self.load(frame))
@@ -105,17 +108,21 @@ class Pipeline:
                         )
                     continue
                 frames, vectors, submitted = embedding.popleft()
+                embedded += len(frames)
                 for frame, vector in zip(frames, vectors.result(), strict=True):
-                    write = writers.submit(self.cache.write_frame, frame, vector, model=embedder.model_id)
-                    writes.append((frame, vector, write))
+                    if self.write_frames:
+                        write = writers.submit(self.cache.write_frame, frame, vector, model=embedder.model_id)
+                        writes.append((frame, vector, write))
+                    else:
+                        done.vectors[frame.frame_id] = (frame.key, vector)
                 self.slowest.seconds = max(self.slowest.seconds, time.perf_counter() - submitted)
                 self.log(
                     "progress",
                     {
                         "video_id": video_id,
-                        "done": len(writes),
+                        "done": embedded,
                         "total": len(todo),
-                        "frames_per_s": round(len(writes) / max(time.perf_counter() - started, 1e-9), 2),
+                        "frames_per_s": round(embedded / max(time.perf_counter() - started, 1e-9), 2),
                     },
                 )
             for frame, vector, write in writes:

@@ -40,6 +40,10 @@ from clipsearch.work.messages import WorkItem
 from clipsearch.work.queue import WorkQueue
 
 PACK_ATTEMPTS = 5  # conditional writes lost to other runs before this run gives up (and is retried)
+# `per-frame` (the guide's): a `.npy` per frame as it is embedded, then the packed object. `packed`:
+# no per-frame files; the packed object (and, for a chunk of a split run, its own object) is all
+# that is written (docs/decisions/0011-frame-cache.md).
+FRAME_CACHES = ("per-frame", "packed")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +58,7 @@ class BatchSettings:
     max_image_bytes: int = 15_000_000
     max_image_pixels: int = 40_000_000
     reserve_seconds: float = 10.0  # kept for the packed object and the response
+    frame_cache: str = "per-frame"  # one of FRAME_CACHES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BatchSettings:
@@ -68,7 +73,11 @@ class BatchSettings:
                 "chunk_frames": "CHUNK_FRAMES",
             },
         )
+        frame_cache = env.get("FRAME_CACHE", "per-frame")
+        if frame_cache not in FRAME_CACHES:
+            raise ValueError(f"FRAME_CACHE must be one of {', '.join(FRAME_CACHES)}, got {frame_cache!r}")
         return cls(
+            frame_cache=frame_cache,
             bucket=required(env, "BUCKET_NAME", "the bucket holding frames/ and embeddings-cache/"),
             table=required(env, "VIDEOS_TABLE", "the videos table"),
             work_queue_url=required(env, "WORK_QUEUE_URL", "the work queue (chunks of long videos go there)"),
@@ -101,6 +110,7 @@ class BatchService:
         self.pipeline = Pipeline(
             load=self._load,
             cache=self.cache,
+            write_frames=settings.frame_cache == "per-frame",
             batch_size=settings.batch_size,
             prefetch=settings.prefetch,
             concurrency=settings.s3_concurrency,
@@ -122,7 +132,12 @@ class BatchService:
             if request.whole_video and request.run
             else []
         )
-        state = self.states.read(request.video_id, embedder, from_frame_files=any(c.force for c in chunks))
+        state = self.states.read(
+            request.video_id,
+            embedder,
+            from_frame_files=any(c.force for c in chunks),
+            run_vectors=self._run_vectors(request),
+        )
         if not state.etags:
             self._forget(request.video_id, embedder, state, result, request.frames_count)
             if request.removed:
@@ -137,7 +152,12 @@ class BatchService:
         wanted = self._wanted(request, state, result)
         held = (
             self.index.holding_all(request.video_id, embedder.model_id, state.frames, state.etags)
-            if self.index and request.whole_video and not request.force and state.packed.packed is None
+            if self.index
+            and request.whole_video
+            and not request.force
+            and not state.from_frame_files  # a forced split's pack: its chunks embedded anew
+            and not state.embedded_by_run
+            and state.packed.packed is None
             else None
         )
         if held:  # the cache expired, the index did not: nothing to embed
@@ -155,7 +175,9 @@ class BatchService:
         todo = [
             frame
             for frame in wanted
-            if frame.key not in recorded and (request.force or frame.frame_id not in state.cached)
+            if frame.key not in recorded
+            and frame.frame_id not in state.embedded_by_run
+            and (request.force or frame.frame_id not in state.cached)
         ]
         result.total = len(wanted)
         result.skipped = len(wanted) - len(todo)
@@ -171,7 +193,8 @@ class BatchService:
         for frame, error in done.rejected:
             rejected[frame.key] = RejectedFrame(frame.key, state.etags.get(frame.key, ""), error)
         result.rejected += [{"frame": r.key, "error": r.error} for r in rejected.values()]
-        if request.frame_range is None:
+        if request.frame_range is None or (self._packed_only and request.run is None):
+            # frame_cache=packed: a range a person asked for has no other place to go
             complete = result.status == "complete" and request.whole_video  # a count may be judged
             packed = self._pack(
                 request.video_id,
@@ -184,12 +207,70 @@ class BatchService:
             )
             if self.index and packed:
                 result.indexed = self.index.sync(*packed, state.etags)
-        elif request.run and result.status == "complete":
-            by_chunk = tuple(RejectedFrame(f.key, state.etags.get(f.key, ""), e) for f, e in done.rejected)
-            done_record = ChunkDone(request.frame_range, request.chunks, request.force, by_chunk)
-            self._chunk_done(request.video_id, request.run, done_record)
+        elif request.run:
+            if self._packed_only:  # a partial chunk's too: its next delivery goes on from there
+                self._write_chunk_vectors(
+                    request.video_id, request.run, request.frame_range, embedder, state, done.vectors
+                )
+            if result.status == "complete":
+                by_chunk = tuple(
+                    RejectedFrame(f.key, state.etags.get(f.key, ""), e) for f, e in done.rejected
+                )
+                done_record = ChunkDone(request.frame_range, request.chunks, request.force, by_chunk)
+                self._chunk_done(request.video_id, request.run, done_record)
         result.seconds = time.perf_counter() - started
         return result
+
+    @property
+    def _packed_only(self) -> bool:
+        """frame_cache=packed: no per-frame `.npy` files are written."""
+        return self.settings.frame_cache == "packed"
+
+    def _run_vectors(self, request: VideoRequest) -> tuple[PackedVideo, ...]:
+        """frame_cache=packed: what a split run embedded so far (a chunk: its own earlier deliveries;
+        the pack: every chunk). Per-frame files hold that otherwise."""
+        if not self._packed_only or request.run is None:
+            return ()
+        if request.frame_range is not None:
+            own = self.cache.read_chunk_vectors(request.video_id, request.run, request.frame_range[0])
+            return (own,) if own else ()
+        return (
+            tuple(self.cache.read_run_vectors(request.video_id, request.run)) if request.packs_a_run else ()
+        )
+
+    def _write_chunk_vectors(
+        self,
+        video_id: str,
+        run: str,
+        frame_range: tuple[str, str],
+        embedder: Embedder,
+        state: VideoState,
+        embedded: dict[str, tuple[str, Vector]],
+    ) -> None:
+        """frame_cache=packed: keep what this chunk embedded (its earlier deliveries' and this one's)
+        where the run's pack reads it."""
+        if not embedded:
+            return  # nothing new since the last delivery wrote it
+        first, last = frame_range
+        vectors = {
+            frame_id: vector
+            for frame_id, vector in state.cached.items()
+            if frame_id in state.embedded_by_run and first <= frame_id <= last
+        } | embedded
+        frame_ids = sorted(vectors)
+        self.cache.write_chunk_vectors(
+            run,
+            first,
+            PackedVideo(
+                video_id=video_id,
+                model=embedder.model_id,
+                dim=embedder.dim,
+                created_at=time.time(),
+                frame_ids=frame_ids,
+                frame_keys=[vectors[frame_id][0] for frame_id in frame_ids],
+                vectors=np.stack([vectors[frame_id][1] for frame_id in frame_ids]).astype(np.float16),
+            ),
+        )
 
     def _split(self, request: VideoRequest, todo: list[Frame], run_id: str) -> int:
         """Queue `todo` as chunks of `chunk_frames` frames, which run side by side; the number queued.
@@ -351,7 +432,12 @@ class BatchService:
                 etag = self.cache.write_packed(packed, replacing=state.packed.etag)
             except PackedChanged:  # another run packed meanwhile: merge with what it holds now
                 self.log("packed object changed meanwhile: merging", {"video_id": video_id})
-                state = self.states.read(video_id, embedder, from_frame_files=state.from_frame_files)
+                state = self.states.read(
+                    video_id,
+                    embedder,
+                    from_frame_files=state.from_frame_files,
+                    run_vectors=state.run_vectors,
+                )
                 continue
             result.packed_key, result.packed_frames = packed_key(video_id), len(frame_ids)
             if unmet is not None and (

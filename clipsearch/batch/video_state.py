@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clipsearch.cache.store import CacheStore, PackedRead, RejectedFrame
+from clipsearch.cache.store import CacheStore, PackedRead, PackedVideo, RejectedFrame
 from clipsearch.catalog.frames import FrameListing, fingerprint
 from clipsearch.layout import IMAGE_EXTENSIONS, Frame, frames_prefix, parse_frame_key
 from clipsearch.model.embedder import Embedder
@@ -27,6 +27,10 @@ class VideoState:
     packed: PackedRead
     cached: dict[str, tuple[str, Vector]]  # frame_id -> (frame key, vector) cached for this model
     from_frame_files: bool = False  # `cached` prefers the `.npy` files to the packed object's vectors
+    # frame_cache=packed: what this split run's chunks embedded (a chunk: its own earlier deliveries;
+    # the pack: every chunk), in `cached` over everything else
+    run_vectors: tuple[PackedVideo, ...] = ()
+    embedded_by_run: frozenset[str] = frozenset()  # their frame ids (of this model)
 
     def recorded_rejects(self) -> dict[str, RejectedFrame]:
         """Frames the packed object records as rejected and that have not changed since."""
@@ -55,10 +59,17 @@ class VideoStates:
         self.cache = cache
         self.concurrency = concurrency
 
-    def read(self, video_id: str, embedder: Embedder, *, from_frame_files: bool = False) -> VideoState:
+    def read(
+        self,
+        video_id: str,
+        embedder: Embedder,
+        *,
+        from_frame_files: bool = False,
+        run_vectors: tuple[PackedVideo, ...] = (),
+    ) -> VideoState:
         """List `frames/{video_id}/`, read the packed object and the `.npy` files it lacks
         (`from_frame_files`: every `.npy` file, over the packed object's vectors: the pack of a
-        forced split, whose chunks embedded every frame again)."""
+        forced split, whose chunks embedded every frame again); `run_vectors` go over both."""
         prefix = frames_prefix(video_id)
         etags = self.listing.etags(video_id)
         frames: dict[str, Frame] = {}
@@ -80,22 +91,20 @@ class VideoStates:
             frames[frame.frame_id] = frame
         packed = self.cache.read_packed(video_id)
         cached = self._cached(video_id, embedder, None if from_frame_files else packed)
-        return VideoState(frames, etags, rejects, ignored, packed, cached, from_frame_files)
+        by_run = {}
+        for vectors in run_vectors:
+            by_run.update(_vectors_of(vectors, embedder))
+        cached.update(by_run)
+        return VideoState(
+            frames, etags, rejects, ignored, packed, cached, from_frame_files, run_vectors, frozenset(by_run)
+        )
 
     def _cached(
         self, video_id: str, embedder: Embedder, packed: PackedRead | None
     ) -> dict[str, tuple[str, Vector]]:
         """frame_id -> (frame key, vector) cached for this model: the packed object (if given), then
         `.npy` files."""
-        vectors: dict[str, tuple[str, Vector]] = {}
-        if (
-            packed
-            and packed.packed
-            and packed.packed.model == embedder.model_id
-            and packed.packed.dim == embedder.dim
-        ):
-            rows = zip(packed.packed.frame_keys, packed.packed.vectors.astype(np.float32), strict=True)
-            vectors.update(zip(packed.packed.frame_ids, rows, strict=True))
+        vectors = _vectors_of(packed.packed, embedder) if packed and packed.packed else {}
         loose = [
             key for frame_id, (key, _) in self.cache.list_frames(video_id).items() if frame_id not in vectors
         ]
@@ -104,3 +113,11 @@ class VideoStates:
                 if cached and cached.model == embedder.model_id and cached.vector.shape == (embedder.dim,):
                     vectors[cached.frame_id] = (cached.frame_key, cached.vector)
         return vectors
+
+
+def _vectors_of(packed: PackedVideo, embedder: Embedder) -> dict[str, tuple[str, Vector]]:
+    """frame_id -> (frame key, vector) of a packed object, when it is of this model."""
+    if packed.model != embedder.model_id or packed.dim != embedder.dim:
+        return {}
+    rows = zip(packed.frame_keys, packed.vectors.astype(np.float32), strict=True)
+    return dict(zip(packed.frame_ids, rows, strict=True))

@@ -5,7 +5,9 @@ S3 metadata `model`, `dim` and `frame-key`. Per video: `embeddings-cache/{video_
 (see PackedVideo), so a search reads a whole video with one GET. Both load with `allow_pickle=False`
 and are validated on read, here and nowhere else: a damaged object reads as damaged, never as data.
 Per chunk of a split run, once it is done: `embeddings-cache/{video_id}/runs/{run}/{first}.json`
-(see ChunkDone), which the run's last chunk counts and the pack reads.
+(see ChunkDone), which the run's last chunk counts and the pack reads; with `frame_cache=packed`
+(no per-frame files) also `.../runs/{run}/{first}.npz`, the chunk's vectors in the packed format,
+which the chunk rewrites as it goes and the pack merges.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ from botocore.exceptions import ClientError
 
 from clipsearch.layout import (
     CACHE_PREFIX,
+    CHUNK_DONE_SUFFIX,
+    CHUNK_VECTORS_SUFFIX,
     FRAMES_PREFIX,
     Frame,
     cache_prefix,
     cached_frame_id,
     chunk_done_key,
+    chunk_vectors_key,
     packed_key,
     run_prefix,
 )
@@ -280,7 +285,10 @@ class CacheStore:
 
     def read_packed(self, video_id: str, *, unless_etag: str | None = None) -> PackedRead:
         """The packed object; `unless_etag`: a conditional GET that answers `unchanged` cheaply."""
-        arguments = {"Bucket": self.bucket, "Key": packed_key(video_id)}
+        return self._read_packed_at(packed_key(video_id), video_id, unless_etag)
+
+    def _read_packed_at(self, key: str, video_id: str, unless_etag: str | None = None) -> PackedRead:
+        arguments = {"Bucket": self.bucket, "Key": key}
         if unless_etag:
             arguments["IfNoneMatch"] = unless_etag
         try:
@@ -309,13 +317,43 @@ class CacheStore:
         )
 
     def chunks_done(self, video_id: str, run: str) -> list[str]:
-        """The keys of the run's chunks that are done (one LIST page per 1,000 chunks)."""
+        """The keys of the run's chunks that are done (one LIST page per 1,000 objects of the run)."""
+        return self._run_keys(video_id, run, CHUNK_DONE_SUFFIX)
+
+    def _run_keys(self, video_id: str, run: str, suffix: str) -> list[str]:
         paginator = self.s3.get_paginator("list_objects_v2")
         return [
             entry["Key"]
             for page in paginator.paginate(Bucket=self.bucket, Prefix=run_prefix(video_id, run))
             for entry in page.get("Contents", [])
+            if entry["Key"].endswith(suffix)
         ]
+
+    def write_chunk_vectors(self, run: str, first_frame_id: str, vectors: PackedVideo) -> None:
+        """What a chunk embedded so far, in the packed format. Unconditional: a chunk's deliveries
+        run one at a time (its own message group), each from what the one before wrote."""
+        vectors.check()
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=chunk_vectors_key(vectors.video_id, run, first_frame_id),
+            Body=vectors.to_bytes(),
+            ContentType="application/x-npz",
+        )
+
+    def read_chunk_vectors(self, video_id: str, run: str, first_frame_id: str) -> PackedVideo | None:
+        """What the chunk's earlier deliveries embedded; None when none did or it is damaged (then
+        they are embedded again)."""
+        return self._read_packed_at(chunk_vectors_key(video_id, run, first_frame_id), video_id).packed
+
+    def read_run_vectors(self, video_id: str, run: str) -> list[PackedVideo]:
+        """The vectors every chunk of the run embedded (one GET per chunk); a damaged one is left
+        out: the pack embeds its frames again."""
+        found = []
+        for key in self._run_keys(video_id, run, CHUNK_VECTORS_SUFFIX):
+            read = self._read_packed_at(key, video_id)
+            if read.packed is not None:
+                found.append(read.packed)
+        return found
 
     def read_chunks_done(self, video_id: str, run: str) -> list[ChunkDone]:
         """What the run's chunks recorded; one that cannot be read is left out (the frames it

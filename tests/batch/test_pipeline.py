@@ -81,6 +81,7 @@ def pipeline(s3: Any, *, batch_size: int = 2) -> Pipeline:
     return Pipeline(
         load=lambda frame: Image.new("L", (1, 1), int(frame.frame_id.removeprefix("frame_"))),
         cache=CacheStore(s3, BUCKET),
+        write_frames=True,
         batch_size=batch_size,
         prefetch=4,
         concurrency=4,

@@ -1,0 +1,171 @@
+"""Issue #27.8 in the batch function: `frame_cache=packed` writes no per-frame `.npy` files; the packed
+object (and, for a chunk of a split run, the chunk's own object) is the checkpoint a deadline, a
+redelivery or the run's pack goes on from."""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import ModuleType
+
+import boto3
+import numpy as np
+import pytest
+
+from clipsearch.batch.service import BatchSettings
+from clipsearch.cache.store import CacheStore
+from clipsearch.work.messages import WorkItem
+from clipsearch.work.queue import WorkQueue
+from tests.batch.conftest import FRAMES, VIDEO, Countdown, invoke, packed
+from tests.batch.test_work import queue_source
+from tests.conftest import BUCKET, REGION, FakeLambdaContext
+
+FRAME_IDS = sorted(key.rsplit("/", 1)[1].rsplit(".", 1)[0] for key in FRAMES)
+
+
+@pytest.fixture
+def packed_app(video, batch_handler) -> ModuleType:
+    return batch_handler(FRAME_CACHE="packed", BATCH_SIZE="3", PREFETCH="4")
+
+
+@pytest.fixture
+def chunky(video, batch_handler) -> ModuleType:
+    """Chunks of 3 frames, one frame per model call (so that a deadline can stop a chunk midway)."""
+    return batch_handler(FRAME_CACHE="packed", CHUNK_FRAMES="3", BATCH_SIZE="1", PREFETCH="1")
+
+
+def record_puts(app: ModuleType) -> Counter[str]:
+    puts: Counter[str] = Counter()
+    app.service.s3.meta.events.register(
+        "provide-client-params.s3.PutObject", lambda params, **_: puts.update([params["Key"]])
+    )
+    return puts
+
+
+def npy_written(puts: Counter[str]) -> list[str]:
+    return [key for key in puts if key.endswith(".npy")]
+
+
+def test_the_packed_object_is_the_only_write_and_holds_what_per_frame_would(
+    packed_app, batch_handler, clip_app, s3
+):
+    puts = record_puts(packed_app)
+    status, result = invoke(packed_app, {"video_id": VIDEO})
+    assert (status, result["status"], result["embedded"], result["packed_frames"]) == (200, "complete", 7, 7)
+    assert list(puts.items()) == [(f"embeddings-cache/{VIDEO}/packed.npz", 1)]  # one PUT for 7 frames
+    assert CacheStore(s3, BUCKET).list_frames(VIDEO) == {}
+    whole = packed(s3)
+    assert whole.frame_ids == FRAME_IDS
+    status, clip = invoke(
+        clip_app, {"mode": "image", "items": [f"s3://{BUCKET}/{key}" for key in sorted(FRAMES)]}
+    )
+    assert status == 200
+    cosines = np.sum(whole.vectors.astype(np.float32) * np.array(clip["embeddings"]), axis=1)
+    assert float(cosines.min()) >= 0.999
+
+
+def test_a_deadline_packs_what_is_done_and_the_next_call_goes_on_from_it(packed_app, s3):
+    puts = record_puts(packed_app)
+    with pytest.raises(packed_app.UnfinishedVideos, match=f"{VIDEO}: 1 frames remaining"):
+        invoke(packed_app, {"video_id": VIDEO}, Countdown(checks=2))
+    assert len(packed(s3).frame_ids) == 6  # the partial run's checkpoint
+    _, second = invoke(packed_app, {"video_id": VIDEO})
+    assert (second["status"], second["embedded"], second["skipped"]) == ("complete", 1, 6)
+    assert packed(s3).frame_ids == FRAME_IDS
+    assert npy_written(puts) == []
+
+
+def test_a_split_run_keeps_each_chunks_vectors_and_packs_once(chunky, s3, work_queue):
+    puts = record_puts(chunky)
+    WorkQueue(boto3.client("sqs", region_name=REGION), work_queue).send([WorkItem(VIDEO)])
+    source, requests = queue_source(chunky, work_queue)
+    while source.poll():
+        pass
+    (run,) = {r["run"] for r in requests if "frame_range" in r}
+    assert requests[-1] == {"video_id": VIDEO, "run": run}  # the pack, asked once every chunk was done
+    assert len(requests) == 5  # the split, three chunks, the pack: not asked early
+    assert npy_written(puts) == []
+    chunk_objects = sorted(key for key in puts if key.endswith(".npz") and "/runs/" in key)
+    assert chunk_objects == [
+        f"embeddings-cache/{VIDEO}/runs/{run}/{first}.npz"
+        for first in ("frame_000000", "frame_000003", "frame_000006")
+    ]
+    assert len(CacheStore(s3, BUCKET).chunks_done(VIDEO, run)) == 3  # their vectors are no "done"
+    assert puts[f"embeddings-cache/{VIDEO}/packed.npz"] == 1
+    assert packed(s3).frame_ids == FRAME_IDS
+
+
+def test_a_chunk_stopped_by_its_deadline_goes_on_where_it_stopped(chunky, s3):
+    chunk = {"video_id": VIDEO, "frame_range": ["frame_000000", "frame_000002"], "run": "r1", "chunks": 3}
+    with pytest.raises(chunky.UnfinishedVideos, match="2 frames remaining"):
+        invoke(chunky, chunk, Countdown(checks=1))
+    store = CacheStore(s3, BUCKET)
+    assert store.read_chunk_vectors(VIDEO, "r1", "frame_000000").frame_ids == ["frame_000000"]
+    assert store.chunks_done(VIDEO, "r1") == []  # not done: the pack is not asked for
+    status, again = invoke(chunky, chunk)
+    assert (status, again["status"], again["embedded"], again["skipped"]) == (200, "complete", 2, 1)
+    assert store.read_chunk_vectors(VIDEO, "r1", "frame_000000").frame_ids == FRAME_IDS[:3]
+    assert store.chunks_done(VIDEO, "r1") == [f"embeddings-cache/{VIDEO}/runs/r1/frame_000000.json"]
+
+
+def test_a_forced_split_replaces_the_vectors_the_packed_object_held(chunky, s3, work_queue):
+    source, _ = queue_source(chunky, work_queue)
+    invoke(chunky, {"video_id": VIDEO}, FakeLambdaContext(aws_request_id="first"))
+    while source.poll():
+        pass
+    fresh = packed(s3)
+    # GIVEN a packed object whose vectors are wrong (a model fixed since, say), for the same frames
+    store = CacheStore(s3, BUCKET)
+    read = store.read_packed(VIDEO)
+    wrong = np.roll(fresh.vectors, 1, axis=0)
+    store.write_packed(
+        type(fresh)(**{**fresh.__dict__, "vectors": wrong}),
+        replacing=read.etag,
+    )
+    # WHEN the video is split again with force THEN the pack holds the re-embedded vectors
+    invoke(chunky, {"video_id": VIDEO, "force": True}, FakeLambdaContext(aws_request_id="again"))
+    while source.poll():
+        pass
+    np.testing.assert_array_equal(packed(s3).vectors, fresh.vectors)
+
+
+def test_a_range_sent_by_a_person_is_packed(packed_app, s3):
+    status, result = invoke(packed_app, {"video_id": VIDEO, "frame_range": ["frame_000002", "frame_000004"]})
+    assert (status, result["status"], result["embedded"]) == (200, "complete", 3)
+    assert packed(s3).frame_ids == FRAME_IDS[2:5]  # with no per-frame files, nowhere else to keep them
+
+
+def test_per_frame_files_already_there_are_packed_not_embedded_again(packed_app, batch_handler, s3):
+    per_frame = batch_handler(FRAME_CACHE="per-frame")
+    invoke(per_frame, {"video_id": VIDEO, "frame_range": ["frame_000000", "frame_000003"]})
+    s3.delete_object(Bucket=BUCKET, Key=f"embeddings-cache/{VIDEO}/packed.npz")
+    packed_app = batch_handler(FRAME_CACHE="packed")
+    _, result = invoke(packed_app, {"video_id": VIDEO})
+    assert (result["embedded"], result["skipped"]) == (3, 4)  # switching modes loses nothing
+    assert packed(s3).frame_ids == FRAME_IDS
+
+
+def test_an_unknown_frame_cache_stops_the_cold_start():
+    environment = {"BUCKET_NAME": "b", "VIDEOS_TABLE": "t", "WORK_QUEUE_URL": "q", "FRAME_CACHE": "npz"}
+    with pytest.raises(ValueError, match="FRAME_CACHE must be one of per-frame, packed, got 'npz'"):
+        BatchSettings.from_env(environment)
+
+
+@pytest.mark.parametrize("frame_cache", ["per-frame", "packed"])
+def test_a_forced_split_reaches_the_index_after_the_cache_expired(
+    frame_cache, video, batch_handler, vector_index, videos_table, work_queue, s3
+):
+    # GIVEN a video in the S3 Vectors index whose cache expired (the 7-day rule)
+    videos_table.put_item(TableName="videos", Item={"video_id": {"S": VIDEO}, "status": {"S": "processed"}})
+    app = batch_handler(FRAME_CACHE=frame_cache, CHUNK_FRAMES="3", **vector_index)
+    source, _ = queue_source(app, work_queue)
+    invoke(app, {"video_id": VIDEO}, FakeLambdaContext(aws_request_id="first"))
+    while source.poll():
+        pass
+    for key in [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="embeddings-cache/")["Contents"]]:
+        s3.delete_object(Bucket=BUCKET, Key=key)
+    # WHEN it is split again with force (int8 -> fp32 keeps the model id: only force re-embeds)
+    invoke(app, {"video_id": VIDEO, "force": True}, FakeLambdaContext(aws_request_id="again"))
+    while source.poll():
+        pass
+    # THEN the pack writes and indexes what the chunks re-embedded (not "the index holds it")
+    assert packed(s3).frame_ids == FRAME_IDS

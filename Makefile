@@ -66,13 +66,16 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# make demo INDEX_BACKEND=s3vectors: the same demo on the S3 Vectors backend.
+# make demo INDEX_BACKEND=s3vectors: the same demo on the S3 Vectors backend; FRAME_CACHE=packed: with
+# no per-frame .npy files.
 INDEX_BACKEND ?=
+FRAME_CACHE ?=
+DEMO_CONTEXT = $(if $(INDEX_BACKEND),-c index_backend=$(INDEX_BACKEND)) $(if $(FRAME_CACHE),-c frame_cache=$(FRAME_CACHE))
 demo: install ## Run the whole system on emulated AWS (127.0.0.1) and search "a man riding a bicycle"
-	$(BIN)/python -m local.demo $(if $(INDEX_BACKEND),-c index_backend=$(INDEX_BACKEND))
+	$(BIN)/python -m local.demo $(DEMO_CONTEXT)
 
 serve: install ## The demo, then the whole system and its page kept up until Ctrl-C or SIGTERM (terminal or not)
-	$(BIN)/python -m local.demo --serve $(if $(INDEX_BACKEND),-c index_backend=$(INDEX_BACKEND))
+	$(BIN)/python -m local.demo --serve $(DEMO_CONTEXT)
 
 invoke: install ## Invoke a function locally with a test event: make invoke FN=clip EVENT=events/clip-text.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=clip|search|batch|extract EVENT=events/<file>.json"; exit 2; }

@@ -1,5 +1,6 @@
 """Batch embedding throughput: end to end (S3 read + decode + model + .npy writes + packed object,
-on moto S3 in-process) against the model alone on the same frames, in one run, as a ratio.
+on moto S3 in-process) against the model alone on the same frames, in one run, as a ratio; and
+end to end with `frame_cache=packed` (no `.npy` writes), with the PUTs each makes.
 
 The model alone runs two ways, and the ratio is against the faster: one batch at a time on all
 vCPUs (as the CLIP function runs it), and one single-threaded batch per vCPU side by side (as the
@@ -12,7 +13,7 @@ pipeline's. Decoding WebP costs CPU in proportion to the bytes, so the frames' c
 calibrated to the size of real photos (two real 640x360 photos at q80: 34 and 54 KB; these 49 KB);
 `noise` frames (independent random pixels, 154 KB) are the decoder's worst case.
 
-Each round runs the three paths once, in rotating order (bench/side_by_side.py); the ratio is taken
+Each round runs the four paths once, in rotating order (bench/side_by_side.py); the ratio is taken
 within each round and reported as the median of the rounds with their range.
 
     .venv/bin/python -m bench.bench_batch [--frames 64] [--rounds 5] [--precision fp32 int8]
@@ -42,7 +43,7 @@ from bench.bench_clip import runtime_folder
 from bench.side_by_side import in_rounds, median, per_pair, timed
 from bench.tables import Table, document, load, write
 from clipsearch.batch.request import VideoRequest
-from clipsearch.batch.service import BatchService, BatchSettings
+from clipsearch.batch.service import FRAME_CACHES, BatchService, BatchSettings
 from clipsearch.cache.store import CacheStore
 from clipsearch.layout import parse_frame_key
 from clipsearch.media.images import decode_image
@@ -125,12 +126,18 @@ def measure(precision: str, content: str, frames: int, rounds: int) -> list[str]
         images = [decode_image(blob, max_pixels=10**8) for blob in blobs]
         sqs = boto3.client("sqs", region_name="us-east-1")
         queue = sqs.create_queue(QueueName="work.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-        service = BatchService(
-            settings=BatchSettings(bucket=BUCKET, table="videos", work_queue_url=queue),
-            s3=s3,
-            queue=WorkQueue(sqs, queue),
-            embedder=lambda: embedder,
-        )
+        services = {
+            frame_cache: BatchService(
+                settings=BatchSettings(
+                    bucket=BUCKET, table="videos", work_queue_url=queue, frame_cache=frame_cache
+                ),
+                s3=s3,
+                queue=WorkQueue(sqs, queue),
+                embedder=lambda: embedder,
+            )
+            for frame_cache in FRAME_CACHES
+        }
+        puts = dict.fromkeys(FRAME_CACHES, 0)  # the PUTs of one run of each
 
         batches = [images[start : start + IMAGE_BATCH] for start in range(0, len(images), IMAGE_BATCH)]
         calls = ThreadPoolExecutor(embedder.calls_at_once)
@@ -142,10 +149,19 @@ def measure(precision: str, content: str, frames: int, rounds: int) -> list[str]
         def model_side_by_side() -> None:
             list(calls.map(embedder.embed_images, batches))
 
-        def end_to_end() -> None:
-            result = service.run(VideoRequest(VIDEO, None, force=True), NoDeadline(), run_id="bench")
+        def end_to_end(frame_cache: str) -> None:
+            counted: list[str] = []
+
+            def count(params: dict[str, Any], **_: Any) -> None:
+                counted.append(params["Key"])
+
+            s3.meta.events.register("provide-client-params.s3.PutObject", count)
+            request = VideoRequest(VIDEO, None, force=True)
+            result = services[frame_cache].run(request, NoDeadline(), run_id="bench")
+            s3.meta.events.unregister("provide-client-params.s3.PutObject", count)
             if result.embedded != frames or result.status != "complete":
                 raise RuntimeError(f"the batch run did not embed every frame: {result.as_dict()}")
+            puts[frame_cache] = len(counted)
 
         model_one_batch_at_once()  # warm-up
         model_side_by_side()
@@ -153,7 +169,8 @@ def measure(precision: str, content: str, frames: int, rounds: int) -> list[str]
             {
                 "one": lambda: timed(model_one_batch_at_once),
                 "side": lambda: timed(model_side_by_side),
-                "full": lambda: timed(end_to_end),
+                "full": lambda: timed(lambda: end_to_end("per-frame")),
+                "packed": lambda: timed(lambda: end_to_end("packed")),
             },
             rounds,
         )
@@ -161,6 +178,10 @@ def measure(precision: str, content: str, frames: int, rounds: int) -> list[str]
             min(one.wall, side.wall) for one, side in zip(samples["one"], samples["side"], strict=True)
         ]
         ratio = per_pair(faster_model, [full.wall for full in samples["full"]])
+        packed_ratio = per_pair(faster_model, [packed.wall for packed in samples["packed"]])
+        packed_over_full = per_pair(
+            [full.wall for full in samples["full"]], [packed.wall for packed in samples["packed"]]
+        )
         fps = {name: frames / median([sample.wall for sample in runs]) for name, runs in samples.items()}
         full_cpu_ms = median([sample.cpu for sample in samples["full"]]) * 1000 / frames
         kilobytes = sum(map(len, blobs)) // len(blobs) // 1024
@@ -190,6 +211,10 @@ def measure(precision: str, content: str, frames: int, rounds: int) -> list[str]
         f"{fps['side']:.1f}",
         f"{fps['full']:.1f}",
         f"**{ratio}**",
+        f"{fps['packed']:.1f}",
+        f"**{packed_ratio}**",
+        f"{packed_over_full}",
+        f"{puts['per-frame'] * 1000 // frames:,} / {puts['packed'] * 1000 // frames:,}",
         f"{full_cpu_ms:.0f}",
         f"{model_ms:.0f} / {decode_ms:.1f} / {s3_ms:.1f} / {client_ms:.1f}",
         f"{here:.2f} / {elsewhere:.2f}",
@@ -214,7 +239,11 @@ def main() -> None:
         ["precision, frames", "model alone, one batch at once (frames/s)",
          f"model alone, {available_cpus()} batches side by side, 1 thread each (frames/s)",
          "end to end (frames/s)",
-         "end to end / the faster model alone (per round)", "end to end CPU ms per frame",
+         "end to end / the faster model alone (per round)",
+         "end to end, frame_cache=packed (frames/s)", "packed / the faster model alone (per round)",
+         "packed / per-frame speed (per round)",
+         f"S3 PUTs per 1,000 frames (videos of {args.frames}): per-frame / packed",
+         "end to end CPU ms per frame",
          "a frame's CPU ms: model / WebP decoding / S3 GET + .npy PUT on moto / botocore's side alone",
          "best ratio estimate: here / S3 elsewhere", "load"],
     )  # fmt: skip
@@ -225,7 +254,8 @@ def main() -> None:
     text = document(
         "bench_batch",
         "The batch function's service on moto S3 in-process (list, read, decode, preprocess, model, `.npy` "
-        "and packed writes) against the model alone on the same frames, alternating in rounds "
+        "and packed writes; with `frame_cache=packed` the packed write only) against the model alone on "
+        "the same frames, alternating in rounds "
         "(`python -m bench.bench_batch`; the module's docstring says what each column runs).",
         [table],
     )

@@ -140,6 +140,9 @@ class AppConfig(Derivations, BaseModel):
     # The model images' inference precision (clipsearch/model/export_onnx.py at image build): int8 is opt in
     # and gated there against fp32 on the probe set. The same model id either way (searchable together).
     precision: Literal["fp32", "int8"]
+    # What the batch function writes as it embeds: a `.npy` per frame (the guide's), or only the packed
+    # object per video (one PUT per video, not per frame: docs/decisions/0015-frame-cache.md).
+    frame_cache: Literal["per-frame", "packed"]
     alarm_email: str = Field(pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
     image_source: Literal["asset", "ecr"]

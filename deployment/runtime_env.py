@@ -134,6 +134,7 @@ def function_environments(
             "VIDEOS_TABLE": config.physical_table_name,
             "WORK_QUEUE_URL": work_queue_url,
             "CHUNK_FRAMES": str(chunk_frames(config.batch_timeout_s, config.batch_memory_mb)),
+            "FRAME_CACHE": config.frame_cache,
             **index,
             **powertools(config.batch.function_name),
         },

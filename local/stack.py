@@ -210,6 +210,7 @@ def local_system(
     if chunk_frames is not None:
         environment["CHUNK_FRAMES"] = str(chunk_frames)
     environment["INDEX_BACKEND"] = config.index_backend
+    environment["FRAME_CACHE"] = config.frame_cache
     if config.index_backend == "s3vectors":
         emulate_query_vectors()
         environment |= {

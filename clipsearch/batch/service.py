@@ -42,7 +42,7 @@ from clipsearch.work.queue import WorkQueue
 PACK_ATTEMPTS = 5  # conditional writes lost to other runs before this run gives up (and is retried)
 # `per-frame` (the guide's): a `.npy` per frame as it is embedded, then the packed object. `packed`:
 # no per-frame files; the packed object (and, for a chunk of a split run, its own object) is all
-# that is written (docs/decisions/0011-frame-cache.md).
+# that is written (docs/decisions/0015-frame-cache.md).
 FRAME_CACHES = ("per-frame", "packed")
 
 

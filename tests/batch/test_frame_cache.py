@@ -15,9 +15,10 @@ from clipsearch.batch.service import BatchSettings
 from clipsearch.cache.store import CacheStore
 from clipsearch.work.messages import WorkItem
 from clipsearch.work.queue import WorkQueue
-from tests.batch.conftest import FRAMES, VIDEO, Countdown, invoke, packed
+from tests.batch.conftest import FRAMES, VIDEO, Countdown, invoke, packed, sqs_event
 from tests.batch.test_work import queue_source
 from tests.conftest import BUCKET, REGION, FakeLambdaContext
+from tests.faults import Outage
 
 FRAME_IDS = sorted(key.rsplit("/", 1)[1].rsplit(".", 1)[0] for key in FRAMES)
 
@@ -173,4 +174,23 @@ def test_a_forced_split_reaches_the_index_after_the_cache_expired(
     while source.poll():
         pass
     # THEN the pack writes and indexes what the chunks re-embedded (not "the index holds it")
+    assert packed(s3).frame_ids == FRAME_IDS
+
+
+def test_a_failed_packed_write_fails_the_message_and_the_redelivery_completes_it(packed_app, s3):
+    Outage(packed_app.service.s3, "PutObject", "InternalError", 500, matching="packed.npz", times=1)
+    result = packed_app.handler(sqs_event({"video_id": VIDEO}), FakeLambdaContext(function_name="b"))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}  # SQS redelivers it
+    again = packed_app.handler(sqs_event({"video_id": VIDEO}), FakeLambdaContext(function_name="b"))
+    assert again == {"batchItemFailures": []}
+    assert packed(s3).frame_ids == FRAME_IDS
+
+
+def test_a_damaged_chunk_object_is_embedded_again_by_the_pack(chunky, s3):
+    for first, last in (("frame_000000", "frame_000002"), ("frame_000003", "frame_000006")):
+        chunk = {"video_id": VIDEO, "frame_range": [first, last], "run": "r1", "chunks": 2}
+        assert invoke(chunky, chunk)[1]["status"] == "complete"
+    s3.put_object(Bucket=BUCKET, Key=f"embeddings-cache/{VIDEO}/runs/r1/frame_000003.npz", Body=b"PK\x03\x04")
+    status, pack = invoke(chunky, {"video_id": VIDEO, "run": "r1"})
+    assert (status, pack["status"], pack["embedded"], pack["skipped"]) == (200, "complete", 4, 3)
     assert packed(s3).frame_ids == FRAME_IDS

@@ -46,10 +46,12 @@ def frame_bucket_name(app: Synthesized) -> Any:
     return CREATED_BUCKET if app.context["create_bucket"] in (True, "true") else "totgo1"
 
 
-# The options, on at once: X-Ray tracing, alarm e-mails, an SSE-KMS bucket, int8 model images.
+# The options, on at once: X-Ray tracing, alarm e-mails, an SSE-KMS bucket, int8 model images, no
+# per-frame cache files.
 OPTIONS: dict[str, Any] = {
     "tracing": True,
     "precision": "int8",
+    "frame_cache": "packed",
     "alarm_email": "ops@example.com",
     "bucket_kms_key_arn": BUCKET_KMS_KEY_ARN,
 }

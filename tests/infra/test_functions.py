@@ -59,6 +59,7 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "VIDEOS_TABLE": "videos",
         "WORK_QUEUE_URL": WORK_QUEUE_URL,
         "CHUNK_FRAMES": "22141",  # floor(900 s * 8.5 frames/s/vCPU * 10240/1769 vCPUs * 0.5)
+        "FRAME_CACHE": "per-frame",
         "INDEX_BACKEND": "memory",
         "POWERTOOLS_SERVICE_NAME": "clip-batch-embed",
         **POWERTOOLS,
@@ -97,6 +98,8 @@ def test_each_function_gets_exactly_the_variables_it_reads(any_app, role):
             "VECTOR_INDEX_NAME": "frames",
             "VECTOR_DIMENSION": "512",
         }
+    if role == "batch":
+        expected["FRAME_CACHE"] = any_app.context["frame_cache"]
     if role == "extract" and not any_app.context["create_table"]:
         del expected["VIDEOS_KEY_INDEX"]  # an existing table has no index on original_key: a Scan
     if any_app.context["tracing"]:

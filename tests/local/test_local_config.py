@@ -28,6 +28,7 @@ def test_another_configuration_is_run_as_given(tiny_model_dir):
         "search_function_name": "my-search",
         "batch_function_name": "my-batch",
         "extract_function_name": "my-extract",
+        "frame_cache": "packed",
     }
     config = load_config(read_cdk_json_context(ROOT / "cdk.json") | overrides)
     with local_system(tiny_model_dir, config=config) as running:
@@ -43,6 +44,8 @@ def test_another_configuration_is_run_as_given(tiny_model_dir):
         assert running.dynamodb.describe_table(TableName="my-videos")["Table"]["TableStatus"] == "ACTIVE"
         video_id = running.add_samples()[0]
         assert json.loads(running.invoke("batch", {"video_id": video_id})["body"])["status"] == "complete"
+        cached = running.s3.list_objects_v2(Bucket="my-frames", Prefix="embeddings-cache/")["Contents"]
+        assert [entry["Key"] for entry in cached] == [f"embeddings-cache/{video_id}/packed.npz"]  # no .npy
         search = json.loads(running.invoke("search", {"query": "a bicycle", "video_ids": [video_id]})["body"])
         assert search["results"], search  # search reached my-clip and read my-frames / my-videos
         # AND the Lambda ARNs name the configured region

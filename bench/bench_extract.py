@@ -225,7 +225,9 @@ def modelled_hour_of_1080p(rate_1080p_per_vcpu_s: float, measured: str) -> Table
     waves = math.ceil(ranges / config.extract_max_concurrency)
     range_wall = per_range / (rate_1080p_per_vcpu_s * vcpus(extract.memory_mb))
     frames = math.ceil(3600 * config.extract_fps)
-    # int8, end to end on this machine's 2 vCPUs: 40.9 frames/s (bench_batch, bench/results/batch.md).
+    # int8, end to end on this machine's 2 vCPUs: 40.9 frames/s (bench_batch's run of 2026-12-07 23:49
+    # UTC, per-frame cache; its 2026-12-08 run, on a host about 10 % slower, gave 35.8, and 40.7 with
+    # frame_cache=packed: bench/results/batch.md).
     embed_rate = 40.9 / 2 * vcpus(batch.memory_mb)
     chunks = math.ceil(frames / chunk_frames(batch.timeout_s, batch.memory_mb))
     embed_wall = frames / chunks / embed_rate

@@ -5,7 +5,8 @@ upstream's sha256 of `bucket|key|etag`), `frames/{video_id}/{frame_id}.{ext}` (u
 extractor names frames `frame_{index:06d}.webp`), `embeddings-cache/{video_id}/{frame_id}.npy`,
 `embeddings-cache/{video_id}/packed.npz` and
 `embeddings-cache/{video_id}/runs/{run}/{first_frame_id}.json` (a chunk of a split run, done: ours) and,
-with `frame_cache=packed`, `.../runs/{run}/{first_frame_id}.npz` (the vectors that chunk embedded),
+with `frame_cache=packed`, `.../runs/{run}/{first_frame_id}.npz` (the vectors that chunk embedded;
+`+pack.npz`: those a forced run's pack embedded),
 and with the S3 Vectors backend `vector-index/{video_id}.json` (what the index holds of a video,
 kept out of the cache's 7-day expiry) and the index's vector keys `{video_id}/{frame_id}`.
 """
@@ -25,6 +26,9 @@ PACKED_NAME = "packed.npz"
 FRAME_VECTOR_SUFFIX = ".npy"
 CHUNK_DONE_SUFFIX = ".json"
 CHUNK_VECTORS_SUFFIX = ".npz"
+# The name of what a forced split's pack embedded itself (a chunk's object is named by its first frame
+# id, which never holds a "+").
+PACK_PROGRESS_NAME = "+pack"
 INDEX_LEDGER_PREFIX = "vector-index/"
 INDEX_LEDGER_SUFFIX = ".json"
 # The index's metadata that is only returned, never filtered on (the rest, video_id, frame_index and
@@ -75,9 +79,14 @@ def packed_key(video_id: str) -> str:
     return f"{cache_prefix(video_id)}{PACKED_NAME}"
 
 
+def runs_prefix(video_id: str) -> str:
+    """Where the split runs of a video keep what their chunks did."""
+    return f"{cache_prefix(video_id)}runs/"
+
+
 def run_prefix(video_id: str, run: str) -> str:
     """Where the chunks of one split run of a video say they are done."""
-    return f"{cache_prefix(video_id)}runs/{run}/"
+    return f"{runs_prefix(video_id)}{run}/"
 
 
 def chunk_done_key(video_id: str, run: str, first_frame_id: str) -> str:

@@ -24,6 +24,7 @@ from clipsearch.cache.store import CacheStore, ChunkDone, PackedChanged, PackedV
 from clipsearch.catalog.frames import FrameListing
 from clipsearch.index.sync import IndexSync
 from clipsearch.layout import (
+    PACK_PROGRESS_NAME,
     Frame,
     frames_prefix,
     packed_key,
@@ -132,11 +133,14 @@ class BatchService:
             if request.whole_video and request.run
             else []
         )
+        forced_run = any(c.force for c in chunks)
+        ahead, behind = self._run_vectors(request, forced_run)
         state = self.states.read(
             request.video_id,
             embedder,
-            from_frame_files=any(c.force for c in chunks),
-            run_vectors=self._run_vectors(request),
+            from_frame_files=forced_run and not self._packed_only,  # the forced chunks' `.npy` files
+            runs_ahead=ahead,
+            runs_behind=behind,
         )
         if not state.etags:
             self._forget(request.video_id, embedder, state, result, request.frames_count)
@@ -155,8 +159,7 @@ class BatchService:
             if self.index
             and request.whole_video
             and not request.force
-            and not state.from_frame_files  # a forced split's pack: its chunks embedded anew
-            and not state.embedded_by_run
+            and not forced_run  # its chunks embedded anew
             and state.packed.packed is None
             else None
         )
@@ -172,12 +175,15 @@ class BatchService:
             result.seconds = time.perf_counter() - started
             return result
         recorded = {} if request.force else state.recorded_rejects() | _rejected_by(chunks, state)
+        # A forced run's pack with no `.npy` files embeds anew what no chunk did (a damaged chunk
+        # object): what is cached of those frames is from before the force.
+        anew = request.force or (forced_run and self._packed_only)
         todo = [
             frame
             for frame in wanted
             if frame.key not in recorded
             and frame.frame_id not in state.embedded_by_run
-            and (request.force or frame.frame_id not in state.cached)
+            and (anew or frame.frame_id not in state.cached)
         ]
         result.total = len(wanted)
         result.skipped = len(wanted) - len(todo)
@@ -205,13 +211,13 @@ class BatchService:
                 result,
                 count_seen=request.frames_count if complete else None,
             )
+            if anew and request.packs_a_run and self._packed_only:  # its redelivery goes on from there
+                self._keep_run_progress(request, PACK_PROGRESS_NAME, embedder, state, done.vectors)
             if self.index and packed:
-                result.indexed = self.index.sync(*packed, state.etags)
+                result.indexed = self.index.sync(*packed, state.etags, state.frames)
         elif request.run:
             if self._packed_only:  # a partial chunk's too: its next delivery goes on from there
-                self._write_chunk_vectors(
-                    request.video_id, request.run, request.frame_range, embedder, state, done.vectors
-                )
+                self._keep_run_progress(request, request.frame_range[0], embedder, state, done.vectors)
             if result.status == "complete":
                 by_chunk = tuple(
                     RejectedFrame(f.key, state.etags.get(f.key, ""), e) for f, e in done.rejected
@@ -226,32 +232,40 @@ class BatchService:
         """frame_cache=packed: no per-frame `.npy` files are written."""
         return self.settings.frame_cache == "packed"
 
-    def _run_vectors(self, request: VideoRequest) -> tuple[PackedVideo, ...]:
-        """frame_cache=packed: what a split run embedded so far (a chunk: its own earlier deliveries;
-        the pack: every chunk). Per-frame files hold that otherwise."""
-        if not self._packed_only or request.run is None:
-            return ()
-        if request.frame_range is not None:
-            own = self.cache.read_chunk_vectors(request.video_id, request.run, request.frame_range[0])
-            return (own,) if own else ()
-        return (
-            tuple(self.cache.read_run_vectors(request.video_id, request.run)) if request.packs_a_run else ()
-        )
+    def _run_vectors(
+        self, request: VideoRequest, forced_run: bool
+    ) -> tuple[tuple[PackedVideo, ...], tuple[PackedVideo, ...]]:
+        """What split runs embedded into their own objects (frame_cache=packed writes them; either
+        mode reads them, so that switching modes mid-run loses nothing), as (ahead, behind) the
+        packed object: a chunk's earlier deliveries and a forced run's chunks go ahead; the chunks
+        of a run not forced behind (the packed object may hold a frame embedded since), as do, for
+        a whole-video request with `packed`, the runs not packed yet (a request queued while a long
+        video's chunks run embeds only what none of them has done)."""
+        video_id, run = request.video_id, request.run
+        if run is not None and request.frame_range is not None:
+            own = self.cache.read_chunk_vectors(video_id, run, request.frame_range[0])
+            return ((own,) if own else ()), ()
+        if run is not None and request.packs_a_run:
+            found = tuple(self.cache.read_run_vectors(video_id, run))
+            return (found, ()) if forced_run else ((), found)
+        if self._packed_only and request.whole_video and not request.force:
+            return (), tuple(self.cache.unpacked_run_vectors(video_id))
+        return (), ()
 
-    def _write_chunk_vectors(
+    def _keep_run_progress(
         self,
-        video_id: str,
-        run: str,
-        frame_range: tuple[str, str],
+        request: VideoRequest,
+        name: str,
         embedder: Embedder,
         state: VideoState,
         embedded: dict[str, tuple[str, Vector]],
     ) -> None:
-        """frame_cache=packed: keep what this chunk embedded (its earlier deliveries' and this one's)
-        where the run's pack reads it."""
+        """frame_cache=packed: keep what this chunk (or a forced run's pack) embedded, its earlier
+        deliveries' and this one's, where the run's pack (or its redelivery) reads it."""
+        assert request.run is not None  # a chunk or a pack
         if not embedded:
             return  # nothing new since the last delivery wrote it
-        first, last = frame_range
+        first, last = request.frame_range or ("", "\uffff")
         vectors = {
             frame_id: vector
             for frame_id, vector in state.cached.items()
@@ -259,10 +273,10 @@ class BatchService:
         } | embedded
         frame_ids = sorted(vectors)
         self.cache.write_chunk_vectors(
-            run,
-            first,
+            request.run,
+            name,
             PackedVideo(
-                video_id=video_id,
+                video_id=request.video_id,
                 model=embedder.model_id,
                 dim=embedder.dim,
                 created_at=time.time(),
@@ -364,7 +378,7 @@ class BatchService:
             return
         packed = self._pack(video_id, embedder, state, {}, [], result, count_seen=count_seen, even_empty=True)
         if self.index and packed:
-            self.index.sync(*packed, state.etags)
+            self.index.sync(*packed, state.etags, state.frames)
         self.log(
             "every frame is gone: the video's cache and index hold nothing of it", {"video_id": video_id}
         )
@@ -404,6 +418,7 @@ class BatchService:
                 current is not None
                 and not embedded
                 and not state.from_frame_files
+                and not state.embedded_by_run  # a forced run's vectors
                 and set(current.frame_ids) == set(vectors)
                 and current.model == embedder.model_id
                 and set(current.rejected) == set(kept)
@@ -436,7 +451,8 @@ class BatchService:
                     video_id,
                     embedder,
                     from_frame_files=state.from_frame_files,
-                    run_vectors=state.run_vectors,
+                    runs_ahead=state.runs_ahead,
+                    runs_behind=state.runs_behind,
                 )
                 continue
             result.packed_key, result.packed_frames = packed_key(video_id), len(frame_ids)

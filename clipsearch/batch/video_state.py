@@ -27,10 +27,13 @@ class VideoState:
     packed: PackedRead
     cached: dict[str, tuple[str, Vector]]  # frame_id -> (frame key, vector) cached for this model
     from_frame_files: bool = False  # `cached` prefers the `.npy` files to the packed object's vectors
-    # frame_cache=packed: what this split run's chunks embedded (a chunk: its own earlier deliveries;
-    # the pack: every chunk), in `cached` over everything else
-    run_vectors: tuple[PackedVideo, ...] = ()
-    embedded_by_run: frozenset[str] = frozenset()  # their frame ids (of this model)
+    # What split runs embedded, kept in their own objects (frame_cache=packed): `runs_ahead` go over
+    # everything else in `cached` (this request's own run: a chunk's earlier deliveries, a forced
+    # run's chunks), `runs_behind` only fill in what nothing else has (a run's chunks not forced,
+    # runs not packed yet).
+    runs_ahead: tuple[PackedVideo, ...] = ()
+    runs_behind: tuple[PackedVideo, ...] = ()
+    embedded_by_run: frozenset[str] = frozenset()  # the frame ids of runs_ahead (of this model)
 
     def recorded_rejects(self) -> dict[str, RejectedFrame]:
         """Frames the packed object records as rejected and that have not changed since."""
@@ -65,11 +68,13 @@ class VideoStates:
         embedder: Embedder,
         *,
         from_frame_files: bool = False,
-        run_vectors: tuple[PackedVideo, ...] = (),
+        runs_ahead: tuple[PackedVideo, ...] = (),
+        runs_behind: tuple[PackedVideo, ...] = (),
     ) -> VideoState:
         """List `frames/{video_id}/`, read the packed object and the `.npy` files it lacks
         (`from_frame_files`: every `.npy` file, over the packed object's vectors: the pack of a
-        forced split, whose chunks embedded every frame again); `run_vectors` go over both."""
+        forced split whose chunks wrote them); `runs_ahead` go over all of those, `runs_behind`
+        under."""
         prefix = frames_prefix(video_id)
         etags = self.listing.etags(video_id)
         frames: dict[str, Frame] = {}
@@ -90,13 +95,25 @@ class VideoStates:
                 continue
             frames[frame.frame_id] = frame
         packed = self.cache.read_packed(video_id)
-        cached = self._cached(video_id, embedder, None if from_frame_files else packed)
-        by_run = {}
-        for vectors in run_vectors:
-            by_run.update(_vectors_of(vectors, embedder))
-        cached.update(by_run)
+        cached: dict[str, tuple[str, Vector]] = {}
+        for vectors in runs_behind:
+            cached.update(_vectors_of(vectors, embedder))
+        cached.update(self._cached(video_id, embedder, None if from_frame_files else packed))
+        ahead: dict[str, tuple[str, Vector]] = {}
+        for vectors in runs_ahead:
+            ahead.update(_vectors_of(vectors, embedder))
+        cached.update(ahead)
         return VideoState(
-            frames, etags, rejects, ignored, packed, cached, from_frame_files, run_vectors, frozenset(by_run)
+            frames,
+            etags,
+            rejects,
+            ignored,
+            packed,
+            cached,
+            from_frame_files,
+            runs_ahead,
+            runs_behind,
+            frozenset(ahead),
         )
 
     def _cached(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from clipsearch.layout import (
     chunk_vectors_key,
     packed_key,
     run_prefix,
+    runs_prefix,
 )
 from clipsearch.runtime.faults import CONDITION_FAILED, error_code, is_not_found
 from clipsearch.vectors import Vector, to_npy_f16
@@ -216,6 +218,7 @@ class PackedHead:
     covered: int  # frames it accounts for: embedded or rejected for good
     listing: str  # the frames/ listing it was written from ("": not known)
     unmet_count: int | None  # a frames_count a run found that listing cannot meet
+    last_modified: datetime | None = None  # S3's
 
 
 @dataclass(frozen=True)
@@ -320,18 +323,24 @@ class CacheStore:
         """The keys of the run's chunks that are done (one LIST page per 1,000 objects of the run)."""
         return self._run_keys(video_id, run, CHUNK_DONE_SUFFIX)
 
-    def _run_keys(self, video_id: str, run: str, suffix: str) -> list[str]:
+    def _run_keys(
+        self, video_id: str, run: str | None, suffix: str, *, since: datetime | None = None
+    ) -> list[str]:
+        """The keys of one run's objects (None: every run's) with this suffix, modified at or after
+        `since` if given."""
+        prefix = runs_prefix(video_id) if run is None else run_prefix(video_id, run)
         paginator = self.s3.get_paginator("list_objects_v2")
         return [
             entry["Key"]
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=run_prefix(video_id, run))
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
             for entry in page.get("Contents", [])
-            if entry["Key"].endswith(suffix)
+            if entry["Key"].endswith(suffix) and (since is None or entry["LastModified"] >= since)
         ]
 
     def write_chunk_vectors(self, run: str, first_frame_id: str, vectors: PackedVideo) -> None:
-        """What a chunk embedded so far, in the packed format. Unconditional: a chunk's deliveries
-        run one at a time (its own message group), each from what the one before wrote."""
+        """What a chunk (`first_frame_id`; PACK_PROGRESS_NAME: a forced run's pack) embedded so far,
+        in the packed format. Unconditional: a chunk's deliveries run one at a time (its own message
+        group), each from what the one before wrote; so do a run's pack's (its video's group)."""
         vectors.check()
         self.s3.put_object(
             Bucket=self.bucket,
@@ -348,12 +357,18 @@ class CacheStore:
     def read_run_vectors(self, video_id: str, run: str) -> list[PackedVideo]:
         """The vectors every chunk of the run embedded (one GET per chunk); a damaged one is left
         out: the pack embeds its frames again."""
-        found = []
-        for key in self._run_keys(video_id, run, CHUNK_VECTORS_SUFFIX):
-            read = self._read_packed_at(key, video_id)
-            if read.packed is not None:
-                found.append(read.packed)
-        return found
+        return self._read_all(self._run_keys(video_id, run, CHUNK_VECTORS_SUFFIX), video_id)
+
+    def unpacked_run_vectors(self, video_id: str) -> list[PackedVideo]:
+        """The vectors of the video's split runs written since its packed object (all, when it has
+        none): what chunks of a run not packed yet embedded. One HEAD and one LIST; a GET for each."""
+        head = self.packed_head(video_id)
+        since = head.last_modified if head else None
+        return self._read_all(self._run_keys(video_id, None, CHUNK_VECTORS_SUFFIX, since=since), video_id)
+
+    def _read_all(self, keys: list[str], video_id: str) -> list[PackedVideo]:
+        reads = [self._read_packed_at(key, video_id) for key in keys]
+        return [read.packed for read in reads if read.packed is not None]
 
     def read_chunks_done(self, video_id: str, run: str) -> list[ChunkDone]:
         """What the run's chunks recorded; one that cannot be read is left out (the frames it
@@ -385,6 +400,7 @@ class CacheStore:
             covered=int(metadata.get("covered") or metadata.get("frames") or 0),
             listing=metadata.get("listing", ""),
             unmet_count=None if unmet is None else int(unmet),
+            last_modified=head.get("LastModified"),
         )
 
     def write_packed(self, packed: PackedVideo, *, replacing: str | None) -> str:

@@ -2,14 +2,18 @@
 
 The packed object stays the batch's record of what is embedded (it is what runs merge into); the
 index gets every vector of it, then loses the vectors of frames the packed object no longer
-holds, then the ledger says what the index now holds. A run stopped between those steps leaves
-the old ledger, so the next run writes again (PutVectors overwrites a key) and deletes again. The
-ledger is written only if it is still the one read: a run that lost that race syncs again from the
-packed object as it is now, and deletes what it wrote itself that the packed object lacks.
+holds, unless they are still listed in frames/ as they were indexed (same ETag, model and timing: a
+packed object rebuilt in part after the cache expired, by a run that embedded some frames only,
+does not shrink the index), then the ledger says what the index now holds. A run stopped between
+those steps leaves the old ledger, so the next run writes again (PutVectors overwrites a key) and
+deletes again. The ledger is written only if it is still the one read: a run that lost that race
+syncs again from the packed object as it is now, and deletes what it wrote itself that the packed
+object lacks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -94,9 +98,16 @@ class IndexSync:
             return False
         return unmet_count is not None
 
-    def sync(self, packed: PackedVideo, etag: str, frame_etags: dict[str, str]) -> int:
+    def sync(
+        self,
+        packed: PackedVideo,
+        etag: str,
+        frame_etags: Mapping[str, str],
+        listed: Mapping[str, Frame] | None = None,
+    ) -> int:
         """Write the packed object's vectors unless the ledger says the index has exactly them; the
-        number of vectors written (`frame_etags`: key -> ETag of the frames listed now).
+        number of vectors written (`frame_etags`: key -> ETag of the objects listed now; `listed`:
+        frame_id -> the frames listed now, whose indexed vectors stay while unchanged).
         DamagedLedger when the ledger cannot be read."""
         video_id = packed.video_id
         timing = _timing(self._info(video_id))
@@ -111,9 +122,21 @@ class IndexSync:
             self.index.put(video_id, packed.model, frames)
             written |= set(packed.frame_ids)
             held = set(ledger.frame_ids) if ledger else set()
-            self.index.delete(video_id, sorted((held | written) - set(packed.frame_ids)))
+            packed_ids = set(packed.frame_ids)
+            kept = (
+                {
+                    frame_id: frame_etag
+                    for frame_id, frame_etag in ledger.frame_etags.items()
+                    if frame_id not in packed_ids
+                    and frame_id in listed
+                    and frame_etags.get(listed[frame_id].key) == frame_etag
+                }
+                if ledger and listed and (ledger.model, ledger.timing) == (packed.model, timing)
+                else {}
+            )
+            self.index.delete(video_id, sorted((held | written) - packed_ids - set(kept)))
             try:
-                listed = {
+                indexed = kept | {
                     frame_id: frame_etags.get(key, "")
                     for frame_id, key in zip(packed.frame_ids, packed.frame_keys, strict=True)
                 }
@@ -123,7 +146,7 @@ class IndexSync:
                         packed.model,
                         etag,
                         timing,
-                        listed,
+                        indexed,
                         packed.rejected,
                         packed.listing,
                         packed.unmet_count,

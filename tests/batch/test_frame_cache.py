@@ -13,12 +13,15 @@ import pytest
 
 from clipsearch.batch.service import BatchSettings
 from clipsearch.cache.store import CacheStore
+from clipsearch.index.vector_index import Ledgers
 from clipsearch.work.messages import WorkItem
 from clipsearch.work.queue import WorkQueue
 from tests.batch.conftest import FRAMES, VIDEO, Countdown, invoke, packed, sqs_event
+from tests.batch.test_index import stored
 from tests.batch.test_work import queue_source
 from tests.conftest import BUCKET, REGION, FakeLambdaContext
 from tests.faults import Outage
+from tests.sample_images import frame_bytes
 
 FRAME_IDS = sorted(key.rsplit("/", 1)[1].rsplit(".", 1)[0] for key in FRAMES)
 
@@ -142,8 +145,7 @@ def test_a_range_sent_by_a_person_is_packed(packed_app, s3):
 
 def test_per_frame_files_already_there_are_packed_not_embedded_again(packed_app, batch_handler, s3):
     per_frame = batch_handler(FRAME_CACHE="per-frame")
-    invoke(per_frame, {"video_id": VIDEO, "frame_range": ["frame_000000", "frame_000003"]})
-    s3.delete_object(Bucket=BUCKET, Key=f"embeddings-cache/{VIDEO}/packed.npz")
+    invoke(per_frame, {"video_id": VIDEO, "frame_range": ["frame_000000", "frame_000003"]})  # no pack
     packed_app = batch_handler(FRAME_CACHE="packed")
     _, result = invoke(packed_app, {"video_id": VIDEO})
     assert (result["embedded"], result["skipped"]) == (3, 4)  # switching modes loses nothing
@@ -175,6 +177,9 @@ def test_a_forced_split_reaches_the_index_after_the_cache_expired(
         pass
     # THEN the pack writes and indexes what the chunks re-embedded (not "the index holds it")
     assert packed(s3).frame_ids == FRAME_IDS
+    ledger = Ledgers(s3, BUCKET).read(VIDEO).ledger
+    assert ledger is not None
+    assert ledger.source_etag == CacheStore(s3, BUCKET).read_packed(VIDEO).etag  # synced from it
 
 
 def test_a_failed_packed_write_fails_the_message_and_the_redelivery_completes_it(packed_app, s3):
@@ -194,3 +199,111 @@ def test_a_damaged_chunk_object_is_embedded_again_by_the_pack(chunky, s3):
     status, pack = invoke(chunky, {"video_id": VIDEO, "run": "r1"})
     assert (status, pack["status"], pack["embedded"], pack["skipped"]) == (200, "complete", 4, 3)
     assert packed(s3).frame_ids == FRAME_IDS
+
+
+CHUNKS_2 = (("frame_000000", "frame_000002"), ("frame_000003", "frame_000006"))
+
+
+def run_chunks(app: ModuleType, *, force: bool = False) -> None:
+    """Both chunks of a split run "r1", each complete (the pack is not run)."""
+    for first, last in CHUNKS_2:
+        chunk: dict[str, object] = {"video_id": VIDEO, "frame_range": [first, last], "run": "r1", "chunks": 2}
+        if force:
+            chunk["force"] = True
+        assert invoke(app, chunk)[1]["status"] == "complete"
+
+
+# A whole-video request queued while a split run is in flight (search's refill of a video it finds
+# missing, the sweep) embeds only what no finished chunk has
+@pytest.mark.parametrize("frame_cache", ["per-frame", "packed"])
+def test_a_whole_video_request_during_a_split_run_reuses_the_finished_chunks(
+    frame_cache, video, batch_handler
+):
+    app = batch_handler(FRAME_CACHE=frame_cache, CHUNK_FRAMES="3")
+    _, split = invoke(app, {"video_id": VIDEO}, FakeLambdaContext(aws_request_id="r1"))
+    assert split["chunks"] == 3
+    chunk = {"video_id": VIDEO, "frame_range": ["frame_000000", "frame_000002"], "run": "r1", "chunks": 3}
+    assert invoke(app, chunk)[1]["status"] == "complete"
+    # the packed object is still missing: a search's refill / the sweep queues the whole video again
+    _, again = invoke(app, {"video_id": VIDEO}, FakeLambdaContext(aws_request_id="r2"))
+    assert (again["skipped"], again["chunks"]) == (3, 2)  # the finished chunk's frames are not split again
+
+
+# A run's pack keeps a vector the packed object got after the run's chunks embedded that frame
+@pytest.mark.parametrize("frame_cache", ["per-frame", "packed"])
+def test_the_pack_does_not_replace_a_frame_re_embedded_meanwhile(frame_cache, video, batch_handler, s3):
+    app = batch_handler(FRAME_CACHE=frame_cache, CHUNK_FRAMES="3")
+    run_chunks(app)
+    key = f"frames/{VIDEO}/frame_000001.webp"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=frame_bytes(99, "WEBP"))  # the frame re-extracted
+    assert invoke(app, {"video_id": VIDEO, "frames": [key], "force": True})[1]["embedded"] == 1
+    before = packed(s3)
+    fresh = before.vectors[before.frame_ids.index("frame_000001")].copy()
+    invoke(app, {"video_id": VIDEO, "run": "r1"})  # the run's pack, asked by its last chunk
+    after = packed(s3)
+    np.testing.assert_array_equal(after.vectors[after.frame_ids.index("frame_000001")], fresh)
+
+
+# A split run in flight when the deployment switches packed -> per-frame loses nothing
+def test_switching_to_per_frame_mid_split_re_embeds_nothing(video, batch_handler):
+    run_chunks(batch_handler(FRAME_CACHE="packed", CHUNK_FRAMES="3"))
+    per_frame = batch_handler(FRAME_CACHE="per-frame", CHUNK_FRAMES="3")
+    _, pack = invoke(per_frame, {"video_id": VIDEO, "run": "r1"})
+    assert (pack["status"], pack["embedded"], pack["skipped"]) == ("complete", 0, 7)
+
+
+# The pack of a forced split, stopped by its deadline, goes on from what it embedded itself
+def test_a_forced_pack_stopped_by_its_deadline_goes_on_from_its_checkpoint(video, batch_handler, s3):
+    app = batch_handler(FRAME_CACHE="packed", CHUNK_FRAMES="3", BATCH_SIZE="1", PREFETCH="1")
+    run_chunks(app, force=True)
+    # the second chunk's object is unreadable (or of another model): the pack embeds its 4 frames
+    s3.put_object(Bucket=BUCKET, Key=f"embeddings-cache/{VIDEO}/runs/r1/frame_000003.npz", Body=b"PK\x03\x04")
+    with pytest.raises(app.UnfinishedVideos):
+        invoke(app, {"video_id": VIDEO, "run": "r1"}, Countdown(checks=2))
+    checkpointed = len(packed(s3).frame_ids) - 3
+    assert checkpointed >= 1
+    _, again = invoke(app, {"video_id": VIDEO, "run": "r1"})
+    assert again["embedded"] == 4 - checkpointed  # not the frames it had embedded before
+
+
+# A forced split whose chunk object is lost re-embeds that chunk's frames: a `.npy` left from before
+# the force is not their vector
+def test_a_forced_split_never_packs_a_leftover_npy_of_the_old_frame(video, batch_handler, s3):
+    invoke(batch_handler(FRAME_CACHE="per-frame"), {"video_id": VIDEO})  # .npy for every frame
+    key = f"frames/{VIDEO}/frame_000004.webp"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=frame_bytes(99, "WEBP"))  # re-extracted: hence force
+    app = batch_handler(FRAME_CACHE="packed", CHUNK_FRAMES="3")
+    run_chunks(app, force=True)
+    fresh = CacheStore(s3, BUCKET).read_chunk_vectors(VIDEO, "r1", "frame_000003")
+    assert fresh is not None
+    fresh_4 = fresh.vectors[fresh.frame_ids.index("frame_000004")].copy()
+    s3.put_object(Bucket=BUCKET, Key=f"embeddings-cache/{VIDEO}/runs/r1/frame_000003.npz", Body=b"PK\x03\x04")
+    invoke(app, {"video_id": VIDEO, "run": "r1"})
+    whole = packed(s3)
+    np.testing.assert_array_equal(whole.vectors[whole.frame_ids.index("frame_000004")], fresh_4)
+
+
+# A person's range or frame list after the cache expired (the 7-day rule) packs only those frames:
+# the index keeps the video's other frames, unchanged since they were indexed
+@pytest.mark.parametrize("frame_cache", ["per-frame", "packed"])
+@pytest.mark.parametrize(
+    "some_frames",
+    [
+        {"frame_range": ["frame_000002", "frame_000004"]},
+        {"frames": [f"frames/{VIDEO}/frame_000002.jpg", f"frames/{VIDEO}/frame_000003.webp"]},
+    ],
+)
+def test_a_persons_request_after_the_cache_expired_leaves_the_index_whole(
+    frame_cache, some_frames, video, batch_handler, vector_index, videos_table, s3
+):
+    videos_table.put_item(TableName="videos", Item={"video_id": {"S": VIDEO}, "status": {"S": "processed"}})
+    app = batch_handler(FRAME_CACHE=frame_cache, **vector_index)
+    assert invoke(app, {"video_id": VIDEO})[1]["indexed"] == 7
+    for entry in s3.list_objects_v2(Bucket=BUCKET, Prefix="embeddings-cache/")["Contents"]:
+        s3.delete_object(Bucket=BUCKET, Key=entry["Key"])  # the 7-day rule; vector-index/ stays
+    _, result = invoke(app, {"video_id": VIDEO, **some_frames})
+    assert result["status"] == "complete"
+    assert len(stored()) == 7
+    ledger = Ledgers(s3, BUCKET).read(VIDEO).ledger
+    assert ledger is not None
+    assert sorted(ledger.frame_ids) == FRAME_IDS  # what the index holds, as the sweep reads it

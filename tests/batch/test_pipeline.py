@@ -77,11 +77,11 @@ def frames(count: int) -> list[Frame]:
     return [Frame(VIDEO, f"frame_{n:06d}", f"frames/{VIDEO}/frame_{n:06d}.webp") for n in range(count)]
 
 
-def pipeline(s3: Any, *, batch_size: int = 2) -> Pipeline:
+def pipeline(s3: Any, *, batch_size: int = 2, write_frames: bool = True) -> Pipeline:
     return Pipeline(
         load=lambda frame: Image.new("L", (1, 1), int(frame.frame_id.removeprefix("frame_"))),
         cache=CacheStore(s3, BUCKET),
-        write_frames=True,
+        write_frames=write_frames,
         batch_size=batch_size,
         prefetch=4,
         concurrency=4,
@@ -115,6 +115,16 @@ def test_near_the_deadline_the_batches_in_the_model_finish_and_the_rest_is_left(
     assert done.remaining == [frame.key for frame in frames(13)[6:]]
     cached = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"embeddings-cache/{VIDEO}/")["KeyCount"]
     assert cached == 6
+
+
+def test_without_frame_files_the_vectors_are_returned_and_nothing_is_written(s3):
+    # frame_cache=packed: the caller's packed object keeps them, also those done before a deadline
+    done = pipeline(s3, write_frames=False).run(
+        frames(13), SlowModel(calls_at_once=3), Checks(plenty=3), VIDEO
+    )
+    assert sorted(done.vectors) == [frame.frame_id for frame in frames(6)]
+    assert done.remaining == [frame.key for frame in frames(13)[6:]]
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="embeddings-cache/")["KeyCount"] == 0
 
 
 def test_a_short_video_is_split_so_that_every_call_has_a_share(s3):

@@ -260,8 +260,10 @@ class BatchService:
         state: VideoState,
         embedded: dict[str, tuple[str, Vector]],
     ) -> None:
-        """frame_cache=packed: keep what this chunk (or a forced run's pack) embedded, its earlier
-        deliveries' and this one's, where the run's pack (or its redelivery) reads it."""
+        """frame_cache=packed: keep what this chunk embedded, its earlier deliveries' and this one's,
+        where the run's pack reads it; a forced run's pack keeps its own with the chunks' it read
+        (all the run's, where its redelivery reads them: this happens only when a chunk's object
+        could not be used)."""
         assert request.run is not None  # a chunk or a pack
         if not embedded:
             return  # nothing new since the last delivery wrote it

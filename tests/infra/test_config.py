@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
+from clipsearch.batch.service import FRAME_CACHES
 from deployment.config import AppConfig, ConfigError
 from deployment.context import load_config
 from tests.docs.pages import CONFIGURATION
@@ -74,6 +75,7 @@ def test_command_line_strings_are_coerced():
         ({"batch_function_name": "clip-inference"}, "must differ"),
         ({"bucket_nmae": "x"}, "bucket_nmae: unknown configuration key"),
         ({"index_backend": "faiss"}, "index_backend: Input should be 'memory' or 's3vectors'"),
+        ({"frame_cache": "npy"}, "frame_cache: Input should be 'per-frame' or 'packed'"),
         ({"vector_bucket_name": "Clip_Vectors"}, "vector_bucket_name: String should match pattern"),
         ({"vector_bucket_name": "clip.vectors"}, "vector_bucket_name: String should match pattern"),
         ({"vector_index_name": "-frames"}, "vector_index_name: String should match pattern"),
@@ -112,6 +114,10 @@ def test_invalid_values_fail_naming_the_key(overrides, message):
     with pytest.raises(ConfigError, match="invalid configuration") as error:
         config_with(**overrides)
     assert message in str(error.value)
+
+
+def test_the_frame_caches_configurable_are_those_the_batch_function_takes():
+    assert get_args(AppConfig.model_fields["frame_cache"].annotation) == FRAME_CACHES
 
 
 def test_a_kms_key_arn_is_accepted_and_empty_means_sse_s3():

@@ -138,7 +138,8 @@ class BatchService:
         state = self.states.read(
             request.video_id,
             embedder,
-            from_frame_files=forced_run and not self._packed_only,  # the forced chunks' `.npy` files
+            # a forced run's chunks that wrote `.npy` files: theirs, over the packed object's
+            from_frame_files=forced_run and not all(c.vectors_kept for c in chunks),
             runs_ahead=ahead,
             runs_behind=behind,
         )
@@ -175,15 +176,20 @@ class BatchService:
             result.seconds = time.perf_counter() - started
             return result
         recorded = {} if request.force else state.recorded_rejects() | _rejected_by(chunks, state)
-        # A forced run's pack with no `.npy` files embeds anew what no chunk did (a damaged chunk
-        # object): what is cached of those frames is from before the force.
-        anew = request.force or (forced_run and self._packed_only)
+        # A forced run's pack embeds anew a frame that a chunk keeping its vectors in its own object
+        # should have, and that object lacks (it could not be read): what is cached of that frame
+        # (a `.npy` left from before, the packed object) is from before the force.
+        kept_by_chunks = [c.frame_range for c in chunks if c.force and c.vectors_kept]
+
+        def anew(frame_id: str) -> bool:
+            return request.force or any(first <= frame_id <= last for first, last in kept_by_chunks)
+
         todo = [
             frame
             for frame in wanted
             if frame.key not in recorded
             and frame.frame_id not in state.embedded_by_run
-            and (anew or frame.frame_id not in state.cached)
+            and (anew(frame.frame_id) or frame.frame_id not in state.cached)
         ]
         result.total = len(wanted)
         result.skipped = len(wanted) - len(todo)
@@ -211,7 +217,7 @@ class BatchService:
                 result,
                 count_seen=request.frames_count if complete else None,
             )
-            if anew and request.packs_a_run and self._packed_only:  # its redelivery goes on from there
+            if forced_run and request.packs_a_run:  # its redelivery goes on from there
                 self._keep_run_progress(request, PACK_PROGRESS_NAME, embedder, state, done.vectors)
             if self.index and packed:
                 result.indexed = self.index.sync(*packed, state.etags, state.frames)
@@ -222,7 +228,9 @@ class BatchService:
                 by_chunk = tuple(
                     RejectedFrame(f.key, state.etags.get(f.key, ""), e) for f, e in done.rejected
                 )
-                done_record = ChunkDone(request.frame_range, request.chunks, request.force, by_chunk)
+                done_record = ChunkDone(
+                    request.frame_range, request.chunks, request.force, by_chunk, self._packed_only
+                )
                 self._chunk_done(request.video_id, request.run, done_record)
         result.seconds = time.perf_counter() - started
         return result
@@ -419,9 +427,7 @@ class BatchService:
             if (
                 current is not None
                 and not embedded
-                and not state.from_frame_files
-                and not state.embedded_by_run  # a forced run's vectors
-                and set(current.frame_ids) == set(vectors)
+                and _holds(current, vectors)
                 and current.model == embedder.model_id
                 and set(current.rejected) == set(kept)
                 and (current.listing, current.unmet_count) == (listing, unmet)
@@ -464,6 +470,19 @@ class BatchService:
                 result.frames_count_unmet = unmet  # news: reported once
             return packed, etag
         raise RuntimeError(f"the packed object of {video_id} kept changing under {PACK_ATTEMPTS} attempts")
+
+
+def _holds(packed: PackedVideo, vectors: dict[str, tuple[str, Vector]]) -> bool:
+    """Whether the packed object holds exactly these frames, from these keys, with these vectors
+    (as float16: a forced run's, or `.npy` files, may differ from what it holds)."""
+    if set(packed.frame_ids) != set(vectors):
+        return False
+    if any(
+        key != vectors[frame_id][0] for frame_id, key in zip(packed.frame_ids, packed.frame_keys, strict=True)
+    ):
+        return False
+    rows = [vectors[frame_id][1] for frame_id in packed.frame_ids]
+    return not rows or bool(np.array_equal(np.stack(rows).astype(np.float16), packed.vectors))
 
 
 def _rejected_by(chunks: list[ChunkDone], state: VideoState) -> dict[str, RejectedFrame]:

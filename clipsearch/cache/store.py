@@ -176,12 +176,14 @@ class PackedRead:
 class ChunkDone:
     """A chunk of a split run that is done: its range, how many chunks the run has, whether it
     re-embedded its frames (`force`), and the frames it rejected, which the other chunks never
-    see: the pack records them (issue #22.4)."""
+    see: the pack records them (issue #22.4); and whether it kept its vectors in its own object
+    (frame_cache=packed) rather than `.npy` files, which tells the pack where they are."""
 
     frame_range: tuple[str, str]
     chunks: int
     force: bool
     rejected: tuple[RejectedFrame, ...]
+    vectors_kept: bool = False  # absent in records written before frame_cache: `.npy` files
 
     def to_json(self) -> str:
         return json.dumps(
@@ -190,6 +192,7 @@ class ChunkDone:
                 "chunks": self.chunks,
                 "force": self.force,
                 "rejected": [[r.key, r.etag, r.error] for r in self.rejected],
+                "vectors_kept": self.vectors_kept,
             },
             separators=(",", ":"),
         )
@@ -205,6 +208,7 @@ class ChunkDone:
                 int(data["chunks"]),
                 bool(data["force"]),
                 tuple(RejectedFrame(str(k), str(e), str(why)) for k, e, why in data["rejected"]),
+                bool(data.get("vectors_kept", False)),
             )
         except (ValueError, KeyError, TypeError) as error:
             raise DamagedCache(f"unreadable chunk record: {error}") from None

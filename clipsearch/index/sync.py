@@ -2,13 +2,13 @@
 
 The packed object stays the batch's record of what is embedded (it is what runs merge into); the
 index gets every vector of it, then loses the vectors of frames the packed object no longer
-holds, unless they are still listed in frames/ as they were indexed (same ETag, model and timing: a
-packed object rebuilt in part after the cache expired, by a run that embedded some frames only,
-does not shrink the index), then the ledger says what the index now holds. A run stopped between
-those steps leaves the old ledger, so the next run writes again (PutVectors overwrites a key) and
-deletes again. The ledger is written only if it is still the one read: a run that lost that race
-syncs again from the packed object as it is now, and deletes what it wrote itself that the packed
-object lacks.
+holds, unless they are still listed in frames/ as they were indexed (same ETag, model and timing,
+not rejected now: a packed object rebuilt in part after the cache expired, by a run that embedded
+some frames only, does not shrink the index), then the ledger says what the index now holds. A run
+stopped between those steps leaves the old ledger, so the next run writes again (PutVectors
+overwrites a key) and deletes again. The ledger is written only if it is still the one read: a run
+that lost that race syncs again from the packed object as it is now, and deletes what it wrote
+itself that the packed object lacks.
 """
 
 from __future__ import annotations
@@ -123,12 +123,14 @@ class IndexSync:
             written |= set(packed.frame_ids)
             held = set(ledger.frame_ids) if ledger else set()
             packed_ids = set(packed.frame_ids)
+            rejected = {r.key for r in packed.rejected}
             kept = (
                 {
                     frame_id: frame_etag
                     for frame_id, frame_etag in ledger.frame_etags.items()
                     if frame_id not in packed_ids
                     and frame_id in listed
+                    and listed[frame_id].key not in rejected
                     and frame_etags.get(listed[frame_id].key) == frame_etag
                 }
                 if ledger and listed and (ledger.model, ledger.timing) == (packed.model, timing)

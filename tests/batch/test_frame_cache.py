@@ -17,7 +17,7 @@ from clipsearch.index.vector_index import Ledgers
 from clipsearch.work.messages import WorkItem
 from clipsearch.work.queue import WorkQueue
 from tests.batch.conftest import FRAMES, VIDEO, Countdown, invoke, packed, sqs_event
-from tests.batch.test_index import stored
+from tests.batch.test_index import _expire_cache, stored
 from tests.batch.test_work import queue_source
 from tests.conftest import BUCKET, REGION, FakeLambdaContext
 from tests.faults import Outage
@@ -307,3 +307,74 @@ def test_a_persons_request_after_the_cache_expired_leaves_the_index_whole(
     ledger = Ledgers(s3, BUCKET).read(VIDEO).ledger
     assert ledger is not None
     assert sorted(ledger.frame_ids) == FRAME_IDS  # what the index holds, as the sweep reads it
+
+
+def _processed(videos_table) -> None:
+    videos_table.put_item(
+        TableName="videos",
+        Item={
+            "video_id": {"S": VIDEO},
+            "status": {"S": "processed"},
+            "video_fps": {"N": "30"},
+            "frame_step": {"N": "15"},
+            "frames_count": {"N": str(len(FRAMES))},
+        },
+    )
+
+
+# A frame rejected now (an image limit lowered since, say) leaves the index and is counted once
+def test_a_frame_now_rejected_leaves_the_index_and_is_counted_once(
+    video, batch_handler, vector_index, videos_table, s3
+):
+    _processed(videos_table)
+    app = batch_handler(FRAME_CACHE="packed", **vector_index)
+    assert invoke(app, {"video_id": VIDEO})[1]["indexed"] == len(FRAMES)
+    _expire_cache(s3)
+    strict = batch_handler(FRAME_CACHE="packed", MAX_IMAGE_BYTES="1", **vector_index)
+    key = f"frames/{VIDEO}/frame_000003.webp"
+    _, result = invoke(strict, {"video_id": VIDEO, "frames": [key]})
+    assert [r["frame"] for r in result["rejected"]] == [key]
+    ledger = Ledgers(s3, BUCKET).read(VIDEO).ledger
+    assert ledger is not None
+    assert [r.key for r in ledger.rejected] == [key]
+    assert "frame_000003" not in ledger.frame_ids
+    assert ledger.covered_frames == len(FRAMES)
+    assert f"{VIDEO}/frame_000003" not in stored()
+    _, report = invoke(strict, {"sweep": True})
+    assert VIDEO not in report["queued"]
+
+
+# A forced split in flight when the deployment switches per-frame -> packed loses nothing
+def test_switching_to_packed_mid_forced_split_re_embeds_nothing(video, batch_handler):
+    run_chunks(batch_handler(FRAME_CACHE="per-frame", CHUNK_FRAMES="3"), force=True)
+    app = batch_handler(FRAME_CACHE="packed", CHUNK_FRAMES="3")
+    _, pack = invoke(app, {"video_id": VIDEO, "run": "r1"})
+    assert (pack["status"], pack["embedded"], pack["skipped"]) == ("complete", 0, 7)
+
+
+# A forced split's chunk that kept its vectors in its own object, now lost, is re-embedded by the
+# pack in either mode: a `.npy` left from before the force is not its vector
+def test_a_per_frame_pack_of_a_forced_packed_split_never_packs_a_leftover_npy(video, batch_handler, s3):
+    invoke(batch_handler(FRAME_CACHE="per-frame"), {"video_id": VIDEO})  # .npy for every frame
+    key = f"frames/{VIDEO}/frame_000004.webp"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=frame_bytes(99, "WEBP"))  # re-extracted: hence force
+    run_chunks(batch_handler(FRAME_CACHE="packed", CHUNK_FRAMES="3"), force=True)
+    fresh = CacheStore(s3, BUCKET).read_chunk_vectors(VIDEO, "r1", "frame_000003")
+    assert fresh is not None
+    fresh_4 = fresh.vectors[fresh.frame_ids.index("frame_000004")].copy()
+    s3.put_object(Bucket=BUCKET, Key=f"embeddings-cache/{VIDEO}/runs/r1/frame_000003.npz", Body=b"PK\x03\x04")
+    per_frame = batch_handler(FRAME_CACHE="per-frame", CHUNK_FRAMES="3")
+    invoke(per_frame, {"video_id": VIDEO, "run": "r1"})
+    whole = packed(s3)
+    np.testing.assert_array_equal(whole.vectors[whole.frame_ids.index("frame_000004")], fresh_4)
+
+
+# A forced run's pack delivered again finds the packed object holding its vectors: left alone
+def test_a_forced_pack_delivered_again_leaves_the_packed_object_alone(video, batch_handler, s3):
+    app = batch_handler(FRAME_CACHE="packed", CHUNK_FRAMES="3")
+    run_chunks(app, force=True)
+    assert invoke(app, {"video_id": VIDEO, "run": "r1"})[1]["status"] == "complete"
+    before = CacheStore(s3, BUCKET).read_packed(VIDEO).etag
+    _, again = invoke(app, {"video_id": VIDEO, "run": "r1"})
+    assert (again["embedded"], again["skipped"]) == (0, 7)
+    assert CacheStore(s3, BUCKET).read_packed(VIDEO).etag == before

@@ -27,7 +27,7 @@ tokenize alike. The model and its exports are kept in .local/bench/ (delete it t
 in the same rounds (its handler and its own exports: the cold start, the handler's cost; and its
 int8 vision tower, opened as its run time did, for images/s), so that a change's before and after
 come from one run: its tree is `git archive`d into .local/bench/before-<commit>/ with today's
-bench/clip_child.py and bench/side_by_side.py beside it.
+bench/clip_child.py (with bench/lambda_context.py) and bench/side_by_side.py beside it.
 """
 
 from __future__ import annotations
@@ -187,7 +187,8 @@ def before_checkout(ref: str, source: Path) -> Checkout:
         tree.mkdir(parents=True)
         archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True, capture_output=True)
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
-    for harness in ("clip_child.py", "side_by_side.py"):  # today's, so both sides are timed alike
+    # today's harness (and what it imports), so both sides are timed alike
+    for harness in ("clip_child.py", "lambda_context.py", "side_by_side.py"):
         shutil.copy(ROOT / "bench" / harness, tree / "bench" / harness)
     folders = {}
     for precision in ("fp32", "int8"):

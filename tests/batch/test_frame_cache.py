@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from types import ModuleType
+from typing import Any
 
 import boto3
 import numpy as np
@@ -17,7 +18,7 @@ from clipsearch.index.vector_index import Ledgers
 from clipsearch.work.messages import WorkItem
 from clipsearch.work.queue import WorkQueue
 from tests.batch.conftest import FRAMES, VIDEO, Countdown, invoke, packed, sqs_event
-from tests.batch.test_index import _expire_cache, stored
+from tests.batch.test_index import expire_cache, stored
 from tests.batch.test_work import queue_source
 from tests.conftest import BUCKET, REGION, FakeLambdaContext
 from tests.faults import Outage
@@ -169,8 +170,7 @@ def test_a_forced_split_reaches_the_index_after_the_cache_expired(
     invoke(app, {"video_id": VIDEO}, FakeLambdaContext(aws_request_id="first"))
     while source.poll():
         pass
-    for key in [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="embeddings-cache/")["Contents"]]:
-        s3.delete_object(Bucket=BUCKET, Key=key)
+    expire_cache(s3)
     # WHEN it is split again with force (int8 -> fp32 keeps the model id: only force re-embeds)
     invoke(app, {"video_id": VIDEO, "force": True}, FakeLambdaContext(aws_request_id="again"))
     while source.poll():
@@ -299,8 +299,7 @@ def test_a_persons_request_after_the_cache_expired_leaves_the_index_whole(
     videos_table.put_item(TableName="videos", Item={"video_id": {"S": VIDEO}, "status": {"S": "processed"}})
     app = batch_handler(FRAME_CACHE=frame_cache, **vector_index)
     assert invoke(app, {"video_id": VIDEO})[1]["indexed"] == 7
-    for entry in s3.list_objects_v2(Bucket=BUCKET, Prefix="embeddings-cache/")["Contents"]:
-        s3.delete_object(Bucket=BUCKET, Key=entry["Key"])  # the 7-day rule; vector-index/ stays
+    expire_cache(s3)  # the 7-day rule; vector-index/ stays
     _, result = invoke(app, {"video_id": VIDEO, **some_frames})
     assert result["status"] == "complete"
     assert len(stored()) == 7
@@ -309,7 +308,7 @@ def test_a_persons_request_after_the_cache_expired_leaves_the_index_whole(
     assert sorted(ledger.frame_ids) == FRAME_IDS  # what the index holds, as the sweep reads it
 
 
-def _processed(videos_table) -> None:
+def _processed(videos_table: Any) -> None:
     videos_table.put_item(
         TableName="videos",
         Item={
@@ -329,7 +328,7 @@ def test_a_frame_now_rejected_leaves_the_index_and_is_counted_once(
     _processed(videos_table)
     app = batch_handler(FRAME_CACHE="packed", **vector_index)
     assert invoke(app, {"video_id": VIDEO})[1]["indexed"] == len(FRAMES)
-    _expire_cache(s3)
+    expire_cache(s3)
     strict = batch_handler(FRAME_CACHE="packed", MAX_IMAGE_BYTES="1", **vector_index)
     key = f"frames/{VIDEO}/frame_000003.webp"
     _, result = invoke(strict, {"video_id": VIDEO, "frames": [key]})

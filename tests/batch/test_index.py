@@ -165,7 +165,8 @@ def test_the_sweep_takes_gone_and_unprocessed_videos_out_of_the_index(indexing, 
     assert [json.loads(m["Body"])["video_id"] for m in messages["Messages"]] == ["never-indexed"]
 
 
-def _expire_cache(s3) -> None:
+def expire_cache(s3: Any) -> None:
+    """Delete everything under embeddings-cache/ (what the 7-day rule does; vector-index/ stays)."""
     for key in [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="embeddings-cache/")["Contents"]]:
         s3.delete_object(Bucket=BUCKET, Key=key)  # the 7-day rule
 
@@ -176,7 +177,7 @@ def test_a_frame_replaced_or_fixed_after_the_cache_expired_is_embedded_again(ind
     status, result = invoke(indexing, {"video_id": VIDEO})
     assert [r["frame"] for r in result["rejected"]] == [broken]
     old = stored()[f"{VIDEO}/frame_000003"]["data"]["float32"]
-    _expire_cache(s3)
+    expire_cache(s3)
     status, result = invoke(indexing, {"video_id": VIDEO})  # nothing changed: nothing embedded
     assert (result["embedded"], [r["frame"] for r in result["rejected"]]) == (0, [broken])
     s3.put_object(Bucket=BUCKET, Key=broken, Body=frame_bytes(1))  # upstream fixes one ...

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections import Counter
 from types import ModuleType
-from typing import Any
 
 import boto3
 import numpy as np
@@ -18,7 +17,7 @@ from clipsearch.index.vector_index import Ledgers
 from clipsearch.work.messages import WorkItem
 from clipsearch.work.queue import WorkQueue
 from tests.batch.conftest import FRAMES, VIDEO, Countdown, invoke, packed, sqs_event
-from tests.batch.test_index import expire_cache, stored
+from tests.batch.test_index import expire_cache, put_processed, stored
 from tests.batch.test_work import queue_source
 from tests.conftest import BUCKET, REGION, FakeLambdaContext
 from tests.faults import Outage
@@ -115,27 +114,6 @@ def test_a_chunk_stopped_by_its_deadline_goes_on_where_it_stopped(chunky, s3):
     assert (status, again["status"], again["embedded"], again["skipped"]) == (200, "complete", 2, 1)
     assert chunk_frame_ids(store) == FRAME_IDS[:3]
     assert store.chunks_done(VIDEO, "r1") == [f"embeddings-cache/{VIDEO}/runs/r1/frame_000000.json"]
-
-
-def test_a_forced_split_replaces_the_vectors_the_packed_object_held(chunky, s3, work_queue):
-    source, _ = queue_source(chunky, work_queue)
-    invoke(chunky, {"video_id": VIDEO}, FakeLambdaContext(aws_request_id="first"))
-    while source.poll():
-        pass
-    fresh = packed(s3)
-    # GIVEN a packed object whose vectors are wrong (a model fixed since, say), for the same frames
-    store = CacheStore(s3, BUCKET)
-    read = store.read_packed(VIDEO)
-    wrong = np.roll(fresh.vectors, 1, axis=0)
-    store.write_packed(
-        type(fresh)(**{**fresh.__dict__, "vectors": wrong}),
-        replacing=read.etag,
-    )
-    # WHEN the video is split again with force THEN the pack holds the re-embedded vectors
-    invoke(chunky, {"video_id": VIDEO, "force": True}, FakeLambdaContext(aws_request_id="again"))
-    while source.poll():
-        pass
-    np.testing.assert_array_equal(packed(s3).vectors, fresh.vectors)
 
 
 def test_a_range_sent_by_a_person_is_packed(packed_app, s3):
@@ -308,24 +286,11 @@ def test_a_persons_request_after_the_cache_expired_leaves_the_index_whole(
     assert sorted(ledger.frame_ids) == FRAME_IDS  # what the index holds, as the sweep reads it
 
 
-def _processed(videos_table: Any) -> None:
-    videos_table.put_item(
-        TableName="videos",
-        Item={
-            "video_id": {"S": VIDEO},
-            "status": {"S": "processed"},
-            "video_fps": {"N": "30"},
-            "frame_step": {"N": "15"},
-            "frames_count": {"N": str(len(FRAMES))},
-        },
-    )
-
-
 # A frame rejected now (an image limit lowered since, say) leaves the index and is counted once
 def test_a_frame_now_rejected_leaves_the_index_and_is_counted_once(
     video, batch_handler, vector_index, videos_table, s3
 ):
-    _processed(videos_table)
+    put_processed(videos_table)
     app = batch_handler(FRAME_CACHE="packed", **vector_index)
     assert invoke(app, {"video_id": VIDEO})[1]["indexed"] == len(FRAMES)
     expire_cache(s3)

@@ -22,10 +22,8 @@ from tests.faults import Outage
 from tests.sample_images import frame_bytes
 
 
-@pytest.fixture
-def indexing(video, batch_handler, vector_index, videos_table) -> ModuleType:
-    """The batch function of a stack with `index_backend=s3vectors`; the video is processed, a
-    frame every 0.5 s (30 fps, every 15th frame)."""
+def put_processed(videos_table: Any) -> None:
+    """The video's row: processed, a frame every 0.5 s (30 fps, every 15th frame), all counted."""
     videos_table.put_item(
         TableName="videos",
         Item={
@@ -36,6 +34,12 @@ def indexing(video, batch_handler, vector_index, videos_table) -> ModuleType:
             "frames_count": {"N": str(len(FRAMES))},
         },
     )
+
+
+@pytest.fixture
+def indexing(video, batch_handler, vector_index, videos_table) -> ModuleType:
+    """The batch function of a stack with `index_backend=s3vectors`; the video is processed."""
+    put_processed(videos_table)
     return batch_handler(BATCH_SIZE="3", **vector_index)
 
 

@@ -174,9 +174,11 @@ def test_a_split_video_is_packed_whatever_its_chunks_rejected(chunky, s3, work_q
     assert [r.key for r in done.rejected] == [corrupt]  # recorded: not tried again while unchanged
 
 
-def test_force_reaches_every_chunk_of_a_split_video(chunky, s3, work_queue):
-    source, _ = queue_source(chunky, work_queue)
-    invoke(chunky, {"video_id": VIDEO}, FakeLambdaContext(aws_request_id="first"))
+@pytest.mark.parametrize("frame_cache", ["per-frame", "packed"])
+def test_force_reaches_every_chunk_of_a_split_video(frame_cache, video, batch_handler, s3, work_queue):
+    app = batch_handler(CHUNK_FRAMES="3", FRAME_CACHE=frame_cache)
+    source, _ = queue_source(app, work_queue)
+    invoke(app, {"video_id": VIDEO}, FakeLambdaContext(aws_request_id="first"))
     while source.poll():
         pass
     fresh = packed(s3)
@@ -186,17 +188,18 @@ def test_force_reaches_every_chunk_of_a_split_video(chunky, s3, work_queue):
         replace(fresh, vectors=np.roll(fresh.vectors, 1, axis=0)), replacing=store.read_packed(VIDEO).etag
     )
     puts: Counter[str] = Counter()
-    chunky.service.s3.meta.events.register(
+    app.service.s3.meta.events.register(
         "provide-client-params.s3.PutObject", lambda params, **_: puts.update([params["Key"]])
     )
     status, result = invoke(
-        chunky, {"video_id": VIDEO, "force": True}, FakeLambdaContext(aws_request_id="again")
+        app, {"video_id": VIDEO, "force": True}, FakeLambdaContext(aws_request_id="again")
     )
     assert (status, result["status"]) == (200, "split")
     while source.poll():
         pass
-    npy = [key for key in puts if key.endswith(".npy")]
-    assert sorted(npy) == sorted(f"embeddings-cache/{VIDEO}/frame_{i:06d}.npy" for i in range(len(FRAMES)))
+    npy = sorted(key for key in puts if key.endswith(".npy"))
+    every_frame = sorted(f"embeddings-cache/{VIDEO}/frame_{i:06d}.npy" for i in range(len(FRAMES)))
+    assert npy == (every_frame if frame_cache == "per-frame" else [])  # packed: the chunks' own objects
     assert puts[f"embeddings-cache/{VIDEO}/packed.npz"] == 1  # packed again, from what was re-embedded
     np.testing.assert_array_equal(packed(s3).vectors, fresh.vectors)
 

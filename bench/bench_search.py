@@ -3,8 +3,9 @@
 
 - scan: a warm top-10 over N normalised 512-d vectors (videos of 500 frames): the int8 scan with its
   exact rerank (new) against the float16 scan it replaced (old, as on main before #27.6), FAISS
-  `IndexFlatIP` and the float32 numpy scan (anchors), one query each per round; recall@10 of new
-  against the float32 oracle (must be 1.0).
+  `IndexFlatIP`, usearch's exact scan of the float16 rows and of int8 codes (unit rows x 127,
+  rounded), and the float32 numpy scan (anchors), one query each per round; recall@10 of new (must
+  be 1.0) and of usearch int8 against the float32 oracle.
 - missing: a warm search (MemoryBackend's find and the refill) with 3,000 videos not yet embedded
   against one with none, this branch and main (`--main`), against moto's S3 and SQS server.
 - memory: the search's own load path (VectorCache's reading threads, botocore against moto's S3
@@ -41,6 +42,8 @@ import numpy as np
 import simsimd
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
+from usearch.compiled import MetricKind
+from usearch.index import search as usearch_exact
 
 from bench.search_probe import write_packed
 from clipsearch.cache.codes import Codes
@@ -135,12 +138,16 @@ def scan(sizes: list[int], rounds: int) -> None:
     say()
     say(
         f"new: int8 codes + exact rerank (one thread); old: float16 scan + float32 rerank (one thread); "
-        f"FAISS `IndexFlatIP` and numpy float32 on {threads} threads. {rounds} rounds, each a new query "
-        "through all four in rotating order; ratios are per round."
+        f"FAISS `IndexFlatIP`, usearch exact (float16 rows; int8 codes, no rerank) and numpy float32 on "
+        f"{threads} threads. {rounds} rounds, each a new query through all six in rotating order; ratios "
+        "are per round."
     )
     say()
-    say("| N | new ms | old ms | new/old | FAISS/new | numpy/new | bytes scanned per vector | recall@10 |")
-    say("|---|---|---|---|---|---|---|---|")
+    say(
+        "| N | new ms | old ms | new/old | FAISS/new | usearch f16/new | usearch i8/new | numpy/new "
+        "| bytes scanned per vector | recall@10: new, usearch i8 |"
+    )
+    say("|---|---|---|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
     for size in sizes:
         say(scan_once(size, rounds, rng))
@@ -152,6 +159,16 @@ def scan_once(size: int, rounds: int, rng: np.random.Generator) -> str:
     oracle = halves.astype(np.float32)  # the float32 oracle of the float16 vectors held
     index = faiss.IndexFlatIP(DIM)
     index.add(oracle)
+    threads = len(os.sched_getaffinity(0))
+    codes = np.clip(np.rint(oracle * 127), -127, 127).astype(np.int8)  # usearch's i8: unit rows x 127
+
+    def usearch_f16(query: np.ndarray) -> object:
+        return usearch_exact(halves, query.astype(np.float16), 10, MetricKind.IP, exact=True, threads=threads)
+
+    def usearch_i8(query: np.ndarray) -> object:
+        coded = np.clip(np.rint(query * 127), -127, 127).astype(np.int8)
+        return usearch_exact(codes, coded, 10, MetricKind.IP, exact=True, threads=threads)
+
     matrices = [halves[start : start + FRAMES_PER_VIDEO] for start in range(0, size, FRAMES_PER_VIDEO)]
     max_norm = float(np.linalg.norm(oracle, axis=1).max()) * (1 + 1e-3)
     shelf = Shelf.of(as_videos(halves))
@@ -159,6 +176,8 @@ def scan_once(size: int, rounds: int, rng: np.random.Generator) -> str:
         "new": lambda query: rank(shelf, query, RankOptions(top_k=10)),
         "old": lambda query: float16_top_k(matrices, max_norm, query, 10),
         "faiss": lambda query: index.search(query[None, :], 10),
+        "usearch f16": usearch_f16,
+        "usearch i8": usearch_i8,
         "numpy": lambda query: float32_top_k(oracle, query, 10),
     }
     names = list(calls)
@@ -167,16 +186,17 @@ def scan_once(size: int, rounds: int, rng: np.random.Generator) -> str:
     ms: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(rounds):
         query = unit_rows(rng, 1)[0]
-        for name in names[round_ % 4 :] + names[: round_ % 4]:
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
             started = time.perf_counter()
             calls[name](query)
             ms[name].append((time.perf_counter() - started) * 1000)
     ratio = {name: [a / b for a, b in zip(ms[name], ms["new"], strict=True)] for name in names}
-    found = 0
+    found = found_i8 = 0
     probes = np.concatenate([unit_rows(rng, 10), oracle[rng.integers(0, size, 10)]])  # random, on a row
     for query in probes:
-        got = rows_of(shelf, rank(shelf, query, RankOptions(top_k=10)))
-        found += len(set(got) & set(float32_top_k(oracle, query, 10)))
+        truth = set(float32_top_k(oracle, query, 10))
+        found += len(set(rows_of(shelf, rank(shelf, query, RankOptions(top_k=10)))) & truth)
+        found_i8 += len({int(key) for key in usearch_i8(query).keys} & truth)  # type: ignore[attr-defined]
     recall = found / (10 * len(probes))
     if recall != 1.0:
         raise RuntimeError(f"recall@10 {recall} at {size:,}: the scan must return the oracle's top-10")
@@ -184,7 +204,9 @@ def scan_once(size: int, rounds: int, rng: np.random.Generator) -> str:
     return (
         f"| {size:,} | {statistics.median(ms['new']):.1f} | {statistics.median(ms['old']):.1f} "
         f"| {spread([1 / r for r in ratio['old']])} | {spread(ratio['faiss'])} "
-        f"| {spread(ratio['numpy'])} | {scanned} new, {2 * DIM} old | {recall:.3f} |"
+        f"| {spread(ratio['usearch f16'])} | {spread(ratio['usearch i8'])} "
+        f"| {spread(ratio['numpy'])} | {scanned} new, {2 * DIM} old | {recall:.3f}, "
+        f"{found_i8 / (10 * len(probes)):.3f} |"
     )
 
 

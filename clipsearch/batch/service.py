@@ -208,6 +208,8 @@ class BatchService:
         if request.frame_range is None or (self._packed_only and request.run is None):
             # frame_cache=packed: a range a person asked for has no other place to go
             complete = result.status == "complete" and request.whole_video  # a count may be judged
+            if forced_run and request.packs_a_run:  # kept first: its redelivery goes on from there
+                self._keep_run_progress(request, PACK_PROGRESS_NAME, embedder, state, done.vectors)
             packed = self._pack(
                 request.video_id,
                 embedder,
@@ -217,8 +219,6 @@ class BatchService:
                 result,
                 count_seen=request.frames_count if complete else None,
             )
-            if forced_run and request.packs_a_run:  # its redelivery goes on from there
-                self._keep_run_progress(request, PACK_PROGRESS_NAME, embedder, state, done.vectors)
             if self.index and packed:
                 result.indexed = self.index.sync(*packed, state.etags, state.frames)
         elif request.run:

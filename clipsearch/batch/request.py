@@ -30,6 +30,11 @@ class VideoRequest:
         return self.frames is None and self.frame_range is None
 
     @property
+    def frame_bounds(self) -> tuple[str, str]:
+        """The first and last frame id this request covers (every id, without a frame_range)."""
+        return self.frame_range or ("", "\uffff")
+
+    @property
     def packs_a_run(self) -> bool:
         """The whole video, asked for by the last chunk of a split run: pack what the chunks did."""
         return self.whole_video and self.run is not None

@@ -142,6 +142,11 @@ class BatchService:
             from_frame_files=forced_run and not all(c.vectors_kept for c in chunks),
             runs_ahead=ahead,
             runs_behind=behind,
+            # a request queued while a long video's chunks run embeds only what none of them has done
+            runs_not_packed=self._packed_only
+            and request.whole_video
+            and not request.packs_a_run
+            and not request.force,
         )
         if not state.etags:
             self._forget(request.video_id, embedder, state, result, request.frames_count)
@@ -243,12 +248,10 @@ class BatchService:
     def _run_vectors(
         self, request: VideoRequest, forced_run: bool
     ) -> tuple[tuple[PackedVideo, ...], tuple[PackedVideo, ...]]:
-        """What split runs embedded into their own objects (frame_cache=packed writes them; either
-        mode reads them, so that switching modes mid-run loses nothing), as (ahead, behind) the
-        packed object: a chunk's earlier deliveries and a forced run's chunks go ahead; the chunks
-        of a run not forced behind (the packed object may hold a frame embedded since), as do, for
-        a whole-video request with `packed`, the runs not packed yet (a request queued while a long
-        video's chunks run embeds only what none of them has done)."""
+        """What this request's split run embedded into its own objects (frame_cache=packed writes
+        them; either mode reads them, so that switching modes mid-run loses nothing), as (ahead,
+        behind) the packed object: a chunk's earlier deliveries and a forced run's chunks go ahead;
+        the chunks of a run not forced behind (the packed object may hold a frame embedded since)."""
         video_id, run = request.video_id, request.run
         if run is not None and request.frame_range is not None:
             own = self.cache.read_chunk_vectors(video_id, run, request.frame_range[0])
@@ -256,8 +259,6 @@ class BatchService:
         if run is not None and request.packs_a_run:
             found = tuple(self.cache.read_run_vectors(video_id, run))
             return (found, ()) if forced_run else ((), found)
-        if self._packed_only and request.whole_video and not request.force:
-            return (), tuple(self.cache.unpacked_run_vectors(video_id))
         return (), ()
 
     def _keep_run_progress(
@@ -275,7 +276,7 @@ class BatchService:
         assert request.run is not None  # a chunk or a pack
         if not embedded:
             return  # nothing new since the last delivery wrote it
-        first, last = request.frame_range or ("", "\uffff")
+        first, last = request.frame_bounds
         vectors = {
             frame_id: vector
             for frame_id, vector in state.cached.items()
@@ -331,7 +332,7 @@ class BatchService:
         """The frames this request asks for: every valid frame listed, or those of `request.frames`
         (each one that is not a listed frame of this video is rejected with the reason)."""
         if request.frames is None:
-            first, last = request.frame_range or ("", "\uffff")
+            first, last = request.frame_bounds
             return sorted(
                 (frame for frame in state.frames.values() if first <= frame.frame_id <= last),
                 key=lambda frame: frame.frame_id,

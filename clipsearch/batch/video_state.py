@@ -70,11 +70,12 @@ class VideoStates:
         from_frame_files: bool = False,
         runs_ahead: tuple[PackedVideo, ...] = (),
         runs_behind: tuple[PackedVideo, ...] = (),
+        runs_not_packed: bool = False,
     ) -> VideoState:
         """List `frames/{video_id}/`, read the packed object and the `.npy` files it lacks
         (`from_frame_files`: every `.npy` file, over the packed object's vectors: the pack of a
         forced split whose chunks wrote them); `runs_ahead` go over all of those, `runs_behind`
-        under."""
+        under, with (`runs_not_packed`) the run objects written since the packed object."""
         prefix = frames_prefix(video_id)
         etags = self.listing.etags(video_id)
         frames: dict[str, Frame] = {}
@@ -95,6 +96,9 @@ class VideoStates:
                 continue
             frames[frame.frame_id] = frame
         packed = self.cache.read_packed(video_id)
+        if runs_not_packed:
+            since = packed.last_modified if packed.packed else None
+            runs_behind += tuple(self.cache.unpacked_run_vectors(video_id, since=since))
         cached: dict[str, tuple[str, Vector]] = {}
         for vectors in runs_behind:
             cached.update(_vectors_of(vectors, embedder))

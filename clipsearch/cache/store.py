@@ -170,6 +170,7 @@ class PackedRead:
     etag: str | None = None
     packed: PackedVideo | None = None
     problem: str | None = None
+    last_modified: datetime | None = None  # S3's, of an `ok` read
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,6 @@ class PackedHead:
     covered: int  # frames it accounts for: embedded or rejected for good
     listing: str  # the frames/ listing it was written from ("": not known)
     unmet_count: int | None  # a frames_count a run found that listing cannot meet
-    last_modified: datetime | None = None  # S3's
 
 
 @dataclass(frozen=True)
@@ -313,7 +313,7 @@ class CacheStore:
             return PackedRead("damaged", etag=etag, problem=str(damage))
         if packed.video_id != video_id:
             return PackedRead("damaged", etag=etag, problem=f"holds video {packed.video_id!r}")
-        return PackedRead("ok", etag=etag, packed=packed)
+        return PackedRead("ok", etag=etag, packed=packed, last_modified=stored.get("LastModified"))
 
     def write_chunk_done(self, video_id: str, run: str, done: ChunkDone) -> None:
         self.s3.put_object(
@@ -363,11 +363,9 @@ class CacheStore:
         out: the pack embeds its frames again."""
         return self._read_all(self._run_keys(video_id, run, CHUNK_VECTORS_SUFFIX), video_id)
 
-    def unpacked_run_vectors(self, video_id: str) -> list[PackedVideo]:
-        """The vectors of the video's split runs written since its packed object (all, when it has
-        none): what chunks of a run not packed yet embedded. One HEAD and one LIST; a GET for each."""
-        head = self.packed_head(video_id)
-        since = head.last_modified if head else None
+    def unpacked_run_vectors(self, video_id: str, *, since: datetime | None) -> list[PackedVideo]:
+        """The vectors of the video's split runs written at or after `since` (its packed object's
+        LastModified; None: all): what chunks of a run not packed yet embedded. One LIST, a GET each."""
         return self._read_all(self._run_keys(video_id, None, CHUNK_VECTORS_SUFFIX, since=since), video_id)
 
     def _read_all(self, keys: list[str], video_id: str) -> list[PackedVideo]:
@@ -404,7 +402,6 @@ class CacheStore:
             covered=int(metadata.get("covered") or metadata.get("frames") or 0),
             listing=metadata.get("listing", ""),
             unmet_count=None if unmet is None else int(unmet),
-            last_modified=head.get("LastModified"),
         )
 
     def write_packed(self, packed: PackedVideo, *, replacing: str | None) -> str:
